@@ -1,0 +1,108 @@
+# postern: top-level build (GNU make).
+#   make            build everything into build/
+#   make deps       install the Debian packages the build and tests need
+#   make test       deps + build + unit and integration tests
+#   make check      unit tests only;  make check-asan: the same under ASan+UBSan
+#   make run        deps + build + start postern under ./run/ as the current user
+#   make install    PREFIX=/usr/local DESTDIR=
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SBINDIR  = $(PREFIX)/sbin
+BINDIR   = $(PREFIX)/bin
+LIBEXECDIR = $(PREFIX)/libexec/postern
+MANDIR   = $(PREFIX)/share/man
+SYSCONFDIR ?= /etc/postern
+
+CC      ?= cc
+BUILD   ?= build
+PKGS     = libevent libevent_openssl openssl libbsd-overlay
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
+           -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE \
+           -I. -Ilib -Iconf -Imaps \
+           -DLIBEXECDIR='"$(LIBEXECDIR)"' -DSYSCONFDIR='"$(SYSCONFDIR)"' \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDFLAGS += -pie -Wl,-z,relro,-z,now
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcdb
+
+LIB_SRCS  = $(wildcard lib/*.c conf/*.c maps/*.c)
+LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIBPOSTERN = $(BUILD)/libpostern.a
+
+# One program per directory; master/ and tools/ together make `postern`.
+PROGS = postern smtpd cleanup qmgr local remote
+postern_SRCS = $(wildcard master/*.c tools/*.c)
+smtpd_SRCS   = $(wildcard smtpd/*.c)
+cleanup_SRCS = $(wildcard cleanup/*.c)
+qmgr_SRCS    = $(wildcard qmgr/*.c)
+local_SRCS   = $(wildcard local/*.c)
+remote_SRCS  = $(wildcard remote/*.c)
+PROG_BINS = $(PROGS:%=$(BUILD)/%)
+
+UNIT_SRCS = $(wildcard tests/unit/test_*.c)
+UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+PY = /usr/bin/python3
+
+.PHONY: all deps test check check-asan integration run stop install clean fuzz
+all: $(PROG_BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIBPOSTERN): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+.SECONDEXPANSION:
+$(PROG_BINS): $(BUILD)/%: $$(patsubst %.c,$(BUILD)/%.o,$$($$*_SRCS)) $(LIBPOSTERN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBPOSTERN)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+deps:
+	@sh tools/deps.sh
+
+check: $(UNIT_BINS)
+	@sh tests/unit/run.sh $(UNIT_BINS)
+
+check-asan:
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    LDFLAGS="-fsanitize=address,undefined" check
+
+integration: all
+	cd tests/integration && POSTERN_BUILD=$(abspath $(BUILD)) $(PY) -m pytest -q -p no:cacheprovider .
+
+test: deps
+	$(MAKE) all
+	$(MAKE) check
+	$(MAKE) check-asan
+	$(MAKE) integration
+
+run: deps
+	$(MAKE) all
+	@sh tools/run.sh start
+
+stop:
+	@sh tools/run.sh stop
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
+	install -m 0755 $(BUILD)/postern $(DESTDIR)$(SBINDIR)/postern
+	ln -sf postern $(DESTDIR)$(SBINDIR)/sendmail
+	ln -sf ../sbin/postern $(DESTDIR)$(BINDIR)/mailq
+	ln -sf ../sbin/postern $(DESTDIR)$(BINDIR)/newaliases
+	for p in smtpd cleanup qmgr local remote; do \
+	    install -m 0755 $(BUILD)/$$p $(DESTDIR)$(LIBEXECDIR)/$$p; done
+	for m in $(wildcard */*.8); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man8/; done
+	for m in $(wildcard */*.5); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/; done
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,100 @@
+/*
+ * conf: postern.conf parser, defaults and validation (SPEC section 3).
+ * Pure parsing: no daemon state. Errors are collected as "file:line: text"
+ * so `postern check` can print every problem, and start can refuse.
+ */
+#ifndef POSTERN_CONF_H
+#define POSTERN_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONF_MAX_LISTENERS	8
+#define CONF_MAX_ADDRS		8
+
+enum conf_tls { TLS_NONE, TLS_MAY, TLS_REQUIRED, TLS_WRAPPER };
+enum conf_auth { AUTH_NONE, AUTH_OPTIONAL, AUTH_REQUIRED };
+
+/* Keys that a [section] may override: the smtpd policy of one listener. */
+struct conf_smtpd {
+	char		*name;			/* section name: "smtp", "submission" */
+	char		*listen[CONF_MAX_ADDRS];	/* "host:port", "[::1]:25" */
+	size_t		 nlisten;
+	size_t		 max_recipients;
+	size_t		 max_header_size;
+	size_t		 max_message_size;
+	size_t		 max_sessions;
+	int		 vrfy, expn;
+	enum conf_tls	 tls;
+	char		*tls_cert, *tls_key, *tls_ca;
+	enum conf_auth	 auth;
+	int		 require_resolvable_sender;
+	int		 delay_checks;
+	unsigned	 command_timeout;	/* seconds */
+	unsigned	 data_timeout;
+	unsigned	 max_errors;
+};
+
+struct conf {
+	char		*file;			/* path it was read from */
+	char		*hostname;
+	char		*queue_dir;
+	char		*config_dir;
+	char		*local_domains;		/* list or file path(s) */
+	char		*relay_domains;
+	char		*access_map;
+	char		*alias_map;
+	char		*smarthost;		/* NULL: MX delivery */
+	char		*mailbox;		/* "mbox:/var/mail/%u" */
+	uint64_t	 queue_lifetime;	/* seconds */
+	uint64_t	 delay_warning;
+	uint64_t	 min_backoff, max_backoff;
+	unsigned	 remote_port;
+	unsigned	 remote_concurrency;
+	char		*user, *group;
+	char		*log;			/* "syslog", "stderr", path */
+	char		*log_level;
+	/* process pool sizes (not in SPEC yet; documented in postern.conf.5) */
+	unsigned	 cleanup_processes, local_processes, remote_processes;
+	/* The global smtpd defaults; each listener starts as a copy. */
+	struct conf_smtpd smtpd;
+	struct conf_smtpd listener[CONF_MAX_LISTENERS];
+	size_t		 nlisteners;
+};
+
+struct conf_errors {
+	char	**msg;		/* "file:line: text" */
+	size_t	 n;
+	size_t	 nwarn;		/* how many of msg are warnings (prefixed "warning: ") */
+};
+
+/* Path of the config file: -c value, else $POSTERN_CONF, else default. */
+const char *conf_path(const char *opt_c);
+/* Parse file into *c (defaults first). Returns 0 if no errors (warnings
+ * allowed), -1 otherwise; every problem is appended to *errs. */
+int	 conf_load(const char *path, struct conf *c, struct conf_errors *errs);
+void	 conf_free(struct conf *);
+void	 conf_errors_free(struct conf_errors *);
+/* Find a listener by section name; NULL if none. */
+const struct conf_smtpd *conf_listener(const struct conf *, const char *name);
+
+/* Value parsers, exposed for the unit tests. 0 ok, -1 bad. */
+int	 conf_parse_size(const char *, uint64_t *);	/* 10m, 512k, 100 */
+int	 conf_parse_duration(const char *, uint64_t *);	/* 5d, 4h, 30m, 10s, 10 */
+int	 conf_parse_bool(const char *, int *);		/* yes/no/true/false/on/off/1/0 */
+
+/* Domain lists: local_domains / relay_domains values are comma/space
+ * separated domains and/or absolute file paths (one domain per line,
+ * # comments; the seeds' stray "RELAY" word after a domain is ignored
+ * with a warning). */
+struct domain_list {
+	char	**dom;		/* lower-case, no trailing dot */
+	size_t	 n;
+};
+int	 domain_list_load(const char *spec, struct domain_list *, struct conf_errors *);
+/* Exact match or, for an entry, any subdomain?  Sendmail's relay-domains
+ * matches subdomains; local-host-names matches exactly. */
+int	 domain_list_match(const struct domain_list *, const char *domain, int subdomains);
+void	 domain_list_free(struct domain_list *);
+
+#endif
