@@ -1,0 +1,30 @@
+/*
+ * worker: the start-up contract every worker shares with master
+ * (docs/internals.md): argv "-c CONF [-s SERVICE]", listening fds from 3,
+ * POSTERN_LISTEN_FDS, SIGTERM = finish and exit.
+ */
+#ifndef POSTERN_WORKER_H
+#define POSTERN_WORKER_H
+
+#include <signal.h>
+#include "conf.h"
+
+struct worker {
+	const char	*prog;		/* "smtpd" */
+	const char	*conf_file;
+	const char	*service;	/* -s value or prog */
+	int		 listen_fd[16];
+	int		 nlisten;
+	struct conf	 conf;
+};
+
+/* Parse argv, load config (fatal on error), open the log, collect the
+ * listening fds, ignore SIGPIPE, install the SIGTERM/SIGINT handler that
+ * sets worker_stop. */
+void	 worker_init(struct worker *, const char *prog, int argc, char **argv);
+extern volatile sig_atomic_t worker_stop;
+
+/* Join queue_dir and a relative path into out; fatal if too long. */
+void	 queue_path(const struct conf *, const char *rel, char *out, size_t outlen);
+
+#endif
