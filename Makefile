@@ -38,7 +38,8 @@ cleanup_SRCS = $(wildcard cleanup/*.c)
 qmgr_SRCS    = $(wildcard qmgr/*.c)
 local_SRCS   = $(wildcard local/*.c)
 remote_SRCS  = $(wildcard remote/*.c)
-PROG_BINS = $(PROGS:%=$(BUILD)/%)
+# A directory without sources yet builds nothing (keeps partial trees building).
+PROG_BINS = $(foreach p,$(PROGS),$(if $($(p)_SRCS),$(BUILD)/$(p)))
 
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -53,8 +54,8 @@ $(BUILD)/%.o: %.c
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(LIBPOSTERN): $(LIB_OBJS)
-	@rm -f $@
-	ar rcs $@ $^
+	@mkdir -p $(dir $@); rm -f $@
+	@if [ -n "$^" ]; then echo "ar rcs $@"; ar rcs $@ $^; else printf '!<arch>\n' > $@; fi
 
 .SECONDEXPANSION:
 $(PROG_BINS): $(BUILD)/%: $$(patsubst %.c,$(BUILD)/%.o,$$($$*_SRCS)) $(LIBPOSTERN)
@@ -75,7 +76,7 @@ check-asan:
 	    LDFLAGS="-fsanitize=address,undefined" check
 
 integration: all
-	cd tests/integration && POSTERN_BUILD=$(abspath $(BUILD)) $(PY) -m pytest -q -p no:cacheprovider .
+	cd tests/integration && POSTERN_BUILD=$(abspath $(BUILD)) $(PY) -m pytest -q -p no:cacheprovider -rs .
 
 test: deps
 	$(MAKE) all
