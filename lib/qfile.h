@@ -94,6 +94,9 @@ struct qwriter {
 	int		 fd;
 	char		 tmpname[64];
 	off_t		 content_len_off;
+	off_t		 written;	/* bytes flushed to fd */
+	ino_t		 ino;
+	char		 id[QID_LEN + 1];	/* chosen at create; final after commit */
 	size_t		 content_len;
 	size_t		 nrcpt;
 	struct buf	 out;		/* write-behind buffer */
@@ -101,7 +104,7 @@ struct qwriter {
 };
 
 /* Writer, in this order: create, content_write*, content_end, add_rcpt*,
- * commit. Any failure leaves w->failed set; commit then fails and the
+ * commit. w->id is the queue ID from create on (Received: uses it). Any failure leaves w->failed set; commit then fails and the
  * temp file is removed. commit: 'E', fsync(file), rename tmp -> ID with
  * RENAME_NOREPLACE, fsync(dir). Only after commit returns 0 may anyone
  * say 250. */

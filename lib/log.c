@@ -1,0 +1,128 @@
+/*
+ * log: one line per event, "postern/PROG[pid]: text", to syslog, stderr
+ * or an append-only file. Callers never pass secrets in.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static char		 log_prog[64] = "postern";
+static int		 log_fd = 2;
+static int		 log_syslog;
+static enum log_level	 log_max = LOG_LVL_INFO;
+
+int
+log_level_parse(const char *s, enum log_level *lvl)
+{
+	static const char *names[] = { "error", "warning", "info", "debug" };
+
+	for (int i = 0; i < 4; i++)
+		if (strcmp(s, names[i]) == 0) {
+			*lvl = (enum log_level)i;
+			return 0;
+		}
+	return -1;
+}
+
+int
+log_open(const char *prog, const char *dest, enum log_level lvl)
+{
+	snprintf(log_prog, sizeof(log_prog), "postern/%s", prog);
+	log_max = lvl;
+	if (log_fd > 2)
+		close(log_fd);
+	log_fd = 2;
+	log_syslog = 0;
+	if (dest == NULL || strcmp(dest, "stderr") == 0)
+		return 0;
+	if (strcmp(dest, "syslog") == 0) {
+		openlog(log_prog, LOG_PID | LOG_NDELAY, LOG_MAIL);
+		log_syslog = 1;
+		return 0;
+	}
+	int fd = open(dest, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd == -1)
+		return -1;
+	log_fd = fd;
+	return 0;
+}
+
+static void
+log_emit(enum log_level lvl, const char *fmt, va_list ap)
+{
+	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+	static const char *tag[] = { "error: ", "warning: ", "", "debug: " };
+	char msg[2048], line[2300], ts[32];
+	int saved = errno;
+
+	if (lvl > log_max)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* One line per event, whatever the caller passed. */
+	for (char *p = msg; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	if (log_syslog) {
+		syslog(prio[lvl], "%s%s", tag[lvl], msg);
+	} else {
+		time_t now = time(NULL);
+		struct tm tm;
+		localtime_r(&now, &tm);
+		strftime(ts, sizeof(ts), "%b %e %H:%M:%S", &tm);
+		int n = snprintf(line, sizeof(line), "%s %s[%ld]: %s%s\n", ts,
+		    log_prog, (long)getpid(), tag[lvl], msg);
+		if (n > 0) {
+			if ((size_t)n >= sizeof(line))
+				n = sizeof(line) - 1;
+			(void)!write(log_fd, line, (size_t)n);
+		}
+	}
+	errno = saved;
+}
+
+#define LOG_FN(name, lvl) \
+void name(const char *fmt, ...) \
+{ va_list ap; va_start(ap, fmt); log_emit(lvl, fmt, ap); va_end(ap); }
+
+LOG_FN(log_error, LOG_LVL_ERROR)
+LOG_FN(log_warn, LOG_LVL_WARNING)
+LOG_FN(log_info, LOG_LVL_INFO)
+LOG_FN(log_debug, LOG_LVL_DEBUG)
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_emit(LOG_LVL_ERROR, fmt, ap);
+	va_end(ap);
+	if (log_fd != 2 && !log_syslog) {
+		/* Start-up failures must reach the admin's terminal too. */
+		va_start(ap, fmt);
+		fprintf(stderr, "%s: ", log_prog);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+		va_end(ap);
+	}
+	exit(1);
+}
+
+void
+panic(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_emit(LOG_LVL_ERROR, fmt, ap);
+	va_end(ap);
+	abort();
+}

@@ -1,0 +1,493 @@
+/*
+ * qfile: queue-file format v1 (see qfile.h and docs/queue-format.md).
+ * The reader trusts nothing in the file: every length is checked against
+ * the file size and a per-record limit; a file that fails goes to corrupt/.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ipc.h"
+#include "qfile.h"
+
+#define QF_MAGIC	"PSTQ"
+#define QF_VERSION	1
+#define QF_INFO_LEN	32
+#define QF_RFIX		(4 + 4 + QF_ERR_LEN)	/* status..error in an 'R' */
+#define QF_MAX_CLIENT	(64 * 1024)
+
+static void
+put32(unsigned char *p, uint32_t v)
+{
+	p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v;
+}
+
+static void
+put64(unsigned char *p, uint64_t v)
+{
+	put32(p, (uint32_t)(v >> 32));
+	put32(p + 4, (uint32_t)v);
+}
+
+static uint32_t
+get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t
+get64(const unsigned char *p)
+{
+	return (uint64_t)get32(p) << 32 | get32(p + 4);
+}
+
+void
+qid_make(uint64_t now_us, uint64_t ino, char out[QID_LEN + 1])
+{
+	snprintf(out, QID_LEN + 1, "%08llX%05llX%03llX",
+	    (unsigned long long)(now_us / 1000000) & 0xFFFFFFFFULL,
+	    (unsigned long long)(now_us % 1000000),
+	    (unsigned long long)ino & 0xFFF);
+}
+
+int
+qid_valid(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < QID_LEN; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'F')))
+			return 0;
+	return s[i] == '\0';
+}
+
+static int
+pread_full(int fd, void *p, size_t len, off_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)p + done, len - done,
+		    off + (off_t)done);
+		if (n == 0) {
+			errno = EIO;
+			return -1;
+		}
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int
+pwrite_full(int fd, const void *p, size_t len, off_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pwrite(fd, (const char *)p + done, len - done,
+		    off + (off_t)done);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int
+bad(char *err, size_t errlen, const char *what, off_t off)
+{
+	snprintf(err, errlen, "%s at offset %lld", what, (long long)off);
+	return -1;
+}
+
+int
+qfile_read(int fd, struct qfile *q, char *err, size_t errlen)
+{
+	unsigned char hdr[8], rh[5], info[QF_INFO_LEN], rfix[QF_RFIX];
+	struct stat st;
+	off_t off;
+	int seen_s = 0, seen_m = 0, seen_e = 0;
+	size_t rcap = 0;
+
+	memset(q, 0, sizeof(*q));
+	buf_init(&q->client, QF_MAX_CLIENT);
+	if (fstat(fd, &st) == -1)
+		return bad(err, errlen, "cannot stat", 0);
+	q->size = st.st_size;
+	if (st.st_size < 8 || pread_full(fd, hdr, 8, 0) == -1)
+		return bad(err, errlen, "short file", 0);
+	if (memcmp(hdr, QF_MAGIC, 4) != 0)
+		return bad(err, errlen, "bad magic", 0);
+	if (hdr[4] != QF_VERSION)
+		return bad(err, errlen, "unknown version", 4);
+	off = 8;
+	/* 'I' must come first. */
+	if (st.st_size - off < 5 + QF_INFO_LEN ||
+	    pread_full(fd, rh, 5, off) == -1 || rh[0] != 'I' ||
+	    get32(rh + 1) != QF_INFO_LEN ||
+	    pread_full(fd, info, QF_INFO_LEN, off + 5) == -1)
+		return bad(err, errlen, "missing info record", off);
+	q->info_off = off + 5;
+	q->arrival_us = get64(info);
+	q->next_try = (int64_t)get64(info + 8);
+	q->attempts = get32(info + 16);
+	q->flags = get32(info + 20);
+	off += 5 + QF_INFO_LEN;
+
+	while (off < st.st_size) {
+		uint32_t len;
+
+		if (seen_e)
+			return bad(err, errlen, "data after end record", off);
+		if (st.st_size - off < 5 || pread_full(fd, rh, 5, off) == -1)
+			return bad(err, errlen, "truncated record header", off);
+		len = get32(rh + 1);
+		if ((off_t)len > st.st_size - off - 5)
+			return bad(err, errlen, "record overruns file", off);
+		switch (rh[0]) {
+		case 'S':
+			if (seen_s || len > QF_MAX_ADDR)
+				return bad(err, errlen, "bad sender record", off);
+			q->sender = xmalloc(len + 1);
+			if (pread_full(fd, q->sender, len, off + 5) == -1)
+				return bad(err, errlen, "read error", off);
+			q->sender[len] = '\0';
+			if (strlen(q->sender) != len)
+				return bad(err, errlen, "NUL in sender", off);
+			seen_s = 1;
+			break;
+		case 'C': {
+			char *tmp;
+			if (len > QF_MAX_CLIENT)
+				return bad(err, errlen, "client record too long", off);
+			tmp = xmalloc(len + 1);
+			if (pread_full(fd, tmp, len, off + 5) == -1) {
+				free(tmp);
+				return bad(err, errlen, "read error", off);
+			}
+			buf_reset(&q->client);
+			buf_append(&q->client, tmp, len);
+			free(tmp);
+			break;
+		}
+		case 'M':
+			if (!seen_s || seen_m)
+				return bad(err, errlen, "misplaced content", off);
+			q->content_off = off + 5;
+			q->content_len = len;
+			seen_m = 1;
+			break;
+		case 'R': {
+			struct qrcpt *r;
+			size_t alen;
+			if (!seen_m || len <= QF_RFIX ||
+			    len - QF_RFIX > QF_MAX_ADDR || q->nrcpt >= QF_MAX_RCPT)
+				return bad(err, errlen, "bad recipient record", off);
+			if (q->nrcpt == rcap) {
+				rcap = rcap ? rcap * 2 : 8;
+				q->rcpt = xreallocarray(q->rcpt, rcap, sizeof(*r));
+			}
+			r = &q->rcpt[q->nrcpt];
+			memset(r, 0, sizeof(*r));
+			alen = len - QF_RFIX;
+			if (pread_full(fd, rfix, QF_RFIX, off + 5) == -1)
+				return bad(err, errlen, "read error", off);
+			r->addr = xmalloc(alen + 1);
+			q->nrcpt++;
+			if (pread_full(fd, r->addr, alen, off + 5 + QF_RFIX) == -1)
+				return bad(err, errlen, "read error", off);
+			r->addr[alen] = '\0';
+			r->status = (char)rfix[0];
+			r->code = (int)get32(rfix + 4);
+			memcpy(r->error, rfix + 8, QF_ERR_LEN);
+			r->error[QF_ERR_LEN - 1] = '\0';
+			r->off = off + 5;
+			if (strlen(r->addr) != alen || r->code > 999 ||
+			    (r->status != QR_PENDING && r->status != QR_SENT &&
+			    r->status != QR_FAILED && r->status != QR_DONE_FAILED))
+				return bad(err, errlen, "bad recipient data", off);
+			break;
+		}
+		case 'E':
+			if (len != 0 || q->nrcpt == 0)
+				return bad(err, errlen, "bad end record", off);
+			seen_e = 1;
+			break;
+		default:
+			return bad(err, errlen, "unknown record type", off);
+		}
+		off += 5 + (off_t)len;
+	}
+	if (!seen_e)
+		return bad(err, errlen, "incomplete file (no end record)", off);
+	return 0;
+}
+
+void
+qfile_free(struct qfile *q)
+{
+	for (size_t i = 0; i < q->nrcpt; i++)
+		free(q->rcpt[i].addr);
+	free(q->rcpt);
+	free(q->sender);
+	buf_free(&q->client);
+	memset(q, 0, sizeof(*q));
+}
+
+char *
+qfile_client(const struct qfile *q, const char *name)
+{
+	struct ipc_msg m;
+	char *v;
+
+	if (q->client.len == 0)
+		return NULL;
+	ipc_msg_init(&m);
+	v = ipc_parse(&m, q->client.data, q->client.len) == 0 ?
+	    ipc_get_str(&m, name) : NULL;
+	ipc_msg_free(&m);
+	return v;
+}
+
+int
+qfile_rcpt_update(int fd, const struct qrcpt *r)
+{
+	unsigned char rfix[QF_RFIX];
+
+	memset(rfix, 0, sizeof(rfix));
+	rfix[0] = (unsigned char)r->status;
+	put32(rfix + 4, (uint32_t)r->code);
+	memcpy(rfix + 8, r->error, strnlen(r->error, QF_ERR_LEN - 1));
+	return pwrite_full(fd, rfix, sizeof(rfix), r->off);
+}
+
+int
+qfile_info_update(int fd, const struct qfile *q)
+{
+	unsigned char info[QF_INFO_LEN];
+
+	memset(info, 0, sizeof(info));
+	put64(info, q->arrival_us);
+	put64(info + 8, (uint64_t)q->next_try);
+	put32(info + 16, q->attempts);
+	put32(info + 20, q->flags);
+	return pwrite_full(fd, info, sizeof(info), q->info_off);
+}
+
+/* Writer. Output goes through w->out and is flushed in 64 KiB pieces. */
+
+
+static int
+w_flush(struct qwriter *w)
+{
+	off_t end;
+
+	if (w->failed)
+		return -1;
+	if (w->out.len == 0)
+		return 0;
+	end = lseek(w->fd, 0, SEEK_END);
+	if (end == -1 || pwrite_full(w->fd, w->out.data, w->out.len, end) == -1) {
+		w->failed = 1;
+		return -1;
+	}
+	w->written += (off_t)w->out.len;
+	buf_reset(&w->out);
+	return 0;
+}
+
+static int
+w_put(struct qwriter *w, const void *p, size_t n)
+{
+	if (w->failed)
+		return -1;
+	if (w->out.len + n > 65536 && w_flush(w) == -1)
+		return -1;
+	if (n > 65536) {
+		off_t end = lseek(w->fd, 0, SEEK_END);
+		if (end == -1 || pwrite_full(w->fd, p, n, end) == -1) {
+			w->failed = 1;
+			return -1;
+		}
+		w->written += (off_t)n;
+		return 0;
+	}
+	if (buf_append(&w->out, p, n) == -1) {
+		w->failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+w_record(struct qwriter *w, char type, const void *p, size_t n)
+{
+	unsigned char rh[5];
+
+	rh[0] = (unsigned char)type;
+	put32(rh + 1, (uint32_t)n);
+	if (w_put(w, rh, 5) == -1)
+		return -1;
+	return n ? w_put(w, p, n) : 0;
+}
+
+int
+qfile_create(struct qwriter *w, int dirfd, uint64_t arrival_us,
+    uint32_t flags, const char *sender, const struct buf *client)
+{
+	unsigned char hdr[8] = { 'P', 'S', 'T', 'Q', QF_VERSION, 0, 0, 0 };
+	unsigned char info[QF_INFO_LEN];
+	static unsigned seq;
+
+	memset(w, 0, sizeof(*w));
+	w->dirfd = dirfd;
+	buf_init(&w->out, 2 * 65536 + 16);
+	for (int tries = 0; tries < 5; tries++) {
+		snprintf(w->tmpname, sizeof(w->tmpname), "t.%ld.%u.%llu",
+		    (long)getpid(), seq++, (unsigned long long)arrival_us);
+		w->fd = openat(dirfd, w->tmpname,
+		    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (w->fd != -1 || errno != EEXIST)
+			break;
+	}
+	if (w->fd == -1) {
+		w->failed = 1;
+		return -1;
+	}
+	{
+		struct stat st;
+		if (fstat(w->fd, &st) == -1) {
+			qfile_abort(w);
+			return -1;
+		}
+		w->ino = st.st_ino;
+		qid_make(arrival_us, (uint64_t)st.st_ino, w->id);
+	}
+	if (strlen(sender) > QF_MAX_ADDR) {
+		w->failed = 1;
+		errno = EINVAL;
+		return -1;
+	}
+	memset(info, 0, sizeof(info));
+	put64(info, arrival_us);
+	put32(info + 20, flags);
+	w_put(w, hdr, 8);
+	w_record(w, 'I', info, sizeof(info));
+	w_record(w, 'S', sender, strlen(sender));
+	if (client && client->len)
+		w_record(w, 'C', client->data, client->len);
+	/* Content length is patched by qfile_content_end. */
+	if (w_record(w, 'M', NULL, 0) == -1)
+		return -1;
+	w->content_len_off = w->written + (off_t)w->out.len - 4;
+	return 0;
+}
+
+int
+qfile_content_write(struct qwriter *w, const void *p, size_t n)
+{
+	if (w->content_len + n > UINT32_MAX - 1) {
+		w->failed = 1;
+		errno = EFBIG;
+		return -1;
+	}
+	w->content_len += n;
+	return w_put(w, p, n);
+}
+
+int
+qfile_content_end(struct qwriter *w)
+{
+	unsigned char len[4];
+
+	if (w_flush(w) == -1)
+		return -1;
+	put32(len, (uint32_t)w->content_len);
+	if (pwrite_full(w->fd, len, 4, w->content_len_off) == -1) {
+		w->failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+int
+qfile_add_rcpt(struct qwriter *w, const char *addr)
+{
+	unsigned char rec[QF_RFIX + QF_MAX_ADDR];
+	size_t alen = strlen(addr);
+
+	if (alen == 0 || alen > QF_MAX_ADDR || w->nrcpt >= QF_MAX_RCPT) {
+		w->failed = 1;
+		errno = EINVAL;
+		return -1;
+	}
+	memset(rec, 0, QF_RFIX);
+	rec[0] = QR_PENDING;
+	memcpy(rec + QF_RFIX, addr, alen);
+	w->nrcpt++;
+	return w_record(w, 'R', rec, QF_RFIX + alen);
+}
+
+int
+qfile_commit(struct qwriter *w, char id[QID_LEN + 1])
+{
+	struct timespec ts;
+
+	if (w->nrcpt == 0)
+		w->failed = 1;
+	if (w_record(w, 'E', NULL, 0) == -1 || w_flush(w) == -1 ||
+	    fsync(w->fd) == -1) {
+		qfile_abort(w);
+		return -1;
+	}
+	for (int tries = 0; ; tries++) {
+		if (renameat2(w->dirfd, w->tmpname, w->dirfd, w->id,
+		    RENAME_NOREPLACE) == 0)
+			break;
+		if (errno != EEXIST || tries >= 100) {
+			qfile_abort(w);
+			return -1;
+		}
+		/* Same microsecond and inode bits as a queued file: rare. */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		qid_make((uint64_t)ts.tv_sec * 1000000 +
+		    (uint64_t)ts.tv_nsec / 1000 + (uint64_t)tries,
+		    (uint64_t)w->ino, w->id);
+	}
+	memcpy(id, w->id, QID_LEN + 1);
+	close(w->fd);
+	w->fd = -1;
+	buf_free(&w->out);
+	if (fsync(w->dirfd) == -1) {
+		/* The file is named but may not survive a crash: undo. */
+		unlinkat(w->dirfd, id, 0);
+		return -1;
+	}
+	return 0;
+}
+
+void
+qfile_abort(struct qwriter *w)
+{
+	if (w->fd != -1) {
+		close(w->fd);
+		unlinkat(w->dirfd, w->tmpname, 0);
+		w->fd = -1;
+	}
+	w->failed = 1;
+	buf_free(&w->out);
+}

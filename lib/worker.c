@@ -1,0 +1,92 @@
+/*
+ * worker: the start-up every worker program shares (docs/internals.md):
+ * argv, config, log, inherited listening fds, SIGTERM handling.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "worker.h"
+
+volatile sig_atomic_t worker_stop;
+
+static void
+on_term(int sig)
+{
+	(void)sig;
+	worker_stop = 1;
+}
+
+void
+worker_init(struct worker *w, const char *prog, int argc, char **argv)
+{
+	struct conf_errors errs = { 0 };
+	struct sigaction sa;
+	enum log_level lvl = LOG_LVL_INFO;
+	const char *nfds;
+	int c;
+
+	memset(w, 0, sizeof(*w));
+	w->prog = prog;
+	w->service = prog;
+	while ((c = getopt(argc, argv, "c:s:")) != -1) {
+		switch (c) {
+		case 'c':
+			w->conf_file = optarg;
+			break;
+		case 's':
+			w->service = optarg;
+			break;
+		default:
+			fprintf(stderr, "usage: %s -c CONF [-s SERVICE]\n", prog);
+			exit(2);
+		}
+	}
+	log_open(prog, "stderr", LOG_LVL_INFO);
+	w->conf_file = conf_path(w->conf_file);
+	if (conf_load(w->conf_file, &w->conf, &errs) == -1) {
+		for (size_t i = 0; i < errs.n; i++)
+			log_error("%s", errs.msg[i]);
+		fatal("bad configuration; not starting");
+	}
+	conf_errors_free(&errs);
+	if (log_level_parse(w->conf.log_level, &lvl) == -1)
+		lvl = LOG_LVL_INFO;
+	if (log_open(prog, w->conf.log, lvl) == -1)
+		fatal("cannot open log %s: %s", w->conf.log, strerror(errno));
+
+	nfds = getenv("POSTERN_LISTEN_FDS");
+	if (nfds) {
+		int n = atoi(nfds);
+		if (n < 0 || n > 16)
+			fatal("bad POSTERN_LISTEN_FDS=%s", nfds);
+		for (int i = 0; i < n; i++) {
+			int fd = 3 + i;
+			if (fcntl(fd, F_GETFD) == -1)
+				fatal("listening fd %d missing", fd);
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+			w->listen_fd[w->nlisten++] = fd;
+		}
+	}
+	signal(SIGPIPE, SIG_IGN);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_term;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGHUP, SIG_IGN);
+}
+
+void
+queue_path(const struct conf *c, const char *rel, char *out, size_t outlen)
+{
+	int n = snprintf(out, outlen, "%s/%s", c->queue_dir, rel);
+
+	if (n < 0 || (size_t)n >= outlen)
+		fatal("queue path too long: %s/%s", c->queue_dir, rel);
+}
