@@ -27,7 +27,8 @@ LDFLAGS += -pie -Wl,-z,relro,-z,now
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcdb
 
 LIB_SRCS  = $(wildcard lib/*.c conf/*.c maps/*.c)
-LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/%.o)
+OBJ       = $(BUILD)/obj
+LIB_OBJS  = $(LIB_SRCS:%.c=$(OBJ)/%.o)
 LIBPOSTERN = $(BUILD)/libpostern.a
 
 # One program per directory; master/ and tools/ together make `postern`.
@@ -46,10 +47,12 @@ UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 PY = /usr/bin/python3
 
+# keep unit-test objects (make would otherwise delete them as intermediates)
+.SECONDARY:
 .PHONY: all deps test check check-asan integration run stop install clean fuzz
 all: $(PROG_BINS)
 
-$(BUILD)/%.o: %.c
+$(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
@@ -58,10 +61,10 @@ $(LIBPOSTERN): $(LIB_OBJS)
 	@if [ -n "$^" ]; then echo "ar rcs $@"; ar rcs $@ $^; else printf '!<arch>\n' > $@; fi
 
 .SECONDEXPANSION:
-$(PROG_BINS): $(BUILD)/%: $$(patsubst %.c,$(BUILD)/%.o,$$($$*_SRCS)) $(LIBPOSTERN)
+$(PROG_BINS): $(BUILD)/%: $$(addprefix $(OBJ)/,$$($$*_SRCS:.c=.o)) $(LIBPOSTERN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBPOSTERN)
+$(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(LIBPOSTERN)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
