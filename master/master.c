@@ -1,0 +1,788 @@
+/*
+ * master: binds the listeners, creates the queue tree, spawns every
+ * service and keeps it running. Root, but never reads network input:
+ * it only accepts on its own control socket in private/ (user-only).
+ * Workers are dropped to user/group before exec (local keeps root).
+ */
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "ipc.h"
+#include "log.h"
+#include "master.h"
+#include "qfile.h"
+
+#define MAX_SERVICES	(CONF_MAX_LISTENERS + 4)
+#define MAX_PROCS	64
+#define MAX_FDS		16
+#define STOP_GRACE	30	/* seconds */
+
+struct proc {
+	pid_t	 pid;
+	time_t	 started;
+};
+
+struct service {
+	char		 name[32];
+	char		 prog[16];
+	int		 fds[MAX_FDS];
+	int		 nfds;
+	unsigned	 count;		/* wanted */
+	int		 drop;		/* drop to user/group before exec */
+	int		 single;	/* never two at once (qmgr) */
+	struct proc	 proc[MAX_PROCS];
+	unsigned	 fails;		/* quick deaths in a row */
+	time_t		 hold_until;	/* backoff */
+};
+
+static struct conf	 cf;
+static const char	*conf_file;
+static struct service	 svc[MAX_SERVICES];
+static int		 nsvc;
+static pid_t		 old_pids[1024];	/* previous generation, draining */
+static int		 nold;
+static uid_t		 run_uid;
+static gid_t		 run_gid;
+static int		 is_root;
+static int		 sigpipe_fd[2];
+static int		 ctl_fd = -1;
+static time_t		 started_at;
+static int		 stopping;
+
+static void
+on_signal(int sig)
+{
+	unsigned char c = (unsigned char)sig;
+	int e = errno;
+
+	(void)!write(sigpipe_fd[1], &c, 1);
+	errno = e;
+}
+
+int
+run_identity(const struct conf *c, uid_t *uid, gid_t *gid, char *err,
+    size_t errlen)
+{
+	struct passwd *pw;
+	struct group *gr;
+
+	if (geteuid() != 0) {
+		*uid = geteuid();
+		*gid = getegid();
+		return 0;
+	}
+	if ((pw = getpwnam(c->user)) == NULL) {
+		snprintf(err, errlen, "user \"%s\" does not exist (set user = "
+		    "in %s)", c->user, c->file ? c->file : "postern.conf");
+		return -1;
+	}
+	if ((gr = getgrnam(c->group)) == NULL) {
+		snprintf(err, errlen, "group \"%s\" does not exist", c->group);
+		return -1;
+	}
+	if (pw->pw_uid == 0) {
+		snprintf(err, errlen, "user must not be root");
+		return -1;
+	}
+	*uid = pw->pw_uid;
+	*gid = gr->gr_gid;
+	return 0;
+}
+
+static int
+mkdir_owned(const char *path, mode_t mode, uid_t uid, gid_t gid, char *err,
+    size_t errlen)
+{
+	struct stat st;
+
+	if (mkdir(path, mode) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "mkdir %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (lstat(path, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s is not a directory", path);
+		return -1;
+	}
+	if (geteuid() == 0 && (st.st_uid != uid || st.st_gid != gid) &&
+	    chown(path, uid, gid) == -1) {
+		snprintf(err, errlen, "chown %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if ((st.st_mode & 07777) != mode && chmod(path, mode) == -1) {
+		snprintf(err, errlen, "chmod %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+queue_tree_create(const struct conf *c, uid_t uid, gid_t gid, char *err,
+    size_t errlen)
+{
+	static const struct { const char *name; mode_t mode; } sub[] = {
+		{ QDIR_INCOMING, 0700 }, { QDIR_ACTIVE, 0700 },
+		{ QDIR_DEFERRED, 0700 }, { QDIR_HOLD, 0700 },
+		{ QDIR_CORRUPT, 0700 }, { QDIR_PRIVATE, 0700 },
+		{ QDIR_PUBLIC, 0711 }, { QDIR_PID, 0700 },
+		{ QDIR_MAILDROP, 0730 },
+	};
+	char path[512];
+
+	if (mkdir_owned(c->queue_dir, 0755, uid, gid, err, errlen) == -1)
+		return -1;
+	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", c->queue_dir, sub[i].name);
+		if (mkdir_owned(path, sub[i].mode, uid, gid, err, errlen) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* "host:port", "[v6]:port", "*:port". */
+static int
+bind_tcp(const char *spec, int *out, int max, char *err, size_t errlen)
+{
+	char host[256], *port;
+	struct addrinfo hints, *res, *ai;
+	int n = 0, r;
+	const char *h;
+
+	snprintf(host, sizeof(host), "%s", spec);
+	if ((port = strrchr(host, ':')) == NULL) {
+		snprintf(err, errlen, "listen %s: no port", spec);
+		return -1;
+	}
+	*port++ = '\0';
+	h = host;
+	if (host[0] == '[') {
+		size_t l = strlen(host);
+		if (l < 2 || host[l - 1] != ']') {
+			snprintf(err, errlen, "listen %s: bad address", spec);
+			return -1;
+		}
+		host[l - 1] = '\0';
+		h = host + 1;
+	}
+	if (strcmp(h, "*") == 0 || *h == '\0')
+		h = "0.0.0.0";
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((r = getaddrinfo(h, port, &hints, &res)) != 0) {
+		snprintf(err, errlen, "listen %s: %s", spec, gai_strerror(r));
+		return -1;
+	}
+	for (ai = res; ai && n < max; ai = ai->ai_next) {
+		int one = 1;
+		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+		if (fd == -1)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (ai->ai_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
+		    listen(fd, 512) == -1) {
+			snprintf(err, errlen, "listen %s: %s", spec, strerror(errno));
+			close(fd);
+			freeaddrinfo(res);
+			return -1;
+		}
+		out[n++] = fd;
+		break;		/* one socket per listen entry */
+	}
+	freeaddrinfo(res);
+	if (n == 0) {
+		snprintf(err, errlen, "listen %s: no usable address", spec);
+		return -1;
+	}
+	return n;
+}
+
+static int
+bind_unix(const char *rel, mode_t mode, char *err, size_t errlen)
+{
+	struct sockaddr_un sun;
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", cf.queue_dir, rel);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "socket path too long: %s", path);
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    listen(fd, 256) == -1) {
+		snprintf(err, errlen, "socket %s: %s", path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	if (is_root && chown(path, run_uid, run_gid) == -1) {
+		snprintf(err, errlen, "chown %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	chmod(path, mode);
+	return fd;
+}
+
+static struct service *
+svc_add(const char *name, const char *prog, unsigned count)
+{
+	struct service *s = &svc[nsvc++];
+
+	memset(s, 0, sizeof(*s));
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	snprintf(s->prog, sizeof(s->prog), "%s", prog);
+	s->count = count > MAX_PROCS ? MAX_PROCS : count;
+	s->drop = 1;
+	return s;
+}
+
+static int
+setup_services(char *err, size_t errlen)
+{
+	struct service *s;
+	int fd;
+
+	for (size_t i = 0; i < cf.nlisteners; i++) {
+		const struct conf_smtpd *l = &cf.listener[i];
+		s = svc_add(l->name, "smtpd", 1);
+		for (size_t k = 0; k < l->nlisten; k++) {
+			int n = bind_tcp(l->listen[k], s->fds + s->nfds,
+			    MAX_FDS - s->nfds, err, errlen);
+			if (n == -1)
+				return -1;
+			s->nfds += n;
+		}
+	}
+	s = svc_add("cleanup", "cleanup", cf.cleanup_processes);
+	if ((fd = bind_unix(QDIR_PRIVATE "/cleanup", 0600, err, errlen)) == -1)
+		return -1;
+	s->fds[s->nfds++] = fd;
+	if ((fd = bind_unix(QDIR_PUBLIC "/cleanup", 0666, err, errlen)) == -1)
+		return -1;
+	s->fds[s->nfds++] = fd;
+	s = svc_add("qmgr", "qmgr", 1);
+	s->single = 1;
+	if ((fd = bind_unix(QDIR_PRIVATE "/qmgr", 0600, err, errlen)) == -1)
+		return -1;
+	s->fds[s->nfds++] = fd;
+	s = svc_add("local", "local", cf.local_processes);
+	s->drop = 0;		/* becomes each recipient itself */
+	if ((fd = bind_unix(QDIR_PRIVATE "/local", 0600, err, errlen)) == -1)
+		return -1;
+	s->fds[s->nfds++] = fd;
+	s = svc_add("remote", "remote", cf.remote_processes);
+	if ((fd = bind_unix(QDIR_PRIVATE "/remote", 0600, err, errlen)) == -1)
+		return -1;
+	s->fds[s->nfds++] = fd;
+	if ((ctl_fd = bind_unix(QDIR_PRIVATE "/master", 0600, err, errlen)) == -1)
+		return -1;
+	return 0;
+}
+
+static const char *
+libexec_dir(void)
+{
+	const char *d = getenv("POSTERN_LIBEXEC");
+
+	return d && *d ? d : LIBEXECDIR;
+}
+
+static void
+child_exec(struct service *s)
+{
+	char path[512], nfds[8];
+	int tmp[MAX_FDS];
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	/* Move the fds out of the way, then down to 3.. */
+	for (int i = 0; i < s->nfds; i++)
+		if ((tmp[i] = fcntl(s->fds[i], F_DUPFD, 64)) == -1)
+			_exit(71);
+	for (int i = 0; i < s->nfds; i++) {
+		if (dup2(tmp[i], 3 + i) == -1)
+			_exit(71);
+		close(tmp[i]);
+	}
+	closefrom(3 + s->nfds);
+	snprintf(nfds, sizeof(nfds), "%d", s->nfds);
+	setenv("POSTERN_LISTEN_FDS", nfds, 1);
+	if (is_root && s->drop) {
+		if (setgroups(1, &run_gid) == -1 || setgid(run_gid) == -1 ||
+		    setuid(run_uid) == -1)
+			_exit(71);
+		if (getuid() != run_uid || geteuid() != run_uid ||
+		    getgid() != run_gid || setuid(0) != -1)
+			_exit(71);
+	}
+	snprintf(path, sizeof(path), "%s/%s", libexec_dir(), s->prog);
+	if (strcmp(s->prog, "smtpd") == 0)
+		execl(path, s->prog, "-c", conf_file, "-s", s->name, (char *)NULL);
+	else
+		execl(path, s->prog, "-c", conf_file, (char *)NULL);
+	_exit(72);
+}
+
+static void
+spawn(struct service *s, int slot)
+{
+	pid_t pid = fork();
+
+	if (pid == -1) {
+		log_error("fork for %s: %s", s->name, strerror(errno));
+		return;
+	}
+	if (pid == 0)
+		child_exec(s);
+	s->proc[slot].pid = pid;
+	s->proc[slot].started = time(NULL);
+	log_debug("started %s (pid %ld)", s->name, (long)pid);
+}
+
+static int
+svc_alive(const struct service *s)
+{
+	int n = 0;
+
+	for (unsigned i = 0; i < MAX_PROCS; i++)
+		if (s->proc[i].pid > 0)
+			n++;
+	return n;
+}
+
+static int
+old_alive_prog(const char *prog)
+{
+	/* A single-instance service waits for its old generation. */
+	(void)prog;
+	return nold > 0;
+}
+
+static void
+fill(void)
+{
+	time_t now = time(NULL);
+
+	if (stopping)
+		return;
+	for (int i = 0; i < nsvc; i++) {
+		struct service *s = &svc[i];
+		if (s->hold_until > now)
+			continue;
+		if (s->single && (svc_alive(s) > 0 || old_alive_prog(s->prog)))
+			continue;
+		for (unsigned k = 0; k < s->count; k++)
+			if (s->proc[k].pid <= 0)
+				spawn(s, (int)k);
+	}
+}
+
+static void
+write_status(void)
+{
+	char path[512], tmp[520];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s/status", cf.queue_dir, QDIR_PID);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((f = fopen(tmp, "w")) == NULL)
+		return;
+	fprintf(f, "started=%lld\n", (long long)started_at);
+	for (int i = 0; i < nsvc; i++)
+		fprintf(f, "service %s %d\n", svc[i].name, svc_alive(&svc[i]));
+	fclose(f);
+	rename(tmp, path);
+}
+
+static void
+describe_exit(int status, char *out, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(out, len, "exit status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(out, len, "signal %d (%s)", WTERMSIG(status),
+		    strsignal(WTERMSIG(status)));
+	else
+		snprintf(out, len, "status %d", status);
+}
+
+static void
+reap(void)
+{
+	pid_t pid;
+	int status;
+	char how[64];
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		int found = 0;
+		for (int i = 0; i < nold; i++)
+			if (old_pids[i] == pid) {
+				old_pids[i] = old_pids[--nold];
+				found = 1;
+				break;
+			}
+		for (int i = 0; i < nsvc && !found; i++) {
+			struct service *s = &svc[i];
+			for (unsigned k = 0; k < MAX_PROCS; k++) {
+				if (s->proc[k].pid != pid)
+					continue;
+				found = 1;
+				s->proc[k].pid = 0;
+				if (stopping)
+					break;
+				describe_exit(status, how, sizeof(how));
+				log_warn("service %s (pid %ld) died: %s; restarting",
+				    s->name, (long)pid, how);
+				if (time(NULL) - s->proc[k].started < 2) {
+					unsigned d = 1u << (s->fails < 6 ? s->fails : 6);
+					if (d > 60)
+						d = 60;
+					s->fails++;
+					s->hold_until = time(NULL) + d;
+					log_warn("service %s is dying right after start "
+					    "(%u times); waiting %u s", s->name,
+					    s->fails, d);
+				} else
+					s->fails = 0;
+				break;
+			}
+		}
+	}
+}
+
+/* Move the current processes of s (or all services) to the old list
+ * and ask them to finish; fill() starts new ones. */
+static void
+retire(struct service *only)
+{
+	for (int i = 0; i < nsvc; i++) {
+		struct service *s = &svc[i];
+		if (only && s != only)
+			continue;
+		for (unsigned k = 0; k < MAX_PROCS; k++) {
+			if (s->proc[k].pid <= 0)
+				continue;
+			kill(s->proc[k].pid, SIGTERM);
+			if (nold < (int)(sizeof(old_pids) / sizeof(old_pids[0])))
+				old_pids[nold++] = s->proc[k].pid;
+			s->proc[k].pid = 0;
+		}
+		s->fails = 0;
+		s->hold_until = 0;
+	}
+}
+
+static void
+reload(void)
+{
+	struct conf nc;
+	struct conf_errors errs = { 0 };
+
+	memset(&nc, 0, sizeof(nc));
+	if (conf_load(conf_file, &nc, &errs) == -1) {
+		for (size_t i = 0; i < errs.n; i++)
+			log_error("%s", errs.msg[i]);
+		log_error("reload refused: the configuration has errors; "
+		    "still running with the old one");
+		conf_errors_free(&errs);
+		conf_free(&nc);
+		return;
+	}
+	conf_errors_free(&errs);
+	/* Process counts may change; sockets stay as they are. */
+	for (int i = 0; i < nsvc; i++) {
+		struct service *s = &svc[i];
+		unsigned n = s->count;
+		if (strcmp(s->name, "cleanup") == 0)
+			n = nc.cleanup_processes;
+		else if (strcmp(s->name, "local") == 0)
+			n = nc.local_processes;
+		else if (strcmp(s->name, "remote") == 0)
+			n = nc.remote_processes;
+		s->count = n > MAX_PROCS ? MAX_PROCS : n;
+	}
+	conf_free(&cf);
+	cf = nc;
+	log_info("reload: configuration %s re-read; restarting workers",
+	    conf_file);
+	retire(NULL);
+}
+
+static void
+control(void)
+{
+	struct ipc_msg im;
+	struct buf b;
+	char *req = NULL, *name = NULL;
+	const char *st = "ok";
+	char text[256] = "ok";
+	int fd = accept4(ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd == -1)
+		return;
+	ipc_msg_init(&im);
+	if (ipc_recv(fd, &im, 2000) == -1 || (req = ipc_get_str(&im, "req")) == NULL)
+		goto out;
+	if (strcmp(req, "restart") == 0 &&
+	    (name = ipc_get_str(&im, "service")) != NULL) {
+		int n = 0;
+		for (int i = 0; i < nsvc; i++) {
+			int is_smtpd = strcmp(svc[i].prog, "smtpd") == 0;
+			if (strcmp(svc[i].name, name) == 0 ||
+			    (is_smtpd && strcmp(name, "smtpd") == 0)) {
+				retire(&svc[i]);
+				n++;
+			}
+		}
+		if (n == 0) {
+			st = "error";
+			snprintf(text, sizeof(text), "no service named %s", name);
+		} else {
+			log_info("restart of %s requested", name);
+			snprintf(text, sizeof(text), "%s restarted", name);
+		}
+	} else {
+		st = "error";
+		snprintf(text, sizeof(text), "unknown request");
+	}
+	buf_init(&b, 4096);
+	ipc_begin(&b);
+	ipc_add_str(&b, "status", st);
+	ipc_add_str(&b, "text", text);
+	ipc_end(&b);
+	ipc_send(fd, &b, 2000);
+	buf_free(&b);
+out:
+	free(req);
+	free(name);
+	ipc_msg_free(&im);
+	close(fd);
+}
+
+static void
+stop_all(void)
+{
+	time_t deadline = time(NULL) + STOP_GRACE;
+
+	stopping = 1;
+	log_info("stopping: waiting up to %d s for workers to finish",
+	    STOP_GRACE);
+	/* No new connections: the listeners close with master's copies and
+	 * the workers stop accepting on SIGTERM. */
+	for (int i = 0; i < nsvc; i++)
+		if (strcmp(svc[i].prog, "smtpd") == 0)
+			for (int k = 0; k < svc[i].nfds; k++)
+				close(svc[i].fds[k]);
+	retire(NULL);
+	while (nold > 0 && time(NULL) < deadline) {
+		usleep(50000);
+		reap();
+	}
+	if (nold > 0) {
+		log_warn("%d worker(s) still running after %d s: killing",
+		    nold, STOP_GRACE);
+		for (int i = 0; i < nold; i++)
+			kill(old_pids[i], SIGKILL);
+		while (nold > 0) {
+			usleep(20000);
+			reap();
+		}
+	}
+}
+
+static int
+lock_pidfile(int *fdp, char *err, size_t errlen)
+{
+	char path[512], pid[32];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s/master.pid", cf.queue_dir, QDIR_PID);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) == -1) {
+		snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		ssize_t n = read(fd, pid, sizeof(pid) - 1);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		snprintf(err, errlen, "postern is already running (pid %s)", pid);
+		close(fd);
+		return -1;
+	}
+	*fdp = fd;
+	return 0;
+}
+
+static void
+write_pid(int fd)
+{
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+
+	if (ftruncate(fd, 0) == -1 || pwrite(fd, pid, (size_t)n, 0) != n)
+		log_warn("cannot write the pid file: %s", strerror(errno));
+}
+
+int
+master_start(const char *file, int foreground)
+{
+	struct conf_errors errs = { 0 };
+	struct sigaction sa;
+	char err[600];
+	int lockfd, ready[2] = { -1, -1 };
+	enum log_level lvl = LOG_LVL_INFO;
+
+	conf_file = file;
+	if (conf_load(file, &cf, &errs) == -1) {
+		for (size_t i = 0; i < errs.n; i++)
+			fprintf(stderr, "postern: %s\n", errs.msg[i]);
+		fprintf(stderr, "postern: not starting: fix the configuration\n");
+		return 1;
+	}
+	for (size_t i = 0; i < errs.n; i++)
+		fprintf(stderr, "postern: %s\n", errs.msg[i]);
+	conf_errors_free(&errs);
+	is_root = geteuid() == 0;
+	if (run_identity(&cf, &run_uid, &run_gid, err, sizeof(err)) == -1 ||
+	    queue_tree_create(&cf, run_uid, run_gid, err, sizeof(err)) == -1 ||
+	    lock_pidfile(&lockfd, err, sizeof(err)) == -1) {
+		fprintf(stderr, "postern: %s\n", err);
+		return 1;
+	}
+	if (setup_services(err, sizeof(err)) == -1) {
+		fprintf(stderr, "postern: %s\n", err);
+		return 1;
+	}
+	if (!foreground) {
+		if (pipe2(ready, O_CLOEXEC) == -1) {
+			perror("postern: pipe");
+			return 1;
+		}
+		pid_t pid = fork();
+		if (pid == -1) {
+			perror("postern: fork");
+			return 1;
+		}
+		if (pid > 0) {
+			char c;
+			close(ready[1]);
+			if (read(ready[0], &c, 1) != 1) {
+				fprintf(stderr, "postern: master failed to start; "
+				    "see the log (%s)\n", cf.log);
+				return 1;
+			}
+			return 0;
+		}
+		close(ready[0]);
+		setsid();
+		int nul = open("/dev/null", O_RDWR);
+		if (nul != -1) {
+			dup2(nul, 0);
+			dup2(nul, 1);
+			if (strcmp(cf.log, "stderr") != 0)
+				dup2(nul, 2);
+			if (nul > 2)
+				close(nul);
+		}
+	}
+	if (log_level_parse(cf.log_level, &lvl) == -1)
+		lvl = LOG_LVL_INFO;
+	if (log_open("master", cf.log, lvl) == -1) {
+		fprintf(stderr, "postern: cannot open log %s: %s\n", cf.log,
+		    strerror(errno));
+		return 1;
+	}
+	if (is_root && strcmp(cf.log, "syslog") != 0 &&
+	    strcmp(cf.log, "stderr") != 0 && chown(cf.log, run_uid, run_gid) == -1)
+		log_warn("chown %s: %s", cf.log, strerror(errno));
+	write_pid(lockfd);
+	started_at = time(NULL);
+
+	if (pipe2(sigpipe_fd, O_CLOEXEC | O_NONBLOCK) == -1)
+		fatal("pipe: %s", strerror(errno));
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	log_info("daemon started -- version 0.1, configuration %s", conf_file);
+	fill();
+	write_status();
+	if (ready[1] != -1) {
+		(void)!write(ready[1], "r", 1);
+		close(ready[1]);
+	}
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = sigpipe_fd[0], .events = POLLIN },
+			{ .fd = ctl_fd, .events = POLLIN },
+		};
+		unsigned char sig;
+		int stop = 0, hup = 0;
+
+		if (poll(pfd, 2, 1000) > 0) {
+			if (pfd[1].revents & POLLIN)
+				control();
+			while (read(sigpipe_fd[0], &sig, 1) == 1) {
+				if (sig == SIGTERM || sig == SIGINT)
+					stop = 1;
+				else if (sig == SIGHUP)
+					hup = 1;
+			}
+		}
+		reap();
+		if (stop)
+			break;
+		if (hup)
+			reload();
+		fill();
+		write_status();
+	}
+	stop_all();
+	{
+		char path[512];
+		snprintf(path, sizeof(path), "%s/%s/status", cf.queue_dir,
+		    QDIR_PID);
+		unlink(path);
+	}
+	if (ftruncate(lockfd, 0) == -1)
+		log_warn("cannot clear the pid file");
+	log_info("terminating on signal");
+	return 0;
+}

@@ -1,0 +1,395 @@
+/*
+ * postern: the one binary admins type. Dispatches on argv[0] (sendmail,
+ * mailq, newaliases) and on the subcommand; start runs the master.
+ * Talks to a running master only through its pid file, signals and
+ * its control socket.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "ipc.h"
+#include "map.h"
+#include "master.h"
+#include "qfile.h"
+#include "tools/tools.h"
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: postern [-c FILE] COMMAND [ARGS]\n"
+	    "commands:\n"
+	    "  start [--foreground]   start the mail system\n"
+	    "  stop                   stop it (in-flight work finishes first)\n"
+	    "  restart [SERVICE]      restart everything, or one service\n"
+	    "  reload                 re-read the configuration and maps\n"
+	    "  condrestart            restart only if running\n"
+	    "  status [--json]        is it running? (exit 0 yes, 3 no)\n"
+	    "  check                  validate the configuration and maps\n"
+	    "  queue [--json|show|flush|hold|release|delete|requeue|shape]\n"
+	    "  map [-q KEY] FILE      compile a text map to FILE.cdb\n"
+	    "  aliases                compile the aliases file\n");
+}
+
+static int
+load_conf(const char *file, struct conf *c, int quiet_warnings)
+{
+	struct conf_errors errs = { 0 };
+	int r = conf_load(file, c, &errs);
+
+	for (size_t i = 0; i < errs.n; i++)
+		if (r == -1 || !quiet_warnings)
+			fprintf(stderr, "postern: %s\n", errs.msg[i]);
+	conf_errors_free(&errs);
+	return r;
+}
+
+/* pid of the running master, or 0 when none holds the lock. */
+static pid_t
+master_pid(const struct conf *c)
+{
+	char path[512], buf[32];
+	ssize_t n;
+	int fd;
+	pid_t pid = 0;
+
+	snprintf(path, sizeof(path), "%s/%s/master.pid", c->queue_dir, QDIR_PID);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {	/* nobody holds it */
+		close(fd);
+		return 0;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n > 0) {
+		buf[n] = '\0';
+		pid = (pid_t)atol(buf);
+	}
+	return pid > 0 ? pid : -1;
+}
+
+static int
+count_dir(const struct conf *c, const char *rel)
+{
+	char path[512];
+	DIR *d;
+	struct dirent *de;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", c->queue_dir, rel);
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (qid_valid(de->d_name))
+			n++;
+	closedir(d);
+	return n;
+}
+
+static int
+cmd_status(const char *file, int json)
+{
+	static const char *qd[] = { QDIR_INCOMING, QDIR_ACTIVE, QDIR_DEFERRED,
+	    QDIR_HOLD, QDIR_CORRUPT };
+	struct conf c;
+	pid_t pid;
+	char path[512], line[256];
+	FILE *f;
+	long long started = 0;
+
+	if (load_conf(file, &c, 1) == -1)
+		return 4;	/* LSB: status unknown */
+	pid = master_pid(&c);
+	if (pid == 0) {
+		if (json)
+			printf("{\"running\":false}\n");
+		else
+			printf("postern is not running\n");
+		conf_free(&c);
+		return 3;
+	}
+	snprintf(path, sizeof(path), "%s/%s/status", c.queue_dir, QDIR_PID);
+	f = fopen(path, "r");
+	if (json)
+		printf("{\"running\":true,\"pid\":%ld", (long)pid);
+	else
+		printf("postern is running (pid %ld)", (long)pid);
+	struct { char name[64]; int n; } sv[32];
+	int nsv = 0;
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "started=%lld", &started) == 1)
+			continue;
+		if (nsv < 32 && sscanf(line, "service %63s %d", sv[nsv].name,
+		    &sv[nsv].n) == 2)
+			nsv++;
+	}
+	if (f)
+		fclose(f);
+	long long up = started ? (long long)time(NULL) - started : 0;
+	if (json) {
+		printf(",\"uptime\":%lld,\"services\":{", up);
+		for (int i = 0; i < nsv; i++)
+			printf("%s\"%s\":%d", i ? "," : "", sv[i].name, sv[i].n);
+		printf("},\"queue\":{");
+		for (size_t i = 0; i < 5; i++)
+			printf("%s\"%s\":%d", i ? "," : "", qd[i], count_dir(&c, qd[i]));
+		printf("}}\n");
+	} else {
+		printf(", up %lldd %02lld:%02lld:%02lld\n", up / 86400,
+		    up / 3600 % 24, up / 60 % 60, up % 60);
+		for (int i = 0; i < nsv; i++)
+			printf("  %-12s %d process%s\n", sv[i].name, sv[i].n,
+			    sv[i].n == 1 ? "" : "es");
+		printf("  queue:");
+		for (size_t i = 0; i < 5; i++)
+			printf(" %s %d%s", qd[i], count_dir(&c, qd[i]),
+			    i < 4 ? "," : "\n");
+	}
+	conf_free(&c);
+	return 0;
+}
+
+static int
+cmd_stop(const char *file, int quiet)
+{
+	struct conf c;
+	pid_t pid;
+
+	if (load_conf(file, &c, 1) == -1)
+		return 1;
+	pid = master_pid(&c);
+	if (pid <= 0) {
+		if (!quiet)
+			printf("postern is not running\n");
+		conf_free(&c);
+		return 0;
+	}
+	if (kill(pid, SIGTERM) == -1) {
+		fprintf(stderr, "postern: kill %ld: %s\n", (long)pid,
+		    strerror(errno));
+		conf_free(&c);
+		return 1;
+	}
+	for (int i = 0; i < 1200 && master_pid(&c) != 0; i++)
+		usleep(50000);
+	if (master_pid(&c) != 0) {
+		fprintf(stderr, "postern: master (pid %ld) did not stop\n",
+		    (long)pid);
+		conf_free(&c);
+		return 1;
+	}
+	if (!quiet)
+		printf("postern stopped\n");
+	conf_free(&c);
+	return 0;
+}
+
+static int
+cmd_reload(const char *file)
+{
+	struct conf c;
+	pid_t pid;
+
+	if (load_conf(file, &c, 0) == -1) {
+		fprintf(stderr, "postern: not reloading: fix the configuration\n");
+		return 1;
+	}
+	pid = master_pid(&c);
+	conf_free(&c);
+	if (pid <= 0) {
+		fprintf(stderr, "postern: not running\n");
+		return 7;	/* LSB: program is not running */
+	}
+	if (kill(pid, SIGHUP) == -1) {
+		perror("postern: kill");
+		return 1;
+	}
+	printf("postern: reload signal sent\n");
+	return 0;
+}
+
+static int
+cmd_restart_service(const char *file, const char *name)
+{
+	struct conf c;
+	struct ipc_msg im;
+	struct buf b;
+	char path[512], *st, *text;
+	int fd, rc = 1;
+
+	if (load_conf(file, &c, 1) == -1)
+		return 1;
+	snprintf(path, sizeof(path), "%s/%s/master", c.queue_dir, QDIR_PRIVATE);
+	conf_free(&c);
+	if ((fd = ipc_connect(path)) == -1) {
+		fprintf(stderr, "postern: cannot reach master: %s (is postern "
+		    "running?)\n", strerror(errno));
+		return 7;
+	}
+	buf_init(&b, 4096);
+	ipc_begin(&b);
+	ipc_add_str(&b, "req", "restart");
+	ipc_add_str(&b, "service", name);
+	ipc_end(&b);
+	ipc_msg_init(&im);
+	if (ipc_send(fd, &b, 5000) == 0 && ipc_recv(fd, &im, 5000) == 0) {
+		st = ipc_get_str(&im, "status");
+		text = ipc_get_str(&im, "text");
+		rc = st && strcmp(st, "ok") == 0 ? 0 : 1;
+		fprintf(rc ? stderr : stdout, "postern: %s\n", text ? text : "?");
+		free(st);
+		free(text);
+	} else
+		fprintf(stderr, "postern: no answer from master\n");
+	ipc_msg_free(&im);
+	buf_free(&b);
+	close(fd);
+	return rc;
+}
+
+static int
+check_map(const char *path, int *problems)
+{
+	char cdb[600];
+	struct stat ts, cs;
+
+	if (path == NULL || stat(path, &ts) == -1)
+		return 0;
+	snprintf(cdb, sizeof(cdb), "%s.cdb", path);
+	if (stat(cdb, &cs) == -1) {
+		fprintf(stderr, "postern: warning: %s is not compiled; run "
+		    "postern map %s\n", path, path);
+		(*problems)++;
+	} else if (cs.st_mtime < ts.st_mtime) {
+		fprintf(stderr, "postern: warning: %s.cdb is older than %s; run "
+		    "postern map %s\n", path, path, path);
+		(*problems)++;
+	}
+	return 0;
+}
+
+static int
+cmd_check(const char *file)
+{
+	struct conf c;
+	int warn = 0;
+	uid_t u;
+	gid_t g;
+	char err[512];
+
+	if (load_conf(file, &c, 0) == -1)
+		return 1;
+	if (run_identity(&c, &u, &g, err, sizeof(err)) == -1) {
+		fprintf(stderr, "postern: %s: %s\n", c.file, err);
+		conf_free(&c);
+		return 1;
+	}
+	check_map(c.access_map, &warn);
+	check_map(c.alias_map, &warn);
+	conf_free(&c);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *prog = basename(argv[0]);
+	const char *opt_c = NULL, *file;
+	int i = 1;
+
+	if (strcmp(prog, "sendmail") == 0)
+		return sendmail_main(argc, argv);
+	if (strcmp(prog, "mailq") == 0)
+		return mailq_main(argc, argv);
+	if (strcmp(prog, "newaliases") == 0) {
+		for (int k = 1; k + 1 < argc; k++)
+			if (strcmp(argv[k], "-c") == 0)
+				opt_c = argv[k + 1];
+		return aliases_main(conf_path(opt_c), argc - 1, argv + 1);
+	}
+	while (i < argc && argv[i][0] == '-') {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+			opt_c = argv[i + 1];
+			i += 2;
+		} else if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0) {
+			usage();
+			return 0;
+		} else {
+			usage();
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		usage();
+		return 2;
+	}
+	const char *cmd = argv[i++];
+	/* -c is accepted after the command word too. */
+	char **rest = argv + i;
+	int nrest = argc - i;
+	for (int k = 0; k + 1 < nrest; k++)
+		if (strcmp(rest[k], "-c") == 0) {
+			opt_c = rest[k + 1];
+			memmove(rest + k, rest + k + 2,
+			    (size_t)(nrest - k - 2) * sizeof(char *));
+			nrest -= 2;
+			k--;
+		}
+	file = conf_path(opt_c);
+
+	if (strcmp(cmd, "start") == 0) {
+		int fg = nrest > 0 && strcmp(rest[0], "--foreground") == 0;
+		return master_start(file, fg);
+	}
+	if (strcmp(cmd, "stop") == 0)
+		return cmd_stop(file, 0);
+	if (strcmp(cmd, "status") == 0)
+		return cmd_status(file, nrest > 0 && strcmp(rest[0], "--json") == 0);
+	if (strcmp(cmd, "reload") == 0)
+		return cmd_reload(file);
+	if (strcmp(cmd, "restart") == 0) {
+		if (nrest > 0)
+			return cmd_restart_service(file, rest[0]);
+		if (cmd_stop(file, 1) != 0)
+			return 1;
+		return master_start(file, 0);
+	}
+	if (strcmp(cmd, "condrestart") == 0) {
+		struct conf c;
+		if (load_conf(file, &c, 1) == -1)
+			return 1;
+		pid_t pid = master_pid(&c);
+		conf_free(&c);
+		if (pid == 0)
+			return 0;
+		if (cmd_stop(file, 1) != 0)
+			return 1;
+		return master_start(file, 0);
+	}
+	if (strcmp(cmd, "check") == 0)
+		return cmd_check(file);
+	if (strcmp(cmd, "queue") == 0)
+		return queue_main(file, nrest, rest);
+	if (strcmp(cmd, "map") == 0)
+		return map_main(file, nrest, rest);
+	if (strcmp(cmd, "aliases") == 0)
+		return aliases_main(file, nrest, rest);
+	fprintf(stderr, "postern: unknown command \"%s\"\n", cmd);
+	usage();
+	return 2;
+}

@@ -1,0 +1,187 @@
+/*
+ * dsn: bounce and delay-notice messages (RFC 3464 multipart/report),
+ * from MAILER-DAEMON, never to the null sender.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "dsn.h"
+#include "log.h"
+
+#define DSN_MAX_RETURN	(1024 * 1024)	/* return whole messages up to this */
+
+static void
+rfc2822_date(char *out, size_t len, time_t t)
+{
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	strftime(out, len, "%a, %d %b %Y %H:%M:%S %z", &tm);
+}
+
+/* "5.1.1 text" -> "5.1.1"; else the default. */
+static void
+status_of(const char *err, const char *dflt, char *out, size_t len)
+{
+	int a, b, c, n = 0;
+
+	if (sscanf(err, "%1d.%3d.%3d%n", &a, &b, &c, &n) == 3 && n > 0 &&
+	    (err[n] == ' ' || err[n] == '\0') && (a == 2 || a == 4 || a == 5))
+		snprintf(out, len, "%d.%d.%d", a, b, c);
+	else
+		snprintf(out, len, "%s", dflt);
+}
+
+int
+dsn_format(const struct conf *c, const struct qfile *q, int cfd,
+    enum dsn_kind kind, const char *new_id, const char *to, struct buf *out)
+{
+	char date[64], arr[64], st[16];
+	const char *bnd = new_id;
+	int failed = kind == DSN_FAILED;
+	size_t n = 0;
+
+	rfc2822_date(date, sizeof(date), time(NULL));
+	rfc2822_date(arr, sizeof(arr), (time_t)(q->arrival_us / 1000000));
+	buf_printf(out,
+	    "From: MAILER-DAEMON@%s (Mail Delivery System)\n"
+	    "To: <%s>\n"
+	    "Subject: %s\n"
+	    "Date: %s\n"
+	    "Message-ID: <%s.dsn@%s>\n"
+	    "Auto-Submitted: auto-replied\n"
+	    "MIME-Version: 1.0\n"
+	    "Content-Type: multipart/report; report-type=delivery-status;\n"
+	    "\tboundary=\"%s/%s\"\n"
+	    "\n"
+	    "This is a MIME-encapsulated message.\n"
+	    "\n"
+	    "--%s/%s\n"
+	    "Content-Description: Notification\n"
+	    "Content-Type: text/plain; charset=us-ascii\n"
+	    "\n"
+	    "This is the mail system at host %s.\n\n",
+	    c->hostname, to,
+	    failed ? "Undelivered Mail Returned to Sender" :
+	    "Delayed Mail (still being retried)",
+	    date, new_id, c->hostname, bnd, c->hostname, bnd, c->hostname,
+	    c->hostname);
+	if (failed)
+		buf_puts(out, "I'm sorry to have to inform you that your message "
+		    "could not\nbe delivered to one or more recipients. "
+		    "It's attached below.\n\n");
+	else
+		buf_printf(out, "Your message could not be delivered for %lld "
+		    "hours.\nIt will be retried until it is %lld days old.\n\n",
+		    (long long)(c->delay_warning / 3600),
+		    (long long)(c->queue_lifetime / 86400));
+	for (size_t i = 0; i < q->nrcpt; i++) {
+		const struct qrcpt *r = &q->rcpt[i];
+		if ((failed && r->status != QR_FAILED) ||
+		    (!failed && r->status != QR_PENDING))
+			continue;
+		buf_printf(out, "<%s>: %s\n", r->addr,
+		    r->error[0] ? r->error : "no reason given");
+		n++;
+	}
+	buf_printf(out, "\n--%s/%s\n"
+	    "Content-Description: Delivery report\n"
+	    "Content-Type: message/delivery-status\n"
+	    "\n"
+	    "Reporting-MTA: dns; %s\n"
+	    "X-Postern-Queue-ID: %s\n"
+	    "Arrival-Date: %s\n",
+	    bnd, c->hostname, c->hostname, q->id[0] ? q->id : "unknown", arr);
+	for (size_t i = 0; i < q->nrcpt; i++) {
+		const struct qrcpt *r = &q->rcpt[i];
+		if ((failed && r->status != QR_FAILED) ||
+		    (!failed && r->status != QR_PENDING))
+			continue;
+		status_of(r->error, failed ? "5.0.0" : "4.0.0", st, sizeof(st));
+		buf_printf(out, "\nFinal-Recipient: rfc822; %s\n"
+		    "Action: %s\nStatus: %s\n", r->addr,
+		    failed ? "failed" : "delayed", st);
+		if (r->code >= 200 && r->code <= 599)
+			buf_printf(out, "Diagnostic-Code: smtp; %d %s\n", r->code,
+			    r->error);
+		else if (r->error[0])
+			buf_printf(out, "Diagnostic-Code: x-postern; %s\n",
+			    r->error);
+	}
+	/* The original: whole when small and a bounce, else its headers. */
+	int whole = failed && q->content_len <= DSN_MAX_RETURN;
+	buf_printf(out, "\n--%s/%s\n"
+	    "Content-Description: %s\n"
+	    "Content-Type: %s\n\n", bnd, c->hostname,
+	    whole ? "Undelivered Message" : "Message Headers",
+	    whole ? "message/rfc822" : "text/rfc822-headers");
+	if (cfd != -1 && q->content_len) {
+		size_t want = q->content_len < DSN_MAX_RETURN ? q->content_len :
+		    DSN_MAX_RETURN;
+		char *tmp = xmalloc(want + 1);
+		ssize_t got = pread(cfd, tmp, want, q->content_off);
+		if (got > 0) {
+			size_t len = (size_t)got;
+			if (!whole) {	/* headers only: up to the blank line */
+				char *e = memmem(tmp, len, "\n\n", 2);
+				if (e)
+					len = (size_t)(e - tmp) + 1;
+			}
+			buf_append(out, tmp, len);
+			if (tmp[len - 1] != '\n')
+				buf_putc(out, '\n');
+		}
+		free(tmp);
+	}
+	buf_printf(out, "\n--%s/%s--\n", bnd, c->hostname);
+	return n ? 0 : -1;
+}
+
+int
+dsn_send(const struct conf *c, int dirfd, const struct qfile *q, int cfd,
+    enum dsn_kind kind)
+{
+	struct qwriter w;
+	struct buf out;
+	struct timespec ts;
+	char to[QF_MAX_ADDR + 1], id[QID_LEN + 1];
+	int r;
+
+	if (*q->sender) {
+		snprintf(to, sizeof(to), "%s", q->sender);
+	} else {
+		if (q->flags & QF_BOUNCE) {
+			/* Already a notice to postmaster that bounced: drop. */
+			log_warn("%s: undeliverable postmaster notification "
+			    "discarded", q->id);
+			return 0;
+		}
+		snprintf(to, sizeof(to), "postmaster@%s", c->hostname);
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (qfile_create(&w, dirfd, (uint64_t)ts.tv_sec * 1000000 +
+	    (uint64_t)ts.tv_nsec / 1000, *q->sender ? 0 : QF_BOUNCE, "",
+	    NULL) == -1)
+		return -1;
+	buf_init(&out, DSN_MAX_RETURN + 256 * 1024);
+	if (dsn_format(c, q, cfd, kind, w.id, to, &out) == -1) {
+		buf_free(&out);
+		qfile_abort(&w);
+		return 0;	/* nothing to report */
+	}
+	r = qfile_content_write(&w, out.data, out.len);
+	buf_free(&out);
+	if (r == -1 || qfile_content_end(&w) == -1 ||
+	    qfile_add_rcpt(&w, to) == -1 || qfile_commit(&w, id) == -1) {
+		qfile_abort(&w);
+		return -1;
+	}
+	log_info("%s: sender %s notification: %s", q->id,
+	    kind == DSN_FAILED ? "non-delivery" : "delay", id);
+	return 0;
+}

@@ -1,0 +1,23 @@
+/*
+ * dsn: RFC 3464 delivery status notifications (bounces and delay
+ * notices) written by qmgr straight into incoming/ as new queue files.
+ */
+#ifndef POSTERN_DSN_H
+#define POSTERN_DSN_H
+
+#include "conf.h"
+#include "qfile.h"
+
+enum dsn_kind { DSN_FAILED, DSN_DELAYED };
+
+/* Report on q's recipients (FAILED: those in QR_FAILED; DELAYED: those
+ * still pending) to q's sender, or to postmaster when the sender is <>.
+ * A DSN about a DSN to postmaster is dropped (logged). 0 ok, -1 error. */
+int	 dsn_send(const struct conf *, int incoming_dirfd, const struct qfile *q,
+	    int content_fd, enum dsn_kind);
+
+/* Build the DSN text into out (exposed for tests). */
+int	 dsn_format(const struct conf *, const struct qfile *q, int content_fd,
+	    enum dsn_kind, const char *new_id, const char *to, struct buf *out);
+
+#endif
