@@ -18,12 +18,14 @@ CC      ?= cc
 BUILD   ?= build
 PKGS     = libevent libevent_openssl openssl libbsd-overlay
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
+SAN     ?=
+# The flags every object needs; CFLAGS stays the user's to override.
+PST_CFLAGS = $(CFLAGS) $(SAN) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
            -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE \
            -I. -Ilib -Iconf -Imaps \
            -DLIBEXECDIR='"$(LIBEXECDIR)"' -DSYSCONFDIR='"$(SYSCONFDIR)"' \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDFLAGS += -pie -Wl,-z,relro,-z,now
+PST_LDFLAGS = $(SAN) -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcdb
 
 LIB_SRCS  = $(wildcard lib/*.c conf/*.c maps/*.c)
@@ -54,7 +56,7 @@ all: $(PROG_BINS)
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(PST_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(LIBPOSTERN): $(LIB_OBJS)
 	@mkdir -p $(dir $@); rm -f $@
@@ -62,11 +64,11 @@ $(LIBPOSTERN): $(LIB_OBJS)
 
 .SECONDEXPANSION:
 $(PROG_BINS): $(BUILD)/%: $$(addprefix $(OBJ)/,$$($$*_SRCS:.c=.o)) $(LIBPOSTERN)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(PST_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(LIBPOSTERN)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(PST_LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 deps:
 	@sh tools/deps.sh
@@ -75,8 +77,8 @@ check: $(UNIT_BINS)
 	@sh tests/unit/run.sh $(UNIT_BINS)
 
 check-asan:
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-	    LDFLAGS="-fsanitize=address,undefined" check
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g" \
+	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
 
 integration: all
 	cd tests/integration && POSTERN_BUILD=$(abspath $(BUILD)) $(PY) -m pytest -q -p no:cacheprovider -rs .

@@ -189,7 +189,10 @@ msg_load(const char *id)
 
 	fd = openat(dirfd_act, id, O_RDWR | O_CLOEXEC);
 	if (fd == -1) {
-		log_error("%s: open: %s", id, strerror(errno));
+		/* Not ours to read (wrong owner, not a file): quarantine. */
+		char why[128];
+		snprintf(why, sizeof(why), "open: %s", strerror(errno));
+		to_corrupt(dirfd_act, id, why);
 		return;
 	}
 	m = xcalloc(1, sizeof(*m));

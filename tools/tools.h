@@ -6,6 +6,10 @@
 #ifndef POSTERN_TOOLS_H
 #define POSTERN_TOOLS_H
 
+#include <stdio.h>
+
+struct conf;
+
 /* sendmail(1): full argv as given (argv[0] may be anything). Handles
  * -t -i -oi -f -F -bp -bi -bs -q and returns an exit status (sysexits). */
 int	 sendmail_main(int argc, char **argv);
@@ -14,5 +18,18 @@ int	 sendmail_main(int argc, char **argv);
 int	 queue_main(const char *conf_file, int argc, char **argv);
 /* mailq(1): = postern queue */
 int	 mailq_main(int argc, char **argv);
+/* `postern map [-q KEY] FILE`: argv starts after the word "map". */
+int	 map_main(const char *conf_file, int argc, char **argv);
+/* `postern aliases` / newaliases / sendmail -bi: compile alias_map. */
+int	 aliases_main(const char *conf_file, int argc, char **argv);
+
+/* The mailq listing of queue_dir (incoming, active, deferred, hold) to
+ * out: Postfix mailq text, or one JSON object per line when json is set.
+ * Unreadable files are skipped with a warning on stderr. 0, or -1 when
+ * the queue cannot be read at all. (tools/queue.c; unit-tested.) */
+int	 queue_list(const char *queue_dir, int json, FILE *out);
+/* Load the config for a tool; on error print every problem to stderr as
+ * "postern: FILE:LINE: text" and return -1. */
+int	 tools_conf_load(const char *path, struct conf *c);
 
 #endif

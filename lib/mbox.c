@@ -1,0 +1,435 @@
+/*
+ * mbox: append one message to a Unix mailbox, all or nothing (SPEC
+ * section 9). Runs in local's per-delivery child with the recipient's
+ * privileges. Must never follow a symlink, write into a file the
+ * recipient does not own, leave a partial message behind (truncate back
+ * on every error), or wait for a lock without a bound.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mbox.h"
+
+#define CHUNK	(64 * 1024)
+
+static const char from_[] = "From ";
+
+/* Replace white space and control bytes so an address cannot break the
+ * "From " line or inject a header. */
+static void
+sanitize(char *out, size_t outlen, const char *in)
+{
+	size_t	 i;
+
+	for (i = 0; in[i] != '\0' && i + 1 < outlen; i++) {
+		unsigned char c = (unsigned char)in[i];
+		out[i] = (c <= 0x20 || c == 0x7f) ? '_' : (char)c;
+	}
+	out[i] = '\0';
+}
+
+static int
+oflush(struct mbox_quoter *q)
+{
+	size_t	 off = 0;
+
+	while (off < q->olen) {
+		ssize_t n = q->wfn(q->ctx, q->obuf + off, q->olen - off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			q->failed = 1;
+			return -1;
+		}
+		if (n == 0) {
+			errno = EIO;
+			q->failed = 1;
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	q->olen = 0;
+	return 0;
+}
+
+static int
+emit(struct mbox_quoter *q, const char *p, size_t len)
+{
+	if (q->failed)
+		return -1;
+	if (len == 0)
+		return 0;
+	q->last_nl = p[len - 1] == '\n';
+	while (len > 0) {
+		size_t room = sizeof(q->obuf) - q->olen;
+		size_t n = len < room ? len : room;
+		memcpy(q->obuf + q->olen, p, n);
+		q->olen += n;
+		p += n;
+		len -= n;
+		if (q->olen == sizeof(q->obuf) && oflush(q) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+emit_gt(struct mbox_quoter *q, size_t n)
+{
+	static const char gt[64] =
+	    ">>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>";
+
+	while (n > 0) {
+		size_t k = n < sizeof(gt) ? n : sizeof(gt);
+		if (emit(q, gt, k) == -1)
+			return -1;
+		n -= k;
+	}
+	return 0;
+}
+
+void
+mbox_quote_init(struct mbox_quoter *q, mbox_write_fn wfn, void *ctx)
+{
+	memset(q, 0, sizeof(*q));
+	q->wfn = wfn;
+	q->ctx = ctx;
+	q->bol = 1;
+	q->last_nl = 1;
+}
+
+int
+mbox_quote_raw(struct mbox_quoter *q, const void *p, size_t len)
+{
+	return emit(q, p, len);
+}
+
+int
+mbox_quote_feed(struct mbox_quoter *q, const void *buf, size_t len)
+{
+	const char	*p = buf, *end = p + len, *nl;
+
+	while (p < end) {
+		if (q->failed)
+			return -1;
+		if (q->bol) {
+			char c = *p;
+			if (q->nfrom == 0 && c == '>') {
+				q->ngt++;
+				p++;
+				continue;
+			}
+			if (c == from_[q->nfrom]) {
+				p++;
+				if (++q->nfrom < sizeof(from_) - 1)
+					continue;
+				/* ^>*From  : one more '>' in front. */
+				if (emit_gt(q, q->ngt + 1) == -1 ||
+				    emit(q, from_, sizeof(from_) - 1) == -1)
+					return -1;
+				q->ngt = q->nfrom = 0;
+				q->bol = 0;
+				continue;
+			}
+			/* Not a From line: give back what was held. */
+			if (emit_gt(q, q->ngt) == -1 ||
+			    emit(q, from_, q->nfrom) == -1)
+				return -1;
+			q->ngt = q->nfrom = 0;
+			q->bol = 0;
+		}
+		/* Copy up to and including the next newline. */
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL) {
+			if (emit(q, p, (size_t)(end - p)) == -1)
+				return -1;
+			p = end;
+		} else {
+			if (emit(q, p, (size_t)(nl - p) + 1) == -1)
+				return -1;
+			p = nl + 1;
+			q->bol = 1;
+		}
+	}
+	return q->failed ? -1 : 0;
+}
+
+int
+mbox_quote_finish(struct mbox_quoter *q)
+{
+	if (q->bol && (q->ngt || q->nfrom)) {
+		if (emit_gt(q, q->ngt) == -1 || emit(q, from_, q->nfrom) == -1)
+			return -1;
+		q->ngt = q->nfrom = 0;
+	}
+	if (!q->last_nl && emit(q, "\n", 1) == -1)
+		return -1;
+	if (emit(q, "\n", 1) == -1)
+		return -1;
+	return oflush(q);
+}
+
+int
+mbox_from_line(char *out, size_t outlen, const char *sender, time_t when)
+{
+	char		 s[512], date[64];
+	struct tm	 tm;
+	int		 n;
+
+	if (sender == NULL || *sender == '\0')
+		sender = "MAILER-DAEMON";
+	sanitize(s, sizeof(s), sender);
+	if (localtime_r(&when, &tm) == NULL ||
+	    strftime(date, sizeof(date), "%a %b %e %H:%M:%S %Y", &tm) == 0)
+		return -1;
+	n = snprintf(out, outlen, "From %s %s\n", s, date);
+	if (n < 0 || (size_t)n >= outlen)
+		return -1;
+	return 0;
+}
+
+static ssize_t
+fd_write(void *ctx, const void *p, size_t len)
+{
+	return write(*(int *)ctx, p, len);
+}
+
+static void
+storage_err(int e, const char *what, char *err, size_t errlen)
+{
+	if (e == ENOSPC || e == EDQUOT || e == EFBIG)
+		snprintf(err, errlen, "4.3.1 Insufficient system storage");
+	else
+		snprintf(err, errlen, "4.2.0 %s: %s", what, strerror(e));
+}
+
+int
+mbox_write_message(int fd, mbox_write_fn wfn, void *wctx, const char *sender,
+    const char *rcpt, time_t when, const void *mem, int content_fd, off_t off,
+    size_t len, char *err, size_t errlen)
+{
+	struct mbox_quoter	*q;
+	struct stat		 st;
+	char			 line[1200], s[512], r[512], *chunk = NULL;
+	size_t			 done = 0;
+	off_t			 size0;
+	int			 n, e, ret = MBOX_TEMP;
+	const char		*what = "mailbox write error";
+
+	if (fstat(fd, &st) == -1) {
+		snprintf(err, errlen, "4.2.0 cannot stat mailbox: %s",
+		    strerror(errno));
+		return MBOX_TEMP;
+	}
+	size0 = st.st_size;
+	if (wfn == NULL) {
+		wfn = fd_write;
+		wctx = &fd;
+	}
+	if ((q = malloc(sizeof(*q))) == NULL) {
+		snprintf(err, errlen, "4.3.0 out of memory");
+		return MBOX_TEMP;
+	}
+	mbox_quote_init(q, wfn, wctx);
+	sanitize(s, sizeof(s), sender ? sender : "");
+	sanitize(r, sizeof(r), rcpt ? rcpt : "");
+	if (mbox_from_line(line, sizeof(line), sender, when) == -1) {
+		errno = EINVAL;
+		goto fail;
+	}
+	if (mbox_quote_raw(q, line, strlen(line)) == -1)
+		goto fail;
+	n = snprintf(line, sizeof(line), "Return-Path: <%s>\nDelivered-To: %s\n",
+	    s, r);
+	if (n < 0 || (size_t)n >= sizeof(line)) {
+		errno = EINVAL;
+		goto fail;
+	}
+	if (mbox_quote_raw(q, line, (size_t)n) == -1)
+		goto fail;
+	if (mem != NULL) {
+		if (mbox_quote_feed(q, mem, len) == -1)
+			goto fail;
+	} else {
+		if ((chunk = malloc(CHUNK)) == NULL) {
+			errno = ENOMEM;
+			goto fail;
+		}
+		while (done < len) {
+			size_t want = len - done < CHUNK ? len - done : CHUNK;
+			ssize_t got = pread(content_fd, chunk, want,
+			    off + (off_t)done);
+			if (got == -1 && errno == EINTR)
+				continue;
+			if (got <= 0) {
+				if (got == 0)
+					errno = EIO;
+				what = "cannot read queue file";
+				goto fail;
+			}
+			if (mbox_quote_feed(q, chunk, (size_t)got) == -1)
+				goto fail;
+			done += (size_t)got;
+		}
+	}
+	if (mbox_quote_finish(q) == -1)
+		goto fail;
+	what = "mailbox fsync error";
+	if (fsync(fd) == -1)
+		goto fail;
+	ret = MBOX_OK;
+	goto out;
+fail:
+	e = errno;
+	storage_err(e, what, err, errlen);
+	/* All or nothing: cut off whatever part of the message got in. */
+	if (ftruncate(fd, size0) == -1 || fsync(fd) == -1) {
+		/* Nothing more we can do; the error is already a defer. */
+	}
+out:
+	free(chunk);
+	free(q);
+	return ret;
+}
+
+static void
+nap_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/* Create PATH.lock. 1 = locked, 0 = skipped (directory not writable),
+ * -1 = failure with err set. */
+static int
+dotlock(const char *lockpath, char *err, size_t errlen)
+{
+	struct stat	 st;
+	time_t		 deadline = time(NULL) + MBOX_LOCK_WAIT;
+	char		 pid[32];
+	int		 fd, n;
+
+	for (;;) {
+		fd = open(lockpath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+		if (fd != -1) {
+			n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+			if (n > 0 && write(fd, pid, (size_t)n) != n) {
+				/* The lock is its existence; content is a hint. */
+			}
+			close(fd);
+			return 1;
+		}
+		if (errno == EACCES || errno == EPERM || errno == EROFS)
+			return 0;
+		if (errno != EEXIST) {
+			snprintf(err, errlen, "4.2.0 cannot create %s: %s",
+			    lockpath, strerror(errno));
+			return -1;
+		}
+		if (lstat(lockpath, &st) == 0 &&
+		    time(NULL) - st.st_mtime > MBOX_LOCK_STALE) {
+			if (unlink(lockpath) == 0)
+				continue;
+		}
+		if (time(NULL) >= deadline) {
+			snprintf(err, errlen, "4.2.0 mailbox is locked (%s)",
+			    lockpath);
+			return -1;
+		}
+		nap_ms(500);
+	}
+}
+
+static int
+fcntl_lock(int fd, char *err, size_t errlen)
+{
+	struct flock	 fl;
+	time_t		 deadline = time(NULL) + MBOX_LOCK_WAIT;
+
+	for (;;) {
+		memset(&fl, 0, sizeof(fl));
+		fl.l_type = F_WRLCK;
+		fl.l_whence = SEEK_SET;
+		if (fcntl(fd, F_SETLK, &fl) == 0)
+			return 0;
+		if (errno != EAGAIN && errno != EACCES && errno != EINTR) {
+			snprintf(err, errlen, "4.2.0 cannot lock mailbox: %s",
+			    strerror(errno));
+			return -1;
+		}
+		if (time(NULL) >= deadline) {
+			snprintf(err, errlen, "4.2.0 mailbox is locked");
+			return -1;
+		}
+		nap_ms(200);
+	}
+}
+
+int
+mbox_deliver(const char *path, const char *sender, const char *rcpt,
+    int content_fd, off_t off, size_t len, char *err, size_t errlen)
+{
+	struct stat	 st, lst;
+	struct flock	 fl;
+	char		 lockpath[4096];
+	int		 fd, n, locked = 0, ret;
+
+	n = snprintf(lockpath, sizeof(lockpath), "%s.lock", path);
+	if (n < 0 || (size_t)n >= sizeof(lockpath)) {
+		snprintf(err, errlen, "5.3.5 mailbox path too long");
+		return MBOX_PERM;
+	}
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW |
+	    O_NOCTTY | O_NONBLOCK | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		if (errno == ELOOP)
+			snprintf(err, errlen, "4.2.0 mailbox is unsafe "
+			    "(symbolic link)");
+		else
+			storage_err(errno, "cannot open mailbox", err, errlen);
+		return MBOX_TEMP;
+	}
+	if (fstat(fd, &st) == -1 || lstat(path, &lst) == -1) {
+		storage_err(errno, "cannot stat mailbox", err, errlen);
+		close(fd);
+		return MBOX_TEMP;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    st.st_nlink != 1 || st.st_dev != lst.st_dev ||
+	    st.st_ino != lst.st_ino) {
+		snprintf(err, errlen, "4.2.0 mailbox is unsafe");
+		close(fd);
+		return MBOX_TEMP;
+	}
+	/* Back to blocking writes now that we know it is a regular file. */
+	fcntl(fd, F_SETFL, O_APPEND);
+	if ((locked = dotlock(lockpath, err, errlen)) == -1) {
+		close(fd);
+		return MBOX_TEMP;
+	}
+	if (fcntl_lock(fd, err, errlen) == -1) {
+		ret = MBOX_TEMP;
+		goto out;
+	}
+	ret = mbox_write_message(fd, NULL, NULL, sender, rcpt, time(NULL),
+	    NULL, content_fd, off, len, err, errlen);
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_UNLCK;
+	fl.l_whence = SEEK_SET;
+	fcntl(fd, F_SETLK, &fl);
+out:
+	close(fd);
+	if (locked == 1)
+		unlink(lockpath);
+	return ret;
+}

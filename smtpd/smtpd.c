@@ -1,0 +1,206 @@
+/*
+ * smtpd: start-up and the event loop of the SMTP server of one listener
+ * (`smtpd -c CONF -s NAME`, listening sockets from master as fds 3..).
+ * Accepts connections, enforces max_sessions, and on SIGTERM stops
+ * accepting and exits once the open sessions are done (at most 60 s).
+ * Runs unprivileged; it never binds, never touches the queue files.
+ */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "log.h"
+#include "smtpd.h"
+
+#define STOP_GRACE	60	/* seconds to let sessions finish on SIGTERM */
+
+struct worker		 wk;
+const struct conf_smtpd	*lc;
+struct event_base	*base;
+SSL_CTX			*ssl_ctx;
+int			 shutting;
+size_t			 nsessions;
+struct session_list	 sessions = TAILQ_HEAD_INITIALIZER(sessions);
+
+static struct evconnlistener	*lst[16];
+static int			 nlst;
+static struct event		*tick;
+static time_t			 stop_deadline;
+static time_t			 accept_paused_until;
+
+static void
+sockaddr_ip(const struct sockaddr *sa, char *out, size_t outlen)
+{
+	const struct sockaddr_in6 *s6;
+
+	if (sa->sa_family == AF_INET) {
+		if (inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+		    out, outlen) == NULL)
+			snprintf(out, outlen, "unknown");
+		return;
+	}
+	if (sa->sa_family == AF_INET6) {
+		s6 = (const struct sockaddr_in6 *)sa;
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			if (inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], out,
+			    outlen) == NULL)
+				snprintf(out, outlen, "unknown");
+			return;
+		}
+		if (inet_ntop(AF_INET6, &s6->sin6_addr, out, outlen) == NULL)
+			snprintf(out, outlen, "unknown");
+		return;
+	}
+	snprintf(out, outlen, "unknown");
+}
+
+static void
+accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	static const char busy[] =
+	    "421 4.3.2 Too many connections, try again later\r\n";
+	char ip[64];
+
+	(void)l; (void)salen; (void)arg;
+	sockaddr_ip(sa, ip, sizeof(ip));
+	if (shutting) {
+		close(fd);
+		return;
+	}
+	if (lc->max_sessions > 0 && nsessions >= lc->max_sessions) {
+		log_warn("too many connections: reject connect from unknown[%s]"
+		    " (max_sessions=%zu)", ip, lc->max_sessions);
+		if (lc->tls != TLS_WRAPPER)
+			(void)send(fd, busy, sizeof(busy) - 1,
+			    MSG_DONTWAIT | MSG_NOSIGNAL);
+		close(fd);
+		return;
+	}
+	session_accept(fd, ip);
+}
+
+static void
+accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	int e = EVUTIL_SOCKET_ERROR();
+
+	(void)arg;
+	log_warn("accept: %s", evutil_socket_error_to_string(e));
+	/* EMFILE and the like: back off for a second. */
+	evconnlistener_disable(l);
+	accept_paused_until = time(NULL) + 1;
+}
+
+/* Called whenever a session ends. */
+void
+sessions_changed(void)
+{
+	if (shutting && nsessions == 0)
+		event_base_loopbreak(base);
+}
+
+static void
+begin_shutdown(void)
+{
+	struct session *s, *t;
+
+	shutting = 1;
+	stop_deadline = time(NULL) + STOP_GRACE;
+	for (int i = 0; i < nlst; i++)
+		evconnlistener_disable(lst[i]);
+	log_info("stopping: %zu session(s) open", nsessions);
+	/* Sessions waiting for a command are told now. */
+	TAILQ_FOREACH_SAFE(s, &sessions, entry, t) {
+		if (session_idle(s)) {
+			reply(s, "421 4.3.2 Service shutting down");
+			session_close(s);
+			(void)session_try_finish(s);
+		}
+	}
+	sessions_changed();
+}
+
+static void
+tick_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd; (void)ev; (void)arg;
+	if (worker_stop && !shutting)
+		begin_shutdown();
+	if (shutting) {
+		if (nsessions == 0 || time(NULL) >= stop_deadline) {
+			if (nsessions)
+				log_warn("stopping with %zu session(s) still open",
+				    nsessions);
+			event_base_loopbreak(base);
+		}
+		return;
+	}
+	if (accept_paused_until && time(NULL) >= accept_paused_until) {
+		accept_paused_until = 0;
+		for (int i = 0; i < nlst; i++)
+			evconnlistener_enable(lst[i]);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct timeval one = { 1, 0 };
+	struct session *s;
+
+	worker_init(&wk, "smtpd", argc, argv);
+	if (wk.nlisten == 0)
+		fatal("no listening sockets (start me from postern start)");
+	lc = conf_listener(&wk.conf, wk.service);
+	if (lc == NULL)
+		lc = &wk.conf.smtpd;
+	tls_init();
+	policy_init();
+
+	if ((base = event_base_new()) == NULL)
+		fatal("event_base_new failed");
+	for (int i = 0; i < wk.nlisten && i < 16; i++) {
+		int fd = wk.listen_fd[i];
+
+		if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1)
+			fatal("fcntl fd %d: %s", fd, strerror(errno));
+		lst[nlst] = evconnlistener_new(base, accept_cb, NULL,
+		    LEV_OPT_CLOSE_ON_FREE, 0, fd);
+		if (lst[nlst] == NULL)
+			fatal("evconnlistener_new on fd %d failed", fd);
+		evconnlistener_set_error_cb(lst[nlst], accept_error_cb);
+		nlst++;
+	}
+	if ((tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL)) == NULL ||
+	    event_add(tick, &one) == -1)
+		fatal("cannot add timer");
+	log_info("listener %s: %d socket(s), tls=%s, max_sessions=%zu",
+	    wk.service, nlst, ssl_ctx ? "yes" : "no", lc->max_sessions);
+
+	event_base_dispatch(base);
+
+	while ((s = TAILQ_FIRST(&sessions)) != NULL) {
+		s->closing = 1;
+		s->close_deadline = 0;
+		(void)session_try_finish(s);
+	}
+	for (int i = 0; i < nlst; i++)
+		evconnlistener_free(lst[i]);
+	event_free(tick);
+	event_base_free(base);
+	if (ssl_ctx)
+		SSL_CTX_free(ssl_ctx);
+	return 0;
+}

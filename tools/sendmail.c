@@ -1,0 +1,469 @@
+/*
+ * sendmail: the Sendmail-compatible local submission command. Reads a
+ * message on stdin and hands it to cleanup over QUEUE/public/cleanup
+ * (docs/internals.md, "cleanup"); cleanup records our uid (SO_PEERCRED)
+ * and does all policy. This program runs as any local user: it never
+ * touches queue files, never trusts its input beyond framing it in
+ * bounded chunks, and says nothing on success.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "ipc.h"
+#include "qfile.h"
+#include "tools/tools.h"
+
+#define EX_OK_		0
+#define EX_USAGE_	64
+#define EX_DATAERR_	65
+#define EX_TEMPFAIL_	75
+
+#define CHUNK		(64 * 1024)
+#define OPEN_TIMEOUT_MS	(60 * 1000)
+#define DATA_TIMEOUT_MS	(10 * 60 * 1000)
+
+enum mode { M_DELIVER, M_LIST, M_ALIASES, M_SMTP, M_FLUSH };
+
+struct sm {
+	int		 fd;		/* to cleanup */
+	int		 dot_ends;	/* no -i: a lone "." line ends input */
+	struct buf	 out;		/* content not yet sent */
+	struct buf	 frame;
+	int		 pending_cr;
+	int		 state;		/* S_BOL, S_MID, S_DOT */
+	int		 done;
+	int		 failed;	/* send failed: stop sending, read reply */
+	int		 send_errno;
+};
+enum { S_BOL, S_MID, S_DOT };
+
+static int
+usage(void)
+{
+	fprintf(stderr, "usage: sendmail [-t] [-i|-oi] [-f sender] [-F name] "
+	    "[-c config] [recipient ...]\n"
+	    "       sendmail -bp | -bi | -q\n");
+	return EX_USAGE_;
+}
+
+/* Send out as one req=data frame. */
+static void
+flush_chunk(struct sm *s)
+{
+	if (s->out.len == 0 || s->failed) {
+		buf_reset(&s->out);
+		return;
+	}
+	buf_reset(&s->frame);
+	ipc_begin(&s->frame);
+	if (ipc_add_str(&s->frame, "req", "data") == -1 ||
+	    ipc_add(&s->frame, "chunk", s->out.data, s->out.len) == -1 ||
+	    ipc_end(&s->frame) == -1) {
+		s->failed = 1;
+		s->send_errno = EMSGSIZE;
+	} else if (ipc_send(s->fd, &s->frame, DATA_TIMEOUT_MS) == -1) {
+		s->failed = 1;
+		s->send_errno = errno;
+	}
+	buf_reset(&s->out);
+}
+
+static void
+emit(struct sm *s, char c)
+{
+	if (buf_putc(&s->out, c) == -1) {	/* cannot happen: cap > CHUNK */
+		s->failed = 1;
+		s->send_errno = EMSGSIZE;
+		return;
+	}
+	if (s->out.len >= CHUNK)
+		flush_chunk(s);
+}
+
+/* Stage 2: the Sendmail "." terminator (unless -i). No unstuffing. */
+static void
+dot_stage(struct sm *s, char c)
+{
+	if (s->done)
+		return;
+	switch (s->state) {
+	case S_BOL:
+		if (c == '.' && s->dot_ends) {
+			s->state = S_DOT;
+			return;
+		}
+		break;
+	case S_DOT:
+		if (c == '\n') {
+			s->done = 1;
+			return;
+		}
+		emit(s, '.');
+		break;
+	default:
+		break;
+	}
+	emit(s, c);
+	s->state = c == '\n' ? S_BOL : S_MID;
+}
+
+/* Stage 1: CRLF -> LF. */
+static void
+crlf_stage(struct sm *s, char c)
+{
+	if (s->pending_cr) {
+		s->pending_cr = 0;
+		if (c == '\n') {
+			dot_stage(s, '\n');
+			return;
+		}
+		dot_stage(s, '\r');
+	}
+	if (c == '\r')
+		s->pending_cr = 1;
+	else
+		dot_stage(s, c);
+}
+
+/* Print cleanup's error reply; the exit status by its class. */
+static int
+report(const struct ipc_msg *m, const char *when)
+{
+	long long code = 0;
+	char *text = ipc_get_str(m, "text");
+
+	(void)ipc_get_num(m, "code", &code);
+	for (char *c = text; c && *c; c++)
+		if ((unsigned char)*c < 0x20)
+			*c = '?';
+	if (code > 0)
+		fprintf(stderr, "sendmail: %lld %s\n", code, text ? text : "");
+	else
+		fprintf(stderr, "sendmail: %s: %s\n", when,
+		    text ? text : "unknown error");
+	free(text);
+	return code >= 500 && code < 600 ? EX_DATAERR_ : EX_TEMPFAIL_;
+}
+
+/* Append the comma-separated addresses of one argv word as rcpt attrs. */
+static int
+add_rcpts(struct buf *b, const char *arg, size_t *n)
+{
+	const char *p = arg;
+
+	while (*p) {
+		const char *e;
+		size_t len;
+
+		while (*p == ',' || *p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0')
+			break;
+		e = strchr(p, ',');
+		len = e ? (size_t)(e - p) : strlen(p);
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (len > QF_MAX_ADDR) {
+			fprintf(stderr, "sendmail: recipient address too long\n");
+			return -1;
+		}
+		if (ipc_add(b, "rcpt", p, len) == -1) {
+			fprintf(stderr, "sendmail: too many recipients\n");
+			return -1;
+		}
+		(*n)++;
+		p += len;
+	}
+	return 0;
+}
+
+static int
+submit(const struct conf *c, const char *sender, const char *fullname,
+    int extract, int dot_ends, int nrcpt, char **rcpt)
+{
+	char path[4096], *rb;
+	struct ipc_msg m;
+	struct sm s;
+	size_t n = 0;
+	int rc = EX_TEMPFAIL_, r;
+
+	r = snprintf(path, sizeof(path), "%s/%s/cleanup", c->queue_dir,
+	    QDIR_PUBLIC);
+	if (r < 0 || (size_t)r >= sizeof(path)) {
+		fprintf(stderr, "sendmail: queue_dir path too long\n");
+		return EX_TEMPFAIL_;
+	}
+	memset(&s, 0, sizeof(s));
+	s.fd = -1;
+	s.dot_ends = dot_ends;
+	s.state = S_BOL;
+	buf_init(&s.out, CHUNK + 16);
+	buf_init(&s.frame, IPC_MAX_FRAME + 4);
+	ipc_msg_init(&m);
+
+	ipc_begin(&s.frame);
+	ipc_add_str(&s.frame, "req", "open");
+	if (sender != NULL) {
+		size_t sl = strlen(sender);
+
+		/* -f '<addr>' and -f '<>' are accepted too */
+		if (sl >= 2 && sender[0] == '<' && sender[sl - 1] == '>') {
+			sender++;
+			sl -= 2;
+		}
+		if (sl > QF_MAX_ADDR) {
+			fprintf(stderr, "sendmail: sender address too long\n");
+			rc = EX_USAGE_;
+			goto out;
+		}
+		ipc_add(&s.frame, "sender", sender, sl);
+	}
+	if (fullname != NULL && strlen(fullname) < 256)
+		ipc_add_str(&s.frame, "full_name", fullname);
+	if (extract)
+		ipc_add_str(&s.frame, "extract", "1");
+	for (int i = 0; i < nrcpt; i++)
+		if (add_rcpts(&s.frame, rcpt[i], &n) == -1) {
+			rc = EX_USAGE_;
+			goto out;
+		}
+	if (n == 0 && !extract) {
+		fprintf(stderr, "sendmail: no recipients given\n");
+		rc = EX_USAGE_;
+		goto out;
+	}
+	if (ipc_end(&s.frame) == -1) {
+		fprintf(stderr, "sendmail: too many recipients\n");
+		rc = EX_USAGE_;
+		goto out;
+	}
+
+	if ((s.fd = ipc_connect(path)) == -1) {
+		fprintf(stderr, "sendmail: cannot connect to postern (is it "
+		    "running?): %s: %s\n", path, strerror(errno));
+		goto out;
+	}
+	if (ipc_send(s.fd, &s.frame, OPEN_TIMEOUT_MS) == -1 ||
+	    ipc_recv(s.fd, &m, OPEN_TIMEOUT_MS) == -1) {
+		fprintf(stderr, "sendmail: lost connection to postern: %s\n",
+		    strerror(errno));
+		goto out;
+	}
+	if (!ipc_is(&m, "status", "ok")) {
+		rc = report(&m, "open");
+		goto out;
+	}
+
+	rb = xmalloc(CHUNK);
+	while (!s.done && !s.failed) {
+		ssize_t got = read(STDIN_FILENO, rb, CHUNK);
+
+		if (got == -1 && errno == EINTR)
+			continue;
+		if (got == -1) {
+			fprintf(stderr, "sendmail: read error on standard "
+			    "input: %s\n", strerror(errno));
+			free(rb);
+			goto abort;
+		}
+		if (got == 0)
+			break;
+		for (ssize_t i = 0; i < got && !s.done; i++)
+			crlf_stage(&s, rb[i]);
+	}
+	free(rb);
+	if (!s.done) {			/* EOF */
+		if (s.pending_cr)
+			dot_stage(&s, '\r');
+		s.pending_cr = 0;
+		/* a "." alone on the last, unterminated line ends input too */
+	}
+	flush_chunk(&s);
+
+	buf_reset(&s.frame);
+	ipc_begin(&s.frame);
+	ipc_add_str(&s.frame, "req", "end");
+	ipc_end(&s.frame);
+	if (!s.failed && ipc_send(s.fd, &s.frame, DATA_TIMEOUT_MS) == -1) {
+		s.failed = 1;
+		s.send_errno = errno;
+	}
+	/* Even when sending failed, cleanup may have said why. */
+	if (ipc_recv(s.fd, &m, DATA_TIMEOUT_MS) == -1) {
+		fprintf(stderr, "sendmail: lost connection to postern: %s\n",
+		    strerror(s.failed ? s.send_errno : errno));
+		goto out;
+	}
+	if (ipc_is(&m, "status", "ok"))
+		rc = EX_OK_;
+	else
+		rc = report(&m, "end");
+	goto out;
+
+abort:
+	buf_reset(&s.frame);
+	ipc_begin(&s.frame);
+	ipc_add_str(&s.frame, "req", "abort");
+	ipc_end(&s.frame);
+	(void)ipc_send(s.fd, &s.frame, 1000);
+	rc = EX_TEMPFAIL_;
+out:
+	if (s.fd != -1)
+		close(s.fd);
+	ipc_msg_free(&m);
+	buf_free(&s.out);
+	buf_free(&s.frame);
+	return rc;
+}
+
+/* The argument of option letter at argv[*i] position p: attached, or the
+ * next word. NULL if missing. */
+static const char *
+optarg_of(int argc, char **argv, int *i, const char *p)
+{
+	if (p[1] != '\0')
+		return p + 1;
+	if (*i + 1 < argc)
+		return argv[++*i];
+	return NULL;
+}
+
+int
+sendmail_main(int argc, char **argv)
+{
+	const char *cf = NULL, *sender = NULL, *fullname = NULL;
+	enum mode mode = M_DELIVER;
+	int extract = 0, dot_ends = 1, i, rc;
+	struct conf c;
+
+	/* fds 0-2 must be open, or the socket could become "stdin" */
+	for (;;) {
+		int fd = open("/dev/null", O_RDWR);
+
+		if (fd == -1)
+			break;
+		if (fd > 2) {
+			close(fd);
+			break;
+		}
+	}
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *p, *v;
+
+		if (a[0] != '-' || a[1] == '\0')
+			break;
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		}
+		/* letters may be grouped (-ti); one with an argument ends
+		 * the group */
+		for (p = a + 1; *p != '\0'; p++) {
+			switch (*p) {
+			case 't':
+				extract = 1;
+				continue;
+			case 'i':
+				dot_ends = 0;
+				continue;
+			case 'v':
+			case 'm':	/* me too: always */
+			case 'n':	/* no aliasing: not supported, ignored */
+			case 'U':	/* initial submission */
+				continue;
+			case 'I':
+				mode = M_ALIASES;
+				continue;
+			}
+			if (*p == 'q') {	/* -q, -q30m, -qI...: flush once */
+				mode = M_FLUSH;
+				break;
+			}
+			if (strchr("bcfrFoBNRVLOXhCd", *p) == NULL) {
+				fprintf(stderr, "sendmail: unknown option -%c\n",
+				    *p);
+				return usage();
+			}
+			if ((v = optarg_of(argc, argv, &i, p)) == NULL) {
+				fprintf(stderr, "sendmail: option -%c needs an "
+				    "argument\n", *p);
+				return usage();
+			}
+			switch (*p) {
+			case 'b':
+				if (strcmp(v, "m") == 0)
+					mode = M_DELIVER;
+				else if (strcmp(v, "p") == 0)
+					mode = M_LIST;
+				else if (strcmp(v, "i") == 0)
+					mode = M_ALIASES;
+				else if (strcmp(v, "s") == 0)
+					mode = M_SMTP;
+				else {
+					fprintf(stderr, "sendmail: -b%s is not "
+					    "supported\n", v);
+					return EX_USAGE_;
+				}
+				break;
+			case 'c':
+			case 'C':
+				cf = v;
+				break;
+			case 'f':
+			case 'r':
+				sender = v;
+				break;
+			case 'F':
+				fullname = v;
+				break;
+			case 'o':
+				if (strcmp(v, "i") == 0)
+					dot_ends = 0;
+				/* -oem, -odb, -oQ...: ignored */
+				break;
+			default:	/* -B -N -R -V -L -O -X -h -d: ignored */
+				break;
+			}
+			break;
+		}
+	}
+
+	if (mode == M_SMTP) {
+		fprintf(stderr, "sendmail: -bs is not supported yet\n");
+		return EX_USAGE_;
+	}
+	if (mode == M_LIST) {
+		if (i < argc)
+			return usage();
+		return queue_main(conf_path(cf), 0, NULL) == 0 ? EX_OK_ : 1;
+	}
+	if (mode == M_ALIASES)
+		return aliases_main(conf_path(cf), 0, NULL);
+	if (mode == M_FLUSH) {
+		char *fl[] = { "flush", NULL };
+
+		return queue_main(conf_path(cf), 1, fl);
+	}
+	if (i >= argc && !extract) {
+		fprintf(stderr, "sendmail: no recipients given (use -t to "
+		    "take them from the headers)\n");
+		return usage();
+	}
+
+	memset(&c, 0, sizeof(c));
+	if (tools_conf_load(conf_path(cf), &c) == -1) {
+		conf_free(&c);
+		return EX_TEMPFAIL_;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	rc = submit(&c, sender, fullname, extract, dot_ends, argc - i, argv + i);
+	conf_free(&c);
+	return rc;
+}
