@@ -53,6 +53,15 @@ static const char *verb_names[] = {
 	[SMTP_STARTTLS] = "starttls", [SMTP_AUTH] = "auth",
 };
 
+static const char *verb_upper[] = {
+	[SMTP_UNKNOWN] = "UNKNOWN", [SMTP_HELO] = "HELO",
+	[SMTP_EHLO] = "EHLO", [SMTP_MAIL] = "MAIL", [SMTP_RCPT] = "RCPT",
+	[SMTP_DATA] = "DATA", [SMTP_BDAT] = "BDAT", [SMTP_RSET] = "RSET",
+	[SMTP_NOOP] = "NOOP", [SMTP_QUIT] = "QUIT", [SMTP_VRFY] = "VRFY",
+	[SMTP_EXPN] = "EXPN", [SMTP_HELP] = "HELP",
+	[SMTP_STARTTLS] = "STARTTLS", [SMTP_AUTH] = "AUTH",
+};
+
 static void	client_read(struct bufferevent *, void *);
 static void	client_write(struct bufferevent *, void *);
 static void	client_event(struct bufferevent *, short, void *);
@@ -258,7 +267,7 @@ cleanup_abort(struct session *s)
 		buf_free(&b);
 	}
 	cleanup_close(s);
-	if (s->state == S_DATA)
+	if (s->state == S_DATA && !s->closing)
 		bufferevent_enable(s->bev, EV_READ);	/* if throttled */
 }
 
@@ -854,7 +863,7 @@ command(struct session *s, const char *line, size_t len)
 		return;
 	}
 	s->cnt[c.verb]++;
-	s->last = verb_names[c.verb];
+	s->last = verb_upper[c.verb];
 	if (shutting && !s->mail && c.verb != SMTP_QUIT) {
 		reply(s, "421 4.3.2 Service shutting down");
 		session_close(s);

@@ -99,9 +99,13 @@ aliases_main(const char *conf_file, int argc, char **argv)
 	struct map m;
 	int rc = 0;
 
-	if (argc > 0) {
-		fprintf(stderr, "usage: postern aliases\n");
-		return 1;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+			i++;	/* newaliases -c FILE: already in conf_file */
+		else if (strcmp(argv[i], "-v") != 0) {
+			fprintf(stderr, "usage: postern aliases\n");
+			return 1;
+		}
 	}
 	memset(&c, 0, sizeof(c));
 	if (tools_conf_load(conf_file, &c) == -1) {
