@@ -14,11 +14,13 @@
 #include "worker.h"
 
 volatile sig_atomic_t worker_stop;
+volatile sig_atomic_t worker_graceful;
 
 static void
 on_term(int sig)
 {
-	(void)sig;
+	if (sig == SIGUSR1)
+		worker_graceful = 1;
 	worker_stop = 1;
 }
 
@@ -79,6 +81,7 @@ worker_init(struct worker *w, const char *prog, int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGHUP, SIG_IGN);
 }
 

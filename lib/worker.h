@@ -20,9 +20,13 @@ struct worker {
 
 /* Parse argv, load config (fatal on error), open the log, collect the
  * listening fds, ignore SIGPIPE, install the SIGTERM/SIGINT handler that
- * sets worker_stop. */
+ * sets worker_stop, and SIGUSR1 (sets worker_stop and worker_graceful). */
 void	 worker_init(struct worker *, const char *prog, int argc, char **argv);
 extern volatile sig_atomic_t worker_stop;
+/* Set with worker_stop by SIGUSR1 (reload, restart of one service):
+ * finish every session in hand, however long, then exit. SIGTERM (stop)
+ * may cut idle sessions short. */
+extern volatile sig_atomic_t worker_graceful;
 
 /* Join queue_dir and a relative path into out; fatal if too long. */
 void	 queue_path(const struct conf *, const char *rel, char *out, size_t outlen);

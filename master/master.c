@@ -484,7 +484,7 @@ reap(void)
 /* Move the current processes of s (or all services) to the old list
  * and ask them to finish; fill() starts new ones. */
 static void
-retire(struct service *only)
+retire(struct service *only, int sig)
 {
 	for (int i = 0; i < nsvc; i++) {
 		struct service *s = &svc[i];
@@ -493,7 +493,7 @@ retire(struct service *only)
 		for (unsigned k = 0; k < MAX_PROCS; k++) {
 			if (s->proc[k].pid <= 0)
 				continue;
-			kill(s->proc[k].pid, SIGTERM);
+			kill(s->proc[k].pid, sig);
 			if (nold < (int)(sizeof(old_pids) / sizeof(old_pids[0])))
 				old_pids[nold++] = s->proc[k].pid;
 			s->proc[k].pid = 0;
@@ -536,7 +536,7 @@ reload(void)
 	cf = nc;
 	log_info("reload: configuration %s re-read; restarting workers",
 	    conf_file);
-	retire(NULL);
+	retire(NULL, SIGUSR1);
 }
 
 static void
@@ -561,7 +561,7 @@ control(void)
 			int is_smtpd = strcmp(svc[i].prog, "smtpd") == 0;
 			if (strcmp(svc[i].name, name) == 0 ||
 			    (is_smtpd && strcmp(name, "smtpd") == 0)) {
-				retire(&svc[i]);
+				retire(&svc[i], SIGUSR1);
 				n++;
 			}
 		}
@@ -604,7 +604,9 @@ stop_all(void)
 		if (strcmp(svc[i].prog, "smtpd") == 0)
 			for (int k = 0; k < svc[i].nfds; k++)
 				close(svc[i].fds[k]);
-	retire(NULL);
+	for (int i = 0; i < nold; i++)	/* draining since a reload */
+		kill(old_pids[i], SIGTERM);
+	retire(NULL, SIGTERM);
 	while (nold > 0 && time(NULL) < deadline) {
 		usleep(50000);
 		reap();

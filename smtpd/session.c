@@ -864,7 +864,7 @@ command(struct session *s, const char *line, size_t len)
 	}
 	s->cnt[c.verb]++;
 	s->last = verb_upper[c.verb];
-	if (shutting && !s->mail && c.verb != SMTP_QUIT) {
+	if (shutting && !worker_graceful && !s->mail && c.verb != SMTP_QUIT) {
 		reply(s, "421 4.3.2 Service shutting down");
 		session_close(s);
 		return;

@@ -1,8 +1,9 @@
 /*
  * smtpd: start-up and the event loop of the SMTP server of one listener
  * (`smtpd -c CONF -s NAME`, listening sockets from master as fds 3..).
- * Accepts connections, enforces max_sessions, and on SIGTERM stops
- * accepting and exits once the open sessions are done (at most 60 s).
+ * Accepts connections, enforces max_sessions; on SIGTERM stops accepting,
+ * tells idle sessions 421 and exits once the rest are done (at most 60 s);
+ * on SIGUSR1 (reload) serves every open session to its end.
  * Runs unprivileged; it never binds, never touches the queue files.
  */
 #include <sys/socket.h>
@@ -120,8 +121,15 @@ begin_shutdown(void)
 	stop_deadline = time(NULL) + STOP_GRACE;
 	for (int i = 0; i < nlst; i++)
 		evconnlistener_disable(lst[i]);
-	log_info("stopping: %zu session(s) open", nsessions);
-	/* Sessions waiting for a command are told now. */
+	log_info("stopping%s: %zu session(s) open",
+	    worker_graceful ? " gracefully" : "", nsessions);
+	/* SIGUSR1 (reload): every session is served to its end (its own
+	 * timeouts bound it) while the new generation accepts. */
+	if (worker_graceful) {
+		sessions_changed();
+		return;
+	}
+	/* SIGTERM: sessions waiting for a command are told now. */
 	TAILQ_FOREACH_SAFE(s, &sessions, entry, t) {
 		if (session_idle(s)) {
 			reply(s, "421 4.3.2 Service shutting down");
@@ -139,7 +147,8 @@ tick_cb(evutil_socket_t fd, short ev, void *arg)
 	if (worker_stop && !shutting)
 		begin_shutdown();
 	if (shutting) {
-		if (nsessions == 0 || time(NULL) >= stop_deadline) {
+		if (nsessions == 0 || (!worker_graceful &&
+		    time(NULL) >= stop_deadline)) {
 			if (nsessions)
 				log_warn("stopping with %zu session(s) still open",
 				    nsessions);
