@@ -23,6 +23,7 @@
 #include <string.h>
 #include <cdb.h>
 
+#include "log.h"
 #include "map.h"
 
 #define MAP_MAXKEYS	65536	/* most keys one CIDR entry may expand to */
@@ -580,8 +581,8 @@ map_open(struct map *m, const char *path)
 	    (st.st_mtim.tv_sec > cst.st_mtim.tv_sec ||
 	    (st.st_mtim.tv_sec == cst.st_mtim.tv_sec &&
 	    st.st_mtim.tv_nsec > cst.st_mtim.tv_nsec)))
-		fprintf(stderr, "postern: warning: %s is older than %s; "
-		    "run postern map %s\n", cpath, path, path);
+		log_warn("%s is older than %s; run postern map %s", cpath,
+		    path, path);
 	free(cpath);
 	if ((cdb = calloc(1, sizeof(*cdb))) == NULL) {
 		close(fd);

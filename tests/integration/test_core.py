@@ -421,3 +421,48 @@ def test_corrupt_queue_file_is_quarantined(postern, users):
                "Subject: fine\r\n\r\nstill fine\r\n")
     s.quit()
     postern.wait_mbox(users["alice"], b"still fine")
+
+
+def test_delay_notice_once_then_expiry_bounce(make_postern, users):
+    alice = users["alice"]
+    p = make_postern(extra="delay_warning = 1s\nqueue_lifetime = 4s\n")
+    s = smtp(p)
+    s.sendmail("%s@localhost" % alice, ["slow@remote.example"],
+               "Subject: slow one\r\n\r\ntakes a while\r\n")
+    s.quit()
+    wait_for(lambda: p.queue_files("deferred"), what="deferred")
+    time.sleep(1.2)
+    p.cli("queue", "flush")
+    box = p.wait_mbox(alice, b"Delayed Mail (still being retried)")
+    assert b"Action: delayed" in box
+    assert b"Final-Recipient: rfc822; slow@remote.example" in box
+    time.sleep(1.2)
+    p.cli("queue", "flush")
+    time.sleep(1.0)
+    # Only one delay notice, however many retries.
+    assert p.mbox(alice).count(b"Delayed Mail") == 1
+    time.sleep(1.5)
+    p.cli("queue", "flush")
+    box = p.wait_mbox(alice, b"Undelivered Mail Returned to Sender")
+    assert b"5.4.7" in box and b"Action: failed" in box
+    wait_for(p.queue_empty, what="queue empty")
+
+
+def test_bad_input_loses_nothing(postern, users):
+    """A rejected transaction in a session does not disturb the next one."""
+    alice = users["alice"]
+    s, f = raw(postern)
+    cmd(s, f, "EHLO c.test")
+    assert cmd(s, f, "DATA")[0] == 503
+    assert cmd(s, f, "RCPT TO:<%s@localhost>" % alice)[0] == 503
+    assert cmd(s, f, "MAIL FROM:<bad address@x>")[0] in (501, 553)
+    assert cmd(s, f, "MAIL FROM:<a@c.test>")[0] == 250
+    assert cmd(s, f, "RCPT TO:<%s@localhost>" % alice)[0] == 250
+    assert cmd(s, f, "DATA")[0] == 354
+    s.sendall(b"Subject: good\r\n\r\nthe good one\r\n.\r\n")
+    code, text = reply(f)
+    assert code == 250 and "queued as" in text
+    qid = text.split()[-1]
+    assert cmd(s, f, "QUIT")[0] == 221
+    box = postern.wait_mbox(alice, b"the good one")
+    assert qid.encode() in box           # Received: ... id QID
