@@ -40,6 +40,7 @@ struct job {
 	struct buf	 client;	/* ipc payload for the 'C' record */
 	char		*client_name, *client_addr, *helo, *proto, *tls;
 	char		*auth_user, *smtp_id;
+	char		*full_name;	/* sendmail -F */
 	size_t		 max_size, max_header;
 
 	/* content state */
@@ -66,6 +67,7 @@ job_free(struct job *j)
 	buf_free(&j->client);
 	free(j->client_name); free(j->client_addr); free(j->helo);
 	free(j->proto); free(j->tls); free(j->auth_user); free(j->smtp_id);
+	free(j->full_name);
 	buf_free(&j->hdr);
 	buf_free(&j->line);
 	if (j->w_open)
@@ -269,7 +271,10 @@ header_done(struct job *j)
 			buf_printf(&out, "Message-ID: <%s@%s>\n", j->w.id,
 			    wk.conf.hostname);
 		if (!has_from) {
-			if (*j->sender)
+			if (*j->sender && j->full_name && *j->full_name)
+				buf_printf(&out, "From: %s <%s>\n", j->full_name,
+				    j->sender);
+			else if (*j->sender)
 				buf_printf(&out, "From: <%s>\n", j->sender);
 			else
 				buf_printf(&out, "From: MAILER-DAEMON@%s\n",
@@ -429,6 +434,13 @@ job_open(struct job *j, const struct ipc_msg *m, int public, uid_t uid)
 			return -1;
 		struct passwd *pw = getpwuid(uid);
 		j->sender = xstrdup(pw ? pw->pw_name : "nobody");
+	}
+	if (public) {
+		/* A display name only: no quotes, brackets or controls. */
+		j->full_name = opt_str(m, "full_name", 128);
+		for (char *c = j->full_name; c && *c; c++)
+			if (strchr("\"<>()[]\\,;:@", *c))
+				*c = ' ';
 	}
 	if (j->local && *j->sender) {
 		char *q = qualify(j->sender);

@@ -397,7 +397,7 @@ def test_crash_recovery_50_messages(postern, users):
 def test_sendmail_local_submission(postern, users):
     sm = os.path.join(postern.base, "sendmail")
     os.symlink(POSTERN, sm)
-    r = subprocess.run([sm, "-t", "-i"], input=(
+    r = subprocess.run([sm, "-t", "-i", "-F", "Alice Example"], input=(
         "To: %s@localhost\nSubject: via sendmail\n\nline one\n.\nline two\n"
         % users["alice"]), env=postern.env, capture_output=True, text=True,
         timeout=30)
@@ -405,7 +405,7 @@ def test_sendmail_local_submission(postern, users):
     box = postern.wait_mbox(users["alice"], b"line two")
     assert b"\n.\nline two\n" in box        # -i: a lone dot is content
     assert b"Message-ID: <" in box and b"Date: " in box
-    assert b"From: " in box
+    assert b"\nFrom: Alice Example <" in box
 
 
 def test_corrupt_queue_file_is_quarantined(postern, users):
