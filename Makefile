@@ -50,7 +50,7 @@ UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 PY = /usr/bin/python3
 
 # keep unit-test objects (make would otherwise delete them as intermediates)
-.SECONDARY:
+.SECONDARY: $(UNIT_SRCS:tests/unit/%.c=$(OBJ)/tests/unit/%.o)
 .PHONY: all deps test check check-asan integration run stop install clean fuzz
 all: $(PROG_BINS)
 
@@ -61,6 +61,15 @@ $(OBJ)/%.o: %.c
 $(LIBPOSTERN): $(LIB_OBJS)
 	@mkdir -p $(dir $@); rm -f $@
 	@if [ -n "$^" ]; then echo "ar rcs $@"; ar rcs $@ $^; else printf '!<arch>\n' > $@; fi
+
+# The compiled-in paths follow PREFIX/SYSCONFDIR: objects that use them are
+# rebuilt when they change (e.g. `make install PREFIX=/usr` after `make`).
+PATHS_STAMP = $(OBJ)/paths.stamp
+$(PATHS_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(LIBEXECDIR) $(SYSCONFDIR)' | cmp -s - $@ || echo '$(LIBEXECDIR) $(SYSCONFDIR)' > $@
+$(OBJ)/master/master.o $(OBJ)/conf/conf.o: $(PATHS_STAMP)
+FORCE:
 
 .SECONDEXPANSION:
 $(PROG_BINS): $(BUILD)/%: $$(addprefix $(OBJ)/,$$($$*_SRCS:.c=.o)) $(LIBPOSTERN)
