@@ -61,7 +61,7 @@ def main():
     me = __import__("pwd").getpwuid(os.getuid()).pw_name
     users = {"alice": me, "bob": me, "carol": me, "real": False}
     base = tempfile.mkdtemp(prefix="postern-bench-", dir="/tmp")
-    p = Postern(base, users, extra="log_level = info\n")
+    p = Postern(base, users, extra="log_level = info\n", small_pools=False)
     sink = None
     try:
         if a.to == "sink":

@@ -87,16 +87,38 @@ open_dir(const char *rel)
 	return fd;
 }
 
-/* rename between queue dirs, then make it durable. */
+/*
+ * Renames between queue dirs are not fsync'd one by one: the file itself
+ * is durable, and a rename lost in a crash only sends the message around
+ * once more (active/ is swept back to incoming/ at start). Removals are
+ * made durable in one fsync of active/ per loop (sync_dirs()).
+ */
+static int	 active_dirty;
+
 static int
 qmove(int from, int to, const char *id)
+{
+	return renameat(from, id, to, id);
+}
+
+/* Admin moves are promises to a person: make them durable now. */
+static int
+qmove_sync(int from, int to, const char *id)
 {
 	if (renameat(from, id, to, id) == -1)
 		return -1;
 	fsync(to);
-	if (from != to)
-		fsync(from);
+	fsync(from);
 	return 0;
+}
+
+static void
+sync_dirs(void)
+{
+	if (active_dirty) {
+		fsync(dirfd_act);
+		active_dirty = 0;
+	}
 }
 
 static void
@@ -499,7 +521,7 @@ msg_finish(struct msg *m)
 	}
 	if (m->delete) {
 		unlinkat(dirfd_act, m->id, 0);
-		fsync(dirfd_act);
+		active_dirty = 1;
 		log_info("%s: removed (deleted by the admin)", m->id);
 		msg_unlink(m);
 		return;
@@ -507,7 +529,7 @@ msg_finish(struct msg *m)
 	if (pending == 0) {
 		if (unlinkat(dirfd_act, m->id, 0) == -1)
 			log_error("%s: unlink: %s", m->id, strerror(errno));
-		fsync(dirfd_act);
+		active_dirty = 1;
 		log_info("%s: removed", m->id);
 		msg_unlink(m);
 		return;
@@ -557,14 +579,14 @@ admin(const char *req, const char *id)
 			return "held (after the delivery in progress)";
 		}
 		for (int i = 0; i < 2; i++)
-			if (qmove(from[i], dirfd_hold, id) == 0)
+			if (qmove_sync(from[i], dirfd_hold, id) == 0)
 				return "held";
 		return NULL;
 	}
 	if (strcmp(req, "release") == 0 || strcmp(req, "requeue") == 0) {
 		int n = strcmp(req, "release") == 0 ? 1 : 2;
 		for (int i = 3 - n; i < 3; i++) {
-			if (qmove(from[i], dirfd_in, id) == 0) {
+			if (qmove_sync(from[i], dirfd_in, id) == 0) {
 				utimensat(dirfd_in, id, ts, 0);
 				want_incoming = 1;
 				return n == 1 ? "released" : "requeued";
@@ -723,6 +745,7 @@ wait:
 			pfd[n].events = POLLIN;
 			slot[n++] = k;
 		}
+		sync_dirs();
 		if (poll(pfd, n, 1000) <= 0)
 			continue;
 		for (nfds_t i = 0; i < n; i++) {
@@ -736,6 +759,7 @@ wait:
 	}
 	/* Stop: jobs in flight are left to their agents; the files stay in
 	 * active/ and go back through incoming/ at the next start. */
+	sync_dirs();
 	log_info("stopping with %zu message(s) active", nmsgs);
 	return 0;
 }

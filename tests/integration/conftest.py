@@ -65,7 +65,8 @@ def users():
 
 
 class Postern:
-    def __init__(self, base, users, extra="", listeners=None, tls=False):
+    def __init__(self, base, users, extra="", listeners=None, tls=False,
+                 small_pools=True):
         self.base = base
         self.users = users
         self.conf = os.path.join(base, "etc", "postern.conf")
@@ -115,10 +116,7 @@ group = {wg}
 require_resolvable_sender = no
 min_backoff = 60s
 max_backoff = 120s
-cleanup_processes = 2
-local_processes = 2
-remote_processes = 2
-{tls}{extra}
+{pools}{tls}{extra}
 [smtp]
 listen = 127.0.0.1:{p}
 
@@ -126,7 +124,9 @@ listen = 127.0.0.1:{p}
 listen = 127.0.0.1:{s}
 """.format(q=self.queue, b=base, sp=self.smarthost_port, m=self.mail,
                 log=self.logfile, wu=wuser, wg=wgroup, p=self.port,
-                s=self.sub_port, tls=tls_lines, extra=extra))
+                s=self.sub_port, tls=tls_lines, extra=extra,
+                pools=("cleanup_processes = 2\nlocal_processes = 2\n"
+                       "remote_processes = 2\n") if small_pools else ""))
         with open(os.path.join(base, "etc", "local-host-names"), "w") as f:
             f.write("mx.test.example\n")
         with open(os.path.join(base, "etc", "relay-domains"), "w") as f:
