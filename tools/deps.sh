@@ -4,8 +4,9 @@
 # and only as root (a normal user gets a clear message instead).
 set -e
 PKGS="build-essential pkg-config libevent-dev libssl-dev libcdb-dev tinycdb
- libbsd-dev libcmocka-dev python3 python3-pytest python3-aiosmtpd swaks
- openssl procmail postfix"
+ libbsd-dev libcmocka-dev libunbound-dev libsasl2-dev libsasl2-modules
+ sasl2-bin python3 python3-pytest python3-aiosmtpd swaks openssl procmail
+ postfix unbound dnsmasq-base"
 
 missing=""
 for p in $PKGS; do
