@@ -192,6 +192,8 @@ rcpt_final(struct job *j, size_t i, enum rstat st, int code, const char *dsn,
 	r->code = code;
 	make_text(r->text, dsn, "", text, "");
 	j->npending--;
+	if (r->addr == NULL)	/* no queue file: the caller logged why */
+		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	delay = (double)ts.tv_sec + ts.tv_nsec / 1e9 -
 	    (double)j->q.arrival_us / 1e6;
@@ -1028,6 +1030,7 @@ job_run(int fd, const struct ipc_msg *m)
 
 	memset(&j, 0, sizeof(j));
 	j.qfd = -1;
+	fmt(j.relay, sizeof(j.relay), "none");
 	/* the recipient indexes first: every one of them gets an answer */
 	for (size_t i = 0; i < m->nattr; i++) {
 		const struct ipc_attr *a = &m->attr[i];
@@ -1108,6 +1111,8 @@ job_run(int fd, const struct ipc_msg *m)
 		struct rcpt *r = &j.r[i];
 
 		if ((size_t)r->idx >= j.q.nrcpt) {
+			log_warn("%s: recipient index %ld out of range",
+			    j.id, r->idx);
 			rcpt_final(&j, i, R_DEFER, 451, "4.3.0",
 			    "recipient index out of range", NULL);
 			continue;
