@@ -5,6 +5,7 @@
  * and writes DSNs. Runs as the unprivileged user; one process; never
  * parses network input (only its own queue files and agents' replies).
  */
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -27,7 +28,7 @@
 #include "dsn.h"
 #include "conf.h"
 
-#define MAX_ACTIVE	1000
+#define MAX_ACTIVE	500	/* each holds an open fd */
 #define MAX_JOBS	64
 #define JOB_TIMEOUT	(30 * 60)
 #define SCAN_INCOMING	5	/* seconds between scans without a trigger */
@@ -210,6 +211,13 @@ msg_load(const char *id)
 	int fd;
 
 	fd = openat(dirfd_act, id, O_RDWR | O_CLOEXEC);
+	if (fd == -1 && (errno == EMFILE || errno == ENFILE || errno == ENOMEM)) {
+		/* Our limit, not the file's fault: put it back for later. */
+		log_warn("%s: open: %s; leaving it in incoming/", id,
+		    strerror(errno));
+		renameat(dirfd_act, id, dirfd_in, id);
+		return;
+	}
 	if (fd == -1) {
 		/* Not ours to read (wrong owner, not a file): quarantine. */
 		char why[128];
@@ -687,6 +695,14 @@ main(int argc, char **argv)
 	time_t last_in = 0, last_def = 0, stop_deadline = 0;
 
 	worker_init(&wk, "qmgr", argc, argv);
+	{
+		/* One fd per active message plus the agents' connections. */
+		struct rlimit rl;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	if (wk.nlisten != 1)
 		fatal("expected one listening socket (start me from postern start)");
 	fcntl(wk.listen_fd[0], F_SETFL, O_NONBLOCK);
