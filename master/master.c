@@ -5,6 +5,7 @@
  * Workers are dropped to user/group before exec (local keeps root).
  */
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -68,6 +69,7 @@ static int		 sigpipe_fd[2];
 static int		 ctl_fd = -1;
 static time_t		 started_at;
 static int		 stopping;
+static pid_t		 master_pid;
 
 static void
 on_signal(int sig)
@@ -346,6 +348,12 @@ child_exec(struct service *s)
 		    getgid() != run_gid || setuid(0) != -1)
 			_exit(71);
 	}
+	/* If master dies (kill -9), the workers finish and go: a new master
+	 * must be able to bind the ports again. Set after the uid change,
+	 * which clears it; the getppid() check closes the race. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != master_pid)
+		_exit(0);
 	snprintf(path, sizeof(path), "%s/%s", libexec_dir(), s->prog);
 	if (strcmp(s->prog, "smtpd") == 0)
 		execl(path, s->prog, "-c", conf_file, "-s", s->name, (char *)NULL);
@@ -729,6 +737,7 @@ master_start(const char *file, int foreground)
 	    strcmp(cf.log, "stderr") != 0 && chown(cf.log, run_uid, run_gid) == -1)
 		log_warn("chown %s: %s", cf.log, strerror(errno));
 	write_pid(lockfd);
+	master_pid = getpid();
 	started_at = time(NULL);
 
 	if (pipe2(sigpipe_fd, O_CLOEXEC | O_NONBLOCK) == -1)

@@ -466,3 +466,21 @@ def test_bad_input_loses_nothing(postern, users):
     assert cmd(s, f, "QUIT")[0] == 221
     box = postern.wait_mbox(alice, b"the good one")
     assert qid.encode() in box           # Received: ... id QID
+
+
+def test_master_killed_workers_follow(postern, users):
+    """kill -9 of master alone: the workers go too, and a new start binds
+    the same ports and delivers."""
+    mp = postern.master_pid()
+    kids = [k[0] for k in postern.children()]
+    assert kids
+    os.kill(mp, signal.SIGKILL)
+    wait_for(lambda: not [p for p in kids if os.path.exists("/proc/%d" % p)
+                          and open("/proc/%d/stat" % p).read().split()[2]
+                          != "Z"], timeout=40, what="workers gone")
+    postern.start()
+    s = smtp(postern)
+    s.sendmail("a@c.test", ["%s@localhost" % users["bob"]],
+               "Subject: reborn\r\n\r\nafter master death\r\n")
+    s.quit()
+    postern.wait_mbox(users["bob"], b"after master death")
