@@ -51,7 +51,7 @@ PY = /usr/bin/python3
 
 # keep unit-test objects (make would otherwise delete them as intermediates)
 .SECONDARY: $(UNIT_SRCS:tests/unit/%.c=$(OBJ)/tests/unit/%.o)
-.PHONY: all deps test check check-asan integration run stop install clean fuzz
+.PHONY: all deps test check check-asan check-valgrind integration run stop install clean fuzz
 all: $(PROG_BINS)
 
 $(OBJ)/%.o: %.c
@@ -89,6 +89,12 @@ check-asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g" \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
 
+# Every unit-test binary under valgrind (memory errors and leaks fail it).
+check-valgrind: $(UNIT_BINS)
+	@for t in $(UNIT_BINS); do \
+	    valgrind -q --error-exitcode=9 --leak-check=full $$t >/dev/null || \
+	    { echo "valgrind: $$t failed"; exit 1; }; done; echo "valgrind: clean"
+
 integration: all
 	cd tests/integration && POSTERN_BUILD=$(abspath $(BUILD)) $(PY) -m pytest -q -p no:cacheprovider -rs .
 
@@ -96,6 +102,7 @@ test: deps
 	$(MAKE) all
 	$(MAKE) check
 	$(MAKE) check-asan
+	$(MAKE) check-valgrind
 	$(MAKE) integration
 
 run: deps
