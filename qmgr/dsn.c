@@ -37,6 +37,23 @@ status_of(const char *err, const char *dflt, char *out, size_t len)
 		snprintf(out, len, "%s", dflt);
 }
 
+/* "4 hours", "5 days", "90 seconds": the largest unit that divides. */
+static void
+duration(uint64_t s, char *out, size_t len)
+{
+	static const struct { uint64_t n; const char *unit; } u[] = {
+		{ 86400, "day" }, { 3600, "hour" }, { 60, "minute" }, { 1, "second" },
+	};
+
+	for (size_t i = 0; i < 4; i++)
+		if (s >= u[i].n && s % u[i].n == 0) {
+			snprintf(out, len, "%llu %s%s", (unsigned long long)(s / u[i].n),
+			    u[i].unit, s / u[i].n == 1 ? "" : "s");
+			return;
+		}
+	snprintf(out, len, "%llu seconds", (unsigned long long)s);
+}
+
 int
 dsn_format(const struct conf *c, const struct qfile *q, int cfd,
     enum dsn_kind kind, const char *new_id, const char *to, struct buf *out)
@@ -75,11 +92,13 @@ dsn_format(const struct conf *c, const struct qfile *q, int cfd,
 		buf_puts(out, "I'm sorry to have to inform you that your message "
 		    "could not\nbe delivered to one or more recipients. "
 		    "It's attached below.\n\n");
-	else
-		buf_printf(out, "Your message could not be delivered for %lld "
-		    "hours.\nIt will be retried until it is %lld days old.\n\n",
-		    (long long)(c->delay_warning / 3600),
-		    (long long)(c->queue_lifetime / 86400));
+	else {
+		char dw[32], ql[32];
+		duration(c->delay_warning, dw, sizeof(dw));
+		duration(c->queue_lifetime, ql, sizeof(ql));
+		buf_printf(out, "Your message could not be delivered for %s.\n"
+		    "It will be retried until it is %s old.\n\n", dw, ql);
+	}
 	for (size_t i = 0; i < q->nrcpt; i++) {
 		const struct qrcpt *r = &q->rcpt[i];
 		if ((failed && r->status != QR_FAILED) ||
@@ -106,7 +125,14 @@ dsn_format(const struct conf *c, const struct qfile *q, int cfd,
 		buf_printf(out, "\nFinal-Recipient: rfc822; %s\n"
 		    "Action: %s\nStatus: %s\n", r->addr,
 		    failed ? "failed" : "delayed", st);
-		if (r->code >= 200 && r->code <= 599)
+		const char *said = strstr(r->error, " said: ");
+		if (said) {
+			/* The peer's own reply, without our "(in reply to ...)". */
+			said += 7;
+			const char *end = strstr(said, " (in reply to ");
+			int len = end ? (int)(end - said) : (int)strlen(said);
+			buf_printf(out, "Diagnostic-Code: smtp; %.*s\n", len, said);
+		} else if (r->code >= 200 && r->code <= 599)
 			buf_printf(out, "Diagnostic-Code: smtp; %d %s\n", r->code,
 			    r->error);
 		else if (r->error[0])
