@@ -16,7 +16,7 @@ SYSCONFDIR ?= /etc/postern
 
 CC      ?= cc
 BUILD   ?= build
-PKGS     = libevent libevent_openssl openssl libbsd-overlay
+PKGS     = libevent libevent_openssl openssl libbsd-overlay libsasl2 libunbound
 CFLAGS  ?= -O2 -g
 SAN     ?=
 # The flags every object needs; CFLAGS stays the user's to override.
@@ -78,6 +78,18 @@ $(PROG_BINS): $(BUILD)/%: $$(addprefix $(OBJ)/,$$($$*_SRCS:.c=.o)) $(LIBPOSTERN)
 $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(LIBPOSTERN)
 	@mkdir -p $(dir $@)
 	$(CC) $(PST_LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# libFuzzer harnesses (tests/fuzz/fuzz_*.c) with ASan+UBSan; built, not
+# run, by `make fuzz`:  build/fuzz/fuzz_addr -max_total_time=60
+FUZZ_CC   ?= clang
+FUZZ_SRCS  = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS  = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_FLAGS = -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+	   -I. -Ilib -Iconf -Imaps $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+fuzz: $(FUZZ_BINS)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(LDLIBS)
 
 deps:
 	@sh tools/deps.sh

@@ -31,6 +31,7 @@
 
 struct job {
 	int		 local;		/* local submission: fix headers */
+	int		 msa;		/* authenticated submission (SPEC 6) */
 	int		 extract;	/* sendmail -t */
 	int		 received;	/* add Received: */
 	uid_t		 uid;
@@ -104,7 +105,7 @@ add_rcpt(struct job *j, const char *a)
 
 	if (*a == '\0' || strlen(a) > QF_MAX_ADDR)
 		return;
-	q = j->local ? qualify(a) : xstrdup(a);
+	q = j->local || j->msa ? qualify(a) : xstrdup(a);
 	for (size_t i = 0; i < j->nrcpt; i++)
 		if (strcasecmp(j->rcpt[i], q) == 0) {	/* duplicate */
 			free(q);
@@ -227,6 +228,9 @@ header_done(struct job *j)
 			    wk.conf.hostname, j->proto ? j->proto : "SMTP", j->w.id);
 			if (j->tls)
 				buf_printf(&out, "\n\t(using %s)", j->tls);
+			if (j->auth_user && wk.conf.auth_show_user)
+				buf_printf(&out, "\n\t(Authenticated sender: %s)",
+				    j->auth_user);
 			if (j->nrcpt == 1)
 				buf_printf(&out, "\n\tfor <%s>", j->rcpt[0]);
 			buf_printf(&out, "; %s\n", date);
@@ -264,7 +268,7 @@ header_done(struct job *j)
 		if (hl && h[hl - 1] != '\n')
 			buf_putc(&out, '\n');
 	}
-	if (j->local) {
+	if (j->local || j->msa) {
 		if (!has_date)
 			buf_printf(&out, "Date: %s\n", date);
 		if (!has_mid)
@@ -417,6 +421,7 @@ job_open(struct job *j, const struct ipc_msg *m, int public, uid_t uid)
 	j->received = !ipc_is(m, "received", "0");
 	j->local = public || ipc_is(m, "local", "1");
 	j->extract = ipc_is(m, "extract", "1");
+	j->msa = !public && ipc_is(m, "msa", "1");
 	j->uid = uid;
 	j->max_size = wk.conf.smtpd.max_message_size;
 	j->max_header = wk.conf.smtpd.max_header_size;
@@ -442,7 +447,7 @@ job_open(struct job *j, const struct ipc_msg *m, int public, uid_t uid)
 			if (strchr("\"<>()[]\\,;:@", *c))
 				*c = ' ';
 	}
-	if (j->local && *j->sender) {
+	if ((j->local || j->msa) && *j->sender) {
 		char *q = qualify(j->sender);
 		free(j->sender);
 		j->sender = q;

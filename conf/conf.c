@@ -8,6 +8,7 @@
 
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -25,7 +26,12 @@
 
 #include <string.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include "conf.h"
+#include "dns.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR	"/etc/postern"
@@ -33,6 +39,10 @@
 
 #define GLOBAL		(-1)
 #define DROPPED		(-2)
+
+#define DEFAULT_AUTH_MECHS	"PLAIN LOGIN CRAM-MD5 DIGEST-MD5"
+
+int conf_worker;
 
 struct ent {
 	char	*key;
@@ -43,7 +53,7 @@ struct ent {
 
 /* Lines where tls-related keys were last set, for the final checks. */
 struct slines {
-	int	 tls, cert, key;
+	int	 tls, cert, key, auth;
 };
 
 struct pctx {
@@ -55,6 +65,7 @@ struct pctx {
 	int			 sectline[CONF_MAX_LISTENERS];
 	struct slines		 gl, sl[CONF_MAX_LISTENERS];
 	int			 minb_line, maxb_line;
+	int			 sasl_line, rauth_line;
 };
 
 static void *
@@ -262,7 +273,7 @@ parse_number(const char *s, uint64_t *v)
 /* Key tables. */
 
 enum gtype { G_STR, G_OPTSTR, G_ABSPATH, G_DUR, G_DUR0, G_UINT, G_PORT,
-	G_LOG, G_LOGLEVEL, G_MAILBOX };
+	G_LOG, G_LOGLEVEL, G_MAILBOX, G_BOOL, G_SASLAPP, G_RTLS, G_SECRET, G_DNS };
 
 struct gkey {
 	const char	*name;
@@ -285,6 +296,7 @@ static const struct gkey gkeys[] = {
 	{ "min_backoff",	G_DUR,		offsetof(struct conf, min_backoff) },
 	{ "max_backoff",	G_DUR,		offsetof(struct conf, max_backoff) },
 	{ "remote_port",	G_PORT,		offsetof(struct conf, remote_port) },
+	{ "dns_servers",	G_DNS,		offsetof(struct conf, dns_servers) },
 	{ "remote_concurrency",	G_UINT,
 	    offsetof(struct conf, remote_concurrency) },
 	{ "user",		G_STR,		offsetof(struct conf, user) },
@@ -297,10 +309,18 @@ static const struct gkey gkeys[] = {
 	    offsetof(struct conf, local_processes) },
 	{ "remote_processes",	G_UINT,
 	    offsetof(struct conf, remote_processes) },
+	{ "sasl_app",		G_SASLAPP,	offsetof(struct conf, sasl_app) },
+	{ "sasl_config_dir",	G_ABSPATH,
+	    offsetof(struct conf, sasl_config_dir) },
+	{ "auth_show_user",	G_BOOL,	offsetof(struct conf, auth_show_user) },
+	{ "sender_login_map",	G_STR,
+	    offsetof(struct conf, sender_login_map) },
+	{ "remote_tls",		G_RTLS,		0 },
+	{ "remote_auth",	G_SECRET,	offsetof(struct conf, remote_auth) },
 };
 
 enum stype { S_LISTEN, S_NUM, S_SIZE, S_SESSIONS, S_BOOL, S_TLS, S_AUTH,
-	S_FILE, S_TIMEOUT, S_UINT };
+	S_FILE, S_TIMEOUT, S_UINT, S_MECHS, S_DNSBL, S_UINT0 };
 
 struct skey {
 	const char	*name;
@@ -325,10 +345,18 @@ static const struct skey skeys[] = {
 	{ "tls_key",		S_FILE,	offsetof(struct conf_smtpd, tls_key) },
 	{ "tls_ca",		S_FILE,		offsetof(struct conf_smtpd, tls_ca) },
 	{ "auth",		S_AUTH,		0 },
+	{ "auth_mechanisms",	S_MECHS,	0 },
+	{ "auth_plaintext_requires_tls", S_BOOL,
+	    offsetof(struct conf_smtpd, auth_plaintext_requires_tls) },
 	{ "require_resolvable_sender", S_BOOL,
 	    offsetof(struct conf_smtpd, require_resolvable_sender) },
 	{ "delay_checks",	S_BOOL,
 	    offsetof(struct conf_smtpd, delay_checks) },
+	{ "dnsbl",		S_DNSBL,	offsetof(struct conf_smtpd, dnsbl) },
+	{ "connection_rate_limit", S_UINT0,
+	    offsetof(struct conf_smtpd, connection_rate_limit) },
+	{ "client_connection_rate_limit", S_UINT0,
+	    offsetof(struct conf_smtpd, client_connection_rate_limit) },
 	{ "command_timeout",	S_TIMEOUT,
 	    offsetof(struct conf_smtpd, command_timeout) },
 	{ "data_timeout",	S_TIMEOUT,
@@ -340,12 +368,10 @@ static const struct skey skeys[] = {
 static const char *reserved_global[] = {
 	"virtual_map", "transport_map", "masquerade_as", "masquerade_domains",
 	"masquerade_envelope", "masquerade_entire_domain", "exposed_users",
-	"sasl_app", "mailbox_command", "allow_forward_files", "remote_tls",
-	"remote_auth", "dns_servers", "auth_show_user",
+	"mailbox_command", "allow_forward_files",
 };
 static const char *reserved_smtpd[] = {
 	"connection_rate_limit", "client_connection_rate_limit", "dnsbl",
-	"auth_mechanisms", "auth_plaintext_requires_tls",
 };
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
@@ -412,6 +438,17 @@ apply_global(struct pctx *p, struct conf *c, const struct gkey *k,
 	case G_OPTSTR:
 		set_str(sp, *v ? v : NULL);
 		break;
+	case G_DNS: {
+		char fwd[DNS_MAX_SERVERS][80];
+
+		if (dns_servers_parse(v, fwd, DNS_MAX_SERVERS) <= 0) {
+			perr(p, line, "bad dns_servers \"%s\" (IP[:port], "
+			    "[IPv6]:port, at most %d)", v, DNS_MAX_SERVERS);
+			return;
+		}
+		set_str(sp, v);
+		break;
+	}
 	case G_ABSPATH:
 		if (*v != '/') {
 			perr(p, line, "%s must be an absolute path", k->name);
@@ -461,6 +498,45 @@ apply_global(struct pctx *p, struct conf *c, const struct gkey *k,
 			p->minb_line = line;
 		else if (strcmp(k->name, "max_backoff") == 0)
 			p->maxb_line = line;
+		break;
+	case G_BOOL:
+		if (conf_parse_bool(v, (int *)up) == -1) {
+			perr(p, line, "bad value \"%s\" for %s (yes or no)",
+			    v, k->name);
+			return;
+		}
+		break;
+	case G_SASLAPP:
+		/* It names /etc/sasl2/APP.conf: a plain file name. */
+		if (strlen(v) > 64 || strspn(v, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != strlen(v)) {
+			perr(p, line, "bad sasl_app \"%s\" (letters, digits, "
+			    "- and _)", v);
+			return;
+		}
+		set_str(sp, v);
+		p->sasl_line = line;
+		break;
+	case G_RTLS:
+		if (strcmp(v, "none") == 0)
+			c->remote_tls = RTLS_NONE;
+		else if (strcmp(v, "may") == 0)
+			c->remote_tls = RTLS_MAY;
+		else if (strcmp(v, "encrypt") == 0)
+			c->remote_tls = RTLS_ENCRYPT;
+		else if (strcmp(v, "verify") == 0)
+			c->remote_tls = RTLS_VERIFY;
+		else
+			perr(p, line, "remote_tls must be none, may, encrypt "
+			    "or verify");
+		break;
+	case G_SECRET:
+		if (*v != '/') {
+			perr(p, line, "%s must be an absolute path", k->name);
+			return;
+		}
+		set_str(sp, v);
+		p->rauth_line = line;
 		break;
 	case G_UINT:
 	case G_PORT:
@@ -542,6 +618,44 @@ apply_listen(struct pctx *p, struct conf_smtpd *s, const char *v, int line)
 	for (i = 0; i < n; i++)
 		s->listen[i] = addr[i];
 	s->nlisten = n;
+}
+
+/* auth_mechanisms: SASL mechanism names, upper-cased, space separated. */
+static void
+apply_mechs(struct pctx *p, struct conf_smtpd *s, const char *v, int line)
+{
+	char	 out[512], *copy, *t, *save = NULL;
+	size_t	 off = 0, n = 0, len;
+
+	copy = conf_xstrdup(v);
+	out[0] = '\0';
+	for (t = strtok_r(copy, ", \t", &save); t != NULL;
+	    t = strtok_r(NULL, ", \t", &save)) {
+		len = strlen(t);
+		if (len > 20 || strspn(t, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != len) {
+			perr(p, line, "bad SASL mechanism name \"%s\"", t);
+			free(copy);
+			return;
+		}
+		if (off + len + 2 > sizeof(out)) {
+			perr(p, line, "too many auth_mechanisms");
+			free(copy);
+			return;
+		}
+		if (off)
+			out[off++] = ' ';
+		for (size_t i = 0; i < len; i++)
+			out[off++] = (char)toupper((unsigned char)t[i]);
+		out[off] = '\0';
+		n++;
+	}
+	free(copy);
+	if (n == 0) {
+		perr(p, line, "empty value for auth_mechanisms");
+		return;
+	}
+	set_str(&s->auth_mechanisms, out);
 }
 
 static void
@@ -629,13 +743,43 @@ apply_smtpd(struct pctx *p, struct conf_smtpd *s, struct slines *sl,
 			s->auth = AUTH_OPTIONAL;
 		else if (strcmp(v, "required") == 0)
 			s->auth = AUTH_REQUIRED;
-		else
+		else {
 			perr(p, line, "auth must be none, optional or "
 			    "required");
+			return;
+		}
+		sl->auth = line;
+		break;
+	case S_MECHS:
+		apply_mechs(p, s, v, line);
+		break;
+	case S_DNSBL: {
+		struct dns_bl bl[16];
+
+		if (dns_bl_parse(v, bl, 16) == -1) {
+			perr(p, line, "bad dnsbl list \"%s\" (zone[=\"text\"]"
+			    ", at most 16)", v);
+			return;
+		}
+		set_str(sp, *v ? v : NULL);
+		break;
+	}
+	case S_UINT0:
+		if (parse_number(v, &n) == -1 || n > UINT_MAX) {
+			perr(p, line, "bad number \"%s\" for %s", v, k->name);
+			return;
+		}
+		*up = (unsigned)n;
 		break;
 	case S_FILE:
 		if (*v == '\0') {
 			set_str(sp, NULL);
+		} else if (*v != '/') {
+			perr(p, line, "%s must be an absolute path", k->name);
+			return;
+		} else if (conf_worker && strcmp(k->name, "tls_key") == 0) {
+			/* master checked it as root and passes it open */
+			set_str(sp, v);
 		} else {
 			if ((fd = open(v, O_RDONLY)) == -1) {
 				perr(p, line, "%s: cannot read %s: %s",
@@ -664,6 +808,8 @@ smtpd_free(struct conf_smtpd *s)
 	free(s->tls_cert);
 	free(s->tls_key);
 	free(s->tls_ca);
+	free(s->dnsbl);
+	free(s->auth_mechanisms);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -680,6 +826,9 @@ smtpd_copy(struct conf_smtpd *d, const struct conf_smtpd *s,
 	d->tls_cert = s->tls_cert ? conf_xstrdup(s->tls_cert) : NULL;
 	d->tls_key = s->tls_key ? conf_xstrdup(s->tls_key) : NULL;
 	d->tls_ca = s->tls_ca ? conf_xstrdup(s->tls_ca) : NULL;
+	d->dnsbl = s->dnsbl ? conf_xstrdup(s->dnsbl) : NULL;
+	d->auth_mechanisms = s->auth_mechanisms ?
+	    conf_xstrdup(s->auth_mechanisms) : NULL;
 }
 
 static void
@@ -704,6 +853,8 @@ defaults(struct conf *c)
 	c->cleanup_processes = 4;
 	c->local_processes = 4;
 	c->remote_processes = 8;
+	c->sasl_app = conf_xstrdup("postern");
+	c->remote_tls = RTLS_MAY;
 
 	s->max_recipients = 100;
 	s->max_header_size = 102400;
@@ -712,6 +863,8 @@ defaults(struct conf *c)
 	s->vrfy = s->expn = 0;
 	s->tls = TLS_MAY;
 	s->auth = AUTH_NONE;
+	s->auth_mechanisms = conf_xstrdup(DEFAULT_AUTH_MECHS);
+	s->auth_plaintext_requires_tls = 1;
 	s->require_resolvable_sender = 1;
 	s->delay_checks = 0;
 	s->command_timeout = 300;
@@ -935,6 +1088,68 @@ apply_entries(struct pctx *p, struct conf *c)
 }
 
 static void
+pem_err(struct pctx *p, int line, const char *what, const char *file)
+{
+	char	 err[256];
+	unsigned long e = ERR_get_error();
+
+	if (e != 0)
+		ERR_error_string_n(e, err, sizeof(err));
+	else
+		snprintf(err, sizeof(err), "unknown error");
+	ERR_clear_error();
+	perr(p, line, "%s %s: %s", what, file, err);
+}
+
+/* The certificate chain parses, the key parses and they match. */
+static void
+check_pem(struct pctx *p, const struct conf_smtpd *l, const struct slines *sl)
+{
+	SSL_CTX	*ctx;
+
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		perr(p, sl->cert, "cannot create a TLS context");
+		return;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, l->tls_cert) != 1)
+		pem_err(p, sl->cert, "bad certificate chain in", l->tls_cert);
+	else if (SSL_CTX_use_PrivateKey_file(ctx, l->tls_key,
+	    SSL_FILETYPE_PEM) != 1) {
+		if (ERR_GET_REASON(ERR_peek_last_error()) ==
+		    X509_R_KEY_VALUES_MISMATCH) {
+			ERR_clear_error();
+			perr(p, sl->key, "[%s] tls_key %s does not match "
+			    "tls_cert %s", l->name, l->tls_key, l->tls_cert);
+		} else
+			pem_err(p, sl->key, "bad private key in", l->tls_key);
+	} else if (SSL_CTX_check_private_key(ctx) != 1) {
+		ERR_clear_error();
+		perr(p, sl->key, "[%s] tls_key %s does not match tls_cert %s",
+		    l->name, l->tls_key, l->tls_cert);
+	}
+	SSL_CTX_free(ctx);
+}
+
+/* A password file: a regular file nobody but its owner may read. */
+static void
+check_secret(struct pctx *p, const char *path, int line)
+{
+	struct stat	 st;
+
+	if (stat(path, &st) == -1) {
+		perr(p, line, "remote_auth: cannot read %s: %s", path,
+		    strerror(errno));
+		return;
+	}
+	if (!S_ISREG(st.st_mode))
+		perr(p, line, "remote_auth: %s is not a regular file", path);
+	else if ((st.st_mode & 077) != 0)
+		perr(p, line, "remote_auth: %s must not be accessible by group "
+		    "or others (mode %04o; chmod 600)", path,
+		    (unsigned)(st.st_mode & 07777));
+}
+
+static void
 validate(struct pctx *p, struct conf *c)
 {
 	struct conf_smtpd	*l;
@@ -961,7 +1176,15 @@ validate(struct pctx *p, struct conf *c)
 		else if (l->tls_key != NULL && l->tls_cert == NULL)
 			perr(p, sl->key, "[%s] tls_key without tls_cert",
 			    l->name);
+		else if (l->tls != TLS_NONE && l->tls_cert != NULL &&
+		    l->tls_key != NULL && !conf_worker)
+			check_pem(p, l, sl);
+		/* SPEC: auth defaults to optional where SASL is configured */
+		if (p->sasl_line && !sl->auth)
+			l->auth = AUTH_OPTIONAL;
 	}
+	if (c->remote_auth != NULL)
+		check_secret(p, c->remote_auth, p->rauth_line);
 }
 
 static void
@@ -1031,11 +1254,16 @@ conf_free(struct conf *c)
 	free(c->access_map);
 	free(c->alias_map);
 	free(c->smarthost);
+	free(c->dns_servers);
 	free(c->mailbox);
 	free(c->user);
 	free(c->group);
 	free(c->log);
 	free(c->log_level);
+	free(c->sasl_app);
+	free(c->sasl_config_dir);
+	free(c->sender_login_map);
+	free(c->remote_auth);
 	smtpd_free(&c->smtpd);
 	for (i = 0; i < c->nlisteners; i++)
 		smtpd_free(&c->listener[i]);

@@ -14,6 +14,8 @@
 
 enum conf_tls { TLS_NONE, TLS_MAY, TLS_REQUIRED, TLS_WRAPPER };
 enum conf_auth { AUTH_NONE, AUTH_OPTIONAL, AUTH_REQUIRED };
+/* remote_tls: STARTTLS to the next hop (SPEC section 10). */
+enum conf_remote_tls { RTLS_NONE, RTLS_MAY, RTLS_ENCRYPT, RTLS_VERIFY };
 
 /* Keys that a [section] may override: the smtpd policy of one listener. */
 struct conf_smtpd {
@@ -28,8 +30,13 @@ struct conf_smtpd {
 	enum conf_tls	 tls;
 	char		*tls_cert, *tls_key, *tls_ca;
 	enum conf_auth	 auth;
+	char		*auth_mechanisms;	/* upper-case, space separated */
+	int		 auth_plaintext_requires_tls;
 	int		 require_resolvable_sender;
 	int		 delay_checks;
+	char		*dnsbl;			/* "zone[=\"text\"], ..." */
+	unsigned	 connection_rate_limit;	/* per second, 0 = off */
+	unsigned	 client_connection_rate_limit;	/* per IP per minute */
 	unsigned	 command_timeout;	/* seconds */
 	unsigned	 data_timeout;
 	unsigned	 max_errors;
@@ -50,10 +57,18 @@ struct conf {
 	uint64_t	 delay_warning;
 	uint64_t	 min_backoff, max_backoff;
 	unsigned	 remote_port;
+	char		*dns_servers;		/* "host[:port], ..." or NULL */
 	unsigned	 remote_concurrency;
 	char		*user, *group;
 	char		*log;			/* "syslog", "stderr", path */
 	char		*log_level;
+	/* submission (SPEC sections 3 and 6) */
+	char		*sasl_app;		/* Cyrus app name: APP.conf */
+	char		*sasl_config_dir;	/* NULL: Cyrus' default (/etc/sasl2) */
+	int		 auth_show_user;	/* auth user in Received: */
+	char		*sender_login_map;	/* NULL: no MAIL FROM check */
+	enum conf_remote_tls remote_tls;
+	char		*remote_auth;		/* "host user:password" file */
 	/* process pool sizes (not in SPEC yet; documented in postern.conf.5) */
 	unsigned	 cleanup_processes, local_processes, remote_processes;
 	/* The global smtpd defaults; each listener starts as a copy. */
@@ -67,6 +82,11 @@ struct conf_errors {
 	size_t	 n;
 	size_t	 nwarn;		/* how many of msg are warnings (prefixed "warning: ") */
 };
+
+/* Set by a worker before conf_load: master (root) already checked the
+ * private files (tls_key) and hands them over as open fds, so a worker
+ * does not try to open them again as the unprivileged user. */
+extern int conf_worker;
 
 /* Path of the config file: -c value, else $POSTERN_CONF, else default. */
 const char *conf_path(const char *opt_c);

@@ -51,6 +51,7 @@ worker_init(struct worker *w, const char *prog, int argc, char **argv)
 	}
 	log_open(prog, "stderr", LOG_LVL_INFO);
 	w->conf_file = conf_path(w->conf_file);
+	conf_worker = 1;	/* master checked and opened the private files */
 	if (conf_load(w->conf_file, &w->conf, &errs) == -1) {
 		for (size_t i = 0; i < errs.n; i++)
 			log_error("%s", errs.msg[i]);

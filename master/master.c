@@ -320,14 +320,30 @@ libexec_dir(void)
 static void
 child_exec(struct service *s)
 {
-	char path[512], nfds[8];
-	int tmp[MAX_FDS];
+	char path[512], nfds[8], kfds[16];
+	int tmp[MAX_FDS], kfd = -1;
+	const struct conf_smtpd *l;
 	sigset_t none;
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	for (int sig = 1; sig < NSIG; sig++)
 		signal(sig, SIG_DFL);
+	/* smtpd's TLS key is opened here, still as root, and handed over
+	 * as fd 3+N (POSTERN_TLS_KEY_FD): the key file may be root-only
+	 * while smtpd never runs as root (docs/internals.md). */
+	if (strcmp(s->prog, "smtpd") == 0 &&
+	    (l = conf_listener(&cf, s->name)) != NULL &&
+	    l->tls != TLS_NONE && l->tls_key != NULL) {
+		int fd = open(l->tls_key, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+
+		if (fd == -1 || (kfd = fcntl(fd, F_DUPFD, 64)) == -1) {
+			log_error("[%s] cannot open tls_key %s: %s", s->name,
+			    l->tls_key, strerror(errno));
+			_exit(71);
+		}
+		close(fd);
+	}
 	/* Move the fds out of the way, then down to 3.. */
 	for (int i = 0; i < s->nfds; i++)
 		if ((tmp[i] = fcntl(s->fds[i], F_DUPFD, 64)) == -1)
@@ -337,7 +353,16 @@ child_exec(struct service *s)
 			_exit(71);
 		close(tmp[i]);
 	}
-	closefrom(3 + s->nfds);
+	unsetenv("POSTERN_TLS_KEY_FD");
+	if (kfd != -1) {
+		if (dup2(kfd, 3 + s->nfds) == -1)
+			_exit(71);
+		close(kfd);
+		snprintf(kfds, sizeof(kfds), "%d", 3 + s->nfds);
+		setenv("POSTERN_TLS_KEY_FD", kfds, 1);
+		closefrom(4 + s->nfds);
+	} else
+		closefrom(3 + s->nfds);
 	snprintf(nfds, sizeof(nfds), "%d", s->nfds);
 	setenv("POSTERN_LISTEN_FDS", nfds, 1);
 	if (is_root && s->drop) {

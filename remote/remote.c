@@ -10,7 +10,8 @@
  * doing one delivery at a time with blocking I/O and poll()-based
  * timeouts, one connection per message. MX lookup, STARTTLS, AUTH to the
  * smarthost and an event-driven loop with connection reuse come in step 3;
- * a bare-domain next hop is resolved with getaddrinfo (A/AAAA) for now.
+ * a bare-domain next hop is resolved by MX (lib/dns.c: best preference
+ * first, A/AAAA of the domain without MX, never to ourselves).
  */
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -30,6 +31,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "dns.h"
 #include "ipc.h"
 #include "log.h"
 #include "qfile.h"
@@ -871,7 +873,7 @@ deliver(struct job *j)
 {
 	struct addrinfo hints, *res = NULL, *ai;
 	char port[8], err[128];
-	int relay, rv, tried = 0;
+	int relay, rv, tried = 0, mx = 0;
 
 	fmt(j->relay, sizeof(j->relay), "none");
 	if (parse_nexthop(j, &relay) == -1) {
@@ -888,7 +890,27 @@ deliver(struct job *j)
 	hints.ai_protocol = IPPROTO_TCP;
 	hints.ai_flags = AI_NUMERICSERV;
 	fmt(port, sizeof(port), "%u", j->port);
-	rv = getaddrinfo(j->host, port, &hints, &res);
+	if (!relay) {		/* MX delivery (lib/dns.c) */
+		char t[TEXT_MAX];
+
+		switch (dns_mail_targets(wk.conf.dns_servers, j->host,
+		    wk.conf.hostname, j->port, &res, t, sizeof(t))) {
+		case DNS_OK:
+			mx = 1;
+			break;
+		case DNS_NXDOMAIN:
+			final_all(j, R_BOUNCE, 550, "5.1.2", t);
+			return;
+		case DNS_LOOP:
+			final_all(j, R_DEFER, 451, "4.4.6", t);
+			return;
+		default:
+			final_all(j, R_DEFER, 451, "4.4.3", t);
+			return;
+		}
+		rv = 0;
+	} else
+		rv = getaddrinfo(j->host, port, &hints, &res);
 	if (rv != 0) {
 		char t[TEXT_MAX];
 		int nx = rv == EAI_NONAME
@@ -916,6 +938,8 @@ deliver(struct job *j)
 		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
 			continue;
 		tried++;
+		if (mx && ai->ai_canonname != NULL)	/* this MX host */
+			fmt(j->host, sizeof(j->host), "%s", ai->ai_canonname);
 		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, j->ip,
 		    sizeof(j->ip), NULL, 0, NI_NUMERICHOST) != 0)
 			fmt(j->ip, sizeof(j->ip), "?");
@@ -938,7 +962,10 @@ deliver(struct job *j)
 		if (rv == TRY_DONE)
 			break;
 	}
-	freeaddrinfo(res);
+	if (mx)
+		dns_addrinfo_free(res);
+	else
+		freeaddrinfo(res);
 	final_all(j, j->last.st, j->last.code, j->last.dsn, j->last.text);
 }
 

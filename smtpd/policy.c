@@ -1,9 +1,13 @@
 /*
  * smtpd policy: the access map (Connect:, From:, To:), the relay decision
- * and the local-recipient check of SPEC section 4/5. Pure decisions on
- * already-parsed input, no I/O but map and passwd lookups. Must never
- * open a relay: local-part routing tricks (%, !, @) are always refused.
+ * and the local-recipient check of SPEC section 4/5, plus the DNS-based
+ * checks (client PTR with forward confirmation, DNSBL, resolvable sender
+ * domain, started asynchronously through dns.c) and the connection rate
+ * limits. Must never open a relay: local-part routing tricks (%, !, @) are
+ * always refused; a DNS failure never rejects a client outright.
  */
+#include <arpa/inet.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <pwd.h>
@@ -13,9 +17,40 @@
 #include <string.h>
 #include <strings.h>
 
+#include <unbound.h>
+
 #include "addr.h"
+#include "dns.h"
 #include "log.h"
 #include "smtpd.h"
+
+#define T_A		1
+#define T_PTR		12
+#define T_MX		15
+#define T_AAAA		28
+#define MAX_BL		16
+
+/* query tags */
+enum { Q_PTR, Q_FWD, Q_MAIL, Q_BL };	/* Q_BL + i for DNSBL zone i */
+
+/* Per-session DNS state, owned here (s->pdns). */
+struct pstate {
+	struct session	*s;
+	struct sdns_q	*q[Q_BL + MAX_BL];
+	int		 npending;	/* connect-phase queries */
+	int		 greeted;
+	char		 ptr[256];	/* PTR name, not yet confirmed */
+	int		 listed[MAX_BL];
+	/* sender domain check */
+	char		 mdom[256];
+	int		 mstage;	/* T_MX, T_A, T_AAAA */
+	int		 mdone;
+	enum dns_status	 mst;
+};
+
+static struct dns_bl		 bl[MAX_BL];
+static int			 nbl;
+static int			 have_dns;
 
 static struct map		 access_map, alias_map;
 static int			 have_access, have_alias;
@@ -53,6 +88,8 @@ policy_init(void)
 	}
 	load_list(wk.conf.local_domains, &local_doms, "local_domains");
 	load_list(wk.conf.relay_domains, &relay_doms, "relay_domains");
+	if ((nbl = dns_bl_parse(lc->dnsbl, bl, MAX_BL)) == -1)
+		fatal("bad dnsbl list \"%s\"", lc->dnsbl);
 }
 
 static int
@@ -85,45 +122,289 @@ map_reply(const struct access_result *res, const char *dflt)
 	return dflt;
 }
 
+/* The DNSBL reply: the zone's text ($&{client_addr} = the IP) or ours. */
+static void
+bl_reply(struct session *s, int i, char *out, size_t outlen)
+{
+	const char *t = bl[i].text, *m;
+	char text[400];
+	size_t off = 0;
+
+	if (*t == '\0') {
+		snprintf(out, outlen, "554 5.7.1 Service unavailable; client "
+		    "[%s] blocked using %s", s->ip, bl[i].zone);
+		return;
+	}
+	text[0] = '\0';
+	while (*t && off < sizeof(text) - 1) {
+		int n;
+
+		if ((m = strstr(t, "$&{client_addr}")) == NULL)
+			m = t + strlen(t);
+		n = snprintf(text + off, sizeof(text) - off, "%.*s%s",
+		    (int)(m - t), t, *m ? s->ip : "");
+		if (n < 0 || (size_t)n >= sizeof(text) - off)
+			break;
+		off += (size_t)n;
+		t = *m ? m + strlen("$&{client_addr}") : m;
+	}
+	snprintf(out, outlen, "554 5.7.1 %s", text);
+}
+
 int
 policy_connect(struct session *s, char *out, size_t outlen)
 {
 	struct access_result res;
-	const char *r;
+	struct pstate *ps = s->pdns;
+	char r[REPLY_MAX];
+	const char *vname = strcmp(s->name, "unknown") ? s->name : NULL;
 	int n;
 
-	if (!have_access)
-		return 0;
-	n = access_check_connect(&access_map, s->ip, NULL, &res);
-	if (n == -1) {
-		log_warn("%s: access map lookup failed for %s", s->id, s->ip);
-		return copy_reply(out, outlen,
-		    "421 4.3.0 Server configuration problem");
+	res.action = ACCESS_NONE;
+	if (have_access) {
+		n = access_check_connect(&access_map, s->ip, vname, &res);
+		if (n == -1) {
+			log_warn("%s: access map lookup failed for %s", s->id,
+			    s->ip);
+			return copy_reply(out, outlen,
+			    "421 4.3.0 Server configuration problem");
+		}
+		if (n == 0)
+			res.action = ACCESS_NONE;
 	}
-	if (n == 0)
-		return 0;
 	switch (res.action) {
 	case ACCESS_RELAY:
 		s->connect_relay = 1;
 		return 0;
+	case ACCESS_OK:
+		return 0;	/* whitelisted: no DNSBL */
 	case ACCESS_DISCARD:
 		s->connect_discard = 1;
 		return 0;
 	case ACCESS_REJECT:
 	case ACCESS_ERROR:
-		r = res.action == ACCESS_REJECT ? "554 5.7.1 Access denied" :
-		    map_reply(&res, "554 5.7.1 Access denied");
-		if (lc->delay_checks) {
-			snprintf(s->delayed_conn, sizeof(s->delayed_conn),
-			    "%s", r);
-			return 0;
-		}
-		return copy_reply(out, outlen, "%s", r);
+		snprintf(r, sizeof(r), "%s", res.action == ACCESS_REJECT ?
+		    "554 5.7.1 Access denied" :
+		    map_reply(&res, "554 5.7.1 Access denied"));
+		break;
 	case ACCESS_TEMPFAIL:
-		r = map_reply(&res, "451 4.7.1 Try again later");
-		return copy_reply(out, outlen, "421%s", r + 3);
+		snprintf(r, sizeof(r), "421%s",
+		    map_reply(&res, "451 4.7.1 Try again later") + 3);
+		return copy_reply(out, outlen, "%s", r);
 	default:
+		r[0] = '\0';
+		for (int i = 0; ps != NULL && i < nbl; i++)
+			if (ps->listed[i]) {
+				bl_reply(s, i, r, sizeof(r));
+				log_info("%s: client %s[%s] listed by %s", s->id,
+				    s->name, s->ip, bl[i].zone);
+				break;
+			}
+		if (r[0] == '\0')
+			return 0;
+		break;
+	}
+	if (lc->delay_checks) {
+		snprintf(s->delayed_conn, sizeof(s->delayed_conn), "%s", r);
 		return 0;
+	}
+	return copy_reply(out, outlen, "%s", r);
+}
+
+/* ---- asynchronous DNS checks ---- */
+
+static void	dns_done(void *, int, enum dns_status, struct ub_result *);
+
+static int
+dns_ready(void)
+{
+	static int tried;
+
+	if (!tried) {
+		tried = 1;
+		have_dns = sdns_init() == 0;
+	}
+	return have_dns;
+}
+
+static int
+start_query(struct pstate *ps, const char *name, int type, int tag)
+{
+	if ((ps->q[tag] = sdns_query(name, type, tag, dns_done, ps)) == NULL)
+		return -1;
+	return 0;
+}
+
+static void
+connect_step_done(struct pstate *ps)
+{
+	if (--ps->npending > 0 || ps->greeted)
+		return;
+	ps->greeted = 1;
+	session_greet(ps->s);	/* last: it may end the session */
+}
+
+/* The client's PTR name is used only if it resolves back to the IP. */
+static int
+addr_matches(const char *ip, const char *data, int len)
+{
+	unsigned char b[16];
+
+	if (len == 4 && inet_pton(AF_INET, ip, b) == 1)
+		return memcmp(b, data, 4) == 0;
+	if (len == 16 && inet_pton(AF_INET6, ip, b) == 1)
+		return memcmp(b, data, 16) == 0;
+	return 0;
+}
+
+static void
+mail_done(struct pstate *ps, enum dns_status st)
+{
+	ps->mdone = 1;
+	ps->mst = st;
+	session_resume(ps->s);	/* last: it may end the session */
+}
+
+static void
+dns_done(void *arg, int tag, enum dns_status st, struct ub_result *res)
+{
+	struct pstate *ps = arg;
+	struct session *s = ps->s;
+	char name[256];
+
+	ps->q[tag] = NULL;
+	if (tag == Q_PTR) {
+		if (st == DNS_OK && res->data[0] != NULL && res->len[0] > 0 &&
+		    dns_wire_name((unsigned char *)res->data[0],
+		    (size_t)res->len[0], name, sizeof(name)) > 0 &&
+		    strchr(name, '.') != NULL) {
+			snprintf(ps->ptr, sizeof(ps->ptr), "%s", name);
+			if (start_query(ps, name, strchr(s->ip, ':') ? T_AAAA :
+			    T_A, Q_FWD) == 0)
+				return;	/* npending stays: the FWD step */
+		} else if (st != DNS_OK && st != DNS_NXDOMAIN)
+			log_debug("%s: PTR lookup for %s failed", s->id, s->ip);
+		connect_step_done(ps);
+		return;
+	}
+	if (tag == Q_FWD) {
+		for (int i = 0; st == DNS_OK && res->data[i] != NULL; i++)
+			if (addr_matches(s->ip, res->data[i], res->len[i])) {
+				snprintf(s->name, sizeof(s->name), "%s",
+				    ps->ptr);
+				break;
+			}
+		if (strcmp(s->name, "unknown") == 0)
+			log_info("%s: hostname %s does not resolve to address "
+			    "%s", s->id, ps->ptr, s->ip);
+		connect_step_done(ps);
+		return;
+	}
+	if (tag >= Q_BL) {
+		/* listed: an A record in 127/8; failures never reject */
+		for (int i = 0; st == DNS_OK && res->data[i] != NULL; i++)
+			if (res->len[i] == 4 &&
+			    (unsigned char)res->data[i][0] == 127)
+				ps->listed[tag - Q_BL] = 1;
+		if (st == DNS_TEMPFAIL)
+			log_info("%s: DNSBL %s lookup for %s failed: ignored",
+			    s->id, bl[tag - Q_BL].zone, s->ip);
+		connect_step_done(ps);
+		return;
+	}
+	/* Q_MAIL: MX, else A, else AAAA */
+	if (st == DNS_NODATA && ps->mstage != T_AAAA) {
+		ps->mstage = ps->mstage == T_MX ? T_A : T_AAAA;
+		if (start_query(ps, ps->mdom, ps->mstage, Q_MAIL) == 0)
+			return;
+		st = DNS_TEMPFAIL;
+	}
+	mail_done(ps, st == DNS_NODATA ? DNS_NXDOMAIN : st);
+}
+
+void
+policy_connect_start(struct session *s)
+{
+	struct pstate *ps;
+	char name[300];
+
+	ps = xcalloc(1, sizeof(*ps));
+	ps->s = s;
+	s->pdns = ps;
+	ps->npending = 1;	/* released below */
+	if (dns_ready() && dns_reverse_name(s->ip, NULL, name, sizeof(name))
+	    == 0) {
+		if (start_query(ps, name, T_PTR, Q_PTR) == 0)
+			ps->npending++;
+		for (int i = 0; i < nbl; i++)
+			if (dns_reverse_name(s->ip, bl[i].zone, name,
+			    sizeof(name)) == 0 &&
+			    start_query(ps, name, T_A, Q_BL + i) == 0)
+				ps->npending++;
+	}
+	connect_step_done(ps);
+}
+
+void
+policy_session_end(struct session *s)
+{
+	struct pstate *ps = s->pdns;
+
+	if (ps == NULL)
+		return;
+	for (size_t i = 0; i < sizeof(ps->q) / sizeof(ps->q[0]); i++)
+		sdns_cancel(ps->q[i]);
+	free(ps);
+	s->pdns = NULL;
+}
+
+/* 1 if the sender domain check applies to this address. */
+static const char *
+sender_domain(const char *sender)
+{
+	const char *d = strrchr(sender, '@');
+
+	if (d == NULL || d[1] == '\0' || d[1] == '[')
+		return NULL;
+	return d + 1;
+}
+
+/* require_resolvable_sender: 0 ok, 1 pending, -1 reply in r. */
+static int
+check_sender_domain(struct session *s, const char *sender, char *r,
+    size_t rlen)
+{
+	struct pstate *ps = s->pdns;
+	const char *d = sender_domain(sender);
+
+	if (d == NULL || ps == NULL || !dns_ready())
+		return 0;
+	if (!ps->mdone || strcasecmp(ps->mdom, d) != 0) {
+		if (ps->q[Q_MAIL] != NULL)
+			return 1;
+		if (snprintf(ps->mdom, sizeof(ps->mdom), "%s", d) < 0 ||
+		    strlen(d) >= sizeof(ps->mdom))
+			return 0;
+		ps->mdone = 0;
+		ps->mstage = T_MX;
+		if (start_query(ps, d, T_MX, Q_MAIL) == -1) {
+			snprintf(r, rlen, "451 4.1.8 <%s>: Sender address "
+			    "rejected: Domain not found", sender);
+			return -1;
+		}
+		return 1;
+	}
+	switch (ps->mst) {
+	case DNS_OK:
+		return 0;
+	case DNS_NXDOMAIN:
+		snprintf(r, rlen, "553 5.1.8 <%s>: Sender address rejected: "
+		    "Domain not found", sender);
+		return -1;
+	default:
+		snprintf(r, rlen, "451 4.1.8 <%s>: Sender address rejected: "
+		    "Domain not found (temporary DNS failure)", sender);
+		return -1;
 	}
 }
 
@@ -132,13 +413,11 @@ policy_mail(struct session *s, const char *sender, char *out, size_t outlen)
 {
 	struct access_result res;
 	const char *r;
+	char dr[REPLY_MAX];
 	int n;
 
-	if (lc->require_resolvable_sender)
-		log_debug("%s: require_resolvable_sender: DNS check not "
-		    "implemented yet, skipped for <%s>", s->id, sender);
 	if (!have_access)
-		return 0;
+		goto dns;
 	n = access_check_addr(&access_map, "From", sender, &res);
 	if (n == -1) {
 		log_warn("%s: access map lookup failed for From:%s", s->id,
@@ -147,11 +426,11 @@ policy_mail(struct session *s, const char *sender, char *out, size_t outlen)
 		    "451 4.3.0 Temporary lookup failure");
 	}
 	if (n == 0)
-		return 0;
+		goto dns;
 	switch (res.action) {
 	case ACCESS_DISCARD:
 		s->discard = 1;
-		return 0;
+		goto dns;
 	case ACCESS_REJECT:
 	case ACCESS_ERROR:
 	case ACCESS_TEMPFAIL:
@@ -163,9 +442,22 @@ policy_mail(struct session *s, const char *sender, char *out, size_t outlen)
 			return 0;
 		}
 		return copy_reply(out, outlen, "%s", r);
+	case ACCESS_OK:
+	case ACCESS_RELAY:
+		return 0;	/* whitelisted: no DNS check */
 	default:
+		break;
+	}
+dns:
+	if (!lc->require_resolvable_sender)
+		return 0;
+	if ((n = check_sender_domain(s, sender, dr, sizeof(dr))) != -1)
+		return n;
+	if (lc->delay_checks) {
+		snprintf(s->delayed_from, sizeof(s->delayed_from), "%s", dr);
 		return 0;
 	}
+	return copy_reply(out, outlen, "%s", dr);
 }
 
 static int
@@ -294,7 +586,120 @@ policy_rcpt(struct session *s, const struct addr *path, char *rcpt,
 		return 0;
 	}
 	if (to_relay || s->connect_relay ||
-	    domain_list_match(&relay_doms, a.domain, 1))
+	    domain_list_match(&relay_doms, a.domain, 1) ||
+	    (strcmp(s->name, "unknown") != 0 &&	/* verified name */
+	    domain_list_match(&relay_doms, s->name, 1)))
 		return 0;
 	return copy_reply(out, outlen, "550 5.7.1 <%s>: Relaying denied", rcpt);
+}
+
+/* ---- connection limits ----
+ * Each listener has its own smtpd process, so this process's tables are
+ * the one place that sees every connection of the listener. Clients with
+ * Connect: OK or RELAY are exempt from the per-client limits.
+ */
+#define CLIENT_SLOTS	1024
+#define CLIENT_PROBE	16
+#define CLIENT_WINDOW	60	/* seconds, client_connection_rate_limit */
+
+struct client_rate {
+	char	 ip[64];
+	time_t	 start;
+	unsigned count;
+};
+static struct client_rate	 crate[CLIENT_SLOTS];
+static time_t			 lsec;
+static unsigned			 lcount;
+
+static unsigned
+ip_hash(const char *ip)
+{
+	unsigned h = 2166136261u;
+
+	for (; *ip; ip++)
+		h = (h ^ (unsigned char)*ip) * 16777619u;
+	return h;
+}
+
+/* Count one connection of ip; its count in the current window. */
+static unsigned
+client_count(const char *ip, time_t now)
+{
+	unsigned h = ip_hash(ip);
+	struct client_rate *c, *victim = NULL;
+
+	for (unsigned i = 0; i < CLIENT_PROBE; i++) {
+		c = &crate[(h + i) % CLIENT_SLOTS];
+		if (c->ip[0] != '\0' && strcmp(c->ip, ip) == 0) {
+			if (now - c->start >= CLIENT_WINDOW) {
+				c->start = now;
+				c->count = 0;
+			}
+			return ++c->count;
+		}
+		if (c->ip[0] == '\0' || now - c->start >= CLIENT_WINDOW) {
+			victim = c;
+			break;
+		}
+		if (victim == NULL || c->start < victim->start)
+			victim = c;
+	}
+	snprintf(victim->ip, sizeof(victim->ip), "%s", ip);
+	victim->start = now;
+	victim->count = 1;
+	return 1;
+}
+
+static int
+client_exempt(const char *ip)
+{
+	struct access_result res;
+
+	return have_access &&
+	    access_check_connect(&access_map, ip, NULL, &res) == 1 &&
+	    (res.action == ACCESS_OK || res.action == ACCESS_RELAY);
+}
+
+int
+policy_accept(const char *ip, char *out, size_t outlen)
+{
+	time_t now = time(NULL);
+	struct session *t;
+	size_t same = 0, cap;
+
+	if (lc->connection_rate_limit > 0) {
+		if (now != lsec) {
+			lsec = now;
+			lcount = 0;
+		}
+		if (++lcount > lc->connection_rate_limit) {
+			log_warn("connection rate limit exceeded: reject connect "
+			    "from unknown[%s] (connection_rate_limit=%u/s)", ip,
+			    lc->connection_rate_limit);
+			return copy_reply(out, outlen, "421 4.7.0 Too many "
+			    "connections, slow down");
+		}
+	}
+	if (client_exempt(ip))
+		return 0;
+	if (lc->client_connection_rate_limit > 0 &&
+	    client_count(ip, now) > lc->client_connection_rate_limit) {
+		log_warn("client connection rate limit exceeded: reject "
+		    "connect from unknown[%s] (client_connection_rate_limit="
+		    "%u/min)", ip, lc->client_connection_rate_limit);
+		return copy_reply(out, outlen, "421 4.7.0 Too many connections "
+		    "from your address, slow down");
+	}
+	/* one client may hold at most half of max_sessions (as Postfix) */
+	cap = lc->max_sessions > 1 ? (lc->max_sessions + 1) / 2 : 1;
+	TAILQ_FOREACH(t, &sessions, entry)
+		if (strcmp(t->ip, ip) == 0)
+			same++;
+	if (lc->max_sessions > 0 && same >= cap) {
+		log_warn("too many connections from unknown[%s]: reject "
+		    "(%zu open, per-client cap %zu)", ip, same, cap);
+		return copy_reply(out, outlen, "421 4.7.0 Too many concurrent "
+		    "connections from your address");
+	}
+	return 0;
 }

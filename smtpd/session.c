@@ -117,6 +117,8 @@ setup_bev(struct session *s)
 static const char *
 proto(const struct session *s)
 {
+	if (s->esmtp && s->auth_user)
+		return s->tls ? "ESMTPSA" : "ESMTPA";
 	if (s->esmtp)
 		return s->tls ? "ESMTPS" : "ESMTP";
 	return s->tls ? "SMTPS" : "SMTP";
@@ -174,6 +176,9 @@ session_free(struct session *s)
 	log_info("disconnect from %s[%s]%s commands=%u", s->name, s->ip,
 	    stats, s->ncmds);
 	TAILQ_REMOVE(&sessions, s, entry);
+	auth_reset(s);
+	policy_session_end(s);
+	free(s->pend);
 	if (s->cbev)
 		bufferevent_free(s->cbev);
 	txn_reset(s);
@@ -514,6 +519,11 @@ cleanup_open(struct session *s)
 	bad |= ipc_add_str(&s->frame, "proto", proto(s));
 	if (s->tls && s->tls_info[0])
 		bad |= ipc_add_str(&s->frame, "tls", s->tls_info);
+	if (s->auth_user) {
+		/* an authenticated submission: cleanup fixes it as an MSA */
+		bad |= ipc_add_str(&s->frame, "auth_user", s->auth_user);
+		bad |= ipc_add_str(&s->frame, "msa", "1");
+	}
 	bad |= ipc_add_str(&s->frame, "listener", wk.service);
 	bad |= ipc_add_str(&s->frame, "smtp_id", s->id);
 	bad |= ipc_add_num(&s->frame, "max_size",
@@ -685,8 +695,8 @@ static void
 cmd_ehlo(struct session *s, const struct smtp_cmd *c)
 {
 	struct evbuffer *out = bufferevent_get_output(s->bev);
-	const char *ext[8];
-	char size[64];
+	const char *ext[8], *mechs;
+	char size[64], authx[300];
 	size_t n = 0;
 
 	txn_reset(s);
@@ -705,6 +715,11 @@ cmd_ehlo(struct session *s, const struct smtp_cmd *c)
 	ext[n++] = "ENHANCEDSTATUSCODES";
 	if (ssl_ctx && !s->tls)
 		ext[n++] = "STARTTLS";
+	if (auth_enabled() && !(lc->tls == TLS_REQUIRED && !s->tls) &&
+	    (mechs = auth_mechs(s)) != NULL) {
+		snprintf(authx, sizeof(authx), "AUTH %s", mechs);
+		ext[n++] = authx;
+	}
 	evbuffer_add_printf(out, "250-%s\r\n", wk.conf.hostname);
 	for (size_t i = 0; i < n; i++)
 		evbuffer_add_printf(out, "250%c%s\r\n", i + 1 == n ? ' ' : '-',
@@ -724,6 +739,10 @@ cmd_mail(struct session *s, const struct smtp_cmd *c)
 		reply(s, "530 5.7.0 Must issue a STARTTLS command first");
 		return;
 	}
+	if (lc->auth == AUTH_REQUIRED && s->auth_user == NULL) {
+		reply(s, "530 5.7.0 Authentication required");
+		return;
+	}
 	if (s->mail) {
 		reply(s, "503 5.5.1 Error: nested MAIL command");
 		return;
@@ -738,7 +757,26 @@ cmd_mail(struct session *s, const struct smtp_cmd *c)
 		reply(s, "553 5.1.3 Bad address syntax");
 		return;
 	}
-	if (policy_mail(s, a, r, sizeof(r)) == -1) {
+	/* sender_login_map: which MAIL FROM this login may use */
+	if (auth_sender_ok(s, a, r, sizeof(r)) == -1) {
+		s->sender = xstrdup(a);
+		sanitize(s->sender);
+		log_reject(s, "MAIL", r, NULL);
+		free(s->sender);
+		s->sender = NULL;
+		reply(s, "%s", r);
+		return;
+	}
+	switch (policy_mail(s, a, r, sizeof(r))) {
+	case 1:		/* DNS pending: run again by session_resume */
+		if (s->pend == NULL)
+			s->pend = xmalloc(sizeof(*s->pend));
+		memcpy(s->pend, c, sizeof(*c));
+		s->dns_wait = 1;
+		return;
+	case 0:
+		break;
+	default:
 		s->sender = xstrdup(a);
 		sanitize(s->sender);
 		log_reject(s, "MAIL", r, NULL);
@@ -758,6 +796,7 @@ static void
 cmd_rcpt(struct session *s, const struct smtp_cmd *c)
 {
 	char a[600], r[REPLY_MAX];
+	int saved_relay, rv;
 
 	if (!s->mail) {
 		reply(s, "503 5.5.1 Error: need MAIL command");
@@ -767,7 +806,14 @@ cmd_rcpt(struct session *s, const struct smtp_cmd *c)
 		reply(s, "452 4.5.3 Too many recipients");
 		return;
 	}
-	if (policy_rcpt(s, &c->path, a, sizeof(a), r, sizeof(r)) == -1) {
+	/* An authenticated client may relay anywhere (SPEC section 4/6):
+	 * policy_rcpt treats it as it treats a Connect: RELAY client. */
+	saved_relay = s->connect_relay;
+	if (s->auth_user)
+		s->connect_relay = 1;
+	rv = policy_rcpt(s, &c->path, a, sizeof(a), r, sizeof(r));
+	s->connect_relay = saved_relay;
+	if (rv == -1) {
 		sanitize(a);
 		log_reject(s, "RCPT", r, a);
 		reply(s, "%s", r);
@@ -844,6 +890,7 @@ cmd_starttls(struct session *s)
 	}
 	setup_bev(s);
 	txn_reset(s);
+	auth_reset(s);		/* RFC 3207: forget everything learnt */
 	s->helo_seen = 0;
 	s->esmtp = 0;
 	s->helo[0] = '\0';
@@ -914,7 +961,7 @@ command(struct session *s, const char *line, size_t len)
 		cmd_starttls(s);
 		break;
 	case SMTP_AUTH:
-		reply(s, "502 5.5.1 AUTH not available");
+		auth_cmd(s, c.arg);
 		break;
 	case SMTP_BDAT:
 		reply(s, "502 5.5.1 BDAT not supported");
@@ -978,14 +1025,51 @@ cmd_step(struct session *s)
 	return 1;
 }
 
+/* Consume one AUTH response line if there is one; 0 = need more input. */
+static int
+auth_step(struct session *s)
+{
+	static char line[AUTH_LINE_MAX + 1];
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t len = evbuffer_get_length(in), lim, n, l;
+	unsigned char *p, *lf;
+
+	if (len == 0)
+		return 0;
+	lim = len < AUTH_LINE_MAX + 2 ? len : AUTH_LINE_MAX + 2;
+	p = evbuffer_pullup(in, (ssize_t)lim);
+	lf = memchr(p, '\n', lim);
+	if (lf == NULL) {
+		if (len < AUTH_LINE_MAX + 2)
+			return 0;
+		/* too long: abort the exchange, skip the line as a command */
+		evbuffer_drain(in, lim);
+		s->cskip = 1;
+		auth_response(s, "*", 1);
+		return 1;
+	}
+	n = (size_t)(lf - p) + 1;
+	l = n - 1;
+	if (l > 0 && p[l - 1] == '\r')
+		l--;
+	memcpy(line, p, l);
+	line[l] = '\0';
+	evbuffer_drain(in, n);
+	auth_response(s, line, l);
+	explicit_bzero(line, l);
+	return 1;
+}
+
 static void
 session_process(struct session *s)
 {
 	int r;
 
-	while (!s->closing && !s->throttled) {
+	while (!s->closing && !s->throttled && !s->dns_wait) {
 		if (s->state == S_CMD)
 			r = cmd_step(s);
+		else if (s->state == S_AUTH)
+			r = auth_step(s);
 		else if (s->state == S_DATA)
 			r = data_step(s);
 		else
@@ -1065,7 +1149,6 @@ void
 session_accept(int fd, const char *ip)
 {
 	struct session *s;
-	char r[REPLY_MAX];
 
 	if (!rmsg_init) {
 		ipc_msg_init(&rmsg);
@@ -1095,7 +1178,6 @@ session_accept(int fd, const char *ip)
 	s->state = S_CMD;
 	TAILQ_INSERT_TAIL(&sessions, s, entry);
 	nsessions++;
-	log_info("connect from %s[%s]", s->name, s->ip);
 
 	if (lc->tls == TLS_WRAPPER && tls_start(s) == -1) {
 		log_error("%s: cannot start TLS", s->id);
@@ -1105,6 +1187,19 @@ session_accept(int fd, const char *ip)
 		return;
 	}
 	setup_bev(s);
+	/* commands wait for the PTR and DNSBL answers; then session_greet */
+	s->dns_wait = 1;
+	policy_connect_start(s);
+}
+
+/* The connect checks are done (s->name is set): banner or rejection. */
+void
+session_greet(struct session *s)
+{
+	char r[REPLY_MAX];
+
+	s->dns_wait = 0;
+	log_info("connect from %s[%s]", s->name, s->ip);
 	if (policy_connect(s, r, sizeof(r)) == -1) {
 		log_info("NOQUEUE: reject: CONNECT from %s[%s]: %s", s->name,
 		    s->ip, r);
@@ -1113,4 +1208,19 @@ session_accept(int fd, const char *ip)
 		return;
 	}
 	reply(s, "220 %s ESMTP postern", wk.conf.hostname);
+	session_kick(s);	/* commands sent before the banner */
+}
+
+/* A DNS answer for a waiting MAIL is in: run it again, then go on. */
+void
+session_resume(struct session *s)
+{
+	struct smtp_cmd *c = s->pend;
+
+	s->dns_wait = 0;
+	s->pend = NULL;
+	if (c != NULL && !s->closing)
+		cmd_mail(s, c);
+	free(c);
+	session_kick(s);
 }

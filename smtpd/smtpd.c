@@ -72,7 +72,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 {
 	static const char busy[] =
 	    "421 4.3.2 Too many connections, try again later\r\n";
-	char ip[64];
+	char ip[64], rl[REPLY_MAX];
 
 	(void)l; (void)salen; (void)arg;
 	sockaddr_ip(sa, ip, sizeof(ip));
@@ -85,6 +85,25 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		    " (max_sessions=%zu)", ip, lc->max_sessions);
 		if (lc->tls != TLS_WRAPPER)
 			(void)send(fd, busy, sizeof(busy) - 1,
+			    MSG_DONTWAIT | MSG_NOSIGNAL);
+		close(fd);
+		return;
+	}
+	if (policy_accept(ip, rl, sizeof(rl)) == -1) {	/* rate limits */
+		if (lc->tls != TLS_WRAPPER && strlcat(rl, "\r\n", sizeof(rl))
+		    < sizeof(rl))
+			(void)send(fd, rl, strlen(rl),
+			    MSG_DONTWAIT | MSG_NOSIGNAL);
+		close(fd);
+		return;
+	}
+	/* refused after too many failed AUTHs (smtpd/auth.c) */
+	if (auth_enabled() && auth_refused(ip, rl, sizeof(rl))) {
+		log_info("NOQUEUE: reject: CONNECT from unknown[%s]: %s", ip,
+		    rl);
+		if (lc->tls != TLS_WRAPPER && strlcat(rl, "\r\n", sizeof(rl))
+		    < sizeof(rl))
+			(void)send(fd, rl, strlen(rl),
 			    MSG_DONTWAIT | MSG_NOSIGNAL);
 		close(fd);
 		return;
@@ -176,6 +195,7 @@ main(int argc, char **argv)
 	if (lc == NULL)
 		lc = &wk.conf.smtpd;
 	tls_init();
+	auth_init();
 	policy_init();
 
 	if ((base = event_base_new()) == NULL)

@@ -1,7 +1,8 @@
 /*
  * smtpd: shared state of the SMTP server's parts (session.c: the SMTP
  * dialogue and DATA; policy.c: access map, relay and recipient checks;
- * tls.c: the SSL_CTX and STARTTLS; smtpd.c: start-up, listeners, stop).
+ * tls.c: the SSL_CTX and STARTTLS; auth.c: SMTP AUTH with Cyrus SASL and
+ * the failed-AUTH counter; smtpd.c: start-up, listeners, stop).
  */
 #ifndef POSTERN_SMTPD_H
 #define POSTERN_SMTPD_H
@@ -17,6 +18,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "dns.h"
 #include "map.h"
 #include "smtp_cmd.h"
 #include "worker.h"
@@ -24,7 +26,7 @@
 #define SMTP_LINE_MAX	1000		/* octets, CRLF included (RFC 5321) */
 #define REPLY_MAX	512
 
-enum sstate { S_CMD, S_WAIT_OPEN, S_DATA, S_WAIT_END };
+enum sstate { S_CMD, S_WAIT_OPEN, S_DATA, S_WAIT_END, S_AUTH };
 
 struct session {
 	TAILQ_ENTRY(session) entry;
@@ -33,7 +35,7 @@ struct session {
 	struct event	*timer;		/* linger while closing */
 	char		 id[40];	/* smtp_id */
 	char		 ip[64];
-	char		 name[8];	/* reverse DNS comes later: "unknown" */
+	char		 name[256];	/* verified PTR name, or "unknown" */
 	enum sstate	 state;
 	int		 closing;
 	time_t		 close_deadline;
@@ -45,6 +47,12 @@ struct session {
 	char		 helo[256];
 	int		 tls;		/* TLS started (maybe still handshaking) */
 	char		 tls_info[128];
+	void		*sasl;		/* sasl_conn_t, made on demand */
+	char		*auth_user;	/* authenticated login, sanitized */
+	char		 auth_mech[24];	/* mechanism of the exchange */
+	void		*pdns;		/* policy.c's DNS state */
+	int		 dns_wait;	/* commands wait for a DNS answer */
+	struct smtp_cmd	*pend;		/* MAIL to run again once it is in */
 	int		 connect_relay;	/* Connect: RELAY */
 	int		 connect_discard;
 	char		 delayed_conn[REPLY_MAX];	/* delay_checks */
@@ -87,6 +95,8 @@ void	 reply(struct session *, const char *, ...)
 void	 session_close(struct session *);
 int	 session_idle(const struct session *);
 int	 session_try_finish(struct session *);
+void	 session_greet(struct session *);	/* after the connect checks */
+void	 session_resume(struct session *);	/* after a DNS wait */
 
 /* policy.c */
 void	 policy_init(void);
@@ -97,6 +107,42 @@ int	 policy_mail(struct session *, const char *sender, char *out, size_t);
 /* RCPT: 0 ok (address to store in rcpt), -1 reply in out. */
 int	 policy_rcpt(struct session *, const struct addr *, char *rcpt,
 	    size_t rcptlen, char *out, size_t outlen);
+/* DNS checks of a new client (PTR, DNSBL); calls session_greet when done
+ * (maybe at once). policy_mail may return 1: DNS pending, it calls
+ * session_resume when the answer is in. */
+void	 policy_connect_start(struct session *);
+void	 policy_session_end(struct session *);
+/* Rate limits and per-client cap at accept: 0, or -1 with a 421 in out. */
+int	 policy_accept(const char *ip, char *out, size_t outlen);
+
+/* dns.c: asynchronous lookups in the event loop */
+struct sdns_q;
+struct ub_result;
+typedef void (*sdns_cb)(void *arg, int tag, enum dns_status,
+	    struct ub_result *);
+int	 sdns_init(void);
+struct sdns_q *sdns_query(const char *name, int type, int tag, sdns_cb,
+	    void *arg);
+void	 sdns_cancel(struct sdns_q *);
+
+/* auth.c */
+#define AUTH_LINE_MAX	12288		/* RFC 4954 section 4 */
+void	 auth_init(void);
+/* AUTH is offered on this listener (auth != none and SASL is up). */
+int	 auth_enabled(void);
+/* EHLO: mechanisms to advertise now ("PLAIN LOGIN"), or NULL. */
+const char *auth_mechs(struct session *);
+void	 auth_cmd(struct session *, const char *arg);
+/* A client response line while in S_AUTH (without CRLF). */
+void	 auth_response(struct session *, const char *line, size_t len);
+/* Forget the SASL state and the login (STARTTLS, end of session). */
+void	 auth_reset(struct session *);
+/* sender_login_map: may this login use this MAIL FROM?  0 yes, -1 no
+ * (reply in out). */
+int	 auth_sender_ok(struct session *, const char *sender, char *out,
+	    size_t outlen);
+/* Refused for too many failed AUTHs: 1 and reply in out. */
+int	 auth_refused(const char *ip, char *out, size_t outlen);
 
 /* tls.c */
 void	 tls_init(void);

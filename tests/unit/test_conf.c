@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <sys/stat.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -413,18 +415,43 @@ test_tls_checks(void **state)
 	snprintf(text, sizeof(text), "tls_cert = %s\n", cert);
 	expect_error(text, "1: [smtp] tls_cert without tls_key");
 
+	/* an empty file is not a certificate chain */
+	snprintf(text, sizeof(text), "tls_cert = %s\ntls_key = %s\n", cert,
+	    cert);
+	assert_int_equal(load(text, &c, &e), -1);
+	assert_non_null(strstr(e.msg[0], ":1: bad certificate chain in "));
+	done(&c, &e);
+	unlink(cert);
+
+	/* a real pair, and a key that does not match it */
+	assert_int_equal(system("cd /tmp && openssl req -x509 -newkey rsa:2048 "
+	    "-nodes -days 1 -subj /CN=t -keyout test_conf_k.pem "
+	    "-out test_conf_c.pem >/dev/null 2>&1 && openssl genrsa "
+	    "-out test_conf_k2.pem 2048 >/dev/null 2>&1"), 0);
 	snprintf(text, sizeof(text),
-	    "tls_cert = %s\ntls_key = %s\n[submissions]\n"
-	    "listen = 0.0.0.0:465\ntls = wrapper\nauth = required\n",
-	    cert, cert);
+	    "tls_cert = /tmp/test_conf_c.pem\ntls_key = /tmp/test_conf_k.pem\n"
+	    "[submissions]\n"
+	    "listen = 0.0.0.0:465\ntls = wrapper\nauth = required\n");
 	assert_int_equal(load(text, &c, &e), 0);
 	l = conf_listener(&c, "submissions");
 	assert_non_null(l);
 	assert_int_equal(l->tls, TLS_WRAPPER);
-	assert_string_equal(l->tls_cert, cert);
-	assert_string_equal(l->tls_key, cert);
+	assert_string_equal(l->tls_cert, "/tmp/test_conf_c.pem");
+	assert_string_equal(l->tls_key, "/tmp/test_conf_k.pem");
 	done(&c, &e);
-	unlink(cert);
+	expect_error("tls_cert = /tmp/test_conf_c.pem\n"
+	    "tls_key = /tmp/test_conf_k2.pem\n",
+	    "2: [smtp] tls_key /tmp/test_conf_k2.pem does not match tls_cert "
+	    "/tmp/test_conf_c.pem");
+	/* a worker does not open the key again: master passes it open */
+	conf_worker = 1;
+	assert_int_equal(load("tls_cert = /tmp/test_conf_c.pem\n"
+	    "tls_key = /nonexistent/key.pem\n", &c, &e), 0);
+	done(&c, &e);
+	conf_worker = 0;
+	unlink("/tmp/test_conf_c.pem");
+	unlink("/tmp/test_conf_k.pem");
+	unlink("/tmp/test_conf_k2.pem");
 }
 
 static void
@@ -444,6 +471,103 @@ test_reserved_keys(void **state)
 	    &c, &e), 0);
 	assert_int_equal(e.n, 0);
 	done(&c, &e);
+}
+
+static void
+test_submission_keys(void **state)
+{
+	struct conf		 c;
+	struct conf_errors	 e;
+	const struct conf_smtpd	*l;
+	char			 secret[] = "/tmp/test_conf_secret.XXXXXX";
+	char			 text[1024];
+	int			 fd;
+
+	/* defaults */
+	assert_int_equal(load("", &c, &e), 0);
+	assert_string_equal(c.sasl_app, "postern");
+	assert_null(c.sasl_config_dir);
+	assert_int_equal(c.auth_show_user, 0);
+	assert_null(c.sender_login_map);
+	assert_int_equal(c.remote_tls, RTLS_MAY);
+	assert_null(c.remote_auth);
+	assert_string_equal(c.smtpd.auth_mechanisms,
+	    "PLAIN LOGIN CRAM-MD5 DIGEST-MD5");
+	assert_int_equal(c.smtpd.auth_plaintext_requires_tls, 1);
+	assert_int_equal(c.listener[0].auth, AUTH_NONE);
+	done(&c, &e);
+
+	fd = mkstemp(secret);
+	assert_true(fd != -1);
+	close(fd);
+	assert_int_equal(chmod(secret, 0600), 0);
+	snprintf(text, sizeof(text),
+	    "sasl_app = smtpd-test_1\n"
+	    "sasl_config_dir = /tmp\n"
+	    "auth_show_user = yes\n"
+	    "sender_login_map = /etc/postern/sender_login\n"
+	    "remote_tls = verify\n"
+	    "remote_auth = %s\n"
+	    "[smtp]\n"
+	    "listen = 0.0.0.0:25\n"
+	    "[submission]\n"
+	    "listen = 0.0.0.0:587\n"
+	    "auth = required\n"
+	    "auth_mechanisms = plain, cram-md5\n"
+	    "auth_plaintext_requires_tls = no\n", secret);
+	assert_int_equal(load(text, &c, &e), 0);
+	assert_int_equal(e.n, 0);
+	assert_string_equal(c.sasl_app, "smtpd-test_1");
+	assert_string_equal(c.sasl_config_dir, "/tmp");
+	assert_int_equal(c.auth_show_user, 1);
+	assert_string_equal(c.sender_login_map, "/etc/postern/sender_login");
+	assert_int_equal(c.remote_tls, RTLS_VERIFY);
+	assert_string_equal(c.remote_auth, secret);
+	/* sasl_app set: listeners without an auth key get "optional" */
+	l = conf_listener(&c, "smtp");
+	assert_int_equal(l->auth, AUTH_OPTIONAL);
+	assert_int_equal(l->auth_plaintext_requires_tls, 1);
+	l = conf_listener(&c, "submission");
+	assert_int_equal(l->auth, AUTH_REQUIRED);
+	assert_string_equal(l->auth_mechanisms, "PLAIN CRAM-MD5");
+	assert_int_equal(l->auth_plaintext_requires_tls, 0);
+	done(&c, &e);
+
+	/* remote_auth readable by others: refused */
+	assert_int_equal(chmod(secret, 0644), 0);
+	snprintf(text, sizeof(text), "remote_auth = %s\n", secret);
+	snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s", "");
+	assert_int_equal(load(text, &c, &e), -1);
+	assert_int_equal(e.n, 1);
+	assert_non_null(strstr(e.msg[0], ":1: remote_auth: "));
+	assert_non_null(strstr(e.msg[0], "chmod 600"));
+	done(&c, &e);
+	unlink(secret);
+
+	expect_error("remote_auth = /nonexistent/pw\n",
+	    "1: remote_auth: cannot read /nonexistent/pw: No such file or "
+	    "directory");
+	expect_error("remote_auth = relative\n",
+	    "1: remote_auth must be an absolute path");
+	expect_error("remote_tls = sometimes\n",
+	    "1: remote_tls must be none, may, encrypt or verify");
+	expect_error("sasl_app = ../etc/passwd\n",
+	    "1: bad sasl_app \"../etc/passwd\" (letters, digits, - and _)");
+	expect_error("auth_show_user = maybe\n",
+	    "1: bad value \"maybe\" for auth_show_user (yes or no)");
+	expect_error("sasl_config_dir = etc/sasl2\n",
+	    "1: sasl_config_dir must be an absolute path");
+	expect_error("auth_mechanisms = PLAIN L*GIN\n",
+	    "1: bad SASL mechanism name \"L*GIN\"");
+	expect_error("[smtp]\nlisten = 0.0.0.0:25\nauth_mechanisms = ,\n",
+	    "3: empty value for auth_mechanisms");
+	expect_error("auth_plaintext_requires_tls = sure\n",
+	    "1: bad value \"sure\" for auth_plaintext_requires_tls (yes or "
+	    "no)");
+	expect_error("[smtp]\nlisten = 0.0.0.0:25\nsasl_app = x\n",
+	    "3: sasl_app is not allowed in a [section]");
+	expect_error("tls_ca = relative.pem\n",
+	    "1: tls_ca must be an absolute path");
 }
 
 static void
@@ -573,6 +697,7 @@ main(void)
 		cmocka_unit_test(test_listen_parsing),
 		cmocka_unit_test(test_tls_checks),
 		cmocka_unit_test(test_reserved_keys),
+		cmocka_unit_test(test_submission_keys),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_multiple_errors),
 		cmocka_unit_test(test_conf_path),
