@@ -352,8 +352,11 @@ def test_killed_smtpd_is_restarted(postern, users):
 
 @pytest.mark.skipif(not IS_ROOT, reason="privilege drop needs root")
 def test_workers_not_root(postern):
-    kids = wait_for(lambda: len(postern.children()) >= 5 and
-                    postern.children(), what="workers")
+    # A child still named "postern" is between fork and exec (it drops
+    # privileges just before exec): wait until every one has exec'd.
+    kids = wait_for(lambda: (lambda k: len(k) >= 5 and all(
+        c[1] != "postern" for c in k) and k)(postern.children()),
+        what="workers exec'd")
     for pid, comm, uid in kids:
         if comm == "local":
             continue
