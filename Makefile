@@ -51,7 +51,7 @@ PY = /usr/bin/python3
 
 # keep unit-test objects (make would otherwise delete them as intermediates)
 .SECONDARY: $(UNIT_SRCS:tests/unit/%.c=$(OBJ)/tests/unit/%.o)
-.PHONY: all deps test check check-asan check-valgrind integration run stop install clean fuzz
+.PHONY: all deps test check check-asan check-valgrind integration run stop install clean fuzz bench
 all: $(PROG_BINS)
 
 $(OBJ)/%.o: %.c
@@ -123,6 +123,13 @@ run: deps
 
 stop:
 	@sh tools/run.sh stop
+
+# Side-by-side benchmark against Postfix and OpenSMTPD (bench/README.md).
+# Never part of `make test`.
+bench:
+	@sh tools/deps.sh
+	$(MAKE) all
+	$(PY) bench/run.py
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) \

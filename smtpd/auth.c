@@ -365,7 +365,7 @@ auth_result(struct session *s, int r, const char *out, unsigned outlen)
 void
 auth_cmd(struct session *s, const char *arg)
 {
-	char mech[sizeof(((struct session *)0)->auth_mech)], avail[256], *in = NULL;
+	char mech[24], avail[256], *in = NULL;	/* mech: as auth_mech */
 	const char *resp, *out = NULL;
 	unsigned inlen = 0, outlen = 0;
 	size_t ml;

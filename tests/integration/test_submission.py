@@ -487,8 +487,8 @@ def test_key_root_only_and_workers_not_root(sub_factory):
     s = sub_factory().start()
     st = os.stat(s.p.key)
     assert st.st_uid == 0 and st.st_mode & 0o077 == 0
-    smtpds = s.p.children("smtpd")
-    assert len(smtpds) == 3
+    smtpds = wait_for(lambda: len(s.p.children("smtpd")) == 3 and
+                      s.p.children("smtpd"), what="3 smtpd processes")
     assert all(uid != 0 for _, _, uid in smtpds)
 
 
