@@ -44,6 +44,7 @@ struct msg {
 	struct qfile	 q;
 	int		 jobs;		/* outstanding jobs */
 	int		 hold, delete;	/* admin asked while active */
+	int		 agent_lost;	/* an agent went away without answering */
 };
 
 struct job {
@@ -406,6 +407,7 @@ job_end(int slot, const char *why)
 			continue;
 		struct qrcpt *r = &m->q.rcpt[j->idx[k]];
 		set_error(r, 0, why ? why : "4.3.0 delivery agent gave no answer");
+		m->agent_lost = 1;
 		qfile_rcpt_update(m->fd, r);
 		log_warn("%s: to=<%s>, status=deferred (%s)", m->id, r->addr,
 		    r->error);
@@ -549,8 +551,14 @@ msg_finish(struct msg *m)
 			log_info("%s: sender delay notification sent", m->id);
 		}
 	}
-	m->q.attempts++;
-	m->q.next_try = t + (int64_t)backoff(m->q.attempts);
+	if (m->agent_lost) {
+		/* Not the destination's fault (an agent was killed or
+		 * restarted): try again soon, without growing the backoff. */
+		m->q.next_try = t + 5;
+	} else {
+		m->q.attempts++;
+		m->q.next_try = t + (int64_t)backoff(m->q.attempts);
+	}
 	qfile_info_update(m->fd, &m->q);
 	if (fsync(m->fd) == -1)
 		log_error("%s: fsync: %s", m->id, strerror(errno));
