@@ -6,14 +6,16 @@
  * it must never write, move or delete a queue file (qmgr alone does that),
  * and must never trust a byte the remote server sends.
  *
- * This is the step-2 version: master runs a pool of these processes, each
- * doing one delivery at a time with blocking I/O and poll()-based
- * timeouts, one connection per message. MX lookup, STARTTLS, AUTH to the
- * smarthost and an event-driven loop with connection reuse come in step 3;
- * a bare-domain next hop is resolved by MX (lib/dns.c: best preference
- * first, A/AAAA of the domain without MX, never to ourselves).
+ * Master runs a pool of these processes, each doing one delivery at a
+ * time with blocking I/O and poll()-based timeouts, one connection per
+ * message; a bare-domain next hop is resolved by MX (lib/dns.c: best
+ * preference first, A/AAAA of the domain without MX, never to ourselves).
+ * STARTTLS per remote_tls (tls_client.c) and AUTH with the remote_auth
+ * credentials, which are sent only over TLS (unless remote_tls = none) and
+ * must never reach a log line or a status text.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <netinet/in.h>
@@ -30,12 +32,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "buf.h"
 #include "dns.h"
 #include "ipc.h"
 #include "log.h"
 #include "qfile.h"
 #include "smtp_reply.h"
+#include "tls_client.h"
 #include "worker.h"
 
 /* Timeouts, seconds (Postfix's smtp_*_timeout defaults). */
@@ -48,6 +53,8 @@
 #define XFER_TIMEOUT	180	/* each write of the message body */
 #define FINAL_TIMEOUT	600	/* the reply to end of data */
 #define QUIT_TIMEOUT	30
+#define TLS_TIMEOUT	300	/* STARTTLS reply and handshake */
+#define AUTH_TIMEOUT	300
 #define IPC_TIMEOUT_MS	30000
 
 #define MAX_ADDRS	10	/* addresses tried per next hop */
@@ -55,6 +62,8 @@
 				   directions' socket buffers from filling) */
 #define TEXT_MAX	230	/* status text to qmgr (queue files store 240) */
 #define CHUNK		65536
+#define CRED_MAX	256	/* user name or password, octets */
+#define AUTH_LINE_MAX	1024	/* a remote_auth line */
 
 enum rstat { R_PENDING, R_ACCEPTED, R_SENT, R_DEFER, R_BOUNCE };
 
@@ -92,11 +101,16 @@ struct job {
 	unsigned	 port;
 	char		 relay[340];	/* "host[ip]:port" or "none" */
 	struct err	 last;		/* why the last try failed */
+	/* AUTH credentials for this next hop (remote_auth), if any */
+	int		 has_cred;
+	char		 cred_user[CRED_MAX];
+	char		 cred_pass[CRED_MAX];
 };
 
 /* One SMTP connection. */
 struct conn {
 	int		 fd;
+	struct tlsc	*tls;		/* after STARTTLS */
 	char		 in[8192];
 	size_t		 inlen;
 	const char	*stage;		/* "sending RCPT TO", for errors */
@@ -262,20 +276,38 @@ wait_fd(struct conn *c, short ev, long long deadline)
 	}
 }
 
+/* One send or TLS write; -1 with errno EAGAIN and *want set to wait. */
+static ssize_t
+conn_send(struct conn *c, const char *p, size_t len, short *want)
+{
+	ssize_t n;
+
+	if (c->tls != NULL)
+		return tlsc_write(c->tls, p, len, want);
+	*want = POLLOUT;
+	n = send(c->fd, p, len, MSG_NOSIGNAL);
+	if (n == -1 && errno == EWOULDBLOCK)
+		errno = EAGAIN;
+	return n;
+}
+
 static int
 conn_write(struct conn *c, const char *p, size_t len, int timeout_s)
 {
 	long long deadline = now_ms() + (long long)timeout_s * 1000;
 
 	while (len > 0) {
-		ssize_t n;
+		short want = POLLOUT;
+		ssize_t n = conn_send(c, p, len, &want);
 
-		if (wait_fd(c, POLLOUT, deadline) == -1)
-			return -1;
-		n = send(c->fd, p, len, MSG_NOSIGNAL);
 		if (n == -1) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR)
 				continue;
+			if (errno == EAGAIN) {
+				if (wait_fd(c, want, deadline) == -1)
+					return -1;
+				continue;
+			}
 			c->err = C_LOST;
 			return -1;
 		}
@@ -316,17 +348,30 @@ conn_reply(struct conn *c, struct smtp_reply *r, int timeout_s)
 			c->why = "reply line too long";
 			return -1;
 		}
-		if (wait_fd(c, POLLIN, deadline) == -1)
-			return -1;
-		ssize_t n = read(c->fd, c->in + c->inlen,
-		    sizeof(c->in) - c->inlen);
+		short want = POLLIN;
+		ssize_t n;
+
+		if (c->tls != NULL)
+			n = tlsc_read(c->tls, c->in + c->inlen,
+			    sizeof(c->in) - c->inlen, &want);
+		else {
+			n = read(c->fd, c->in + c->inlen,
+			    sizeof(c->in) - c->inlen);
+			if (n == -1 && errno == EWOULDBLOCK)
+				errno = EAGAIN;
+		}
 		if (n == 0) {
 			c->err = C_LOST;
 			return -1;
 		}
 		if (n == -1) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR)
 				continue;
+			if (errno == EAGAIN) {
+				if (wait_fd(c, want, deadline) == -1)
+					return -1;
+				continue;
+			}
 			c->err = C_LOST;
 			return -1;
 		}
@@ -340,16 +385,19 @@ conn_cmd(struct conn *c, struct smtp_reply *r, int timeout_s,
     const char *stage, const char *cmd)
 {
 	char line[1100];
-	int n;
+	int n, rv;
 
 	c->stage = stage;
 	n = snprintf(line, sizeof(line), "%s\r\n", cmd);
 	if (n < 0 || (size_t)n >= sizeof(line)) {
+		explicit_bzero(line, sizeof(line));
 		c->err = C_PROTO;
 		c->why = "command too long";
 		return -1;
 	}
-	if (conn_write(c, line, (size_t)n, timeout_s) == -1)
+	rv = conn_write(c, line, (size_t)n, timeout_s);
+	explicit_bzero(line, (size_t)n);	/* it may have been AUTH */
+	if (rv == -1)
 		return -1;
 	return conn_reply(c, r, timeout_s);
 }
@@ -633,62 +681,305 @@ lost:
 	return -1;
 }
 
-static enum try_result
-session(struct job *j, int fd)
+/*
+ * EHLO (HELO when EHLO gets a 5xx and helo_ok is set): 0 to go on with
+ * *e filled, -1 with *res set when this try is over.
+ */
+static int
+hello(struct job *j, struct conn *c, struct smtp_ehlo *e, int helo_ok,
+    enum try_result *res)
 {
-	struct conn c = { .fd = fd };
 	struct smtp_reply r;
-	struct smtp_ehlo e;
 	char cmd[600];
+
+	fmt(cmd, sizeof(cmd), "EHLO %s", wk.conf.hostname);
+	if (conn_cmd(c, &r, HELO_TIMEOUT, "performing the EHLO handshake",
+	    cmd) == -1) {
+		*res = greet_lost(j, c);
+		return -1;
+	}
+	if (r.code / 100 == 2) {
+		smtp_ehlo_parse(&r, e);
+		if (names_me(r.text)) {
+			set_last(j, R_DEFER, 451, "4.4.6",
+			    "mail for %s loops back to myself", j->nexthop);
+			quit(c);
+			*res = TRY_DONE;
+			return -1;
+		}
+		return 0;
+	}
+	if (r.code / 100 == 5 && helo_ok) {
+		memset(e, 0, sizeof(*e));
+		fmt(cmd, sizeof(cmd), "HELO %s", wk.conf.hostname);
+		if (conn_cmd(c, &r, HELO_TIMEOUT,
+		    "performing the HELO handshake", cmd) == -1) {
+			*res = greet_lost(j, c);
+			return -1;
+		}
+		if (r.code / 100 == 2)
+			return 0;
+		last_from_reply(j, &r, "host %s[%s] said: %s "
+		    "(in reply to %s command)", "HELO");
+	} else
+		last_from_reply(j, &r, "host %s[%s] said: %s "
+		    "(in reply to %s command)", "EHLO");
+	quit(c);
+	*res = TRY_NEXT;
+	return -1;
+}
+
+/*
+ * STARTTLS per remote_tls, then EHLO again. 0 to go on (over TLS, or in
+ * plaintext where remote_tls allows it), -1 with *res set when this try
+ * is over. A failed handshake never falls back to plaintext.
+ */
+static int
+starttls(struct job *j, struct conn *c, struct smtp_ehlo *e,
+    enum try_result *res)
+{
+	enum conf_remote_tls lvl = wk.conf.remote_tls;
+	struct smtp_reply r;
+	struct tlsc_info info;
+	char err[256], flat[SMTP_REPLY_TEXT_MAX];
+	const char *trust;
+
+	if (lvl == RTLS_NONE)
+		return 0;
+	if (!e->starttls) {
+		if (lvl == RTLS_MAY)
+			return 0;
+		set_last(j, R_DEFER, 454, "4.7.4", "TLS is required, but was "
+		    "not offered by host %s[%s]", j->host, j->ip);
+		log_info("%s: TLS is required, but was not offered by host "
+		    "%s[%s]", j->id, j->host, j->ip);
+		quit(c);
+		*res = TRY_NEXT;
+		return -1;
+	}
+	if (tlsc_init(wk.conf.smtpd.tls_ca, err, sizeof(err)) == -1) {
+		log_error("%s: cannot set up TLS: %s", j->id, err);
+		set_last(j, R_DEFER, 454, "4.7.5", "local TLS setup failed: "
+		    "%s", err);
+		quit(c);
+		*res = TRY_DONE;
+		return -1;
+	}
+	if (conn_cmd(c, &r, TLS_TIMEOUT, "sending STARTTLS", "STARTTLS")
+	    == -1) {
+		*res = greet_lost(j, c);
+		return -1;
+	}
+	if (r.code != 220) {
+		smtp_reply_flat(&r, flat, sizeof(flat));
+		if (lvl == RTLS_MAY && r.code / 100 != 2) {
+			log_info("%s: host %s[%s] refused STARTTLS (%s); "
+			    "going on without TLS", j->id, j->host, j->ip,
+			    flat);
+			return 0;
+		}
+		set_last(j, R_DEFER, 454, "4.7.5", "TLS is required, but "
+		    "host %s[%s] refused to start TLS: %s", j->host, j->ip,
+		    flat);
+		quit(c);
+		*res = TRY_NEXT;
+		return -1;
+	}
+	if (c->inlen > 0) {	/* sent before the handshake: an injection */
+		log_warn("%s: host %s[%s] sent %zu bytes after its STARTTLS "
+		    "reply; discarded", j->id, j->host, j->ip, c->inlen);
+		c->inlen = 0;
+	}
+	c->stage = "performing the TLS handshake";
+	c->tls = tlsc_connect(c->fd, j->host, j->host, lvl == RTLS_VERIFY,
+	    now_ms() + (long long)TLS_TIMEOUT * 1000, &info, err,
+	    sizeof(err));
+	if (c->tls == NULL) {
+		set_last(j, R_DEFER, 454, "4.7.5", "Cannot start TLS with "
+		    "%s[%s]: %s", j->host, j->ip, err);
+		log_info("%s: Cannot start TLS with %s[%s]:%u: %s", j->id,
+		    j->host, j->ip, j->port, err);
+		*res = TRY_NEXT;
+		return -1;
+	}
+	if (info.verified)
+		trust = "Verified";
+	else if (strcmp(info.verify_err, "name not checked") == 0)
+		trust = "Trusted";
+	else
+		trust = "Untrusted";
+	log_info("%s: %s TLS connection established to %s[%s]:%u: %s with "
+	    "cipher %s (%d bits)", j->id, trust, j->host, j->ip, j->port,
+	    info.version, info.cipher, info.bits);
+	log_debug("%s: peer certificate CN=\"%s\"%s%s", j->id, info.peer_cn,
+	    info.verified ? "" : ", not verified: ",
+	    info.verified ? "" : info.verify_err);
+	/* RFC 3207: forget everything learnt before TLS */
+	memset(e, 0, sizeof(*e));
+	return hello(j, c, e, 0, res);
+}
+
+/* Is word (upper-case) in the space separated list? */
+static int
+has_word(const char *list, const char *word)
+{
+	size_t wl = strlen(word);
+
+	for (const char *p = list; *p; ) {
+		size_t n = strcspn(p, " ");
+
+		if (n == wl && strncasecmp(p, word, n) == 0)
+			return 1;
+		p += n;
+		p += strspn(p, " ");
+	}
+	return 0;
+}
+
+/* base64 of len bytes into out (room for 4 * ceil(len / 3) + 1). */
+static void
+b64(char *out, const void *in, size_t len)
+{
+	EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+}
+
+/*
+ * AUTH to the next hop with the remote_auth credentials: PLAIN, or LOGIN
+ * when PLAIN is not offered. 0 when authenticated (or nothing to do), -1
+ * with *res set otherwise. Nothing secret is logged or kept.
+ */
+static int
+authenticate(struct job *j, struct conn *c, const struct smtp_ehlo *e,
+    enum try_result *res)
+{
+	struct smtp_reply r;
+	char raw[2 * CRED_MAX + 2], enc[4 * ((2 * CRED_MAX + 4) / 3) + 16];
+	char cmd[sizeof(enc) + 16], flat[SMTP_REPLY_TEXT_MAX], dsn[16];
+	char user[CRED_MAX];
+	const char *mech;
+	size_t ul, pl;
 	int rv;
 
-	c.stage = "receiving the initial server greeting";
-	if (conn_reply(&c, &r, GREET_TIMEOUT) == -1)
-		return greet_lost(j, &c);
+	if (!j->has_cred)
+		return 0;
+	clean_copy(user, sizeof(user), j->cred_user);
+	if (c->tls == NULL && wk.conf.remote_tls != RTLS_NONE) {
+		set_last(j, R_DEFER, 454, "4.7.0", "credentials for %s are "
+		    "sent only over TLS, and host %s[%s] did not start TLS",
+		    j->nexthop, j->host, j->ip);
+		log_warn("%s: not sending AUTH credentials to %s[%s] without "
+		    "TLS (remote_tls = none would allow it)", j->id, j->host,
+		    j->ip);
+		quit(c);
+		*res = TRY_NEXT;
+		return -1;
+	}
+	if (!e->auth) {
+		log_info("%s: host %s[%s] offers no AUTH; sending without "
+		    "authentication", j->id, j->host, j->ip);
+		return 0;
+	}
+	if (has_word(e->auth_mechs, "PLAIN"))
+		mech = "PLAIN";
+	else if (has_word(e->auth_mechs, "LOGIN"))
+		mech = "LOGIN";
+	else {
+		clean_copy(flat, sizeof(flat), e->auth_mechs);
+		set_last(j, R_DEFER, 454, "4.7.0", "host %s[%s] offers no "
+		    "SASL mechanism we support (PLAIN, LOGIN): %s", j->host,
+		    j->ip, flat);
+		quit(c);
+		*res = TRY_DONE;
+		return -1;
+	}
+	ul = strlen(j->cred_user);
+	pl = strlen(j->cred_pass);
+	if (strcmp(mech, "PLAIN") == 0) {
+		/* authzid empty, authcid, password (RFC 4616) */
+		raw[0] = '\0';
+		memcpy(raw + 1, j->cred_user, ul);
+		raw[1 + ul] = '\0';
+		memcpy(raw + 2 + ul, j->cred_pass, pl);
+		b64(enc, raw, 2 + ul + pl);
+		fmt(cmd, sizeof(cmd), "AUTH PLAIN %s", enc);
+		rv = conn_cmd(c, &r, AUTH_TIMEOUT, "sending AUTH command",
+		    cmd);
+	} else {
+		rv = conn_cmd(c, &r, AUTH_TIMEOUT, "sending AUTH command",
+		    "AUTH LOGIN");
+		if (rv == 0 && r.code == 334) {
+			b64(enc, j->cred_user, ul);
+			rv = conn_cmd(c, &r, AUTH_TIMEOUT,
+			    "sending AUTH user name", enc);
+		}
+		if (rv == 0 && r.code == 334) {
+			b64(enc, j->cred_pass, pl);
+			rv = conn_cmd(c, &r, AUTH_TIMEOUT,
+			    "sending AUTH password", enc);
+		}
+	}
+	explicit_bzero(raw, sizeof(raw));
+	explicit_bzero(enc, sizeof(enc));
+	explicit_bzero(cmd, sizeof(cmd));
+	if (rv == -1) {
+		*res = greet_lost(j, c);
+		return -1;
+	}
+	if (r.code == 334 && conn_cmd(c, &r, AUTH_TIMEOUT,
+	    "cancelling AUTH", "*") == -1) {	/* a challenge we can't answer */
+		*res = greet_lost(j, c);
+		return -1;
+	}
+	if (r.code / 100 == 2) {
+		log_info("%s: authenticated to %s[%s]:%u as %s (%s)", j->id,
+		    j->host, j->ip, j->port, user, mech);
+		return 0;
+	}
+	/* a rejected login is a configuration problem: defer, never bounce */
+	smtp_reply_flat(&r, flat, sizeof(flat));
+	reply_dsn(&r, dsn, sizeof(dsn));
+	dsn[0] = '4';
+	set_last(j, R_DEFER, 454, dsn, "SASL authentication failed; server "
+	    "%s[%s] said: %s", j->host, j->ip, flat);
+	log_warn("%s: SASL %s authentication as %s failed at %s[%s]:%u: %s",
+	    j->id, mech, user, j->host, j->ip, j->port, flat);
+	quit(c);
+	*res = r.code / 100 == 5 ? TRY_DONE : TRY_NEXT;
+	return -1;
+}
+
+static enum try_result
+dialogue(struct job *j, struct conn *c)
+{
+	struct smtp_reply r;
+	struct smtp_ehlo e;
+	enum try_result res;
+	int rv;
+
+	c->stage = "receiving the initial server greeting";
+	if (conn_reply(c, &r, GREET_TIMEOUT) == -1)
+		return greet_lost(j, c);
 	if (r.code / 100 != 2) {
 		last_from_reply(j, &r, "host %s[%s] refused to talk to me: %s%s",
 		    "");
-		quit(&c);
+		quit(c);
 		return TRY_NEXT;
 	}
 	if (names_me(r.text)) {
 		set_last(j, R_DEFER, 451, "4.4.6",
 		    "mail for %s loops back to myself", j->nexthop);
-		quit(&c);
+		quit(c);
 		return TRY_DONE;
 	}
-	fmt(cmd, sizeof(cmd), "EHLO %s", wk.conf.hostname);
-	if (conn_cmd(&c, &r, HELO_TIMEOUT, "performing the EHLO handshake",
-	    cmd) == -1)
-		return greet_lost(j, &c);
-	if (r.code / 100 == 2) {
-		smtp_ehlo_parse(&r, &e);
-		if (names_me(r.text)) {
-			set_last(j, R_DEFER, 451, "4.4.6",
-			    "mail for %s loops back to myself", j->nexthop);
-			quit(&c);
-			return TRY_DONE;
-		}
-	} else if (r.code / 100 == 5) {
-		memset(&e, 0, sizeof(e));
-		fmt(cmd, sizeof(cmd), "HELO %s", wk.conf.hostname);
-		if (conn_cmd(&c, &r, HELO_TIMEOUT,
-		    "performing the HELO handshake", cmd) == -1)
-			return greet_lost(j, &c);
-		if (r.code / 100 != 2) {
-			last_from_reply(j, &r, "host %s[%s] said: %s "
-			    "(in reply to %s command)", "HELO");
-			quit(&c);
-			return TRY_NEXT;
-		}
-	} else {
-		last_from_reply(j, &r, "host %s[%s] said: %s "
-		    "(in reply to %s command)", "EHLO");
-		quit(&c);
-		return TRY_NEXT;
-	}
-	log_debug("%s: %s: pipelining=%d size=%d 8bitmime=%d", j->id,
-	    j->relay, e.pipelining, e.size, e.eightbitmime);
+	memset(&e, 0, sizeof(e));
+	if (hello(j, c, &e, 1, &res) == -1)
+		return res;
+	if (starttls(j, c, &e, &res) == -1)
+		return res;
+	if (authenticate(j, c, &e, &res) == -1)
+		return res;
+	log_debug("%s: %s: pipelining=%d size=%d 8bitmime=%d tls=%d", j->id,
+	    j->relay, e.pipelining, e.size, e.eightbitmime, c->tls != NULL);
 	if (e.size && e.size_max > 0 &&
 	    j->q.content_len + j->nlines > e.size_max) {
 		char t[TEXT_MAX];
@@ -697,29 +988,29 @@ session(struct job *j, int fd)
 		    "%llu of server %s[%s]", j->q.content_len + j->nlines,
 		    e.size_max, j->host, j->ip);
 		final_all(j, R_BOUNCE, 552, "5.3.4", t);
-		quit(&c);
+		quit(c);
 		return TRY_DONE;
 	}
 
-	rv = envelope(j, &c, &e);
+	rv = envelope(j, c, &e);
 	if (rv == -1)
-		return session_lost(j, &c);
+		return session_lost(j, c);
 	if (rv == 1) {
-		quit(&c);
+		quit(c);
 		return TRY_DONE;
 	}
-	if (conn_cmd(&c, &r, DATA_TIMEOUT, "sending DATA command",
+	if (conn_cmd(c, &r, DATA_TIMEOUT, "sending DATA command",
 	    "DATA") == -1)
-		return session_lost(j, &c);
+		return session_lost(j, c);
 	if (r.code / 100 != 3) {
 		final_reply(j, (size_t)-1, &r, "DATA");
-		quit(&c);
+		quit(c);
 		return TRY_DONE;
 	}
-	if (send_body(j, &c) == -1)
-		return session_lost(j, &c);
-	if (conn_reply(&c, &r, FINAL_TIMEOUT) == -1)
-		return session_lost(j, &c);
+	if (send_body(j, c) == -1)
+		return session_lost(j, c);
+	if (conn_reply(c, &r, FINAL_TIMEOUT) == -1)
+		return session_lost(j, c);
 	if (r.code / 100 == 2) {
 		char dsn[16], flat[SMTP_REPLY_TEXT_MAX], text[TEXT_MAX];
 		char prefix[400];
@@ -737,8 +1028,21 @@ session(struct job *j, int fd)
 				    text + strlen(dsn) + 1, prefix);
 	} else
 		final_reply(j, (size_t)-1, &r, "end of DATA");
-	quit(&c);
+	quit(c);
 	return TRY_DONE;
+}
+
+/* One connection: the dialogue, then TLS torn down (the caller closes fd). */
+static enum try_result
+session(struct job *j, int fd)
+{
+	struct conn c = { .fd = fd };
+	enum try_result rv;
+
+	rv = dialogue(j, &c);
+	tlsc_free(c.tls);
+	explicit_bzero(c.in, sizeof(c.in));
+	return rv;
 }
 
 /* ---- next hop, addresses, connect ---- */
@@ -868,11 +1172,123 @@ fail:
 	return -1;
 }
 
+/*
+ * The remote_auth entry for this next hop: the next hop as written
+ * ("[127.0.0.2]:2525", "relay.example.net"), else its host name alone.
+ * Lines are "host user:password" (# comments). 1 found, 0 none, -1 the
+ * file is unusable (err set; never any part of a password in err).
+ */
+static int
+cred_lookup(struct job *j, char *err, size_t errlen)
+{
+	struct stat st;
+	FILE *fp;
+	char line[AUTH_LINE_MAX + 2], *k, *v, *colon, *e;
+	int fd, found = 0, lineno = 0, best = 0;
+
+	j->has_cred = 0;
+	if (wk.conf.remote_auth == NULL)
+		return 0;
+	fd = open(wk.conf.remote_auth, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1) {
+		fmt(err, errlen, "cannot open remote_auth %s: %s",
+		    wk.conf.remote_auth, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (st.st_mode & 077) != 0) {
+		fmt(err, errlen, "remote_auth %s must be a regular file not "
+		    "accessible by group or others", wk.conf.remote_auth);
+		close(fd);
+		return -1;
+	}
+	if ((fp = fdopen(fd, "r")) == NULL) {
+		fmt(err, errlen, "remote_auth: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		size_t len = strlen(line);
+		int rank;
+
+		lineno++;
+		if (len > AUTH_LINE_MAX) {
+			fmt(err, errlen, "remote_auth %s:%d: line too long",
+			    wk.conf.remote_auth, lineno);
+			found = -1;
+			break;
+		}
+		while (len > 0 && (line[len - 1] == '\n' ||
+		    line[len - 1] == '\r' || line[len - 1] == ' ' ||
+		    line[len - 1] == '\t'))
+			line[--len] = '\0';
+		k = line + strspn(line, " \t");
+		if (*k == '\0' || *k == '#')
+			continue;
+		v = k + strcspn(k, " \t");
+		if (*v == '\0') {
+			fmt(err, errlen, "remote_auth %s:%d: expected "
+			    "\"host user:password\"", wk.conf.remote_auth,
+			    lineno);
+			found = -1;
+			break;
+		}
+		*v++ = '\0';
+		v += strspn(v, " \t");
+		if (strcasecmp(k, j->nexthop) == 0)
+			rank = 2;
+		else if (strcasecmp(k, j->host) == 0)
+			rank = 1;
+		else
+			continue;
+		if (rank <= best)
+			continue;
+		colon = strchr(v, ':');
+		if (colon == NULL || colon == v ||
+		    (size_t)(colon - v) >= CRED_MAX ||
+		    strlen(colon + 1) >= CRED_MAX) {
+			fmt(err, errlen, "remote_auth %s:%d: expected "
+			    "\"host user:password\" (each at most %d octets)",
+			    wk.conf.remote_auth, lineno, CRED_MAX - 1);
+			found = -1;
+			break;
+		}
+		*colon = '\0';
+		for (e = v; *e; e++)	/* goes on the wire as a line */
+			if ((unsigned char)*e < 0x20)
+				break;
+		if (*e == '\0')
+			for (e = colon + 1; *e; e++)
+				if ((unsigned char)*e < 0x20)
+					break;
+		if (*e != '\0') {
+			fmt(err, errlen, "remote_auth %s:%d: control "
+			    "character in the credentials",
+			    wk.conf.remote_auth, lineno);
+			found = -1;
+			break;
+		}
+		fmt(j->cred_user, sizeof(j->cred_user), "%s", v);
+		fmt(j->cred_pass, sizeof(j->cred_pass), "%s", colon + 1);
+		best = rank;
+		found = 1;
+	}
+	explicit_bzero(line, sizeof(line));
+	fclose(fp);
+	if (found == 1)
+		j->has_cred = 1;
+	else {
+		explicit_bzero(j->cred_user, sizeof(j->cred_user));
+		explicit_bzero(j->cred_pass, sizeof(j->cred_pass));
+	}
+	return found;
+}
+
 static void
 deliver(struct job *j)
 {
 	struct addrinfo hints, *res = NULL, *ai;
-	char port[8], err[128];
+	char port[8], err[128], err2[TEXT_MAX];
 	int relay, rv, tried = 0, mx = 0;
 
 	fmt(j->relay, sizeof(j->relay), "none");
@@ -882,6 +1298,11 @@ deliver(struct job *j)
 		clean_copy(err, sizeof(err), j->nexthop);
 		fmt(t, sizeof(t), "bad next hop \"%s\"", err);
 		final_all(j, R_DEFER, 451, "4.3.5", t);
+		return;
+	}
+	if (cred_lookup(j, err2, sizeof(err2)) == -1) {
+		log_error("%s: %s", j->id, err2);
+		final_all(j, R_DEFER, 451, "4.3.5", err2);
 		return;
 	}
 	memset(&hints, 0, sizeof(hints));
@@ -967,6 +1388,8 @@ deliver(struct job *j)
 	else
 		freeaddrinfo(res);
 	final_all(j, j->last.st, j->last.code, j->last.dsn, j->last.text);
+	explicit_bzero(j->cred_user, sizeof(j->cred_user));
+	explicit_bzero(j->cred_pass, sizeof(j->cred_pass));
 }
 
 /* ---- the job: request in, answers out ---- */
@@ -1167,6 +1590,8 @@ job_run(int fd, const struct ipc_msg *m)
 		deliver(&j);
 
 answer:
+	explicit_bzero(j.cred_user, sizeof(j.cred_user));
+	explicit_bzero(j.cred_pass, sizeof(j.cred_pass));
 	rv = send_answers(fd, &j);
 	if (rv == -1)
 		log_warn("%s: cannot answer qmgr: %s", j.id, strerror(errno));
