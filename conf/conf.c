@@ -1183,7 +1183,9 @@ validate(struct pctx *p, struct conf *c)
 		if (p->sasl_line && !sl->auth)
 			l->auth = AUTH_OPTIONAL;
 	}
-	if (c->remote_auth != NULL)
+	/* Checked by check/start/reload; a running worker must not die of a
+	 * chmod (remote re-checks the mode itself and defers). */
+	if (c->remote_auth != NULL && !conf_worker)
 		check_secret(p, c->remote_auth, p->rauth_line);
 }
 
