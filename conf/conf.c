@@ -850,9 +850,9 @@ defaults(struct conf *c)
 	c->group = conf_xstrdup("postern");
 	c->log = conf_xstrdup("syslog");
 	c->log_level = conf_xstrdup("info");
-	c->cleanup_processes = 4;
-	c->local_processes = 4;
-	c->remote_processes = 8;
+	c->cleanup_processes = 16;
+	c->local_processes = 8;
+	c->remote_processes = 20;
 	c->sasl_app = conf_xstrdup("postern");
 	c->remote_tls = RTLS_MAY;
 

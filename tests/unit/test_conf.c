@@ -96,9 +96,9 @@ test_defaults(void **state)
 	assert_string_equal(c.group, "postern");
 	assert_string_equal(c.log, "syslog");
 	assert_string_equal(c.log_level, "info");
-	assert_int_equal(c.cleanup_processes, 4);
-	assert_int_equal(c.local_processes, 4);
-	assert_int_equal(c.remote_processes, 8);
+	assert_int_equal(c.cleanup_processes, 16);
+	assert_int_equal(c.local_processes, 8);
+	assert_int_equal(c.remote_processes, 20);
 	assert_int_equal(c.nlisteners, 1);
 	l = conf_listener(&c, "smtp");
 	assert_non_null(l);
