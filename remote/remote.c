@@ -7,8 +7,10 @@
  * and must never trust a byte the remote server sends.
  *
  * Master runs a pool of these processes, each doing one delivery at a
- * time with blocking I/O and poll()-based timeouts, one connection per
- * message; a bare-domain next hop is resolved by MX (lib/dns.c: best
+ * time with blocking I/O and poll()-based timeouts. A session that ended
+ * cleanly is kept open for a few seconds (a small per-process cache keyed
+ * by the next hop) and reused, after an RSET, for the next message to the
+ * same next hop; a bare-domain next hop is resolved by MX (lib/dns.c: best
  * preference first, A/AAAA of the domain without MX, never to ourselves).
  * STARTTLS per remote_tls (tls_client.c) and AUTH with the remote_auth
  * credentials, which are sent only over TLS (unless remote_tls = none) and
@@ -55,6 +57,8 @@
 #define QUIT_TIMEOUT	30
 #define TLS_TIMEOUT	300	/* STARTTLS reply and handshake */
 #define AUTH_TIMEOUT	300
+#define RSET_TIMEOUT	30	/* before reusing a cached session */
+#define IDLE_QUIT_TIMEOUT 5	/* QUIT of an expired cached session */
 #define IPC_TIMEOUT_MS	30000
 
 #define MAX_ADDRS	10	/* addresses tried per next hop */
@@ -64,6 +68,9 @@
 #define CHUNK		65536
 #define CRED_MAX	256	/* user name or password, octets */
 #define AUTH_LINE_MAX	1024	/* a remote_auth line */
+#define CACHE_MAX	4	/* idle sessions kept per process */
+#define CACHE_IDLE_MS	5000	/* how long one is kept */
+#define CACHE_MAX_USES	100	/* transactions per connection */
 
 enum rstat { R_PENDING, R_ACCEPTED, R_SENT, R_DEFER, R_BOUNCE };
 
@@ -100,6 +107,7 @@ struct job {
 	char		 ip[64];
 	unsigned	 port;
 	char		 relay[340];	/* "host[ip]:port" or "none" */
+	int		 conn_use;	/* transactions on this connection */
 	struct err	 last;		/* why the last try failed */
 	/* AUTH credentials for this next hop (remote_auth), if any */
 	int		 has_cred;
@@ -116,7 +124,30 @@ struct conn {
 	const char	*stage;		/* "sending RCPT TO", for errors */
 	enum { C_OK, C_TIMEOUT, C_LOST, C_PROTO } err;
 	const char	*why;		/* C_PROTO detail */
+	int		 saw421;	/* the server is closing: never reuse */
+	int		 keep;		/* the last transaction left it usable */
 };
+
+/*
+ * An idle session kept for the next message to the same next hop, with
+ * everything learnt on it (address, TLS, EHLO, AUTH). The password is
+ * never kept: a session is reused only for the same remote_auth user.
+ */
+struct cached {
+	int		 used;
+	char		 nexthop[300];
+	char		 host[256];
+	char		 ip[64];
+	unsigned	 port;
+	int		 has_cred;
+	char		 cred_user[CRED_MAX];
+	struct smtp_ehlo e;
+	struct conn	 c;
+	int		 uses;		/* transactions done on it */
+	long long	 idle_since;	/* now_ms() */
+};
+
+static struct cached	 cache[CACHE_MAX];
 
 static struct worker	 wk;
 
@@ -201,6 +232,7 @@ rcpt_final(struct job *j, size_t i, enum rstat st, int code, const char *dsn,
 	struct timespec ts;
 	double delay;
 	size_t dl = strlen(dsn) + 1;
+	char cu[32];
 
 	if (r->st != R_PENDING && r->st != R_ACCEPTED)
 		return;
@@ -215,8 +247,12 @@ rcpt_final(struct job *j, size_t i, enum rstat st, int code, const char *dsn,
 	    (double)j->q.arrival_us / 1e6;
 	if (delay < 0)
 		delay = 0;
-	log_info("%s: to=<%s>, relay=%s, delay=%.1f, dsn=%s, status=%s (%s)",
-	    j->id, r->addr ? r->addr : "?", j->relay, delay, dsn,
+	if (j->conn_use > 1)
+		fmt(cu, sizeof(cu), ", conn_use=%d", j->conn_use);
+	else
+		cu[0] = '\0';
+	log_info("%s: to=<%s>, relay=%s%s, delay=%.1f, dsn=%s, status=%s (%s)",
+	    j->id, r->addr ? r->addr : "?", j->relay, cu, delay, dsn,
 	    stat_word(st), logtext ? logtext :
 	    strlen(r->text) >= dl ? r->text + dl : r->text);
 }
@@ -339,8 +375,11 @@ conn_reply(struct conn *c, struct smtp_reply *r, int timeout_s)
 				c->err = C_PROTO;
 				return -1;
 			}
-			if (rv == 1)
+			if (rv == 1) {
+				if (r->code == 421)
+					c->saw421 = 1;
 				return 0;
+			}
 			continue;
 		}
 		if (c->inlen >= SMTP_REPLY_MAX_LINE) {
@@ -470,11 +509,17 @@ final_reply(struct job *j, size_t i, const struct smtp_reply *r,
 enum try_result { TRY_DONE, TRY_NEXT };
 
 static void
-quit(struct conn *c)
+quit_within(struct conn *c, int timeout_s)
 {
 	struct smtp_reply r;
 
-	(void)conn_cmd(c, &r, QUIT_TIMEOUT, "sending QUIT", "QUIT");
+	(void)conn_cmd(c, &r, timeout_s, "sending QUIT", "QUIT");
+}
+
+static void
+quit(struct conn *c)
+{
+	quit_within(c, QUIT_TIMEOUT);
 }
 
 /* Does the first word of text (a greeting or EHLO reply) name us? */
@@ -948,55 +993,77 @@ authenticate(struct job *j, struct conn *c, const struct smtp_ehlo *e,
 	return -1;
 }
 
-static enum try_result
-dialogue(struct job *j, struct conn *c)
+/*
+ * A new connection: greeting, EHLO, STARTTLS and AUTH. 0 with *e filled
+ * when a transaction may start, -1 with *res set when this try is over.
+ */
+static int
+open_session(struct job *j, struct conn *c, struct smtp_ehlo *e,
+    enum try_result *res)
 {
 	struct smtp_reply r;
-	struct smtp_ehlo e;
-	enum try_result res;
-	int rv;
 
 	c->stage = "receiving the initial server greeting";
-	if (conn_reply(c, &r, GREET_TIMEOUT) == -1)
-		return greet_lost(j, c);
+	if (conn_reply(c, &r, GREET_TIMEOUT) == -1) {
+		*res = greet_lost(j, c);
+		return -1;
+	}
 	if (r.code / 100 != 2) {
 		last_from_reply(j, &r, "host %s[%s] refused to talk to me: %s%s",
 		    "");
 		quit(c);
-		return TRY_NEXT;
+		*res = TRY_NEXT;
+		return -1;
 	}
 	if (names_me(r.text)) {
 		set_last(j, R_DEFER, 451, "4.4.6",
 		    "mail for %s loops back to myself", j->nexthop);
 		quit(c);
-		return TRY_DONE;
+		*res = TRY_DONE;
+		return -1;
 	}
-	memset(&e, 0, sizeof(e));
-	if (hello(j, c, &e, 1, &res) == -1)
-		return res;
-	if (starttls(j, c, &e, &res) == -1)
-		return res;
-	if (authenticate(j, c, &e, &res) == -1)
-		return res;
+	memset(e, 0, sizeof(*e));
+	if (hello(j, c, e, 1, res) == -1)
+		return -1;
+	if (starttls(j, c, e, res) == -1)
+		return -1;
+	if (authenticate(j, c, e, res) == -1)
+		return -1;
 	log_debug("%s: %s: pipelining=%d size=%d 8bitmime=%d tls=%d", j->id,
-	    j->relay, e.pipelining, e.size, e.eightbitmime, c->tls != NULL);
-	if (e.size && e.size_max > 0 &&
-	    j->q.content_len + j->nlines > e.size_max) {
+	    j->relay, e->pipelining, e->size, e->eightbitmime, c->tls != NULL);
+	return 0;
+}
+
+/*
+ * One mail transaction on an open session; every recipient gets its
+ * answer. c->keep is set when the session is still usable afterwards
+ * (whatever the server said to this message); the caller QUITs or
+ * caches it.
+ */
+static enum try_result
+transaction(struct job *j, struct conn *c, const struct smtp_ehlo *e)
+{
+	struct smtp_reply r;
+	int rv;
+
+	c->keep = 0;
+	if (e->size && e->size_max > 0 &&
+	    j->q.content_len + j->nlines > e->size_max) {
 		char t[TEXT_MAX];
 
 		fmt(t, sizeof(t), "message size %zu exceeds size limit "
 		    "%llu of server %s[%s]", j->q.content_len + j->nlines,
-		    e.size_max, j->host, j->ip);
+		    e->size_max, j->host, j->ip);
 		final_all(j, R_BOUNCE, 552, "5.3.4", t);
-		quit(c);
+		c->keep = 1;
 		return TRY_DONE;
 	}
 
-	rv = envelope(j, c, &e);
+	rv = envelope(j, c, e);
 	if (rv == -1)
 		return session_lost(j, c);
 	if (rv == 1) {
-		quit(c);
+		c->keep = 1;
 		return TRY_DONE;
 	}
 	if (conn_cmd(c, &r, DATA_TIMEOUT, "sending DATA command",
@@ -1004,7 +1071,7 @@ dialogue(struct job *j, struct conn *c)
 		return session_lost(j, c);
 	if (r.code / 100 != 3) {
 		final_reply(j, (size_t)-1, &r, "DATA");
-		quit(c);
+		c->keep = 1;
 		return TRY_DONE;
 	}
 	if (send_body(j, c) == -1)
@@ -1028,20 +1095,250 @@ dialogue(struct job *j, struct conn *c)
 				    text + strlen(dsn) + 1, prefix);
 	} else
 		final_reply(j, (size_t)-1, &r, "end of DATA");
-	quit(c);
+	c->keep = 1;
 	return TRY_DONE;
 }
 
-/* One connection: the dialogue, then TLS torn down (the caller closes fd). */
+/* ---- the connection cache ---- */
+
+/* Close a connection: QUIT first (within timeout_s) if it is still sane. */
+static void
+conn_close(struct conn *c, int timeout_s)
+{
+	if (timeout_s > 0 && c->err == C_OK && !c->saw421)
+		quit_within(c, timeout_s);
+	tlsc_free(c->tls);
+	c->tls = NULL;
+	if (c->fd != -1)
+		close(c->fd);
+	c->fd = -1;
+	explicit_bzero(c->in, sizeof(c->in));
+	c->inlen = 0;
+}
+
+static void
+cache_drop(struct cached *k, int timeout_s)
+{
+	conn_close(&k->c, timeout_s);
+	explicit_bzero(k, sizeof(*k));
+	k->c.fd = -1;
+}
+
+/*
+ * Is an idle session still there? Anything readable means it is not: the
+ * peer closed, or said something unasked (a 421 on its idle timeout). Over
+ * TLS a record that carries no data (a session ticket) is not a sign.
+ */
+static int
+cache_alive(struct cached *k)
+{
+	struct pollfd pfd = { .fd = k->c.fd, .events = POLLIN };
+	char b[512];
+	short want;
+	ssize_t n;
+
+	if (k->c.inlen > 0 || (k->c.tls != NULL && tlsc_pending(k->c.tls)))
+		return 0;
+	if (poll(&pfd, 1, 0) == 0)
+		return 1;
+	if (pfd.revents & (POLLERR | POLLNVAL))
+		return 0;
+	if (k->c.tls == NULL)
+		return 0;
+	n = tlsc_read(k->c.tls, b, sizeof(b), &want);
+	explicit_bzero(b, sizeof(b));
+	return n == -1 && errno == EAGAIN;
+}
+
+/* QUIT and close what has been idle too long or went away. */
+static void
+cache_expire(void)
+{
+	long long now = now_ms();
+
+	for (int i = 0; i < CACHE_MAX; i++) {
+		struct cached *k = &cache[i];
+
+		if (!k->used)
+			continue;
+		if (!cache_alive(k)) {
+			log_debug("cached connection to %s[%s]:%u closed by "
+			    "the peer", k->host, k->ip, k->port);
+			k->c.err = C_LOST;
+			cache_drop(k, 0);
+		} else if (now - k->idle_since >= CACHE_IDLE_MS) {
+			log_debug("closing idle connection to %s[%s]:%u after "
+			    "%d transactions", k->host, k->ip, k->port,
+			    k->uses);
+			cache_drop(k, IDLE_QUIT_TIMEOUT);
+		}
+	}
+}
+
+/* Milliseconds until the next cached session expires (cap: max_ms). */
+static int
+cache_wait_ms(int max_ms)
+{
+	long long now = now_ms(), w = max_ms;
+
+	for (int i = 0; i < CACHE_MAX; i++) {
+		long long left;
+
+		if (!cache[i].used)
+			continue;
+		left = cache[i].idle_since + CACHE_IDLE_MS - now;
+		if (left < w)
+			w = left;
+	}
+	return w < 0 ? 0 : (int)w;
+}
+
+/* SIGTERM, reload: every cached session gets its QUIT. */
+static void
+cache_flush(void)
+{
+	for (int i = 0; i < CACHE_MAX; i++)
+		if (cache[i].used)
+			cache_drop(&cache[i], IDLE_QUIT_TIMEOUT);
+}
+
+/*
+ * A transaction is over: keep the session for the next message to this
+ * next hop when it is clean (no error, no 421, nothing unread, use count
+ * left), else QUIT (if it is still sane) and close it. *c is given away
+ * either way.
+ */
+static void
+session_end(struct job *j, struct conn *c, const struct smtp_ehlo *e,
+    int uses)
+{
+	struct cached *k = NULL;
+
+	if (!c->keep || c->err != C_OK || c->saw421 || c->inlen > 0 ||
+	    (c->tls != NULL && tlsc_pending(c->tls)) ||
+	    uses >= CACHE_MAX_USES || worker_stop) {
+		conn_close(c, QUIT_TIMEOUT);
+		return;
+	}
+	for (int i = 0; i < CACHE_MAX; i++) {	/* a free slot, or the oldest */
+		if (!cache[i].used) {
+			k = &cache[i];
+			break;
+		}
+		if (k == NULL || cache[i].idle_since < k->idle_since)
+			k = &cache[i];
+	}
+	if (k->used)
+		cache_drop(k, IDLE_QUIT_TIMEOUT);
+	k->used = 1;
+	fmt(k->nexthop, sizeof(k->nexthop), "%s", j->nexthop);
+	fmt(k->host, sizeof(k->host), "%s", j->host);
+	fmt(k->ip, sizeof(k->ip), "%s", j->ip);
+	k->port = j->port;
+	k->has_cred = j->has_cred;
+	if (j->has_cred)
+		fmt(k->cred_user, sizeof(k->cred_user), "%s", j->cred_user);
+	k->e = *e;
+	k->c = *c;
+	k->c.stage = NULL;
+	k->c.why = NULL;
+	k->uses = uses;
+	k->idle_since = now_ms();
+	explicit_bzero(c->in, sizeof(c->in));
+	c->fd = -1;
+	c->tls = NULL;
+}
+
+/*
+ * The next message for a next hop with a cached session: RSET, and on
+ * 250 the transaction on it. -1 when there was no usable session (the
+ * caller connects afresh: nothing was said to any recipient).
+ */
+static int
+cache_deliver(struct job *j)
+{
+	struct cached *k = NULL;
+	struct conn c;
+	struct smtp_ehlo e;
+	struct smtp_reply r;
+	char host[sizeof(j->host)];
+	unsigned port = j->port;
+	int uses;
+
+	for (int i = 0; i < CACHE_MAX; i++)
+		if (cache[i].used &&
+		    strcasecmp(cache[i].nexthop, j->nexthop) == 0) {
+			k = &cache[i];
+			break;
+		}
+	if (k == NULL)
+		return -1;
+	if (k->has_cred != j->has_cred || (j->has_cred &&
+	    strcmp(k->cred_user, j->cred_user) != 0)) {
+		cache_drop(k, IDLE_QUIT_TIMEOUT);	/* other credentials */
+		return -1;
+	}
+	if (now_ms() - k->idle_since >= CACHE_IDLE_MS) {
+		cache_drop(k, IDLE_QUIT_TIMEOUT);
+		return -1;
+	}
+	if (!cache_alive(k)) {
+		log_debug("%s: cached connection to %s[%s]:%u closed by the "
+		    "peer; connecting afresh", j->id, k->host, k->ip,
+		    k->port);
+		k->c.err = C_LOST;
+		cache_drop(k, 0);
+		return -1;
+	}
+	/* take it out of the cache */
+	memcpy(host, j->host, sizeof(host));
+	c = k->c;
+	e = k->e;
+	uses = k->uses;
+	fmt(j->host, sizeof(j->host), "%s", k->host);
+	fmt(j->ip, sizeof(j->ip), "%s", k->ip);
+	j->port = k->port;
+	explicit_bzero(k, sizeof(*k));
+	k->c.fd = -1;
+
+	if (conn_cmd(&c, &r, RSET_TIMEOUT, "sending RSET", "RSET") == -1 ||
+	    r.code != 250) {
+		log_debug("%s: cached connection to %s[%s]:%u unusable (%s); "
+		    "connecting afresh", j->id, j->host, j->ip, j->port,
+		    c.err != C_OK ? "no reply to RSET" : "RSET refused");
+		conn_close(&c, IDLE_QUIT_TIMEOUT);	/* QUIT if still sane */
+		memcpy(j->host, host, sizeof(j->host));
+		j->port = port;
+		j->ip[0] = '\0';
+		return -1;
+	}
+	fmt(j->relay, sizeof(j->relay), "%s[%s]:%u", j->host, j->ip,
+	    j->port);
+	log_debug("%s: reused connection to %s[%s]:%u", j->id, j->host,
+	    j->ip, j->port);
+	j->conn_use = uses + 1;
+	set_last(j, R_DEFER, 451, "4.3.0",
+	    "delivery via %s[%s] did not complete", j->host, j->ip);
+	(void)transaction(j, &c, &e);
+	session_end(j, &c, &e, uses + 1);
+	return 0;
+}
+
+/* A new connection: the dialogue, then QUIT or the cache; fd is taken. */
 static enum try_result
 session(struct job *j, int fd)
 {
 	struct conn c = { .fd = fd };
+	struct smtp_ehlo e;
 	enum try_result rv;
 
-	rv = dialogue(j, &c);
-	tlsc_free(c.tls);
-	explicit_bzero(c.in, sizeof(c.in));
+	j->conn_use = 1;
+	if (open_session(j, &c, &e, &rv) == -1) {
+		conn_close(&c, 0);	/* QUIT already sent where due */
+		return rv;
+	}
+	rv = transaction(j, &c, &e);
+	session_end(j, &c, &e, 1);
 	return rv;
 }
 
@@ -1305,6 +1602,13 @@ deliver(struct job *j)
 		final_all(j, R_DEFER, 451, "4.3.5", err2);
 		return;
 	}
+	if (cache_deliver(j) == 0) {
+		final_all(j, j->last.st, j->last.code, j->last.dsn,
+		    j->last.text);	/* none left, normally */
+		explicit_bzero(j->cred_user, sizeof(j->cred_user));
+		explicit_bzero(j->cred_pass, sizeof(j->cred_pass));
+		return;
+	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -1379,7 +1683,6 @@ deliver(struct job *j)
 		set_last(j, R_DEFER, 451, "4.3.0",
 		    "delivery via %s[%s] did not complete", j->host, j->ip);
 		rv = session(j, fd);
-		close(fd);
 		if (rv == TRY_DONE)
 			break;
 	}
@@ -1612,7 +1915,9 @@ serve(int fd)
 	ipc_msg_init(&m);
 	while (!worker_stop) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int r = poll(&pfd, 1, 1000);
+		int r = poll(&pfd, 1, cache_wait_ms(1000));
+
+		cache_expire();
 
 		if (r == 0 || (r == -1 && errno == EINTR))
 			continue;
@@ -1637,19 +1942,33 @@ serve(int fd)
 int
 main(int argc, char **argv)
 {
-	struct pollfd pfd[16];
+	struct pollfd pfd[16 + CACHE_MAX];
 
 	worker_init(&wk, "remote", argc, argv);
 	if (wk.nlisten == 0)
 		fatal("no listening sockets (start me from postern start)");
+	for (int i = 0; i < CACHE_MAX; i++)
+		cache[i].c.fd = -1;
 	for (int i = 0; i < wk.nlisten; i++) {
 		pfd[i].fd = wk.listen_fd[i];
 		pfd[i].events = POLLIN;
 		fcntl(wk.listen_fd[i], F_SETFL, O_NONBLOCK);
 	}
 	while (!worker_stop) {
-		int r = poll(pfd, (nfds_t)wk.nlisten, 1000);
+		nfds_t n = (nfds_t)wk.nlisten;
+		int r;
 
+		/* idle cached sessions: a peer that closes is noticed at
+		 * once, an expired one is QUIT on time */
+		for (int i = 0; i < CACHE_MAX; i++)
+			if (cache[i].used) {
+				pfd[n].fd = cache[i].c.fd;
+				pfd[n].events = POLLIN;
+				pfd[n].revents = 0;
+				n++;
+			}
+		r = poll(pfd, n, cache_wait_ms(1000));
+		cache_expire();
 		if (r <= 0)
 			continue;
 		for (int i = 0; i < wk.nlisten; i++) {
@@ -1664,5 +1983,6 @@ main(int argc, char **argv)
 			close(fd);
 		}
 	}
+	cache_flush();
 	return 0;
 }
