@@ -70,6 +70,7 @@ static time_t		 blocked_until[T_MAX];
 static int		 dirfd_in, dirfd_act, dirfd_def, dirfd_hold, dirfd_bad;
 static struct domain_list local_doms;
 static int		 want_incoming = 1, want_deferred = 1, flush_all;
+static int		 backlog;	/* a scan stopped at MAX_ACTIVE */
 
 static time_t
 now(void)
@@ -263,7 +264,13 @@ scan(int dirfd, int due_only)
 		return;
 	}
 	rewinddir(d);
-	while (nmsgs < MAX_ACTIVE && (de = readdir(d)) != NULL) {
+	while ((de = readdir(d)) != NULL) {
+		if (nmsgs >= MAX_ACTIVE) {
+			/* Come back as soon as there is room, not at the
+			 * next timer: the triggers for these are spent. */
+			backlog = 1;
+			break;
+		}
 		if (!qid_valid(de->d_name))
 			continue;
 		if (due_only && (fstatat(dirfd, de->d_name, &st, 0) == -1 ||
@@ -742,6 +749,10 @@ main(int argc, char **argv)
 				break;
 			goto wait;
 		}
+		if (backlog && nmsgs < MAX_ACTIVE / 2) {
+			backlog = 0;
+			want_incoming = want_deferred = 1;
+		}
 		if (want_incoming || t - last_in >= SCAN_INCOMING) {
 			want_incoming = 0;
 			last_in = t;
@@ -750,8 +761,10 @@ main(int argc, char **argv)
 		if (want_deferred || t - last_def >= SCAN_DEFERRED) {
 			want_deferred = 0;
 			last_def = t;
+			backlog = 0;
 			scan(dirfd_def, !flush_all);
-			flush_all = 0;
+			if (!backlog)		/* a flush goes on after a full scan */
+				flush_all = 0;
 		}
 		dispatch();
 wait:
