@@ -308,6 +308,19 @@ nap_ms(long ms)
 		;
 }
 
+/*
+ * Wait for a lock held by another delivery: a delivery holds it for a
+ * few milliseconds, so start short and back off (jittered, so two
+ * waiters do not retry in step), up to 100 ms between tries.
+ */
+static void
+lock_backoff(long *ms)
+{
+	nap_ms(*ms / 2 + (long)arc4random_uniform((uint32_t)(*ms / 2 + 1)));
+	if (*ms < 100)
+		*ms *= 2;
+}
+
 /* Create PATH.lock. 1 = locked, 0 = skipped (directory not writable),
  * -1 = failure with err set. */
 static int
@@ -317,6 +330,7 @@ dotlock(const char *lockpath, char *err, size_t errlen)
 	time_t		 deadline = time(NULL) + MBOX_LOCK_WAIT;
 	char		 pid[32];
 	int		 fd, n;
+	long		 wait = 2;
 
 	for (;;) {
 		fd = open(lockpath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
@@ -346,7 +360,7 @@ dotlock(const char *lockpath, char *err, size_t errlen)
 			    lockpath);
 			return -1;
 		}
-		nap_ms(500);
+		lock_backoff(&wait);
 	}
 }
 
@@ -355,6 +369,7 @@ fcntl_lock(int fd, char *err, size_t errlen)
 {
 	struct flock	 fl;
 	time_t		 deadline = time(NULL) + MBOX_LOCK_WAIT;
+	long		 wait = 2;
 
 	for (;;) {
 		memset(&fl, 0, sizeof(fl));
@@ -371,7 +386,7 @@ fcntl_lock(int fd, char *err, size_t errlen)
 			snprintf(err, errlen, "4.2.0 mailbox is locked");
 			return -1;
 		}
-		nap_ms(200);
+		lock_backoff(&wait);
 	}
 }
 
