@@ -488,10 +488,60 @@ precreate(const char *path, const struct passwd *pw, int from_home)
 	close(dfd);
 }
 
+/*
+ * The recipient's groups, looked up in the (long-lived) parent before
+ * fork: initgroups() in each child would load the NSS modules afresh for
+ * every delivery, which cost more than the delivery itself.
+ */
+#define MAX_USER_GROUPS	256
+static gid_t	 user_groups[MAX_USER_GROUPS];
+static int	 n_user_groups;
+
+/* A small cache: NSS group enumeration is the slow part of a delivery.
+ * Membership changes are seen within GROUP_CACHE_TTL seconds. */
+#define GROUP_CACHE	32
+#define GROUP_CACHE_TTL	60
+static struct {
+	uid_t	 uid;
+	gid_t	 gid;
+	time_t	 when;
+	int	 n;
+	gid_t	 g[MAX_USER_GROUPS];
+} gcache[GROUP_CACHE];
+
+static int
+lookup_groups(const struct passwd *pw)
+{
+	time_t now = time(NULL);
+	int n = MAX_USER_GROUPS, slot = 0;
+
+	for (int i = 0; i < GROUP_CACHE; i++) {
+		if (gcache[i].when && gcache[i].uid == pw->pw_uid &&
+		    gcache[i].gid == pw->pw_gid &&
+		    now - gcache[i].when < GROUP_CACHE_TTL) {
+			n_user_groups = gcache[i].n;
+			memcpy(user_groups, gcache[i].g,
+			    (size_t)gcache[i].n * sizeof(gid_t));
+			return 0;
+		}
+		if (gcache[i].when < gcache[slot].when)
+			slot = i;	/* the oldest entry is replaced */
+	}
+	if (getgrouplist(pw->pw_name, pw->pw_gid, user_groups, &n) == -1)
+		return -1;	/* more than we keep: refuse, never truncate */
+	n_user_groups = n;
+	gcache[slot].uid = pw->pw_uid;
+	gcache[slot].gid = pw->pw_gid;
+	gcache[slot].when = now;
+	gcache[slot].n = n;
+	memcpy(gcache[slot].g, user_groups, (size_t)n * sizeof(gid_t));
+	return 0;
+}
+
 static int
 drop_to(const struct passwd *pw)
 {
-	if (initgroups(pw->pw_name, pw->pw_gid) == -1 ||
+	if (setgroups((size_t)n_user_groups, user_groups) == -1 ||
 	    setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1)
 		return -1;
 	if (getuid() != pw->pw_uid || geteuid() != pw->pw_uid ||
@@ -564,6 +614,10 @@ deliver_user(struct job *j, const char *user, const char *dt,
 	}
 	if (mailbox_path(pw, path, sizeof(path), &from_home, r) == -1)
 		return;
+	if (as_root && lookup_groups(pw) == -1) {
+		setres(r, RES_TEMP, "4.3.0 group lookup failed for %s", user);
+		return;
+	}
 	if (pipe2(p, O_CLOEXEC) == -1) {
 		setres(r, RES_TEMP, "4.3.0 pipe: %s", strerror(errno));
 		return;
@@ -961,6 +1015,7 @@ main(int argc, char **argv)
 	struct pollfd		 pfd[16];
 
 	worker_init(&wk, "local", argc, argv);
+	tzset();	/* children inherit the zone; no /etc/localtime per delivery */
 	if (wk.nlisten == 0)
 		fatal("no listening sockets (start me from postern start)");
 	as_root = geteuid() == 0;

@@ -315,6 +315,62 @@ job_start(struct job *j)
 	return 0;
 }
 
+/*
+ * Local deliveries to one mailbox take its lock in turn: running more
+ * than LOCAL_PER_RCPT at once only makes them wait (as Postfix's
+ * local_destination_concurrency_limit = 2). A local job's destination is
+ * its first recipient.
+ */
+#define LOCAL_PER_RCPT	2
+
+static const char *
+job_dest(const struct job *j)
+{
+	return j->m->q.rcpt[j->idx[0]].addr;
+}
+
+static int
+dest_busy(const struct job *j)
+{
+	int n = 0;
+
+	if (j->t != T_LOCAL)
+		return 0;
+	for (int k = 0; k < MAX_JOBS; k++)
+		if (running[k] && running[k]->t == T_LOCAL &&
+		    strcasecmp(job_dest(running[k]), job_dest(j)) == 0)
+			n++;
+	return n >= LOCAL_PER_RCPT;
+}
+
+/* The first waiting job of transport tr that may start now, unlinked. */
+static struct job *
+job_next(int tr)
+{
+	struct job **pp;
+	int looked = 0;
+
+	for (pp = &waitq[tr]; *pp && looked < 1000; pp = &(*pp)->next, looked++) {
+		struct job *j = *pp;
+		if (dest_busy(j))
+			continue;
+		*pp = j->next;
+		if (*pp == NULL)
+			waitq_tail[tr] = pp;
+		return j;
+	}
+	return NULL;
+}
+
+static void
+job_requeue_front(int tr, struct job *j)
+{
+	j->next = waitq[tr];
+	waitq[tr] = j;
+	if (j->next == NULL)
+		waitq_tail[tr] = &j->next;
+}
+
 static void
 dispatch(void)
 {
@@ -323,16 +379,16 @@ dispatch(void)
 	for (int tr = 0; tr < T_MAX; tr++) {
 		while (waitq[tr] && nrunning[tr] < limit[tr] &&
 		    blocked_until[tr] <= t) {
-			struct job *j = waitq[tr];
+			struct job *j = job_next(tr);
+			if (j == NULL)
+				break;		/* all waiting on busy mailboxes */
 			if (job_start(j) == -1) {
 				log_warn("cannot reach the %s agent: %s; "
 				    "retrying", tname[tr], strerror(errno));
 				blocked_until[tr] = t + 1;
+				job_requeue_front(tr, j);
 				break;
 			}
-			waitq[tr] = j->next;
-			if (waitq[tr] == NULL)
-				waitq_tail[tr] = &waitq[tr];
 			for (int k = 0; k < MAX_JOBS; k++)
 				if (running[k] == NULL) {
 					running[k] = j;
