@@ -34,13 +34,14 @@ LIB_OBJS  = $(LIB_SRCS:%.c=$(OBJ)/%.o)
 LIBPOSTERN = $(BUILD)/libpostern.a
 
 # One program per directory; master/ and tools/ together make `postern`.
-PROGS = postern smtpd cleanup qmgr local remote
+PROGS = postern smtpd cleanup qmgr local remote anvil
 postern_SRCS = $(wildcard master/*.c tools/*.c)
 smtpd_SRCS   = $(wildcard smtpd/*.c)
 cleanup_SRCS = $(wildcard cleanup/*.c)
 qmgr_SRCS    = $(wildcard qmgr/*.c)
 local_SRCS   = $(wildcard local/*.c)
 remote_SRCS  = $(wildcard remote/*.c)
+anvil_SRCS = $(wildcard anvil/*.c)
 # A directory without sources yet builds nothing (keeps partial trees building).
 PROG_BINS = $(foreach p,$(PROGS),$(if $($(p)_SRCS),$(BUILD)/$(p)))
 
@@ -138,7 +139,7 @@ install: all
 	ln -sf postern $(DESTDIR)$(SBINDIR)/sendmail
 	ln -sf ../sbin/postern $(DESTDIR)$(BINDIR)/mailq
 	ln -sf ../sbin/postern $(DESTDIR)$(BINDIR)/newaliases
-	for p in smtpd cleanup qmgr local remote; do \
+	for p in smtpd cleanup qmgr local remote anvil; do \
 	    install -m 0755 $(BUILD)/$$p $(DESTDIR)$(LIBEXECDIR)/$$p; done
 	for m in $(wildcard */*.8); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man8/; done
 	for m in $(wildcard */*.5); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/; done

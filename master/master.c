@@ -33,7 +33,7 @@
 #include "master.h"
 #include "qfile.h"
 
-#define MAX_SERVICES	(CONF_MAX_LISTENERS + 4)
+#define MAX_SERVICES	(CONF_MAX_LISTENERS + 5)
 #define MAX_PROCS	64
 #define MAX_FDS		16
 #define STOP_GRACE	30	/* seconds */
@@ -51,6 +51,7 @@ struct service {
 	unsigned	 count;		/* wanted */
 	int		 drop;		/* drop to user/group before exec */
 	int		 single;	/* never two at once (qmgr) */
+	int		 keep;		/* not restarted by a reload (anvil) */
 	struct proc	 proc[MAX_PROCS];
 	unsigned	 fails;		/* quick deaths in a row */
 	time_t		 hold_until;	/* backoff */
@@ -304,6 +305,12 @@ setup_services(char *err, size_t errlen)
 	if ((fd = bind_unix(QDIR_PRIVATE "/remote", 0600, err, errlen)) == -1)
 		return -1;
 	s->fds[s->nfds++] = fd;
+	/* The per-client-IP counters all smtpds share; a reload keeps them. */
+	s = svc_add("anvil", "anvil", 1);
+	s->keep = 1;
+	if ((fd = bind_unix(QDIR_PRIVATE "/anvil", 0600, err, errlen)) == -1)
+		return -1;
+	s->fds[s->nfds++] = fd;
 	if ((ctl_fd = bind_unix(QDIR_PRIVATE "/master", 0600, err, errlen)) == -1)
 		return -1;
 	return 0;
@@ -523,6 +530,8 @@ retire(struct service *only, int sig)
 		struct service *s = &svc[i];
 		if (only && s != only)
 			continue;
+		if (!only && sig == SIGUSR1 && s->keep)
+			continue;	/* reload: anvil keeps its counters */
 		for (unsigned k = 0; k < MAX_PROCS; k++) {
 			if (s->proc[k].pid <= 0)
 				continue;

@@ -2,7 +2,8 @@
  * smtpd auth: SMTP AUTH (RFC 4954) with Cyrus SASL (sasl_app names
  * APP.conf), the mechanisms offered (auth_mechanisms, no PLAIN/LOGIN
  * before TLS with auth_plaintext_requires_tls), sender_login_map, and the
- * per-client-IP count of failed AUTHs that refuses brute-forcers (421).
+ * per-client-IP count of failed AUTHs that refuses brute-forcers (421),
+ * shared by every listener through anvil, with a per-process fallback.
  * Must never log an AUTH payload or anything derived from a password:
  * only the client, the mechanism, the login name and the SASL error.
  */
@@ -23,10 +24,10 @@
 #include "smtpd.h"
 
 /*
- * Brute-force defence. Each listener is served by exactly one smtpd
- * process (docs/internals.md), so this table is shared by every session
- * of the listener. It is not shared between listeners nor kept across a
- * reload; a multi-process version would keep it in master (future work).
+ * Brute-force defence. The shared count is anvil's (every listener's
+ * smtpd reports its failures there, docs/internals.md); this table is the
+ * process's own count, shared by the sessions of this listener only. It
+ * is always kept, and decides alone while anvil cannot be reached.
  */
 #define FAIL_MAX	5	/* failed AUTHs ... */
 #define FAIL_WINDOW	600	/* ... within this many seconds ... */
@@ -35,8 +36,7 @@
 
 #define R_AUTH_OK	"235 2.7.0 Authentication successful"
 #define R_AUTH_FAIL	"535 5.7.8 Authentication credentials invalid"
-#define R_REFUSED	"421 4.7.0 Too many failed authentications, " \
-			    "try again later"
+#define R_REFUSED	R_AUTH_REFUSED
 
 struct failrec {
 	char	 ip[64];
@@ -129,10 +129,21 @@ sasl_drop(struct session *s)
 	s->sasl = NULL;
 }
 
+static void
+auth_wait_free(struct session *s)
+{
+	if (s->auth_wait == NULL)
+		return;
+	explicit_bzero(s->auth_wait, strlen(s->auth_wait));
+	free(s->auth_wait);
+	s->auth_wait = NULL;
+}
+
 void
 auth_reset(struct session *s)
 {
 	sasl_drop(s);
+	auth_wait_free(s);
 	free(s->auth_user);
 	s->auth_user = NULL;
 	s->auth_mech[0] = '\0';
@@ -305,21 +316,48 @@ fail_count(struct session *s)
 	return 1;
 }
 
+/* anvil's verdict on a failure (NULL: no answer, the local count
+ * stands). Commands waited for it. */
+static void
+anvil_fail_done(void *arg, const struct ipc_msg *m)
+{
+	struct session *s = arg;
+	long long n = 0, b = 0;
+
+	s->dns_wait = 0;
+	if (m != NULL && ipc_get_num(m, "blocked", &b) == 0 && b == 1 &&
+	    !s->closing) {
+		(void)ipc_get_num(m, "count", &n);
+		log_warn("%s: too many failed AUTHs from %s[%s] (%lld on all "
+		    "listeners within %ds, last with %s): refused for %ds",
+		    s->id, s->name, s->ip, n, FAIL_WINDOW, s->auth_mech,
+		    FAIL_BAN);
+		reply(s, "%s", R_REFUSED);
+		session_close(s);
+	}
+	session_resume(s);	/* last: it may end the session */
+}
+
 /* ---- the exchange ---- */
 
 static void
 auth_failed(struct session *s, int r)
 {
+	int asked;
+
 	/* The SASL error string names the failure, never the payload. */
 	log_warn("%s: %s[%s]: SASL %s authentication failed: %s", s->id,
 	    s->name, s->ip, s->auth_mech, sasl_errstring(r, NULL, NULL));
 	sasl_drop(s);
 	s->state = S_CMD;
 	reply(s, "%s", R_AUTH_FAIL);
+	asked = anvil_request("auth_fail", s->ip, wk.service,
+	    anvil_fail_done, s) == 0;
 	if (fail_count(s)) {
 		reply(s, "%s", R_REFUSED);
 		session_close(s);
-	}
+	} else if (asked)
+		s->dns_wait = 1;	/* next command after anvil's verdict */
 }
 
 static void
@@ -362,8 +400,58 @@ auth_result(struct session *s, int r, const char *out, unsigned outlen)
 	reply(s, "%s", R_AUTH_OK);
 }
 
+static void	auth_run(struct session *, const char *);
+
+/* anvil's answer to the block check of an AUTH command held meanwhile. */
+static void
+anvil_check_done(void *arg, const struct ipc_msg *m)
+{
+	struct session *s = arg;
+	char *a = s->auth_wait;
+	long long b = 0;
+
+	s->auth_wait = NULL;
+	s->dns_wait = 0;
+	if (m != NULL && ipc_get_num(m, "blocked", &b) == 0 && b == 1) {
+		log_info("NOQUEUE: reject: AUTH from %s[%s]: %s (all "
+		    "listeners)", s->name, s->ip, R_REFUSED);
+		reply(s, "%s", R_REFUSED);
+		session_close(s);
+	} else if (a != NULL && !s->closing)
+		auth_run(s, a);
+	if (a != NULL) {
+		explicit_bzero(a, strlen(a));
+		free(a);
+	}
+	if (!s->dns_wait)	/* auth_run may wait for anvil again */
+		session_resume(s);	/* last: it may end the session */
+}
+
 void
 auth_cmd(struct session *s, const char *arg)
+{
+	char r[REPLY_MAX];
+
+	if (sasl_up && auth_refused(s->ip, r, sizeof(r))) {
+		log_info("NOQUEUE: reject: AUTH from %s[%s]: %s", s->name,
+		    s->ip, r);
+		reply(s, "%s", r);
+		session_close(s);
+		return;
+	}
+	/* Blocked through another listener since this session began? */
+	if (sasl_up && s->auth_user == NULL && s->auth_wait == NULL &&
+	    anvil_request("auth_check", s->ip, NULL, anvil_check_done, s)
+	    == 0) {
+		s->auth_wait = xstrdup(arg);
+		s->dns_wait = 1;
+		return;
+	}
+	auth_run(s, arg);
+}
+
+static void
+auth_run(struct session *s, const char *arg)
 {
 	char mech[24], avail[256], *in = NULL;	/* mech: as auth_mech */
 	const char *resp, *out = NULL;

@@ -46,6 +46,11 @@ struct pstate {
 	int		 mstage;	/* T_MX, T_A, T_AAAA */
 	int		 mdone;
 	enum dns_status	 mst;
+	/* anvil, the counters shared by every listener */
+	int		 anvil_blocked;	/* too many failed AUTHs */
+	int		 anvil_conn;	/* a connect was counted ... */
+	unsigned	 anvil_gen;	/* ... on this anvil connection */
+	char		 anvil_reject[REPLY_MAX];
 };
 
 static struct dns_bl		 bl[MAX_BL];
@@ -160,6 +165,11 @@ policy_connect(struct session *s, char *out, size_t outlen)
 	const char *vname = strcmp(s->name, "unknown") ? s->name : NULL;
 	int n;
 
+	/* anvil's per-IP verdicts (policy_connect_start) */
+	if (ps != NULL && ps->anvil_blocked)
+		return copy_reply(out, outlen, "%s", R_AUTH_REFUSED);
+	if (ps != NULL && ps->anvil_reject[0])
+		return copy_reply(out, outlen, "%s", ps->anvil_reject);
 	res.action = ACCESS_NONE;
 	if (have_access) {
 		n = access_check_connect(&access_map, s->ip, vname, &res);
@@ -322,6 +332,70 @@ dns_done(void *arg, int tag, enum dns_status st, struct ub_result *res)
 	mail_done(ps, st == DNS_NODATA ? DNS_NXDOMAIN : st);
 }
 
+static int	client_exempt(const char *);
+
+static void
+anvil_check_cb(void *arg, const struct ipc_msg *m)
+{
+	struct session *s = arg;
+	struct pstate *ps = s->pdns;
+	long long b;
+
+	if (m != NULL && ipc_get_num(m, "blocked", &b) == 0 && b == 1)
+		ps->anvil_blocked = 1;
+	connect_step_done(ps);
+}
+
+/* The client's connections per minute and open sessions, all listeners
+ * together; the same limits as policy_accept's per-process ones. */
+static void
+anvil_connect_cb(void *arg, const struct ipc_msg *m)
+{
+	struct session *s = arg;
+	struct pstate *ps = s->pdns;
+	long long cm, ns;
+	size_t cap = lc->max_sessions > 1 ? (lc->max_sessions + 1) / 2 : 1;
+
+	if (m == NULL || ipc_get_num(m, "count_minute", &cm) == -1 ||
+	    ipc_get_num(m, "sessions", &ns) == -1)
+		goto done;
+	if (lc->client_connection_rate_limit > 0 &&
+	    cm > (long long)lc->client_connection_rate_limit) {
+		log_warn("client connection rate limit exceeded: reject "
+		    "connect from unknown[%s] (client_connection_rate_limit="
+		    "%u/min, %lld on all listeners)", s->ip,
+		    lc->client_connection_rate_limit, cm);
+		snprintf(ps->anvil_reject, sizeof(ps->anvil_reject), "421 "
+		    "4.7.0 Too many connections from your address, slow down");
+	} else if (lc->max_sessions > 0 && ns > (long long)cap) {
+		log_warn("too many connections from unknown[%s]: reject "
+		    "(%lld open on all listeners, per-client cap %zu)", s->ip,
+		    ns, cap);
+		snprintf(ps->anvil_reject, sizeof(ps->anvil_reject), "421 "
+		    "4.7.0 Too many concurrent connections from your address");
+	}
+done:
+	connect_step_done(ps);
+}
+
+/* Ask anvil about the new client; the answers join the connect checks. */
+static void
+anvil_connect_start(struct session *s, struct pstate *ps)
+{
+	if (!anvil_up())
+		return;		/* policy_accept's local tables decide */
+	if (auth_enabled() && anvil_request("auth_check", s->ip, NULL,
+	    anvil_check_cb, s) == 0)
+		ps->npending++;
+	if (client_exempt(s->ip))
+		return;
+	ps->anvil_gen = anvil_generation();
+	if (anvil_request("connect", s->ip, NULL, anvil_connect_cb, s) == 0) {
+		ps->npending++;
+		ps->anvil_conn = 1;
+	}
+}
+
 void
 policy_connect_start(struct session *s)
 {
@@ -332,6 +406,7 @@ policy_connect_start(struct session *s)
 	ps->s = s;
 	s->pdns = ps;
 	ps->npending = 1;	/* released below */
+	anvil_connect_start(s, ps);
 	if (dns_ready() && dns_reverse_name(s->ip, NULL, name, sizeof(name))
 	    == 0) {
 		if (start_query(ps, name, T_PTR, Q_PTR) == 0)
@@ -350,8 +425,12 @@ policy_session_end(struct session *s)
 {
 	struct pstate *ps = s->pdns;
 
+	anvil_cancel(s);
 	if (ps == NULL)
 		return;
+	/* anvil forgets the session by itself if the connection broke */
+	if (ps->anvil_conn && ps->anvil_gen == anvil_generation())
+		anvil_notify("disconnect", s->ip);
 	for (size_t i = 0; i < sizeof(ps->q) / sizeof(ps->q[0]); i++)
 		sdns_cancel(ps->q[i]);
 	free(ps);
@@ -594,9 +673,11 @@ policy_rcpt(struct session *s, const struct addr *path, char *rcpt,
 }
 
 /* ---- connection limits ----
- * Each listener has its own smtpd process, so this process's tables are
- * the one place that sees every connection of the listener. Clients with
- * Connect: OK or RELAY are exempt from the per-client limits.
+ * Each listener has its own smtpd process: this process's tables see
+ * every connection of the listener and enforce the limits at accept.
+ * The per-client ones are also checked across all listeners through
+ * anvil (anvil_connect_start); these tables stay the fallback. Clients
+ * with Connect: OK or RELAY are exempt from the per-client limits.
  */
 #define CLIENT_SLOTS	1024
 #define CLIENT_PROBE	16

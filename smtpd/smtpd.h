@@ -19,6 +19,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "dns.h"
+#include "ipc.h"
 #include "map.h"
 #include "smtp_cmd.h"
 #include "worker.h"
@@ -50,6 +51,8 @@ struct session {
 	void		*sasl;		/* sasl_conn_t, made on demand */
 	char		*auth_user;	/* authenticated login, sanitized */
 	char		 auth_mech[24];	/* mechanism of the exchange */
+	char		*auth_wait;	/* AUTH argument held while anvil
+					 * is asked (wiped when freed) */
 	void		*pdns;		/* policy.c's DNS state */
 	int		 dns_wait;	/* commands wait for a DNS answer */
 	struct smtp_cmd	*pend;		/* MAIL to run again once it is in */
@@ -141,8 +144,27 @@ void	 auth_reset(struct session *);
  * (reply in out). */
 int	 auth_sender_ok(struct session *, const char *sender, char *out,
 	    size_t outlen);
-/* Refused for too many failed AUTHs: 1 and reply in out. */
+#define R_AUTH_REFUSED	"421 4.7.0 Too many failed authentications, " \
+			    "try again later"
+/* Refused for too many failed AUTHs (this process's count): 1 and reply
+ * in out. */
 int	 auth_refused(const char *ip, char *out, size_t outlen);
+
+/* anvil_client.c: the per-IP counters shared by every smtpd (anvil).
+ * A callback gets the reply, or NULL: no answer (anvil down or slow),
+ * use the local counters. Never blocks. */
+typedef void (*anvil_cb)(void *arg, const struct ipc_msg *reply);
+/* Connected (or connecting) to anvil now. */
+int	 anvil_up(void);
+/* Changes whenever the connection is lost (anvil forgot our sessions). */
+unsigned anvil_generation(void);
+/* Queue a request (listener may be NULL); 0, or -1 (cb is not called). */
+int	 anvil_request(const char *req, const char *ip, const char *listener,
+	    anvil_cb, void *arg);
+/* A request without a reply ("disconnect"), best effort. */
+void	 anvil_notify(const char *req, const char *ip);
+/* arg (a session) is going away: its pending callbacks are dropped. */
+void	 anvil_cancel(void *arg);
 
 /* tls.c */
 void	 tls_init(void);
