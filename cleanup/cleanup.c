@@ -616,7 +616,6 @@ int
 main(int argc, char **argv)
 {
 	char path[512];
-	struct pollfd pfd[16];
 
 	worker_init(&wk, "cleanup", argc, argv);
 	if (wk.nlisten == 0)
@@ -626,25 +625,13 @@ main(int argc, char **argv)
 	if (incoming_fd == -1)
 		fatal("open %s: %s", path, strerror(errno));
 	sweep_temp();
-	for (int i = 0; i < wk.nlisten; i++) {
-		pfd[i].fd = wk.listen_fd[i];
-		pfd[i].events = POLLIN;
-		fcntl(wk.listen_fd[i], F_SETFL, O_NONBLOCK);
-	}
 	while (!worker_stop) {
-		int r = poll(pfd, (nfds_t)wk.nlisten, 1000);
-		if (r <= 0)
+		int which, fd = worker_accept(&wk, 1000, &which);
+		if (fd == -1)
 			continue;
-		for (int i = 0; i < wk.nlisten; i++) {
-			if (!(pfd[i].revents & POLLIN))
-				continue;
-			int fd = accept4(pfd[i].fd, NULL, NULL, SOCK_CLOEXEC);
-			if (fd == -1)
-				continue;
-			/* fd 3 is private/cleanup; any later one is public. */
-			serve(fd, i > 0);
-			close(fd);
-		}
+		/* fd 3 is private/cleanup; any later one is public. */
+		serve(fd, which > 0);
+		close(fd);
 	}
 	return 0;
 }

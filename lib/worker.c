@@ -4,6 +4,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +36,7 @@ worker_init(struct worker *w, const char *prog, int argc, char **argv)
 	int c;
 
 	memset(w, 0, sizeof(*w));
+	w->epfd = -1;
 	w->prog = prog;
 	w->service = prog;
 	while ((c = getopt(argc, argv, "c:s:")) != -1) {
@@ -84,6 +87,36 @@ worker_init(struct worker *w, const char *prog, int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGHUP, SIG_IGN);
+}
+
+int
+worker_accept(struct worker *w, int timeout_ms, int *which)
+{
+	struct epoll_event ev;
+	int n, fd;
+
+	if (w->epfd < 0) {
+		if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
+			fatal("epoll_create1: %s", strerror(errno));
+		for (int i = 0; i < w->nlisten; i++) {
+			memset(&ev, 0, sizeof(ev));
+			ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+			ev.data.u32 = (uint32_t)i;
+			fcntl(w->listen_fd[i], F_SETFL, O_NONBLOCK);
+			if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->listen_fd[i],
+			    &ev) == -1)
+				fatal("epoll_ctl: %s", strerror(errno));
+		}
+	}
+	n = epoll_wait(w->epfd, &ev, 1, timeout_ms);
+	if (n <= 0)
+		return -1;
+	if ((fd = accept4(w->listen_fd[ev.data.u32], NULL, NULL,
+	    SOCK_CLOEXEC)) == -1)
+		return -1;	/* another process was quicker */
+	if (which)
+		*which = (int)ev.data.u32;
+	return fd;
 }
 
 void

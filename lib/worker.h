@@ -16,6 +16,7 @@ struct worker {
 	int		 listen_fd[16];
 	int		 nlisten;
 	struct conf	 conf;
+	int		 epfd;		/* worker_accept(), lazily */
 };
 
 /* Parse argv, load config (fatal on error), open the log, collect the
@@ -27,6 +28,14 @@ extern volatile sig_atomic_t worker_stop;
  * finish every session in hand, however long, then exit. SIGTERM (stop)
  * may cut idle sessions short. */
 extern volatile sig_atomic_t worker_graceful;
+
+/*
+ * Pool workers: wait up to timeout_ms for a connection on any listening
+ * fd and accept it. Uses epoll with EPOLLEXCLUSIVE so one connection
+ * wakes one idle process, not the whole pool. Returns the new fd (and
+ * the index of its listener in *which), or -1 (timeout, signal, error).
+ */
+int	 worker_accept(struct worker *, int timeout_ms, int *which);
 
 /* Join queue_dir and a relative path into out; fatal if too long. */
 void	 queue_path(const struct conf *, const char *rel, char *out, size_t outlen);

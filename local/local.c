@@ -1012,7 +1012,6 @@ int
 main(int argc, char **argv)
 {
 	struct conf_errors	 errs = { 0 };
-	struct pollfd		 pfd[16];
 
 	worker_init(&wk, "local", argc, argv);
 	tzset();	/* children inherit the zone; no /etc/localtime per delivery */
@@ -1029,25 +1028,12 @@ main(int argc, char **argv)
 		fatal("cannot open alias map %s: %s", wk.conf.alias_map,
 		    strerror(errno));
 	signal(SIGCHLD, SIG_DFL);
-	for (int i = 0; i < wk.nlisten; i++) {
-		pfd[i].fd = wk.listen_fd[i];
-		pfd[i].events = POLLIN;
-		fcntl(wk.listen_fd[i], F_SETFL, O_NONBLOCK);
-	}
 	while (!worker_stop) {
-		if (poll(pfd, (nfds_t)wk.nlisten, 1000) <= 0)
+		int fd = worker_accept(&wk, 1000, NULL);
+		if (fd == -1)
 			continue;
-		for (int i = 0; i < wk.nlisten && !worker_stop; i++) {
-			int fd;
-
-			if (!(pfd[i].revents & POLLIN))
-				continue;
-			if ((fd = accept4(pfd[i].fd, NULL, NULL,
-			    SOCK_CLOEXEC)) == -1)
-				continue;
-			serve(fd);
-			close(fd);
-		}
+		serve(fd);
+		close(fd);
 	}
 	map_close(&aliases);
 	domain_list_free(&local_domains);

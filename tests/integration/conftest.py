@@ -207,12 +207,18 @@ listen = 127.0.0.1:{s}
         return pids
 
     def kill_all(self, sig=signal.SIGKILL):
-        for pid in self.our_pids():
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        wait_for(lambda: not self.our_pids(), what="processes gone")
+        """Signal every process of this instance until none is left (a
+        worker spawned by master between our listing and master's death
+        is caught on the next round)."""
+        def sweep():
+            pids = self.our_pids()
+            for pid in pids:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            return not pids
+        wait_for(sweep, interval=0.1, what="processes gone")
 
     def stop(self):
         if self.master_pid():
