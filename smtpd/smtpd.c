@@ -138,8 +138,11 @@ begin_shutdown(void)
 
 	shutting = 1;
 	stop_deadline = time(NULL) + STOP_GRACE;
+	/* Close our copies of the listening sockets (master keeps its own,
+	 * so nothing is refused): a new master can bind them at once. */
 	for (int i = 0; i < nlst; i++)
-		evconnlistener_disable(lst[i]);
+		evconnlistener_free(lst[i]);
+	nlst = 0;
 	log_info("stopping%s: %zu session(s) open",
 	    worker_graceful ? " gracefully" : "", nsessions);
 	/* SIGUSR1 (reload): every session is served to its end (its own
