@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,6 +322,36 @@ lock_backoff(long *ms)
 		*ms *= 2;
 }
 
+/*
+ * A dotlock names its creator's pid. When that process no longer exists
+ * (a delivery killed with -9), the lock is stale at once; waiting for
+ * MBOX_LOCK_STALE would hold the mailbox for minutes. Only ESRCH counts:
+ * EPERM means some other user's live process.
+ */
+static int
+lock_owner_dead(const char *lockpath)
+{
+	char	 buf[32];
+	ssize_t	 n;
+	long	 pid;
+	char	*end;
+	int	 fd;
+
+	if ((fd = open(lockpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	errno = 0;
+	pid = strtol(buf, &end, 10);
+	if (errno || end == buf || (*end != '\n' && *end != '\0') ||
+	    pid <= 1 || pid > 4194304)
+		return 0;
+	return kill((pid_t)pid, 0) == -1 && errno == ESRCH;
+}
+
 /* Create PATH.lock. 1 = locked, 0 = skipped (directory not writable),
  * -1 = failure with err set. */
 static int
@@ -351,7 +382,8 @@ dotlock(const char *lockpath, char *err, size_t errlen)
 			return -1;
 		}
 		if (lstat(lockpath, &st) == 0 &&
-		    time(NULL) - st.st_mtime > MBOX_LOCK_STALE) {
+		    (time(NULL) - st.st_mtime > MBOX_LOCK_STALE ||
+		    lock_owner_dead(lockpath))) {
 			if (unlink(lockpath) == 0)
 				continue;
 		}

@@ -335,6 +335,27 @@ test_deliver(void **state)
 	    strlen(content) - 4, err, sizeof(err)), MBOX_OK);
 	assert_int_equal(access(lpath, F_OK), -1);
 
+	/* A fresh dotlock whose creator is dead (kill -9) is stale at once. */
+	{
+		pid_t dead = fork();
+		char pidline[32];
+		time_t t0;
+		if (dead == 0)
+			_exit(0);
+		waitpid(dead, NULL, 0);
+		fd = open(lpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		assert_true(fd != -1);
+		snprintf(pidline, sizeof(pidline), "%ld\n", (long)dead);
+		assert_int_equal(write(fd, pidline, strlen(pidline)),
+		    (ssize_t)strlen(pidline));
+		close(fd);
+		t0 = time(NULL);
+		assert_int_equal(mbox_deliver(path, "s@x", "u@h", cfd, 4,
+		    strlen(content) - 4, err, sizeof(err)), MBOX_OK);
+		assert_true(time(NULL) - t0 < 3);
+		assert_int_equal(access(lpath, F_OK), -1);
+	}
+
 	/* A hard link makes it unsafe. */
 	snprintf(lpath, sizeof(lpath), "%s/link", dir);
 	assert_int_equal(link(path, lpath), 0);
