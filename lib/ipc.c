@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "ipc.h"
 
 static void
@@ -209,15 +210,6 @@ ipc_is(const struct ipc_msg *m, const char *name, const char *str)
 	return a && a->len == strlen(str) && memcmp(a->val, str, a->len) == 0;
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Wait for fd to be ready; 0 ok, -1 with errno = ETIMEDOUT. */
 static int
 io_wait(int fd, short ev, long long deadline)
@@ -228,7 +220,7 @@ io_wait(int fd, short ev, long long deadline)
 	if (deadline == 0)
 		return 0;
 	for (;;) {
-		long long left = deadline - now_ms();
+		long long left = deadline - clock_ms();
 		if (left <= 0) {
 			errno = ETIMEDOUT;
 			return -1;
@@ -248,7 +240,7 @@ io_wait(int fd, short ev, long long deadline)
 int
 ipc_send(int fd, const struct buf *frame, int timeout_ms)
 {
-	long long deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
+	long long deadline = timeout_ms > 0 ? clock_ms() + timeout_ms : 0;
 	size_t off = 0;
 
 	while (off < frame->len) {
@@ -292,7 +284,7 @@ read_full(int fd, void *p, size_t len, long long deadline)
 int
 ipc_recv(int fd, struct ipc_msg *m, int timeout_ms)
 {
-	long long deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
+	long long deadline = timeout_ms > 0 ? clock_ms() + timeout_ms : 0;
 	unsigned char hdr[4];
 	uint32_t n;
 	char *tmp;
