@@ -383,7 +383,7 @@ poke_qmgr(void)
 	struct buf b;
 	int fd;
 
-	queue_path(&wk.conf, QDIR_PRIVATE "/qmgr", path, sizeof(path));
+	queue_path(wk.conf.queue_dir, QDIR_PRIVATE "/qmgr", path, sizeof(path));
 	if ((fd = ipc_connect(path)) == -1)
 		return;		/* qmgr scans incoming/ on its own too */
 	buf_init(&b, 256);
@@ -620,7 +620,7 @@ main(int argc, char **argv)
 	worker_init(&wk, "cleanup", argc, argv);
 	if (wk.nlisten == 0)
 		fatal("no listening sockets (start me from postern start)");
-	queue_path(&wk.conf, QDIR_INCOMING, path, sizeof(path));
+	queue_path(wk.conf.queue_dir, QDIR_INCOMING, path, sizeof(path));
 	incoming_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (incoming_fd == -1)
 		fatal("open %s: %s", path, strerror(errno));

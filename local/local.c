@@ -708,7 +708,7 @@ forward(struct job *j, const struct expansion *x, const char *orig,
 	size_t		 done = 0;
 	int		 fd;
 
-	queue_path(&wk.conf, QDIR_PRIVATE "/cleanup", path, sizeof(path));
+	queue_path(wk.conf.queue_dir, QDIR_PRIVATE "/cleanup", path, sizeof(path));
 	if ((fd = ipc_connect(path)) == -1) {
 		setres(r, RES_TEMP, "4.3.0 cannot connect to cleanup: %s",
 		    strerror(errno));
@@ -957,7 +957,7 @@ serve(int cfd)
 	} else {
 		strlcpy(j.id, qid, sizeof(j.id));
 		snprintf(rel, sizeof(rel), "%s/%s", QDIR_ACTIVE, qid);
-		queue_path(&wk.conf, rel, path, sizeof(path));
+		queue_path(wk.conf.queue_dir, rel, path, sizeof(path));
 		if ((j.fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) ==
 		    -1)
 			snprintf(err, sizeof(err), "%s", strerror(errno));

@@ -1832,7 +1832,7 @@ job_run(int fd, const struct ipc_msg *m)
 	}
 
 	fmt(err, sizeof(err), "%s/%s", QDIR_ACTIVE, j.id);
-	queue_path(&wk.conf, err, path, sizeof(path));
+	queue_path(wk.conf.queue_dir, err, path, sizeof(path));
 	j.qfd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (j.qfd == -1) {
 		char t[TEXT_MAX];

@@ -133,7 +133,7 @@ anvil_connect(void)
 	struct sockaddr_un sun;
 	char path[512];
 
-	queue_path(&wk.conf, QDIR_PRIVATE "/anvil", path, sizeof(path));
+	queue_path(wk.conf.queue_dir, QDIR_PRIVATE "/anvil", path, sizeof(path));
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sun.sun_path))

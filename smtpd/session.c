@@ -475,7 +475,7 @@ cleanup_open(struct session *s)
 	int fd, bad = 0;
 	const char *why;
 
-	queue_path(&wk.conf, QDIR_PRIVATE "/cleanup", path, sizeof(path));
+	queue_path(wk.conf.queue_dir, QDIR_PRIVATE "/cleanup", path, sizeof(path));
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sun.sun_path)) {

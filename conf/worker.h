@@ -8,6 +8,7 @@
 
 #include <signal.h>
 #include "conf.h"
+#include "queue.h"	/* queue_path(): every worker names queue paths */
 
 struct worker {
 	const char	*prog;		/* "smtpd" */
@@ -36,8 +37,5 @@ extern volatile sig_atomic_t worker_graceful;
  * the index of its listener in *which), or -1 (timeout, signal, error).
  */
 int	 worker_accept(struct worker *, int timeout_ms, int *which);
-
-/* Join queue_dir and a relative path into out; fatal if too long. */
-void	 queue_path(const struct conf *, const char *rel, char *out, size_t outlen);
 
 #endif

@@ -118,12 +118,3 @@ worker_accept(struct worker *w, int timeout_ms, int *which)
 		*which = (int)ev.data.u32;
 	return fd;
 }
-
-void
-queue_path(const struct conf *c, const char *rel, char *out, size_t outlen)
-{
-	int n = snprintf(out, outlen, "%s/%s", c->queue_dir, rel);
-
-	if (n < 0 || (size_t)n >= outlen)
-		fatal("queue path too long: %s/%s", c->queue_dir, rel);
-}
