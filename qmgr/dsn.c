@@ -10,19 +10,11 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "dsn.h"
 #include "log.h"
 
 #define DSN_MAX_RETURN	(1024 * 1024)	/* return whole messages up to this */
-
-static void
-rfc2822_date(char *out, size_t len, time_t t)
-{
-	struct tm tm;
-
-	localtime_r(&t, &tm);
-	strftime(out, len, "%a, %d %b %Y %H:%M:%S %z", &tm);
-}
 
 /* "5.1.1 text" -> "5.1.1"; else the default. */
 static void
@@ -63,8 +55,8 @@ dsn_format(const struct conf *c, const struct qfile *q, int cfd,
 	int failed = kind == DSN_FAILED;
 	size_t n = 0;
 
-	rfc2822_date(date, sizeof(date), time(NULL));
-	rfc2822_date(arr, sizeof(arr), (time_t)(q->arrival_us / 1000000));
+	date_rfc5322(date, sizeof(date), time(NULL));
+	date_rfc5322(arr, sizeof(arr), (time_t)(q->arrival_us / 1000000));
 	buf_printf(out,
 	    "From: MAILER-DAEMON@%s (Mail Delivery System)\n"
 	    "To: <%s>\n"
@@ -174,7 +166,6 @@ dsn_send(const struct conf *c, int dirfd, const struct qfile *q, int cfd,
 {
 	struct qwriter w;
 	struct buf out;
-	struct timespec ts;
 	char to[QF_MAX_ADDR + 1], id[QID_LEN + 1];
 	int r;
 
@@ -189,10 +180,8 @@ dsn_send(const struct conf *c, int dirfd, const struct qfile *q, int cfd,
 		}
 		snprintf(to, sizeof(to), "postmaster@%s", c->hostname);
 	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	if (qfile_create(&w, dirfd, (uint64_t)ts.tv_sec * 1000000 +
-	    (uint64_t)ts.tv_nsec / 1000, *q->sender ? 0 : QF_BOUNCE, "",
-	    NULL) == -1)
+	if (qfile_create(&w, dirfd, clock_us(), *q->sender ? 0 : QF_BOUNCE,
+	    "", NULL) == -1)
 		return -1;
 	buf_init(&out, DSN_MAX_RETURN + 256 * 1024);
 	if (dsn_format(c, q, cfd, kind, w.id, to, &out) == -1) {

@@ -24,6 +24,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "qfile.h"
+#include "queue.h"
 #include "worker.h"
 #include "dsn.h"
 #include "conf.h"
@@ -36,6 +37,8 @@
 
 enum transport { T_LOCAL, T_REMOTE, T_MAX };
 static const char *tname[T_MAX] = { "local", "remote" };
+static const char *tsock[T_MAX] = { QDIR_PRIVATE "/local",
+    QDIR_PRIVATE "/remote" };
 
 struct msg {
 	struct msg	*next;
@@ -67,7 +70,7 @@ static struct job	*waitq[T_MAX], **waitq_tail[T_MAX];
 static struct job	*running[MAX_JOBS];
 static unsigned		 nrunning[T_MAX], limit[T_MAX];
 static time_t		 blocked_until[T_MAX];
-static int		 dirfd_in, dirfd_act, dirfd_def, dirfd_hold, dirfd_bad;
+static struct queue	 qq;
 static struct domain_list local_doms;
 static int		 want_incoming = 1, want_deferred = 1, flush_all;
 static int		 backlog;	/* a scan stopped at MAX_ACTIVE */
@@ -78,18 +81,6 @@ now(void)
 	return time(NULL);
 }
 
-static int
-open_dir(const char *rel)
-{
-	char path[512];
-	int fd;
-
-	queue_path(&wk.conf, rel, path, sizeof(path));
-	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		fatal("open %s: %s", path, strerror(errno));
-	return fd;
-}
-
 /*
  * Renames between queue dirs are not fsync'd one by one: the file itself
  * is durable, and a rename lost in a crash only sends the message around
@@ -98,37 +89,20 @@ open_dir(const char *rel)
  */
 static int	 active_dirty;
 
-static int
-qmove(int from, int to, const char *id)
-{
-	return renameat(from, id, to, id);
-}
-
-/* Admin moves are promises to a person: make them durable now. */
-static int
-qmove_sync(int from, int to, const char *id)
-{
-	if (renameat(from, id, to, id) == -1)
-		return -1;
-	fsync(to);
-	fsync(from);
-	return 0;
-}
-
 static void
 sync_dirs(void)
 {
 	if (active_dirty) {
-		fsync(dirfd_act);
+		queue_sync(&qq, QD_ACTIVE);
 		active_dirty = 0;
 	}
 }
 
 static void
-to_corrupt(int from, const char *id, const char *why)
+to_corrupt(enum qdir from, const char *id, const char *why)
 {
 	log_warn("%s: corrupt queue file moved to corrupt/: %s", id, why);
-	if (qmove(from, dirfd_bad, id) == -1)
+	if (queue_move(&qq, from, QD_CORRUPT, id, 0) == -1)
 		log_error("%s: cannot move to corrupt/: %s", id, strerror(errno));
 }
 
@@ -204,6 +178,15 @@ msg_schedule(struct msg *m)
 
 static void msg_finish(struct msg *);
 
+static struct msg *
+msg_find(const char *id)
+{
+	for (struct msg *m = msgs; m; m = m->next)
+		if (strcmp(m->id, id) == 0)
+			return m;
+	return NULL;
+}
+
 /* Load active/ID and schedule it. The file is already in active/. */
 static void
 msg_load(const char *id)
@@ -212,19 +195,21 @@ msg_load(const char *id)
 	struct msg *m;
 	int fd;
 
-	fd = openat(dirfd_act, id, O_RDWR | O_CLOEXEC);
+	if (msg_find(id) != NULL)
+		panic("%s: loaded twice", id);
+	fd = queue_file_open(&qq, QD_ACTIVE, id, O_RDWR);
 	if (fd == -1 && (errno == EMFILE || errno == ENFILE || errno == ENOMEM)) {
 		/* Our limit, not the file's fault: put it back for later. */
 		log_warn("%s: open: %s; leaving it in incoming/", id,
 		    strerror(errno));
-		renameat(dirfd_act, id, dirfd_in, id);
+		(void)queue_move(&qq, QD_ACTIVE, QD_INCOMING, id, 0);
 		return;
 	}
 	if (fd == -1) {
 		/* Not ours to read (wrong owner, not a file): quarantine. */
 		char why[128];
 		snprintf(why, sizeof(why), "open: %s", strerror(errno));
-		to_corrupt(dirfd_act, id, why);
+		to_corrupt(QD_ACTIVE, id, why);
 		return;
 	}
 	m = xcalloc(1, sizeof(*m));
@@ -234,7 +219,7 @@ msg_load(const char *id)
 		qfile_free(&m->q);
 		close(fd);
 		free(m);
-		to_corrupt(dirfd_act, id, err);
+		to_corrupt(QD_ACTIVE, id, err);
 		return;
 	}
 	m->next = msgs;
@@ -248,39 +233,32 @@ msg_load(const char *id)
 		msg_finish(m);
 }
 
-/* Move every due file of dir into active/ and load it. */
+/* Move every due file of a queue into active/ and load it, oldest
+ * first. NOREPLACE: a file already active is never overwritten. */
 static void
-scan(int dirfd, int due_only)
+scan(enum qdir d, int due_only)
 {
-	int dfd = dup(dirfd);
-	DIR *d;
-	struct dirent *de;
+	struct queue_ids l;
 	struct stat st;
 	time_t t = now();
 
-	if (dfd == -1 || (d = fdopendir(dfd)) == NULL) {
-		if (dfd != -1)
-			close(dfd);
+	if (queue_list(&qq, d, &l) == -1)
 		return;
-	}
-	rewinddir(d);
-	while ((de = readdir(d)) != NULL) {
+	for (size_t i = 0; i < l.n; i++) {
 		if (nmsgs >= MAX_ACTIVE) {
 			/* Come back as soon as there is room, not at the
 			 * next timer: the triggers for these are spent. */
 			backlog = 1;
 			break;
 		}
-		if (!qid_valid(de->d_name))
-			continue;
-		if (due_only && (fstatat(dirfd, de->d_name, &st, 0) == -1 ||
+		if (due_only && (fstatat(qq.fd[d], l.id[i], &st, 0) == -1 ||
 		    st.st_mtime > t))
 			continue;
-		if (renameat(dirfd, de->d_name, dirfd_act, de->d_name) == -1)
+		if (queue_move(&qq, d, QD_ACTIVE, l.id[i], QUEUE_NOREPLACE) == -1)
 			continue;
-		msg_load(de->d_name);
+		msg_load(l.id[i]);
 	}
-	closedir(d);
+	queue_ids_free(&l);
 }
 
 static int
@@ -290,8 +268,7 @@ job_start(struct job *j)
 	struct buf b;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/%s/%s", wk.conf.queue_dir,
-	    QDIR_PRIVATE, tname[j->t]);
+	queue_path(wk.conf.queue_dir, tsock[j->t], path, sizeof(path));
 	if ((fd = ipc_connect(path)) == -1)
 		return -1;
 	buf_init(&b, IPC_MAX_FRAME + 4);
@@ -371,6 +348,20 @@ job_requeue_front(int tr, struct job *j)
 		waitq_tail[tr] = &j->next;
 }
 
+/* A free slot exists: nrunning of all transports < their limits, whose
+ * sum is at most MAX_JOBS. */
+static void
+running_add(struct job *j)
+{
+	for (int k = 0; k < MAX_JOBS; k++)
+		if (running[k] == NULL) {
+			running[k] = j;
+			return;
+		}
+	panic("%s: no free job slot with %u+%u jobs running", j->m->id,
+	    nrunning[T_LOCAL], nrunning[T_REMOTE]);
+}
+
 static void
 dispatch(void)
 {
@@ -389,11 +380,7 @@ dispatch(void)
 				job_requeue_front(tr, j);
 				break;
 			}
-			for (int k = 0; k < MAX_JOBS; k++)
-				if (running[k] == NULL) {
-					running[k] = j;
-					break;
-				}
+			running_add(j);
 			nrunning[tr]++;
 		}
 	}
@@ -528,11 +515,10 @@ msg_unlink(struct msg *m)
 {
 	struct msg **pp;
 
-	for (pp = &msgs; *pp; pp = &(*pp)->next)
-		if (*pp == m) {
-			*pp = m->next;
-			break;
-		}
+	for (pp = &msgs; *pp != m; pp = &(*pp)->next)
+		if (*pp == NULL)
+			panic("%s: finished but not in the active list", m->id);
+	*pp = m->next;
 	nmsgs--;
 	close(m->fd);
 	qfile_free(&m->q);
@@ -552,67 +538,70 @@ backoff(uint32_t attempts)
 	return d / 2 + (uint64_t)arc4random_uniform((uint32_t)(d / 2 + 1));
 }
 
-/* All jobs are back: bounce, warn, defer or remove. */
+/* Recipients pending past queue_lifetime fail. */
 static void
-msg_finish(struct msg *m)
+msg_expire(struct msg *m, time_t age)
 {
-	time_t t = now();
-	time_t age = t - (time_t)(m->q.arrival_us / 1000000);
-	size_t pending = 0, failed = 0;
+	char why[2 * QF_ERR_LEN];
 
+	if (age < (time_t)wk.conf.queue_lifetime)
+		return;
 	for (size_t i = 0; i < m->q.nrcpt; i++) {
 		struct qrcpt *r = &m->q.rcpt[i];
-		if (r->status == QR_PENDING && age >= (time_t)wk.conf.queue_lifetime) {
-			char why[2 * QF_ERR_LEN];
-			snprintf(why, sizeof(why), "5.4.7 message expired after "
-			    "%lld s in the queue: %s", (long long)age,
-			    r->error[0] ? r->error : "not delivered");
-			r->status = QR_FAILED;
-			set_error(r, r->code, why);
-			qfile_rcpt_update(m->fd, r);
-		}
-		if (r->status == QR_PENDING)
-			pending++;
-		else if (r->status == QR_FAILED)
-			failed++;
+		if (r->status != QR_PENDING)
+			continue;
+		snprintf(why, sizeof(why), "5.4.7 message expired after "
+		    "%lld s in the queue: %s", (long long)age,
+		    r->error[0] ? r->error : "not delivered");
+		r->status = QR_FAILED;
+		set_error(r, r->code, why);
+		qfile_rcpt_update(m->fd, r);
 	}
-	if (failed && !m->delete) {
-		if (dsn_send(&wk.conf, dirfd_in, &m->q, m->fd, DSN_FAILED) == 0) {
-			for (size_t i = 0; i < m->q.nrcpt; i++) {
-				struct qrcpt *r = &m->q.rcpt[i];
-				if (r->status != QR_FAILED)
-					continue;
-				r->status = QR_DONE_FAILED;
-				qfile_rcpt_update(m->fd, r);
-				log_info("%s: to=<%s>, status=bounced (%s)", m->id,
-				    r->addr, r->error);
-			}
-		} else {
-			log_error("%s: cannot write bounce; will retry", m->id);
-			pending++;	/* keep the file */
-		}
+}
+
+/* Bounce the failed recipients; -1 when the bounce could not be written
+ * (the file stays for a retry). */
+static int
+msg_bounce(struct msg *m)
+{
+	if (dsn_send(&wk.conf, qq.fd[QD_INCOMING], &m->q, m->fd,
+	    DSN_FAILED) == -1) {
+		log_error("%s: cannot write bounce; will retry", m->id);
+		return -1;
 	}
-	if (m->delete) {
-		unlinkat(dirfd_act, m->id, 0);
-		active_dirty = 1;
-		log_info("%s: removed (deleted by the admin)", m->id);
-		msg_unlink(m);
-		return;
+	for (size_t i = 0; i < m->q.nrcpt; i++) {
+		struct qrcpt *r = &m->q.rcpt[i];
+		if (r->status != QR_FAILED)
+			continue;
+		r->status = QR_DONE_FAILED;
+		qfile_rcpt_update(m->fd, r);
+		log_info("%s: to=<%s>, status=bounced (%s)", m->id, r->addr,
+		    r->error);
 	}
-	if (pending == 0) {
-		if (unlinkat(dirfd_act, m->id, 0) == -1)
-			log_error("%s: unlink: %s", m->id, strerror(errno));
-		active_dirty = 1;
-		log_info("%s: removed", m->id);
-		msg_unlink(m);
-		return;
-	}
+	return 0;
+}
+
+static void
+msg_remove(struct msg *m, const char *how)
+{
+	if (queue_remove(&qq, QD_ACTIVE, m->id, 0) == -1 && !m->delete)
+		log_error("%s: unlink: %s", m->id, strerror(errno));
+	active_dirty = 1;
+	log_info("%s: removed%s", m->id, how);
+	msg_unlink(m);
+}
+
+/* Some recipients wait: warn the sender once, set the next try (the
+ * file's mtime, which scan() reads) and park it in deferred/ or hold/. */
+static void
+msg_defer(struct msg *m, time_t t, time_t age, size_t pending)
+{
 	if (!(m->q.flags & (QF_WARNED | QF_BOUNCE)) && *m->q.sender &&
-	    wk.conf.delay_warning && age >= (time_t)wk.conf.delay_warning) {
-		if (dsn_send(&wk.conf, dirfd_in, &m->q, m->fd, DSN_DELAYED) == 0) {
-			m->q.flags |= QF_WARNED;
-			log_info("%s: sender delay notification sent", m->id);
-		}
+	    wk.conf.delay_warning && age >= (time_t)wk.conf.delay_warning &&
+	    dsn_send(&wk.conf, qq.fd[QD_INCOMING], &m->q, m->fd,
+	    DSN_DELAYED) == 0) {
+		m->q.flags |= QF_WARNED;
+		log_info("%s: sender delay notification sent", m->id);
 	}
 	if (m->agent_lost) {
 		/* Not the destination's fault (an agent was killed or
@@ -627,7 +616,8 @@ msg_finish(struct msg *m)
 		log_error("%s: fsync: %s", m->id, strerror(errno));
 	struct timespec ts[2] = { { .tv_sec = t }, { .tv_sec = m->q.next_try } };
 	futimens(m->fd, ts);
-	if (qmove(dirfd_act, m->hold ? dirfd_hold : dirfd_def, m->id) == -1)
+	if (queue_move(&qq, QD_ACTIVE, m->hold ? QD_HOLD : QD_DEFERRED, m->id,
+	    0) == -1)
 		log_error("%s: cannot move to deferred/: %s", m->id,
 		    strerror(errno));
 	log_info("%s: deferred, %zu recipient(s) pending, next try in %lld s",
@@ -635,58 +625,95 @@ msg_finish(struct msg *m)
 	msg_unlink(m);
 }
 
-static struct msg *
-msg_find(const char *id)
+/* All jobs are back: bounce, warn, defer or remove. */
+static void
+msg_finish(struct msg *m)
 {
-	for (struct msg *m = msgs; m; m = m->next)
-		if (strcmp(m->id, id) == 0)
-			return m;
-	return NULL;
+	time_t t = now();
+	time_t age = t - (time_t)(m->q.arrival_us / 1000000);
+	size_t pending = 0, failed = 0;
+
+	if (m->jobs != 0)
+		panic("%s: finished with %d job(s) out", m->id, m->jobs);
+	msg_expire(m, age);
+	for (size_t i = 0; i < m->q.nrcpt; i++) {
+		if (m->q.rcpt[i].status == QR_PENDING)
+			pending++;
+		else if (m->q.rcpt[i].status == QR_FAILED)
+			failed++;
+	}
+	if (failed && !m->delete && msg_bounce(m) == -1)
+		pending++;	/* keep the file */
+	if (m->delete)
+		msg_remove(m, " (deleted by the admin)");
+	else if (pending == 0)
+		msg_remove(m, "");
+	else
+		msg_defer(m, t, age, pending);
 }
 
-/* Queue admin on one ID; returns a static reply text. */
+/* Admin moves are promises to a person: durable now, never replacing. */
+static int
+admin_move(const enum qdir *from, size_t n, enum qdir to, const char *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (queue_move(&qq, from[i], to, id,
+		    QUEUE_SYNC | QUEUE_NOREPLACE) == 0)
+			return 0;
+	return -1;
+}
+
+/*
+ * Queue admin on one ID; returns a static reply text, NULL if not found.
+ * release puts a held message in deferred/ due now (scheduled as any
+ * retry), the same as `postern queue release` does while qmgr is down.
+ */
 static const char *
 admin(const char *req, const char *id)
 {
-	int from[3] = { dirfd_in, dirfd_def, dirfd_hold };
+	static const enum qdir hold_from[] = { QD_INCOMING, QD_DEFERRED };
+	static const enum qdir requeue_from[] = { QD_DEFERRED, QD_HOLD };
+	static const enum qdir del_from[] = { QD_INCOMING, QD_DEFERRED, QD_HOLD };
+	static const enum qdir release_from[] = { QD_HOLD };
 	struct msg *m = msg_find(id);
-	struct timespec ts[2] = { { .tv_nsec = UTIME_NOW }, { .tv_nsec = UTIME_NOW } };
 
 	if (strcmp(req, "hold") == 0) {
 		if (m) {
 			m->hold = 1;
 			return "held (after the delivery in progress)";
 		}
-		for (int i = 0; i < 2; i++)
-			if (qmove_sync(from[i], dirfd_hold, id) == 0)
-				return "held";
-		return NULL;
+		return admin_move(hold_from, 2, QD_HOLD, id) == 0 ? "held" : NULL;
 	}
-	if (strcmp(req, "release") == 0 || strcmp(req, "requeue") == 0) {
-		int n = strcmp(req, "release") == 0 ? 1 : 2;
-		for (int i = 3 - n; i < 3; i++) {
-			if (qmove_sync(from[i], dirfd_in, id) == 0) {
-				utimensat(dirfd_in, id, ts, 0);
-				want_incoming = 1;
-				return n == 1 ? "released" : "requeued";
-			}
+	if (strcmp(req, "release") == 0) {
+		if (admin_move(release_from, 1, QD_DEFERRED, id) == 0) {
+			(void)queue_touch(&qq, QD_DEFERRED, id);
+			want_deferred = 1;
+			return "released";
 		}
-		if (m)
-			return "active (already being delivered)";
-		return NULL;
+		if (m && m->hold) {
+			m->hold = 0;
+			return "released";
+		}
+		return m ? "active (already being delivered)" : NULL;
+	}
+	if (strcmp(req, "requeue") == 0) {
+		if (admin_move(requeue_from, 2, QD_INCOMING, id) == 0) {
+			(void)queue_touch(&qq, QD_INCOMING, id);
+			want_incoming = 1;
+			return "requeued";
+		}
+		return m ? "active (already being delivered)" : NULL;
 	}
 	if (strcmp(req, "delete") == 0) {
 		if (m) {
 			m->delete = 1;
 			return "deleted (after the delivery in progress)";
 		}
-		for (int i = 0; i < 3; i++)
-			if (unlinkat(from[i], id, 0) == 0) {
-				fsync(from[i]);
+		for (size_t i = 0; i < 3; i++)
+			if (queue_remove(&qq, del_from[i], id, QUEUE_SYNC) == 0) {
 				log_info("%s: removed (deleted by the admin)", id);
 				return "deleted";
 			}
-		return NULL;
 	}
 	return NULL;
 }
@@ -738,50 +765,40 @@ out:
 static void
 recover(void)
 {
-	int dfd = dup(dirfd_act);
-	DIR *d = dfd == -1 ? NULL : fdopendir(dfd);
-	struct dirent *de;
+	struct queue_ids l;
 	int n = 0;
 
-	if (d == NULL)
-		fatal("cannot read active/");
-	while ((de = readdir(d)) != NULL)
-		if (qid_valid(de->d_name) &&
-		    renameat(dirfd_act, de->d_name, dirfd_in, de->d_name) == 0)
+	if (queue_list(&qq, QD_ACTIVE, &l) == -1)
+		fatal("cannot read active/: %s", strerror(errno));
+	for (size_t i = 0; i < l.n; i++)
+		if (queue_move(&qq, QD_ACTIVE, QD_INCOMING, l.id[i], 0) == 0)
 			n++;
-	closedir(d);
+	queue_ids_free(&l);
 	if (n) {
-		fsync(dirfd_in);
-		fsync(dirfd_act);
+		queue_sync(&qq, QD_INCOMING);
+		queue_sync(&qq, QD_ACTIVE);
 		log_info("recovered %d message(s) from active/", n);
 	}
 }
 
-int
-main(int argc, char **argv)
+static void
+qmgr_init(int argc, char **argv)
 {
 	struct conf_errors errs = { 0 };
-	struct pollfd pfd[MAX_JOBS + 1];
-	int slot[MAX_JOBS + 1];
-	time_t last_in = 0, last_def = 0, stop_deadline = 0;
+	struct rlimit rl;
 
 	worker_init(&wk, "qmgr", argc, argv);
-	{
-		/* One fd per active message plus the agents' connections. */
-		struct rlimit rl;
-		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-			rl.rlim_cur = rl.rlim_max;
-			setrlimit(RLIMIT_NOFILE, &rl);
-		}
+	/* One fd per active message plus the agents' connections. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if (wk.nlisten != 1)
 		fatal("expected one listening socket (start me from postern start)");
 	fcntl(wk.listen_fd[0], F_SETFL, O_NONBLOCK);
-	dirfd_in = open_dir(QDIR_INCOMING);
-	dirfd_act = open_dir(QDIR_ACTIVE);
-	dirfd_def = open_dir(QDIR_DEFERRED);
-	dirfd_hold = open_dir(QDIR_HOLD);
-	dirfd_bad = open_dir(QDIR_CORRUPT);
+	if (queue_open(&qq, wk.conf.queue_dir) == -1)
+		fatal("cannot open the queue directories of %s: %s",
+		    wk.conf.queue_dir, strerror(errno));
 	domain_list_load(wk.conf.local_domains, &local_doms, &errs);
 	conf_errors_free(&errs);
 	limit[T_LOCAL] = wk.conf.local_processes;
@@ -791,10 +808,78 @@ main(int argc, char **argv)
 	for (int t = 0; t < T_MAX; t++)
 		waitq_tail[t] = &waitq[t];
 	recover();
+}
 
+/* Scan incoming/ on a trigger or every SCAN_INCOMING s, deferred/ on a
+ * flush or every SCAN_DEFERRED s. */
+static void
+scan_due(time_t t)
+{
+	static time_t last_in, last_def;
+
+	if (backlog && nmsgs < MAX_ACTIVE / 2) {
+		backlog = 0;
+		want_incoming = want_deferred = 1;
+	}
+	if (want_incoming || t - last_in >= SCAN_INCOMING) {
+		want_incoming = 0;
+		last_in = t;
+		scan(QD_INCOMING, 0);
+	}
+	if (want_deferred || t - last_def >= SCAN_DEFERRED) {
+		want_deferred = 0;
+		last_def = t;
+		backlog = 0;
+		scan(QD_DEFERRED, !flush_all);
+		if (!backlog)		/* a flush goes on after a full scan */
+			flush_all = 0;
+	}
+}
+
+/* Wait up to a second for the control socket and the agents; time out
+ * jobs that ran too long. */
+static void
+wait_events(time_t t)
+{
+	struct pollfd pfd[MAX_JOBS + 1];
+	int slot[MAX_JOBS + 1];
+	nfds_t n = 0;
+
+	pfd[n].fd = wk.listen_fd[0];
+	pfd[n].events = POLLIN;
+	slot[n++] = -1;
+	for (int k = 0; k < MAX_JOBS; k++) {
+		if (running[k] == NULL)
+			continue;
+		if (t - running[k]->started > JOB_TIMEOUT) {
+			job_end(k, "4.4.7 delivery timed out");
+			continue;
+		}
+		pfd[n].fd = running[k]->fd;
+		pfd[n].events = POLLIN;
+		slot[n++] = k;
+	}
+	sync_dirs();
+	if (poll(pfd, n, 1000) <= 0)
+		return;
+	for (nfds_t i = 0; i < n; i++) {
+		if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		if (slot[i] == -1)
+			control(pfd[i].fd);
+		else if (running[slot[i]])
+			job_input(slot[i]);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	time_t stop_deadline = 0;
+
+	qmgr_init(argc, argv);
 	for (;;) {
 		time_t t = now();
-		nfds_t n = 0;
 
 		if (worker_stop) {
 			/* Let deliveries in flight report back, for a while. */
@@ -803,52 +888,11 @@ main(int argc, char **argv)
 			if (nrunning[T_LOCAL] + nrunning[T_REMOTE] == 0 ||
 			    t >= stop_deadline)
 				break;
-			goto wait;
+		} else {
+			scan_due(t);
+			dispatch();
 		}
-		if (backlog && nmsgs < MAX_ACTIVE / 2) {
-			backlog = 0;
-			want_incoming = want_deferred = 1;
-		}
-		if (want_incoming || t - last_in >= SCAN_INCOMING) {
-			want_incoming = 0;
-			last_in = t;
-			scan(dirfd_in, 0);
-		}
-		if (want_deferred || t - last_def >= SCAN_DEFERRED) {
-			want_deferred = 0;
-			last_def = t;
-			backlog = 0;
-			scan(dirfd_def, !flush_all);
-			if (!backlog)		/* a flush goes on after a full scan */
-				flush_all = 0;
-		}
-		dispatch();
-wait:
-		pfd[n].fd = wk.listen_fd[0];
-		pfd[n].events = POLLIN;
-		slot[n++] = -1;
-		for (int k = 0; k < MAX_JOBS; k++) {
-			if (running[k] == NULL)
-				continue;
-			if (t - running[k]->started > JOB_TIMEOUT) {
-				job_end(k, "4.4.7 delivery timed out");
-				continue;
-			}
-			pfd[n].fd = running[k]->fd;
-			pfd[n].events = POLLIN;
-			slot[n++] = k;
-		}
-		sync_dirs();
-		if (poll(pfd, n, 1000) <= 0)
-			continue;
-		for (nfds_t i = 0; i < n; i++) {
-			if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			if (slot[i] == -1)
-				control(pfd[i].fd);
-			else if (running[slot[i]])
-				job_input(slot[i]);
-		}
+		wait_events(t);
 	}
 	/* Stop: jobs in flight are left to their agents; the files stay in
 	 * active/ and go back through incoming/ at the next start. */

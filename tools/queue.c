@@ -23,21 +23,17 @@
 #include "conf.h"
 #include "ipc.h"
 #include "qfile.h"
+#include "queue.h"
 #include "tools/tools.h"
 
 #define QMGR_TIMEOUT_MS	30000
 #define EX_TEMPFAIL_	75
 
 /* The queues mailq lists, in Postfix's order. */
-static const char *list_dirs[] = {
-	QDIR_INCOMING, QDIR_ACTIVE, QDIR_DEFERRED, QDIR_HOLD
+static const enum qdir list_dirs[] = {
+	QD_INCOMING, QD_ACTIVE, QD_DEFERRED, QD_HOLD
 };
 #define NLIST_DIRS	(sizeof(list_dirs) / sizeof(list_dirs[0]))
-
-struct idlist {
-	char	**id;
-	size_t	  n;
-};
 
 int
 tools_conf_load(const char *path, struct conf *c)
@@ -53,22 +49,6 @@ tools_conf_load(const char *path, struct conf *c)
 		return -1;
 	}
 	conf_errors_free(&e);
-	return 0;
-}
-
-static int
-qpath(char *out, size_t outlen, const char *qdir, const char *a, const char *b)
-{
-	int n;
-
-	if (b != NULL)
-		n = snprintf(out, outlen, "%s/%s/%s", qdir, a, b);
-	else
-		n = snprintf(out, outlen, "%s/%s", qdir, a);
-	if (n < 0 || (size_t)n >= outlen) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
 	return 0;
 }
 
@@ -88,75 +68,32 @@ clean(char *dst, size_t dstlen, const char *src)
 	dst[i] = '\0';
 }
 
+/* The IDs of one queue, sorted, strange names warned about. -1 (said)
+ * when the queue cannot be read. */
 static int
-cmp_str(const void *a, const void *b)
+scan_dir(struct queue *qu, enum qdir d, struct queue_ids *l)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void
-idlist_free(struct idlist *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->id[i]);
-	free(l->id);
-	l->id = NULL;
-	l->n = 0;
-}
-
-/* Queue IDs in qdir/sub, sorted (IDs sort by arrival). Temp files "t.*"
- * are skipped silently, other strange names with a warning. A missing
- * directory is an empty queue when missing_ok. */
-static int
-scan_dir(const char *qdir, const char *sub, struct idlist *l, int missing_ok)
-{
-	char path[PATH_MAX];
-	struct dirent *de;
-	size_t cap = 0;
-	DIR *d;
-
-	l->id = NULL;
-	l->n = 0;
-	if (qpath(path, sizeof(path), qdir, sub, NULL) == -1 ||
-	    (d = opendir(path)) == NULL) {
-		if (errno == ENOENT && missing_ok)
-			return 0;
-		fprintf(stderr, "postern: cannot open %s/%s: %s\n", qdir, sub,
-		    strerror(errno));
+	if (queue_list(qu, d, l) == -1) {
+		fprintf(stderr, "postern: cannot open %s/%s: %s\n", qu->root,
+		    queue_name(d), strerror(errno));
 		return -1;
 	}
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.' || strncmp(de->d_name, "t.", 2) == 0)
-			continue;
-		if (!qid_valid(de->d_name)) {
-			fprintf(stderr, "postern: warning: %s/%s: not a queue "
-			    "file name, skipped\n", sub, de->d_name);
-			continue;
-		}
-		if (l->n == cap) {
-			cap = cap ? cap * 2 : 64;
-			l->id = xreallocarray(l->id, cap, sizeof(*l->id));
-		}
-		l->id[l->n++] = xstrdup(de->d_name);
-	}
-	closedir(d);
-	if (l->n > 1)
-		qsort(l->id, l->n, sizeof(*l->id), cmp_str);
+	for (size_t i = 0; i < l->nbad; i++)
+		fprintf(stderr, "postern: warning: %s/%s: not a queue "
+		    "file name, skipped\n", queue_name(d), l->bad[i]);
 	return 0;
 }
 
-/* Open and parse qdir/sub/id. Returns the fd (caller closes) or -1:
+/* Open and parse d/id. Returns the fd (caller closes) or -1:
  * errno ENOENT = gone meanwhile (say nothing), else a reason in err. */
 static int
-q_open(const char *qdir, const char *sub, const char *id, struct qfile *q,
+q_open(struct queue *qu, enum qdir d, const char *id, struct qfile *q,
     char *err, size_t errlen)
 {
-	char path[PATH_MAX];
 	int fd;
 
 	memset(q, 0, sizeof(*q));
-	if (qpath(path, sizeof(path), qdir, sub, id) == -1 ||
-	    (fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+	if ((fd = queue_file_open(qu, d, id, O_RDONLY | O_NOFOLLOW)) == -1) {
 		snprintf(err, errlen, "%s", strerror(errno));
 		return -1;
 	}
@@ -167,6 +104,24 @@ q_open(const char *qdir, const char *sub, const char *id, struct qfile *q,
 		return -1;
 	}
 	return fd;
+}
+
+/* Parse d/id for a listing: 0, or -1 when gone (silently) or unreadable
+ * (a warning, skipped). */
+static int
+q_load(struct queue *qu, enum qdir d, const char *id, struct qfile *q)
+{
+	char err[256];
+	int fd;
+
+	if ((fd = q_open(qu, d, id, q, err, sizeof(err))) == -1) {
+		if (errno != ENOENT)
+			fprintf(stderr, "postern: warning: %s/%s: %s, "
+			    "skipped\n", queue_name(d), id, err);
+		return -1;
+	}
+	close(fd);
+	return 0;
 }
 
 static void
@@ -273,46 +228,43 @@ print_json(FILE *out, const char *sub, const char *id, const struct qfile *q)
 	fputs("]}\n", out);
 }
 
-int
-queue_list(const char *qdir, int json, FILE *out)
+static void
+print_one(FILE *out, enum qdir d, const char *id, const struct qfile *q,
+    int json, size_t count)
+{
+	if (json) {
+		print_json(out, queue_name(d), id, q);
+		return;
+	}
+	if (count == 0)
+		fprintf(out, "%-17s %8s %-19s %s\n", "----Queue ID-----",
+		    "--Size--", "---Arrival Time----",
+		    "--Sender/Recipient------");
+	print_text(out, queue_name(d), id, q);
+}
+
+static int
+list_queue(struct queue *qu, int json, FILE *out)
 {
 	unsigned long long total = 0;
 	size_t count = 0;
-	char err[256];
 
 	for (size_t d = 0; d < NLIST_DIRS; d++) {
-		struct idlist l;
+		struct queue_ids l;
 
-		if (scan_dir(qdir, list_dirs[d], &l, 0) == -1)
+		if (scan_dir(qu, list_dirs[d], &l) == -1)
 			return -1;
 		for (size_t i = 0; i < l.n; i++) {
 			struct qfile q;
-			int fd;
 
-			if ((fd = q_open(qdir, list_dirs[d], l.id[i], &q, err,
-			    sizeof(err))) == -1) {
-				if (errno != ENOENT)
-					fprintf(stderr, "postern: warning: "
-					    "%s/%s: %s, skipped\n",
-					    list_dirs[d], l.id[i], err);
+			if (q_load(qu, list_dirs[d], l.id[i], &q) == -1)
 				continue;
-			}
-			close(fd);
-			if (json)
-				print_json(out, list_dirs[d], l.id[i], &q);
-			else {
-				if (count == 0)
-					fprintf(out, "%-17s %8s %-19s %s\n",
-					    "----Queue ID-----", "--Size--",
-					    "---Arrival Time----",
-					    "--Sender/Recipient------");
-				print_text(out, list_dirs[d], l.id[i], &q);
-			}
+			print_one(out, list_dirs[d], l.id[i], &q, json, count);
 			total += (unsigned long long)q.size;
 			count++;
 			qfile_free(&q);
 		}
-		idlist_free(&l);
+		queue_ids_free(&l);
 	}
 	if (!json) {
 		if (count == 0)
@@ -324,98 +276,136 @@ queue_list(const char *qdir, int json, FILE *out)
 	return 0;
 }
 
+int
+mailq_list(const char *queue_dir, int json, FILE *out)
+{
+	struct queue qu;
+	int r;
+
+	(void)queue_open(&qu, queue_dir);
+	r = list_queue(&qu, json, out);
+	queue_close(&qu);
+	return r;
+}
+
+/* The queue holding id (corrupt/ too), its file parsed: fd, or -1 (said). */
+static int
+show_find(struct queue *qu, const char *id, struct qfile *q, enum qdir *where)
+{
+	char err[256];
+	int fd;
+
+	for (int d = 0; d < QD_MAX; d++) {
+		if ((fd = q_open(qu, (enum qdir)d, id, q, err, sizeof(err))) != -1) {
+			*where = (enum qdir)d;
+			return fd;
+		}
+		if (errno != ENOENT) {
+			fprintf(stderr, "postern: %s/%s: %s\n",
+			    queue_name((enum qdir)d), id, err);
+			return -1;
+		}
+	}
+	fprintf(stderr, "postern: %s: not in the queue\n", id);
+	return -1;
+}
+
+/* The 'C' record: each client attribute on a line, sanitised. */
+static void
+show_client(const struct qfile *q)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m);
+	if (ipc_parse(&m, q->client.data, q->client.len) == 0) {
+		for (size_t i = 0; i < m.nattr; i++) {
+			char v[512];
+			size_t n = m.attr[i].len < sizeof(v) - 1 ?
+			    m.attr[i].len : sizeof(v) - 1;
+
+			memcpy(v, m.attr[i].val, n);
+			v[n] = '\0';
+			for (size_t k = 0; k < n; k++)
+				if ((unsigned char)v[k] < 0x20 || v[k] == 0x7f)
+					v[k] = '?';
+			printf("%s: %s\n", m.attr[i].name, v);
+		}
+	}
+	ipc_msg_free(&m);
+}
+
+static void
+show_envelope(const struct qfile *q)
+{
+	char when[64], a[QF_MAX_ADDR + 1], e[QF_ERR_LEN];
+
+	printf("message_size: %lld\n", (long long)q->size);
+	fmt_time(when, sizeof(when), (time_t)(q->arrival_us / 1000000), 1);
+	printf("arrival_time: %s\n", when);
+	if (q->next_try > 0) {
+		fmt_time(when, sizeof(when), (time_t)q->next_try, 1);
+		printf("next_attempt: %s\n", when);
+	}
+	printf("attempts: %u\n", q->attempts);
+	if (q->flags)
+		printf("flags:%s%s\n", (q->flags & QF_WARNED) ? " delay-warned" : "",
+		    (q->flags & QF_BOUNCE) ? " bounce" : "");
+	clean(a, sizeof(a), q->sender);
+	printf("sender: <%s>\n", a);
+	if (q->client.len)
+		show_client(q);
+	for (size_t i = 0; i < q->nrcpt; i++) {
+		clean(a, sizeof(a), q->rcpt[i].addr);
+		clean(e, sizeof(e), q->rcpt[i].error);
+		printf("recipient: <%s> %s", a, rcpt_status(q->rcpt[i].status));
+		if (q->rcpt[i].code || e[0])
+			printf(" (%d %s)", q->rcpt[i].code, e);
+		putchar('\n');
+	}
+}
+
+/* The content bytes as stored. */
+static void
+show_content(int fd, const struct qfile *q, const char *sub, const char *id)
+{
+	char b[65536];
+	size_t left = q->content_len;
+	off_t off = q->content_off;
+
+	while (left > 0) {
+		ssize_t n = pread(fd, b, left < sizeof(b) ? left : sizeof(b), off);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			fprintf(stderr, "postern: %s/%s: read error\n", sub, id);
+			break;
+		}
+		fwrite(b, 1, (size_t)n, stdout);
+		left -= (size_t)n;
+		off += n;
+	}
+}
+
 /* `queue show ID`: envelope, then the content bytes as stored. */
 static int
-queue_show(const char *qdir, const char *id)
+queue_show(struct queue *qu, const char *id)
 {
-	static const char *dirs[] = { QDIR_INCOMING, QDIR_ACTIVE,
-	    QDIR_DEFERRED, QDIR_HOLD, QDIR_CORRUPT };
-	char err[256], when[64], a[QF_MAX_ADDR + 1], e[QF_ERR_LEN];
 	struct qfile q;
-	const char *sub = NULL;
-	int fd = -1;
+	enum qdir d;
+	int fd;
 
 	if (!qid_valid(id)) {
 		fprintf(stderr, "postern: %s: bad queue ID\n", id);
 		return 1;
 	}
-	for (size_t d = 0; d < sizeof(dirs) / sizeof(dirs[0]); d++) {
-		if ((fd = q_open(qdir, dirs[d], id, &q, err, sizeof(err))) != -1) {
-			sub = dirs[d];
-			break;
-		}
-		if (errno != ENOENT) {
-			fprintf(stderr, "postern: %s/%s: %s\n", dirs[d], id, err);
-			return 1;
-		}
-	}
-	if (sub == NULL) {
-		fprintf(stderr, "postern: %s: not in the queue\n", id);
+	if ((fd = show_find(qu, id, &q, &d)) == -1)
 		return 1;
-	}
-	printf("*** ENVELOPE RECORDS %s/%s ***\n", sub, id);
-	printf("message_size: %lld\n", (long long)q.size);
-	fmt_time(when, sizeof(when), (time_t)(q.arrival_us / 1000000), 1);
-	printf("arrival_time: %s\n", when);
-	if (q.next_try > 0) {
-		fmt_time(when, sizeof(when), (time_t)q.next_try, 1);
-		printf("next_attempt: %s\n", when);
-	}
-	printf("attempts: %u\n", q.attempts);
-	if (q.flags)
-		printf("flags:%s%s\n", (q.flags & QF_WARNED) ? " delay-warned" : "",
-		    (q.flags & QF_BOUNCE) ? " bounce" : "");
-	clean(a, sizeof(a), q.sender);
-	printf("sender: <%s>\n", a);
-	if (q.client.len) {
-		struct ipc_msg m;
-
-		ipc_msg_init(&m);
-		if (ipc_parse(&m, q.client.data, q.client.len) == 0) {
-			for (size_t i = 0; i < m.nattr; i++) {
-				char v[512];
-				size_t n = m.attr[i].len < sizeof(v) - 1 ?
-				    m.attr[i].len : sizeof(v) - 1;
-
-				memcpy(v, m.attr[i].val, n);
-				v[n] = '\0';
-				for (size_t k = 0; k < n; k++)
-					if ((unsigned char)v[k] < 0x20 || v[k] == 0x7f)
-						v[k] = '?';
-				printf("%s: %s\n", m.attr[i].name, v);
-			}
-		}
-		ipc_msg_free(&m);
-	}
-	for (size_t i = 0; i < q.nrcpt; i++) {
-		clean(a, sizeof(a), q.rcpt[i].addr);
-		clean(e, sizeof(e), q.rcpt[i].error);
-		printf("recipient: <%s> %s", a, rcpt_status(q.rcpt[i].status));
-		if (q.rcpt[i].code || e[0])
-			printf(" (%d %s)", q.rcpt[i].code, e);
-		putchar('\n');
-	}
-	printf("*** MESSAGE CONTENTS %s/%s ***\n", sub, id);
+	printf("*** ENVELOPE RECORDS %s/%s ***\n", queue_name(d), id);
+	show_envelope(&q);
+	printf("*** MESSAGE CONTENTS %s/%s ***\n", queue_name(d), id);
 	fflush(stdout);
-	{
-		char b[65536];
-		size_t left = q.content_len;
-		off_t off = q.content_off;
-
-		while (left > 0) {
-			ssize_t n = pread(fd, b, left < sizeof(b) ? left : sizeof(b), off);
-
-			if (n == -1 && errno == EINTR)
-				continue;
-			if (n <= 0) {
-				fprintf(stderr, "postern: %s/%s: read error\n", sub, id);
-				break;
-			}
-			fwrite(b, 1, (size_t)n, stdout);
-			left -= (size_t)n;
-			off += n;
-		}
-	}
+	show_content(fd, &q, queue_name(d), id);
 	printf("*** END OF MESSAGE ***\n");
 	close(fd);
 	qfile_free(&q);
@@ -433,8 +423,8 @@ qmgr_req(const char *qdir, const char *req, const char *id, char *err,
 	struct buf b;
 	int fd, r;
 
-	if (qpath(path, sizeof(path), qdir, QDIR_PRIVATE, "qmgr") == -1 ||
-	    (fd = ipc_connect(path)) == -1) {
+	queue_path(qdir, QDIR_PRIVATE "/qmgr", path, sizeof(path));
+	if ((fd = ipc_connect(path)) == -1) {
 		snprintf(err, errlen, "%s", strerror(errno));
 		return -3;
 	}
@@ -473,8 +463,8 @@ qmgr_probe(const char *qdir)
 	struct buf b;
 	int fd;
 
-	if (qpath(path, sizeof(path), qdir, QDIR_PRIVATE, "qmgr") == -1 ||
-	    (fd = ipc_connect(path)) == -1)
+	queue_path(qdir, QDIR_PRIVATE "/qmgr", path, sizeof(path));
+	if ((fd = ipc_connect(path)) == -1)
 		return 0;
 	buf_init(&b, 256);
 	ipc_begin(&b);
@@ -503,96 +493,108 @@ queue_flush(const char *qdir)
 	return EX_TEMPFAIL_;
 }
 
-/* Queue admin. Source directories per operation (when qmgr is down,
- * active/ counts as incoming: nobody is delivering it). */
+/*
+ * Queue admin. Source queues per operation (when qmgr is down, active/
+ * counts as incoming: nobody is delivering it). release puts a message
+ * in deferred/ due now, as qmgr does when it runs.
+ */
 struct admin_op {
 	const char	*name;
 	const char	*done;
-	const char	*from[5];
-	const char	*to;		/* NULL: delete */
+	enum qdir	 from[4];
+	size_t		 nfrom;
+	enum qdir	 to;		/* QD_MAX: delete */
 };
 static const struct admin_op admin_ops[] = {
-	{ "hold", "held", { QDIR_INCOMING, QDIR_ACTIVE, QDIR_DEFERRED }, QDIR_HOLD },
-	{ "release", "released", { QDIR_HOLD }, QDIR_DEFERRED },
-	{ "delete", "deleted", { QDIR_INCOMING, QDIR_ACTIVE, QDIR_DEFERRED,
-	    QDIR_HOLD }, NULL },
-	{ "requeue", "requeued", { QDIR_DEFERRED, QDIR_HOLD, QDIR_ACTIVE },
-	    QDIR_INCOMING },
+	{ "hold", "held", { QD_INCOMING, QD_ACTIVE, QD_DEFERRED }, 3, QD_HOLD },
+	{ "release", "released", { QD_HOLD }, 1, QD_DEFERRED },
+	{ "delete", "deleted", { QD_INCOMING, QD_ACTIVE, QD_DEFERRED,
+	    QD_HOLD }, 4, QD_MAX },
+	{ "requeue", "requeued", { QD_DEFERRED, QD_HOLD, QD_ACTIVE }, 3,
+	    QD_INCOMING },
 };
 
+/* qmgr is down: move or remove the file ourselves, durably, never
+ * replacing one. 0 done, -1 error (printed). */
 static int
-dir_open(const char *qdir, const char *sub)
+admin_direct(struct queue *qu, const struct admin_op *op, const char *id)
 {
-	char path[PATH_MAX];
-	int fd;
+	size_t i;
+	int r;
 
-	if (qpath(path, sizeof(path), qdir, sub, NULL) == -1 ||
-	    (fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		fprintf(stderr, "postern: cannot open %s/%s: %s\n", qdir, sub,
-		    strerror(errno));
+	if (op->to != QD_MAX && qu->fd[op->to] == -1) {
+		fprintf(stderr, "postern: cannot open %s/%s: %s\n", qu->root,
+		    queue_name(op->to), strerror(qu->err[op->to]));
 		return -1;
 	}
-	return fd;
-}
-
-/* qmgr is down: move or remove the file ourselves. 0 done, -1 error
- * (printed). */
-static int
-admin_direct(const char *qdir, const struct admin_op *op, const char *id)
-{
-	int tofd = -1, ok = 0, rc = -1;
-
-	if (op->to != NULL && (tofd = dir_open(qdir, op->to)) == -1)
-		return -1;
-	for (size_t i = 0; i < 5 && op->from[i] != NULL; i++) {
-		int fromfd = dir_open(qdir, op->from[i]);
-		int r;
-
-		if (fromfd == -1)
-			goto out;
-		if (op->to != NULL)
-			r = renameat2(fromfd, id, tofd, id, RENAME_NOREPLACE);
+	for (i = 0; i < op->nfrom; i++) {
+		if (op->to == QD_MAX)
+			r = queue_remove(qu, op->from[i], id, QUEUE_SYNC);
 		else
-			r = unlinkat(fromfd, id, 0);
-		if (r == -1 && errno != ENOENT) {
-			fprintf(stderr, "postern: %s: cannot %s from %s: %s\n",
-			    id, op->name, op->from[i], strerror(errno));
-			close(fromfd);
-			goto out;
-		}
-		if (r == 0) {
-			(void)fsync(fromfd);
-			ok = 1;
-		}
-		close(fromfd);
-		if (ok)
+			r = queue_move(qu, op->from[i], op->to, id,
+			    QUEUE_SYNC | QUEUE_NOREPLACE);
+		if (r == 0)
 			break;
+		if (errno != ENOENT) {
+			fprintf(stderr, "postern: %s: cannot %s from %s: %s\n",
+			    id, op->name, queue_name(op->from[i]),
+			    strerror(errno));
+			return -1;
+		}
 	}
-	if (!ok) {
+	if (i == op->nfrom) {
 		fprintf(stderr, "postern: %s: not found in", id);
-		for (size_t i = 0; i < 5 && op->from[i] != NULL; i++)
-			fprintf(stderr, "%s %s", i ? "," : "", op->from[i]);
+		for (i = 0; i < op->nfrom; i++)
+			fprintf(stderr, "%s %s", i ? "," : "",
+			    queue_name(op->from[i]));
 		fputc('\n', stderr);
-		goto out;
+		return -1;
 	}
-	if (tofd != -1) {
-		if (strcmp(op->name, "release") == 0)
-			(void)utimensat(tofd, id, NULL, 0);
-		(void)fsync(tofd);
-	}
+	if (op->to == QD_DEFERRED)	/* release: next try now */
+		(void)queue_touch(qu, QD_DEFERRED, id);
 	printf("postern: %s: %s\n", id, op->done);
-	rc = 0;
-out:
-	if (tofd != -1)
-		close(tofd);
-	return rc;
+	return 0;
+}
+
+/* The IDs named by argv ("ALL": every one in op's source queues). -1 when
+ * a queue cannot be read; *rc = 1 for a bad ID (skipped). */
+static int
+admin_ids(struct queue *qu, const struct admin_op *op, int direct,
+    int argc, char **argv, struct queue_ids *ids, int *rc)
+{
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "ALL") != 0) {
+			if (qid_valid(argv[i]))
+				queue_ids_add(ids, argv[i]);
+			else {
+				fprintf(stderr, "postern: %s: bad queue ID\n",
+				    argv[i]);
+				*rc = 1;
+			}
+			continue;
+		}
+		for (size_t d = 0; d < op->nfrom; d++) {
+			struct queue_ids l;
+
+			/* qmgr may be delivering what is in active/ */
+			if (!direct && op->to == QD_INCOMING &&
+			    op->from[d] == QD_ACTIVE)
+				continue;
+			if (scan_dir(qu, op->from[d], &l) == -1)
+				return -1;
+			for (size_t k = 0; k < l.n; k++)
+				queue_ids_add(ids, l.id[k]);
+			queue_ids_free(&l);
+		}
+	}
+	return 0;
 }
 
 static int
-queue_admin(const char *qdir, const struct admin_op *op, int argc, char **argv)
+queue_admin(struct queue *qu, const struct admin_op *op, int argc,
+    char **argv)
 {
-	struct idlist ids = { NULL, 0 };
-	size_t cap = 0;
+	struct queue_ids ids = { 0 };
 	char err[256];
 	int direct, rc = 0;
 
@@ -600,53 +602,20 @@ queue_admin(const char *qdir, const struct admin_op *op, int argc, char **argv)
 		fprintf(stderr, "usage: postern queue %s ID...|ALL\n", op->name);
 		return 1;
 	}
-	direct = !qmgr_probe(qdir);
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "ALL") == 0) {
-			for (size_t d = 0; d < 5 && op->from[d] != NULL; d++) {
-				struct idlist l;
-
-				/* qmgr may be delivering what is in active/ */
-				if (!direct && strcmp(op->name, "requeue") == 0 &&
-				    strcmp(op->from[d], QDIR_ACTIVE) == 0)
-					continue;
-				if (scan_dir(qdir, op->from[d], &l, 0) == -1) {
-					idlist_free(&ids);
-					return 1;
-				}
-				for (size_t k = 0; k < l.n; k++) {
-					if (ids.n == cap) {
-						cap = cap ? cap * 2 : 64;
-						ids.id = xreallocarray(ids.id, cap,
-						    sizeof(*ids.id));
-					}
-					ids.id[ids.n++] = l.id[k];
-					l.id[k] = NULL;
-				}
-				idlist_free(&l);
-			}
-			continue;
-		}
-		if (!qid_valid(argv[i])) {
-			fprintf(stderr, "postern: %s: bad queue ID\n", argv[i]);
-			rc = 1;
-			continue;
-		}
-		if (ids.n == cap) {
-			cap = cap ? cap * 2 : 64;
-			ids.id = xreallocarray(ids.id, cap, sizeof(*ids.id));
-		}
-		ids.id[ids.n++] = xstrdup(argv[i]);
+	direct = !qmgr_probe(qu->root);
+	if (admin_ids(qu, op, direct, argc, argv, &ids, &rc) == -1) {
+		queue_ids_free(&ids);
+		return 1;
 	}
 	for (size_t i = 0; i < ids.n; i++) {
 		int r;
 
 		if (direct) {
-			if (admin_direct(qdir, op, ids.id[i]) == -1)
+			if (admin_direct(qu, op, ids.id[i]) == -1)
 				rc = 1;
 			continue;
 		}
-		r = qmgr_req(qdir, op->name, ids.id[i], err, sizeof(err));
+		r = qmgr_req(qu->root, op->name, ids.id[i], err, sizeof(err));
 		if (r == 0)
 			printf("postern: %s: %s\n", ids.id[i], op->done);
 		else if (r == -1) {
@@ -659,7 +628,7 @@ queue_admin(const char *qdir, const struct admin_op *op, int argc, char **argv)
 			break;
 		}
 	}
-	idlist_free(&ids);
+	queue_ids_free(&ids);
 	if (fflush(stdout) != 0)
 		rc = 1;
 	return rc;
@@ -672,6 +641,11 @@ struct shape_row {
 	unsigned long	 n[NBUCKET + 1];	/* [0] = total */
 };
 
+struct shape {
+	struct shape_row	*row, tot;
+	size_t			 nrow, cap, width;
+};
+
 static int
 cmp_row(const void *a, const void *b)
 {
@@ -682,114 +656,146 @@ cmp_row(const void *a, const void *b)
 	return strcmp(x->dom, y->dom);
 }
 
-static int
-queue_shape(const char *qdir, int argc, char **argv)
+/* The row of a domain (lower-cased, sanitised), added when new. */
+static struct shape_row *
+shape_row(struct shape *sh, const char *addr)
 {
-	static const char *def[] = { QDIR_INCOMING, QDIR_ACTIVE, QDIR_DEFERRED };
+	const char *at = strrchr(addr, '@');
+	char dl[QF_MAX_ADDR + 1];
+	size_t r;
+
+	clean(dl, sizeof(dl), at ? at + 1 : addr);
+	for (char *c = dl; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	for (r = 0; r < sh->nrow; r++)
+		if (strcmp(sh->row[r].dom, dl) == 0)
+			return &sh->row[r];
+	if (sh->nrow == sh->cap) {
+		sh->cap = sh->cap ? sh->cap * 2 : 32;
+		sh->row = xreallocarray(sh->row, sh->cap, sizeof(*sh->row));
+	}
+	memset(&sh->row[sh->nrow], 0, sizeof(*sh->row));
+	sh->row[sh->nrow].dom = xstrdup(dl);
+	if (strlen(dl) > sh->width)
+		sh->width = strlen(dl);
+	return &sh->row[sh->nrow++];
+}
+
+/* Count q's pending recipients in its age bucket. */
+static void
+shape_add(struct shape *sh, const struct qfile *q, time_t now)
+{
 	static const unsigned limit[NBUCKET - 1] = { 5, 10, 20, 40, 80, 160 };
+	long long age;
+	size_t b;
+
+	age = ((long long)now - (long long)(q->arrival_us / 1000000)) / 60;
+	for (b = 0; b < NBUCKET - 1; b++)
+		if (age < (long long)limit[b])
+			break;
+	for (size_t k = 0; k < q->nrcpt; k++) {
+		struct shape_row *row;
+
+		if (q->rcpt[k].status != QR_PENDING)
+			continue;
+		row = shape_row(sh, q->rcpt[k].addr);
+		row->n[0]++;
+		row->n[b + 1]++;
+		sh->tot.n[0]++;
+		sh->tot.n[b + 1]++;
+	}
+}
+
+static void
+shape_line(int width, const char *name, const unsigned long *n)
+{
+	printf("%*s", width, name);
+	for (size_t b = 0; b <= NBUCKET; b++)
+		printf(" %5lu", n[b]);
+	putchar('\n');
+}
+
+static void
+shape_print(struct shape *sh)
+{
 	static const char *label[NBUCKET + 1] = { "T", "5", "10", "20", "40",
 	    "80", "160", "160+" };
-	struct shape_row *row = NULL, tot;
-	size_t nrow = 0, cap = 0, width = 5;
-	const char **qs = def;
-	size_t nq = 3;
-	time_t now = time(NULL);
-	char err[256];
 
-	if (argc > 0) {
-		for (int i = 0; i < argc; i++) {
-			int ok = 0;
-			for (size_t d = 0; d < NLIST_DIRS; d++)
-				ok |= strcmp(argv[i], list_dirs[d]) == 0;
-			if (!ok) {
-				fprintf(stderr, "postern: queue shape: unknown "
-				    "queue %s (incoming, active, deferred, hold)\n",
-				    argv[i]);
-				return 1;
-			}
-		}
-		qs = (const char **)argv;
-		nq = (size_t)argc;
-	}
-	memset(&tot, 0, sizeof(tot));
-	for (size_t d = 0; d < nq; d++) {
-		struct idlist l;
-
-		if (scan_dir(qdir, qs[d], &l, 0) == -1)
-			return 1;
-		for (size_t i = 0; i < l.n; i++) {
-			struct qfile q;
-			int fd;
-			long long age;
-			size_t b;
-
-			if ((fd = q_open(qdir, qs[d], l.id[i], &q, err,
-			    sizeof(err))) == -1) {
-				if (errno != ENOENT)
-					fprintf(stderr, "postern: warning: "
-					    "%s/%s: %s, skipped\n", qs[d],
-					    l.id[i], err);
-				continue;
-			}
-			close(fd);
-			age = ((long long)now - (long long)(q.arrival_us / 1000000)) / 60;
-			for (b = 0; b < NBUCKET - 1; b++)
-				if (age < (long long)limit[b])
-					break;
-			for (size_t k = 0; k < q.nrcpt; k++) {
-				const char *at, *dom;
-				char dl[QF_MAX_ADDR + 1];
-				size_t r;
-
-				if (q.rcpt[k].status != QR_PENDING)
-					continue;
-				at = strrchr(q.rcpt[k].addr, '@');
-				dom = at ? at + 1 : q.rcpt[k].addr;
-				clean(dl, sizeof(dl), dom);
-				for (char *c = dl; *c; c++)
-					*c = (char)tolower((unsigned char)*c);
-				for (r = 0; r < nrow; r++)
-					if (strcmp(row[r].dom, dl) == 0)
-						break;
-				if (r == nrow) {
-					if (nrow == cap) {
-						cap = cap ? cap * 2 : 32;
-						row = xreallocarray(row, cap,
-						    sizeof(*row));
-					}
-					memset(&row[nrow], 0, sizeof(*row));
-					row[nrow].dom = xstrdup(dl);
-					if (strlen(dl) > width)
-						width = strlen(dl);
-					nrow++;
-				}
-				row[r].n[0]++;
-				row[r].n[b + 1]++;
-				tot.n[0]++;
-				tot.n[b + 1]++;
-			}
-			qfile_free(&q);
-		}
-		idlist_free(&l);
-	}
-	if (nrow > 1)
-		qsort(row, nrow, sizeof(*row), cmp_row);
-	printf("%*s", (int)width, "");
+	if (sh->nrow > 1)
+		qsort(sh->row, sh->nrow, sizeof(*sh->row), cmp_row);
+	printf("%*s", (int)sh->width, "");
 	for (size_t b = 0; b <= NBUCKET; b++)
 		printf(" %5s", label[b]);
 	putchar('\n');
-	printf("%*s", (int)width, "TOTAL");
-	for (size_t b = 0; b <= NBUCKET; b++)
-		printf(" %5lu", tot.n[b]);
-	putchar('\n');
-	for (size_t r = 0; r < nrow; r++) {
-		printf("%*s", (int)width, row[r].dom);
-		for (size_t b = 0; b <= NBUCKET; b++)
-			printf(" %5lu", row[r].n[b]);
-		putchar('\n');
-		free(row[r].dom);
+	shape_line((int)sh->width, "TOTAL", sh->tot.n);
+	for (size_t r = 0; r < sh->nrow; r++) {
+		shape_line((int)sh->width, sh->row[r].dom, sh->row[r].n);
+		free(sh->row[r].dom);
 	}
-	free(row);
+	free(sh->row);
+}
+
+/* The queues named on the command line (default: incoming, active,
+ * deferred). -1 (said) for an unknown name. */
+static int
+shape_queues(int argc, char **argv, enum qdir *qs, size_t *nq)
+{
+	static const enum qdir def[] = { QD_INCOMING, QD_ACTIVE, QD_DEFERRED };
+
+	if (argc == 0) {
+		memcpy(qs, def, sizeof(def));
+		*nq = 3;
+		return 0;
+	}
+	for (*nq = 0; *nq < (size_t)argc; (*nq)++) {
+		size_t d;
+
+		for (d = 0; d < NLIST_DIRS; d++)
+			if (strcmp(argv[*nq], queue_name(list_dirs[d])) == 0)
+				break;
+		if (d == NLIST_DIRS) {
+			fprintf(stderr, "postern: queue shape: unknown "
+			    "queue %s (incoming, active, deferred, hold)\n",
+			    argv[*nq]);
+			return -1;
+		}
+		qs[*nq] = list_dirs[d];
+	}
+	return 0;
+}
+
+static int
+queue_shape(struct queue *qu, int argc, char **argv)
+{
+	struct shape sh = { .width = 5 };
+	time_t now = time(NULL);
+	enum qdir *qs;
+	size_t nq;
+
+	qs = xreallocarray(NULL, (size_t)argc + 3, sizeof(*qs));
+	if (shape_queues(argc, argv, qs, &nq) == -1) {
+		free(qs);
+		return 1;
+	}
+	for (size_t d = 0; d < nq; d++) {
+		struct queue_ids l;
+
+		if (scan_dir(qu, qs[d], &l) == -1) {
+			free(qs);
+			return 1;
+		}
+		for (size_t i = 0; i < l.n; i++) {
+			struct qfile q;
+
+			if (q_load(qu, qs[d], l.id[i], &q) == -1)
+				continue;
+			shape_add(&sh, &q, now);
+			qfile_free(&q);
+		}
+		queue_ids_free(&l);
+	}
+	free(qs);
+	shape_print(&sh);
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
@@ -804,9 +810,39 @@ usage(void)
 	return 1;
 }
 
+/* The subcommand in argv[0] on an opened queue; -1: not one. */
+static int
+queue_cmd(struct queue *qu, int argc, char **argv)
+{
+	int rc;
+
+	if (argc == 0 || (argc == 1 && (strcmp(argv[0], "--json") == 0 ||
+	    strcmp(argv[0], "-j") == 0 || strcmp(argv[0], "-p") == 0 ||
+	    strcmp(argv[0], "list") == 0))) {
+		int json = argc == 1 && argv[0][1] != 'p' && argv[0][0] == '-';
+
+		rc = list_queue(qu, json, stdout) == 0 ? 0 : 1;
+		if (fflush(stdout) != 0)
+			rc = 1;
+		return rc;
+	}
+	if (strcmp(argv[0], "show") == 0 && argc == 2)
+		return queue_show(qu, argv[1]);
+	if (strcmp(argv[0], "flush") == 0 && argc == 1)
+		return queue_flush(qu->root);
+	if (strcmp(argv[0], "shape") == 0)
+		return queue_shape(qu, argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof(admin_ops) / sizeof(admin_ops[0]); i++)
+		if (strcmp(argv[0], admin_ops[i].name) == 0)
+			return queue_admin(qu, &admin_ops[i], argc - 1,
+			    argv + 1);
+	return -1;
+}
+
 int
 queue_main(const char *conf_file, int argc, char **argv)
 {
+	struct queue qu;
 	struct conf c;
 	int rc;
 
@@ -815,29 +851,10 @@ queue_main(const char *conf_file, int argc, char **argv)
 		conf_free(&c);
 		return 1;
 	}
-	if (argc == 0 || (argc == 1 && (strcmp(argv[0], "--json") == 0 ||
-	    strcmp(argv[0], "-j") == 0 || strcmp(argv[0], "-p") == 0 ||
-	    strcmp(argv[0], "list") == 0))) {
-		int json = argc == 1 && argv[0][1] != 'p' && argv[0][0] == '-';
-
-		rc = queue_list(c.queue_dir, json, stdout) == 0 ? 0 : 1;
-		if (fflush(stdout) != 0)
-			rc = 1;
-	} else if (strcmp(argv[0], "show") == 0 && argc == 2)
-		rc = queue_show(c.queue_dir, argv[1]);
-	else if (strcmp(argv[0], "flush") == 0 && argc == 1)
-		rc = queue_flush(c.queue_dir);
-	else if (strcmp(argv[0], "shape") == 0)
-		rc = queue_shape(c.queue_dir, argc - 1, argv + 1);
-	else {
-		rc = -1;
-		for (size_t i = 0; i < sizeof(admin_ops) / sizeof(admin_ops[0]); i++)
-			if (strcmp(argv[0], admin_ops[i].name) == 0)
-				rc = queue_admin(c.queue_dir, &admin_ops[i],
-				    argc - 1, argv + 1);
-		if (rc == -1)
-			rc = usage();
-	}
+	(void)queue_open(&qu, c.queue_dir);	/* errors: per queue, on use */
+	if ((rc = queue_cmd(&qu, argc, argv)) == -1)
+		rc = usage();
+	queue_close(&qu);
 	conf_free(&c);
 	return rc;
 }

@@ -27,7 +27,7 @@ int	 aliases_main(const char *conf_file, int argc, char **argv);
  * out: Postfix mailq text, or one JSON object per line when json is set.
  * Unreadable files are skipped with a warning on stderr. 0, or -1 when
  * the queue cannot be read at all. (tools/queue.c; unit-tested.) */
-int	 queue_list(const char *queue_dir, int json, FILE *out);
+int	 mailq_list(const char *queue_dir, int json, FILE *out);
 /* Load the config for a tool; on error print every problem to stderr as
  * "postern: FILE:LINE: text" and return -1. */
 int	 tools_conf_load(const char *path, struct conf *c);
