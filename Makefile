@@ -78,7 +78,11 @@ $(PROG_BINS): $(BUILD)/%: $$(addprefix $(OBJ)/,$$($$*_SRCS:.c=.o)) $(LIBPOSTERN)
 
 $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(LIBPOSTERN)
 	@mkdir -p $(dir $@)
-	$(CC) $(PST_LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(PST_LDFLAGS) -o $@ $(filter %.o,$^) $(LIBPOSTERN) $(LDLIBS) -lcmocka
+
+# Tests of a program's own module link that program's object.
+$(BUILD)/tests/test_dsn: $(OBJ)/qmgr/dsn.o
+$(BUILD)/tests/test_mailq: $(OBJ)/tools/queue.o
 
 # libFuzzer harnesses (tests/fuzz/fuzz_*.c) with ASan+UBSan; built, not
 # run, by `make fuzz`:  build/fuzz/fuzz_addr -max_total_time=60

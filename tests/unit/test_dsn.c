@@ -12,8 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The module under test lives in qmgr/ and only needs libpostern. */
-#include "qmgr/dsn.c"
+#include "qmgr/dsn.h"	/* qmgr/dsn.o is linked in */
 
 #define GOLDEN	"tests/golden/dsn/"
 

@@ -1,7 +1,7 @@
 /*
  * test_mailq: golden test of the mailq listing (text and --json). Builds
  * the queue tree described in tests/golden/mailq/input with lib/qfile in
- * a temp dir and compares queue_list() output, in TZ=UTC, with
+ * a temp dir and compares mailq_list() output, in TZ=UTC, with
  * expected.txt and expected.json. Run from the top of the tree (make check).
  */
 #include <stdarg.h>
@@ -12,6 +12,7 @@
 
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,9 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* queue_list lives in tools/queue.c, which the unit-test rule does not
- * link: compile it in. */
-#include "tools/queue.c"
+#include "qfile.h"
+#include "tools/tools.h"	/* mailq_list: tools/queue.o is linked in */
 
 #define GOLDEN	"tests/golden/mailq/"
 
@@ -210,7 +210,7 @@ list(int json)
 	FILE *fp = open_memstream(&out, &len);
 
 	assert_non_null(fp);
-	assert_int_equal(queue_list(qdir, json, fp), 0);
+	assert_int_equal(mailq_list(qdir, json, fp), 0);
 	fclose(fp);
 	return out;
 }
