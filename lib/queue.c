@@ -1,6 +1,7 @@
 /*
  * queue: the queue tree on disk (see queue.h). Directory fds are opened
- * once per process; every path and move under queue_dir goes through here.
+ * once per process; every path and move under queue_dir goes through here,
+ * and the poke that tells qmgr there is new mail.
  * Never reads or writes inside a queue file.
  */
 #include <sys/stat.h>
@@ -13,7 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
+#include "ipc.h"
 #include "log.h"
+#include "proto.h"
 #include "qfile.h"
 #include "queue.h"
 
@@ -202,4 +206,22 @@ queue_ids_free(struct queue_ids *l)
 	free(l->id);
 	free(l->bad);
 	memset(l, 0, sizeof(*l));
+}
+
+int
+queue_trigger(const char *root)
+{
+	char path[4096];
+	struct buf b;
+	int fd;
+
+	queue_path(root, QDIR_PRIVATE "/qmgr", path, sizeof(path));
+	if ((fd = ipc_connect(path)) == -1)
+		return 0;
+	buf_init(&b, 256);
+	if (proto_simple_encode(&b, REQ_TRIGGER) == 0)
+		(void)ipc_send(fd, &b, 1000);
+	buf_free(&b);
+	close(fd);
+	return 1;
 }

@@ -48,6 +48,10 @@ int		 queue_touch(struct queue *, enum qdir, const char *id);
 /* fsync one queue directory (removals batched by the caller). */
 void		 queue_sync(struct queue *, enum qdir);
 
+/* Poke qmgr to scan incoming/ (REQ_TRIGGER, no answer awaited), best
+ * effort. 1 when qmgr's socket took it, 0 when qmgr is not reachable. */
+int		 queue_trigger(const char *root);
+
 /* The queue IDs of one queue, sorted (IDs sort by arrival). Dot files
  * and temp files "t.*" are left out silently, other names go to bad[]. */
 struct queue_ids {

@@ -23,6 +23,7 @@
 #include "buf.h"
 #include "ipc.h"
 #include "log.h"
+#include "proto.h"
 #include "qfile.h"
 #include "queue.h"
 #include "worker.h"
@@ -264,25 +265,23 @@ scan(enum qdir d, int due_only)
 static int
 job_start(struct job *j)
 {
+	struct deliver_request dr = { .nexthop = j->nexthop, .rcpt = j->idx,
+	    .nrcpt = j->nidx };
 	char path[512];
 	struct buf b;
 	int fd;
 
-	queue_path(wk.conf.queue_dir, tsock[j->t], path, sizeof(path));
-	if ((fd = ipc_connect(path)) == -1)
-		return -1;
+	strlcpy(dr.queue_id, j->m->id, sizeof(dr.queue_id));
+	strlcpy(dr.dir, QDIR_ACTIVE, sizeof(dr.dir));
 	buf_init(&b, IPC_MAX_FRAME + 4);
-	ipc_begin(&b);
-	ipc_add_str(&b, "req", "deliver");
-	ipc_add_str(&b, "queue_id", j->m->id);
-	ipc_add_str(&b, "dir", QDIR_ACTIVE);
-	ipc_add_str(&b, "nexthop", j->nexthop);
-	for (size_t i = 0; i < j->nidx; i++)
-		ipc_add_num(&b, "rcpt", (long long)j->idx[i]);
-	ipc_end(&b);
-	if (ipc_send(fd, &b, 5000) == -1) {
+	if (deliver_request_encode(&b, &dr) == -1)
+		panic("%s: cannot encode a delivery request of %zu recipient(s)",
+		    j->m->id, j->nidx);
+	queue_path(wk.conf.queue_dir, tsock[j->t], path, sizeof(path));
+	if ((fd = ipc_connect(path)) == -1 || ipc_send(fd, &b, 5000) == -1) {
 		buf_free(&b);
-		close(fd);
+		if (fd != -1)
+			close(fd);
 		return -1;
 	}
 	buf_free(&b);
@@ -393,44 +392,59 @@ set_error(struct qrcpt *r, int code, const char *text)
 	strlcpy(r->error, text, sizeof(r->error));
 }
 
-/* One reply frame from an agent. Returns 1 when the job is done. */
+/* The one mapping of a delivery status to a queue-file recipient (its
+ * status byte and last error), written in place. */
+static void
+rcpt_record(struct msg *m, struct qrcpt *r, const struct dstatus *st)
+{
+	switch (st->stat) {
+	case DS_SENT:
+		r->status = QR_SENT;
+		set_error(r, st->code, "");
+		break;
+	case DS_BOUNCE:
+		r->status = QR_FAILED;
+		set_error(r, st->code, st->text[0] ? st->text :
+		    "5.0.0 delivery failed");
+		break;
+	case DS_DEFER:
+		set_error(r, st->code, st->text[0] ? st->text :
+		    "4.0.0 delivery deferred");
+		break;
+	default:
+		panic("%s: delivery status %d", m->id, (int)st->stat);
+	}
+	if (qfile_rcpt_update(m->fd, r) == -1)
+		log_error("%s: cannot update recipient: %s", m->id,
+		    strerror(errno));
+}
+
+/* One reply frame from an agent. Returns 1 when the job is done, -1 on
+ * a protocol error. */
 static int
 job_reply(struct job *j, struct ipc_msg *im)
 {
-	long long idx, code = 0;
-	char *status, *text;
+	struct deliver_status ds;
+	char err[128];
 	size_t k;
 
-	if (ipc_is(im, "req", "done"))
+	if (proto_req_type(im) == REQ_DONE)
 		return 1;
-	if (ipc_get_num(im, "rcpt", &idx) == -1)
+	if (deliver_status_decode(im, &ds, err, sizeof(err)) == -1) {
+		log_warn("%s: bad status from the %s agent: %s", j->m->id,
+		    tname[j->t], err);
 		return -1;
+	}
 	for (k = 0; k < j->nidx; k++)
-		if ((long long)j->idx[k] == idx)
+		if (j->idx[k] == ds.rcpt)
 			break;
 	if (k == j->nidx || j->replied[k])
 		return -1;
-	status = ipc_get_str(im, "status");
-	text = ipc_get_str(im, "text");
-	(void)ipc_get_num(im, "code", &code);
-	if (code < 0 || code > 999)
-		code = 0;
-	struct qrcpt *r = &j->m->q.rcpt[idx];
+	if (ds.rcpt >= j->m->q.nrcpt)
+		panic("%s: job holds recipient %zu of %zu", j->m->id, ds.rcpt,
+		    j->m->q.nrcpt);
 	j->replied[k] = 1;
-	if (status && strcmp(status, "sent") == 0) {
-		r->status = QR_SENT;
-		set_error(r, (int)code, "");
-	} else if (status && strcmp(status, "bounce") == 0) {
-		r->status = QR_FAILED;
-		set_error(r, (int)code, text ? text : "5.0.0 delivery failed");
-	} else {
-		set_error(r, (int)code, text ? text : "4.0.0 delivery deferred");
-	}
-	if (qfile_rcpt_update(j->m->fd, r) == -1)
-		log_error("%s: cannot update recipient: %s", j->m->id,
-		    strerror(errno));
-	free(status);
-	free(text);
+	rcpt_record(j->m, &j->m->q.rcpt[ds.rcpt], &ds.st);
 	return 0;
 }
 
@@ -456,11 +470,14 @@ job_end(int slot, const char *why)
 		if (j->replied[k])
 			continue;
 		struct qrcpt *r = &m->q.rcpt[j->idx[k]];
-		set_error(r, 0, why ? why : "4.3.0 delivery agent gave no answer");
+		struct dstatus st;
+
+		dstatus_set(&st, DS_DEFER, 0, "%s",
+		    why ? why : "4.3.0 delivery agent gave no answer");
 		m->agent_lost = 1;
-		qfile_rcpt_update(m->fd, r);
-		log_warn("%s: to=<%s>, status=deferred (%s)", m->id, r->addr,
-		    r->error);
+		rcpt_record(m, r, &st);
+		log_warn("%s: to=<%s>, status=%s (%s)", m->id, r->addr,
+		    dstat_word(st.stat), r->error);
 	}
 	running[slot] = NULL;
 	nrunning[j->t]--;
@@ -542,7 +559,7 @@ backoff(uint32_t attempts)
 static void
 msg_expire(struct msg *m, time_t age)
 {
-	char why[2 * QF_ERR_LEN];
+	struct dstatus st;
 
 	if (age < (time_t)wk.conf.queue_lifetime)
 		return;
@@ -550,12 +567,10 @@ msg_expire(struct msg *m, time_t age)
 		struct qrcpt *r = &m->q.rcpt[i];
 		if (r->status != QR_PENDING)
 			continue;
-		snprintf(why, sizeof(why), "5.4.7 message expired after "
-		    "%lld s in the queue: %s", (long long)age,
+		dstatus_set(&st, DS_BOUNCE, r->code, "5.4.7 message expired "
+		    "after %lld s in the queue: %s", (long long)age,
 		    r->error[0] ? r->error : "not delivered");
-		r->status = QR_FAILED;
-		set_error(r, r->code, why);
-		qfile_rcpt_update(m->fd, r);
+		rcpt_record(m, r, &st);
 	}
 }
 
@@ -575,8 +590,8 @@ msg_bounce(struct msg *m)
 			continue;
 		r->status = QR_DONE_FAILED;
 		qfile_rcpt_update(m->fd, r);
-		log_info("%s: to=<%s>, status=bounced (%s)", m->id, r->addr,
-		    r->error);
+		log_info("%s: to=<%s>, status=%s (%s)", m->id, r->addr,
+		    dstat_word(DS_BOUNCE), r->error);
 	}
 	return 0;
 }
@@ -669,7 +684,7 @@ admin_move(const enum qdir *from, size_t n, enum qdir to, const char *id)
  * retry), the same as `postern queue release` does while qmgr is down.
  */
 static const char *
-admin(const char *req, const char *id)
+admin(enum proto_req req, const char *id)
 {
 	static const enum qdir hold_from[] = { QD_INCOMING, QD_DEFERRED };
 	static const enum qdir requeue_from[] = { QD_DEFERRED, QD_HOLD };
@@ -677,14 +692,14 @@ admin(const char *req, const char *id)
 	static const enum qdir release_from[] = { QD_HOLD };
 	struct msg *m = msg_find(id);
 
-	if (strcmp(req, "hold") == 0) {
+	switch (req) {
+	case REQ_HOLD:
 		if (m) {
 			m->hold = 1;
 			return "held (after the delivery in progress)";
 		}
 		return admin_move(hold_from, 2, QD_HOLD, id) == 0 ? "held" : NULL;
-	}
-	if (strcmp(req, "release") == 0) {
+	case REQ_RELEASE:
 		if (admin_move(release_from, 1, QD_DEFERRED, id) == 0) {
 			(void)queue_touch(&qq, QD_DEFERRED, id);
 			want_deferred = 1;
@@ -695,16 +710,14 @@ admin(const char *req, const char *id)
 			return "released";
 		}
 		return m ? "active (already being delivered)" : NULL;
-	}
-	if (strcmp(req, "requeue") == 0) {
+	case REQ_REQUEUE:
 		if (admin_move(requeue_from, 2, QD_INCOMING, id) == 0) {
 			(void)queue_touch(&qq, QD_INCOMING, id);
 			want_incoming = 1;
 			return "requeued";
 		}
 		return m ? "active (already being delivered)" : NULL;
-	}
-	if (strcmp(req, "delete") == 0) {
+	case REQ_DELETE:
 		if (m) {
 			m->delete = 1;
 			return "deleted (after the delivery in progress)";
@@ -714,49 +727,50 @@ admin(const char *req, const char *id)
 				log_info("%s: removed (deleted by the admin)", id);
 				return "deleted";
 			}
+		return NULL;
+	default:
+		panic("queue admin request %d", (int)req);
 	}
-	return NULL;
 }
 
+/* One request on the control socket: a trigger (no answer: cleanup does
+ * not wait), a flush, or queue admin on one ID. */
 static void
 control(int lfd)
 {
+	struct proto_reply rep = { .ok = 1 };
+	struct qmgr_admin qa;
 	struct ipc_msg im;
 	struct buf b;
-	char *req = NULL, *id = NULL;
-	const char *res = "ok", *st = "ok";
+	char err[128];
 	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
 	if (fd == -1)
 		return;
 	ipc_msg_init(&im);
-	if (ipc_recv(fd, &im, 2000) == -1 || (req = ipc_get_str(&im, "req")) == NULL)
+	if (ipc_recv(fd, &im, 2000) == -1)
 		goto out;
-	if (strcmp(req, "trigger") == 0) {
+	if (proto_req_type(&im) == REQ_TRIGGER) {
 		want_incoming = 1;
-		goto out;	/* no answer: cleanup does not wait */
-	} else if (strcmp(req, "flush") == 0) {
+		goto out;
+	}
+	if (proto_req_type(&im) == REQ_FLUSH) {
 		want_deferred = 1;
 		flush_all = 1;
 		blocked_until[T_LOCAL] = blocked_until[T_REMOTE] = 0;
-		res = "flushing the deferred queue";
-	} else if ((id = ipc_get_str(&im, "id")) == NULL || !qid_valid(id)) {
-		st = "error";
-		res = "bad or missing queue ID";
-	} else if ((res = admin(req, id)) == NULL) {
-		st = "error";
-		res = "no such message in the queue";
+		rep.text = "flushing the deferred queue";
+	} else if (qmgr_admin_decode(&im, &qa, err, sizeof(err)) == -1) {
+		rep.ok = 0;
+		rep.text = err;
+	} else if ((rep.text = (char *)admin(qa.req, qa.id)) == NULL) {
+		rep.ok = 0;
+		rep.text = "no such message in the queue";
 	}
 	buf_init(&b, 4096);
-	ipc_begin(&b);
-	ipc_add_str(&b, "status", st);
-	ipc_add_str(&b, "text", res);
-	ipc_end(&b);
-	ipc_send(fd, &b, 2000);
+	if (proto_reply_encode(&b, &rep) == 0)
+		ipc_send(fd, &b, 2000);
 	buf_free(&b);
 out:
-	free(req);
-	free(id);
 	ipc_msg_free(&im);
 	close(fd);
 }

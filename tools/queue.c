@@ -22,6 +22,8 @@
 #include "buf.h"
 #include "conf.h"
 #include "ipc.h"
+#include "log.h"
+#include "proto.h"
 #include "qfile.h"
 #include "queue.h"
 #include "tools/tools.h"
@@ -412,41 +414,44 @@ queue_show(struct queue *qu, const char *id)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
-/* One request to qmgr. 0 ok; -1 qmgr answered an error (text in err);
- * -2 talking failed midway; -3 qmgr not reachable at all. */
+/* One request to qmgr (REQ_FLUSH, or admin with an ID). 0 ok; -1 qmgr
+ * answered an error (text in err); -2 talking failed midway; -3 qmgr not
+ * reachable at all. */
 static int
-qmgr_req(const char *qdir, const char *req, const char *id, char *err,
+qmgr_req(const char *qdir, enum proto_req req, const char *id, char *err,
     size_t errlen)
 {
+	struct qmgr_admin qa = { .req = req };
+	struct proto_reply rep;
 	char path[PATH_MAX];
 	struct ipc_msg m;
 	struct buf b;
 	int fd, r;
 
+	buf_init(&b, 1024);
+	if (id != NULL)
+		strlcpy(qa.id, id, sizeof(qa.id));
+	if ((id ? qmgr_admin_encode(&b, &qa) : proto_simple_encode(&b, req))
+	    == -1)
+		panic("cannot encode a %s request", proto_req_word(req));
 	queue_path(qdir, QDIR_PRIVATE "/qmgr", path, sizeof(path));
 	if ((fd = ipc_connect(path)) == -1) {
 		snprintf(err, errlen, "%s", strerror(errno));
+		buf_free(&b);
 		return -3;
 	}
-	buf_init(&b, 1024);
-	ipc_begin(&b);
-	ipc_add_str(&b, "req", req);
-	if (id != NULL)
-		ipc_add_str(&b, "id", id);
-	ipc_end(&b);
 	ipc_msg_init(&m);
 	if (ipc_send(fd, &b, QMGR_TIMEOUT_MS) == -1 ||
 	    ipc_recv(fd, &m, QMGR_TIMEOUT_MS) == -1) {
 		snprintf(err, errlen, "%s", strerror(errno));
 		r = -2;
-	} else if (ipc_is(&m, "status", "ok")) {
-		r = 0;
+	} else if (proto_reply_decode(&m, &rep, err, errlen) == -1) {
+		r = -2;
 	} else {
-		char *t = ipc_get_str(&m, "text");
-
-		clean(err, errlen, t ? t : "unknown error");
-		free(t);
-		r = -1;
+		if (!rep.ok)
+			clean(err, errlen, rep.text ? rep.text : "unknown error");
+		r = rep.ok ? 0 : -1;
+		proto_reply_free(&rep);
 	}
 	ipc_msg_free(&m);
 	buf_free(&b);
@@ -454,33 +459,11 @@ qmgr_req(const char *qdir, const char *req, const char *id, char *err,
 	return r;
 }
 
-/* Is qmgr there? Poke it the way cleanup does after each message
- * (req=trigger, no reply awaited). 1 reachable, 0 not. */
-static int
-qmgr_probe(const char *qdir)
-{
-	char path[PATH_MAX];
-	struct buf b;
-	int fd;
-
-	queue_path(qdir, QDIR_PRIVATE "/qmgr", path, sizeof(path));
-	if ((fd = ipc_connect(path)) == -1)
-		return 0;
-	buf_init(&b, 256);
-	ipc_begin(&b);
-	ipc_add_str(&b, "req", "trigger");
-	ipc_end(&b);
-	(void)ipc_send(fd, &b, 1000);
-	buf_free(&b);
-	close(fd);
-	return 1;
-}
-
 static int
 queue_flush(const char *qdir)
 {
 	char err[256];
-	int r = qmgr_req(qdir, "flush", NULL, err, sizeof(err));
+	int r = qmgr_req(qdir, REQ_FLUSH, NULL, err, sizeof(err));
 
 	if (r == 0)
 		return 0;
@@ -499,6 +482,7 @@ queue_flush(const char *qdir)
  * in deferred/ due now, as qmgr does when it runs.
  */
 struct admin_op {
+	enum proto_req	 req;
 	const char	*name;
 	const char	*done;
 	enum qdir	 from[4];
@@ -506,11 +490,11 @@ struct admin_op {
 	enum qdir	 to;		/* QD_MAX: delete */
 };
 static const struct admin_op admin_ops[] = {
-	{ "hold", "held", { QD_INCOMING, QD_ACTIVE, QD_DEFERRED }, 3, QD_HOLD },
-	{ "release", "released", { QD_HOLD }, 1, QD_DEFERRED },
-	{ "delete", "deleted", { QD_INCOMING, QD_ACTIVE, QD_DEFERRED,
+	{ REQ_HOLD, "hold", "held", { QD_INCOMING, QD_ACTIVE, QD_DEFERRED }, 3, QD_HOLD },
+	{ REQ_RELEASE, "release", "released", { QD_HOLD }, 1, QD_DEFERRED },
+	{ REQ_DELETE, "delete", "deleted", { QD_INCOMING, QD_ACTIVE, QD_DEFERRED,
 	    QD_HOLD }, 4, QD_MAX },
-	{ "requeue", "requeued", { QD_DEFERRED, QD_HOLD, QD_ACTIVE }, 3,
+	{ REQ_REQUEUE, "requeue", "requeued", { QD_DEFERRED, QD_HOLD, QD_ACTIVE }, 3,
 	    QD_INCOMING },
 };
 
@@ -602,7 +586,8 @@ queue_admin(struct queue *qu, const struct admin_op *op, int argc,
 		fprintf(stderr, "usage: postern queue %s ID...|ALL\n", op->name);
 		return 1;
 	}
-	direct = !qmgr_probe(qu->root);
+	/* Is qmgr there? Poke it the way cleanup does after each message. */
+	direct = !queue_trigger(qu->root);
 	if (admin_ids(qu, op, direct, argc, argv, &ids, &rc) == -1) {
 		queue_ids_free(&ids);
 		return 1;
@@ -615,7 +600,7 @@ queue_admin(struct queue *qu, const struct admin_op *op, int argc,
 				rc = 1;
 			continue;
 		}
-		r = qmgr_req(qu->root, op->name, ids.id[i], err, sizeof(err));
+		r = qmgr_req(qu->root, op->req, ids.id[i], err, sizeof(err));
 		if (r == 0)
 			printf("postern: %s: %s\n", ids.id[i], op->done);
 		else if (r == -1) {
