@@ -21,7 +21,7 @@ struct queue {
 };
 
 /* Flags of queue_move() and queue_remove(). */
-#define QUEUE_SYNC	0x01	/* fsync the directories: a promise to a person */
+#define QUEUE_SYNC	0x01	/* fsync both directories: a promise */
 #define QUEUE_NOREPLACE	0x02	/* fail (EEXIST) rather than replace a file */
 
 /* "incoming", "active", ... */

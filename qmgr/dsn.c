@@ -46,17 +46,24 @@ duration(uint64_t s, char *out, size_t len)
 	snprintf(out, len, "%llu seconds", (unsigned long long)s);
 }
 
-int
-dsn_format(const struct conf *c, const struct qfile *q, int cfd,
-    enum dsn_kind kind, const char *new_id, const char *to, struct buf *out)
+/* Does this notice report on r? A bounce: the recipients that failed
+ * (QR_FAILED, not yet reported); a delay notice: those still pending. */
+static int
+reported(const struct qrcpt *r, enum dstat kind)
 {
-	char date[64], arr[64], st[16];
-	const char *bnd = new_id;
-	int failed = kind == DSN_FAILED;
-	size_t n = 0;
+	return kind == DS_BOUNCE ? r->status == QR_FAILED :
+	    r->status == QR_PENDING;
+}
+
+/* The message headers and the human-readable part's opening. */
+static void
+dsn_head(const struct conf *c, const struct qfile *q, enum dstat kind,
+    const char *new_id, const char *to, struct buf *out)
+{
+	char date[64];
+	int failed = kind == DS_BOUNCE;
 
 	date_rfc5322(date, sizeof(date), time(NULL));
-	date_rfc5322(arr, sizeof(arr), (time_t)(q->arrival_us / 1000000));
 	buf_printf(out,
 	    "From: MAILER-DAEMON@%s (Mail Delivery System)\n"
 	    "To: <%s>\n"
@@ -78,8 +85,8 @@ dsn_format(const struct conf *c, const struct qfile *q, int cfd,
 	    c->hostname, to,
 	    failed ? "Undelivered Mail Returned to Sender" :
 	    "Delayed Mail (still being retried)",
-	    date, new_id, c->hostname, bnd, c->hostname, bnd, c->hostname,
-	    c->hostname);
+	    date, new_id, c->hostname, new_id, c->hostname, new_id,
+	    c->hostname, c->hostname);
 	if (failed)
 		buf_puts(out, "I'm sorry to have to inform you that your message "
 		    "could not\nbe delivered to one or more recipients. "
@@ -91,15 +98,78 @@ dsn_format(const struct conf *c, const struct qfile *q, int cfd,
 		buf_printf(out, "Your message could not be delivered for %s.\n"
 		    "It will be retried until it is %s old.\n\n", dw, ql);
 	}
+}
+
+/* One per-recipient block of the message/delivery-status part. */
+static void
+dsn_rcpt_status(const struct qrcpt *r, enum dstat kind, struct buf *out)
+{
+	int failed = kind == DS_BOUNCE;
+	const char *said;
+	char st[16];
+
+	status_of(r->error, failed ? "5.0.0" : "4.0.0", st, sizeof(st));
+	buf_printf(out, "\nFinal-Recipient: rfc822; %s\n"
+	    "Action: %s\nStatus: %s\n", r->addr,
+	    failed ? "failed" : "delayed", st);
+	if ((said = strstr(r->error, " said: ")) != NULL) {
+		/* The peer's own reply, without our "(in reply to ...)". */
+		said += 7;
+		const char *end = strstr(said, " (in reply to ");
+		int len = end ? (int)(end - said) : (int)strlen(said);
+		buf_printf(out, "Diagnostic-Code: smtp; %.*s\n", len, said);
+	} else if (r->code >= 200 && r->code <= 599)
+		buf_printf(out, "Diagnostic-Code: smtp; %d %s\n", r->code,
+		    r->error);
+	else if (r->error[0])
+		buf_printf(out, "Diagnostic-Code: x-postern; %s\n", r->error);
+}
+
+/* The original: whole when small and a bounce, else its headers. */
+static void
+dsn_original(const struct qfile *q, int cfd, int whole, struct buf *out)
+{
+	size_t want = q->content_len < DSN_MAX_RETURN ? q->content_len :
+	    DSN_MAX_RETURN;
+	char *tmp;
+	ssize_t got;
+
+	if (cfd == -1 || q->content_len == 0)
+		return;
+	tmp = xmalloc(want + 1);
+	if ((got = pread(cfd, tmp, want, q->content_off)) > 0) {
+		size_t len = (size_t)got;
+		if (!whole) {	/* headers only: up to the blank line */
+			char *e = memmem(tmp, len, "\n\n", 2);
+			if (e)
+				len = (size_t)(e - tmp) + 1;
+		}
+		buf_append(out, tmp, len);
+		if (tmp[len - 1] != '\n')
+			buf_putc(out, '\n');
+	}
+	free(tmp);
+}
+
+int
+dsn_format(const struct conf *c, const struct qfile *q, int cfd,
+    enum dstat kind, const char *new_id, const char *to, struct buf *out)
+{
+	char arr[64];
+	const char *bnd = new_id;
+	int whole = kind == DS_BOUNCE && q->content_len <= DSN_MAX_RETURN;
+	size_t n = 0;
+
+	dsn_head(c, q, kind, new_id, to, out);
 	for (size_t i = 0; i < q->nrcpt; i++) {
 		const struct qrcpt *r = &q->rcpt[i];
-		if ((failed && r->status != QR_FAILED) ||
-		    (!failed && r->status != QR_PENDING))
+		if (!reported(r, kind))
 			continue;
 		buf_printf(out, "<%s>: %s\n", r->addr,
 		    r->error[0] ? r->error : "no reason given");
 		n++;
 	}
+	date_rfc5322(arr, sizeof(arr), (time_t)(q->arrival_us / 1000000));
 	buf_printf(out, "\n--%s/%s\n"
 	    "Content-Description: Delivery report\n"
 	    "Content-Type: message/delivery-status\n"
@@ -108,61 +178,22 @@ dsn_format(const struct conf *c, const struct qfile *q, int cfd,
 	    "X-Postern-Queue-ID: %s\n"
 	    "Arrival-Date: %s\n",
 	    bnd, c->hostname, c->hostname, q->id[0] ? q->id : "unknown", arr);
-	for (size_t i = 0; i < q->nrcpt; i++) {
-		const struct qrcpt *r = &q->rcpt[i];
-		if ((failed && r->status != QR_FAILED) ||
-		    (!failed && r->status != QR_PENDING))
-			continue;
-		status_of(r->error, failed ? "5.0.0" : "4.0.0", st, sizeof(st));
-		buf_printf(out, "\nFinal-Recipient: rfc822; %s\n"
-		    "Action: %s\nStatus: %s\n", r->addr,
-		    failed ? "failed" : "delayed", st);
-		const char *said = strstr(r->error, " said: ");
-		if (said) {
-			/* The peer's own reply, without our "(in reply to ...)". */
-			said += 7;
-			const char *end = strstr(said, " (in reply to ");
-			int len = end ? (int)(end - said) : (int)strlen(said);
-			buf_printf(out, "Diagnostic-Code: smtp; %.*s\n", len, said);
-		} else if (r->code >= 200 && r->code <= 599)
-			buf_printf(out, "Diagnostic-Code: smtp; %d %s\n", r->code,
-			    r->error);
-		else if (r->error[0])
-			buf_printf(out, "Diagnostic-Code: x-postern; %s\n",
-			    r->error);
-	}
-	/* The original: whole when small and a bounce, else its headers. */
-	int whole = failed && q->content_len <= DSN_MAX_RETURN;
+	for (size_t i = 0; i < q->nrcpt; i++)
+		if (reported(&q->rcpt[i], kind))
+			dsn_rcpt_status(&q->rcpt[i], kind, out);
 	buf_printf(out, "\n--%s/%s\n"
 	    "Content-Description: %s\n"
 	    "Content-Type: %s\n\n", bnd, c->hostname,
 	    whole ? "Undelivered Message" : "Message Headers",
 	    whole ? "message/rfc822" : "text/rfc822-headers");
-	if (cfd != -1 && q->content_len) {
-		size_t want = q->content_len < DSN_MAX_RETURN ? q->content_len :
-		    DSN_MAX_RETURN;
-		char *tmp = xmalloc(want + 1);
-		ssize_t got = pread(cfd, tmp, want, q->content_off);
-		if (got > 0) {
-			size_t len = (size_t)got;
-			if (!whole) {	/* headers only: up to the blank line */
-				char *e = memmem(tmp, len, "\n\n", 2);
-				if (e)
-					len = (size_t)(e - tmp) + 1;
-			}
-			buf_append(out, tmp, len);
-			if (tmp[len - 1] != '\n')
-				buf_putc(out, '\n');
-		}
-		free(tmp);
-	}
+	dsn_original(q, cfd, whole, out);
 	buf_printf(out, "\n--%s/%s--\n", bnd, c->hostname);
 	return n ? 0 : -1;
 }
 
 int
 dsn_send(const struct conf *c, int dirfd, const struct qfile *q, int cfd,
-    enum dsn_kind kind)
+    enum dstat kind)
 {
 	struct qwriter w;
 	struct buf out;
@@ -197,6 +228,6 @@ dsn_send(const struct conf *c, int dirfd, const struct qfile *q, int cfd,
 		return -1;
 	}
 	log_info("%s: sender %s notification: %s", q->id,
-	    kind == DSN_FAILED ? "non-delivery" : "delay", id);
+	    kind == DS_BOUNCE ? "non-delivery" : "delay", id);
 	return 0;
 }

@@ -6,18 +6,18 @@
 #define POSTERN_DSN_H
 
 #include "conf.h"
+#include "proto.h"
 #include "qfile.h"
 
-enum dsn_kind { DSN_FAILED, DSN_DELAYED };
-
-/* Report on q's recipients (FAILED: those in QR_FAILED; DELAYED: those
- * still pending) to q's sender, or to postmaster when the sender is <>.
- * A DSN about a DSN to postmaster is dropped (logged). 0 ok, -1 error. */
+/* Report on q's recipients (DS_BOUNCE: a non-delivery notice on those in
+ * QR_FAILED; DS_DEFER: a delay notice on those still pending) to q's
+ * sender, or to postmaster when the sender is <>. A DSN about a DSN to
+ * postmaster is dropped (logged). 0 ok, -1 error. */
 int	 dsn_send(const struct conf *, int incoming_dirfd, const struct qfile *q,
-	    int content_fd, enum dsn_kind);
+	    int content_fd, enum dstat);
 
 /* Build the DSN text into out (exposed for tests). */
 int	 dsn_format(const struct conf *, const struct qfile *q, int content_fd,
-	    enum dsn_kind, const char *new_id, const char *to, struct buf *out);
+	    enum dstat, const char *new_id, const char *to, struct buf *out);
 
 #endif

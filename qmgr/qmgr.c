@@ -255,7 +255,8 @@ scan(enum qdir d, int due_only)
 		if (due_only && (fstatat(qq.fd[d], l.id[i], &st, 0) == -1 ||
 		    st.st_mtime > t))
 			continue;
-		if (queue_move(&qq, d, QD_ACTIVE, l.id[i], QUEUE_NOREPLACE) == -1)
+		if (queue_move(&qq, d, QD_ACTIVE, l.id[i],
+		    QUEUE_NOREPLACE) == -1)
 			continue;
 		msg_load(l.id[i]);
 	}
@@ -275,8 +276,8 @@ job_start(struct job *j)
 	strlcpy(dr.dir, QDIR_ACTIVE, sizeof(dr.dir));
 	buf_init(&b, IPC_MAX_FRAME + 4);
 	if (deliver_request_encode(&b, &dr) == -1)
-		panic("%s: cannot encode a delivery request of %zu recipient(s)",
-		    j->m->id, j->nidx);
+		panic("%s: cannot encode a delivery request of %zu "
+		    "recipient(s)", j->m->id, j->nidx);
 	queue_path(wk.conf.queue_dir, tsock[j->t], path, sizeof(path));
 	if ((fd = ipc_connect(path)) == -1 || ipc_send(fd, &b, 5000) == -1) {
 		buf_free(&b);
@@ -580,7 +581,7 @@ static int
 msg_bounce(struct msg *m)
 {
 	if (dsn_send(&wk.conf, qq.fd[QD_INCOMING], &m->q, m->fd,
-	    DSN_FAILED) == -1) {
+	    DS_BOUNCE) == -1) {
 		log_error("%s: cannot write bounce; will retry", m->id);
 		return -1;
 	}
@@ -614,7 +615,7 @@ msg_defer(struct msg *m, time_t t, time_t age, size_t pending)
 	if (!(m->q.flags & (QF_WARNED | QF_BOUNCE)) && *m->q.sender &&
 	    wk.conf.delay_warning && age >= (time_t)wk.conf.delay_warning &&
 	    dsn_send(&wk.conf, qq.fd[QD_INCOMING], &m->q, m->fd,
-	    DSN_DELAYED) == 0) {
+	    DS_DEFER) == 0) {
 		m->q.flags |= QF_WARNED;
 		log_info("%s: sender delay notification sent", m->id);
 	}
@@ -688,7 +689,8 @@ admin(enum proto_req req, const char *id)
 {
 	static const enum qdir hold_from[] = { QD_INCOMING, QD_DEFERRED };
 	static const enum qdir requeue_from[] = { QD_DEFERRED, QD_HOLD };
-	static const enum qdir del_from[] = { QD_INCOMING, QD_DEFERRED, QD_HOLD };
+	static const enum qdir del_from[] = { QD_INCOMING, QD_DEFERRED,
+	    QD_HOLD };
 	static const enum qdir release_from[] = { QD_HOLD };
 	struct msg *m = msg_find(id);
 
@@ -698,7 +700,9 @@ admin(enum proto_req req, const char *id)
 			m->hold = 1;
 			return "held (after the delivery in progress)";
 		}
-		return admin_move(hold_from, 2, QD_HOLD, id) == 0 ? "held" : NULL;
+		if (admin_move(hold_from, 2, QD_HOLD, id) == -1)
+			return NULL;
+		return "held";
 	case REQ_RELEASE:
 		if (admin_move(release_from, 1, QD_DEFERRED, id) == 0) {
 			(void)queue_touch(&qq, QD_DEFERRED, id);
@@ -722,11 +726,12 @@ admin(enum proto_req req, const char *id)
 			m->delete = 1;
 			return "deleted (after the delivery in progress)";
 		}
-		for (size_t i = 0; i < 3; i++)
-			if (queue_remove(&qq, del_from[i], id, QUEUE_SYNC) == 0) {
-				log_info("%s: removed (deleted by the admin)", id);
-				return "deleted";
-			}
+		for (size_t i = 0; i < 3; i++) {
+			if (queue_remove(&qq, del_from[i], id, QUEUE_SYNC) == -1)
+				continue;
+			log_info("%s: removed (deleted by the admin)", id);
+			return "deleted";
+		}
 		return NULL;
 	default:
 		panic("queue admin request %d", (int)req);

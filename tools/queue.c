@@ -298,7 +298,8 @@ show_find(struct queue *qu, const char *id, struct qfile *q, enum qdir *where)
 	int fd;
 
 	for (int d = 0; d < QD_MAX; d++) {
-		if ((fd = q_open(qu, (enum qdir)d, id, q, err, sizeof(err))) != -1) {
+		fd = q_open(qu, (enum qdir)d, id, q, err, sizeof(err));
+		if (fd != -1) {
 			*where = (enum qdir)d;
 			return fd;
 		}
@@ -449,7 +450,8 @@ qmgr_req(const char *qdir, enum proto_req req, const char *id, char *err,
 		r = -2;
 	} else {
 		if (!rep.ok)
-			clean(err, errlen, rep.text ? rep.text : "unknown error");
+			clean(err, errlen, rep.text ? rep.text :
+			    "unknown error");
 		r = rep.ok ? 0 : -1;
 		proto_reply_free(&rep);
 	}
@@ -490,12 +492,13 @@ struct admin_op {
 	enum qdir	 to;		/* QD_MAX: delete */
 };
 static const struct admin_op admin_ops[] = {
-	{ REQ_HOLD, "hold", "held", { QD_INCOMING, QD_ACTIVE, QD_DEFERRED }, 3, QD_HOLD },
+	{ REQ_HOLD, "hold", "held", { QD_INCOMING, QD_ACTIVE, QD_DEFERRED }, 3,
+	    QD_HOLD },
 	{ REQ_RELEASE, "release", "released", { QD_HOLD }, 1, QD_DEFERRED },
-	{ REQ_DELETE, "delete", "deleted", { QD_INCOMING, QD_ACTIVE, QD_DEFERRED,
-	    QD_HOLD }, 4, QD_MAX },
-	{ REQ_REQUEUE, "requeue", "requeued", { QD_DEFERRED, QD_HOLD, QD_ACTIVE }, 3,
-	    QD_INCOMING },
+	{ REQ_DELETE, "delete", "deleted", { QD_INCOMING, QD_ACTIVE,
+	    QD_DEFERRED, QD_HOLD }, 4, QD_MAX },
+	{ REQ_REQUEUE, "requeue", "requeued", { QD_DEFERRED, QD_HOLD,
+	    QD_ACTIVE }, 3, QD_INCOMING },
 };
 
 /* qmgr is down: move or remove the file ourselves, durably, never

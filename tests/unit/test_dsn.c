@@ -53,7 +53,7 @@ pin_date(struct buf *b)
 }
 
 static void
-check(enum dsn_kind kind, const char *golden)
+check(enum dstat kind, const char *golden)
 {
 	static char content[] = "Subject: original\nMessage-ID: <orig@x>\n\n"
 	    "the original body\n";
@@ -117,14 +117,14 @@ static void
 test_bounce(void **state)
 {
 	(void)state;
-	check(DSN_FAILED, GOLDEN "bounce.txt");
+	check(DS_BOUNCE, GOLDEN "bounce.txt");
 }
 
 static void
 test_delay(void **state)
 {
 	(void)state;
-	check(DSN_DELAYED, GOLDEN "delay.txt");
+	check(DS_DEFER, GOLDEN "delay.txt");
 }
 
 int
