@@ -120,6 +120,20 @@ is_local(const char *addr)
 	    domain_list_match(&local_doms, at, 0);
 }
 
+/* The transport and next hop of one recipient (routing: the one place). */
+static void
+transport_select(const char *addr, enum transport *t, const char **nh)
+{
+	if (is_local(addr)) {
+		*t = T_LOCAL;
+		*nh = wk.conf.hostname;
+	} else {
+		*t = T_REMOTE;
+		*nh = wk.conf.smarthost ? wk.conf.smarthost :
+		    strrchr(addr, '@') + 1;
+	}
+}
+
 static void
 job_enqueue(struct job *j)
 {
@@ -144,14 +158,7 @@ msg_schedule(struct msg *m)
 
 		if (r->status != QR_PENDING)
 			continue;
-		if (is_local(r->addr)) {
-			t = T_LOCAL;
-			nh = wk.conf.hostname;
-		} else {
-			t = T_REMOTE;
-			nh = wk.conf.smarthost ? wk.conf.smarthost :
-			    strrchr(r->addr, '@') + 1;
-		}
+		transport_select(r->addr, &t, &nh);
 		for (size_t k = 0; k < nj; k++)
 			if (jl[k]->t == t && strcasecmp(jl[k]->nexthop, nh) == 0)
 				j = jl[k];
