@@ -212,18 +212,21 @@ received_header(struct job *j, struct buf *out, const char *date)
 	buf_printf(out, "; %s\n", date);
 }
 
+/* The headers copy_headers() saw, as bits. */
+enum { SEEN_FROM = 1, SEEN_DATE = 2, SEEN_MID = 4 };
+
 /* Headers a local or MSA submission must have: Date, Message-ID, From. */
 static void
 missing_headers(struct job *j, struct buf *out, const char *date, int seen)
 {
 	const char *fn = j->o.full_name;
 
-	if (!(seen & 2))
+	if (!(seen & SEEN_DATE))
 		buf_printf(out, "Date: %s\n", date);
-	if (!(seen & 4))
+	if (!(seen & SEEN_MID))
 		buf_printf(out, "Message-ID: <%s@%s>\n", j->w.id,
 		    wk.conf.hostname);
-	if (seen & 1)
+	if (seen & SEEN_FROM)
 		return;
 	if (*j->sender && fn && *fn)
 		buf_printf(out, "From: %s <%s>\n", fn, j->sender);
@@ -235,7 +238,7 @@ missing_headers(struct job *j, struct buf *out, const char *date, int seen)
 
 /* Copy the header section to out (one header = a line plus its
  * continuations), extracting recipients and dropping Bcc. Returns the
- * headers seen: 1 From, 2 Date, 4 Message-ID. */
+ * SEEN_* bits. */
 static int
 copy_headers(struct job *j, struct buf *out)
 {
@@ -252,11 +255,11 @@ copy_headers(struct job *j, struct buf *out)
 		size_t hl = (size_t)(p - h);
 
 		if (hdr_is(h, hl, "From"))
-			seen |= 1;
+			seen |= SEEN_FROM;
 		else if (hdr_is(h, hl, "Date"))
-			seen |= 2;
+			seen |= SEEN_DATE;
 		else if (hdr_is(h, hl, "Message-ID"))
-			seen |= 4;
+			seen |= SEEN_MID;
 		if (j->o.extract && (hdr_is(h, hl, "To") ||
 		    hdr_is(h, hl, "Cc") || hdr_is(h, hl, "Bcc"))) {
 			const char *colon = strchr(h, ':') + 1;
