@@ -348,14 +348,55 @@ cleanup_open_init(struct cleanup_open *o)
 	o->received = 1;
 }
 
-/* The optional session strings of an open request, in wire order. */
-struct sess_field {
+/* ---- optional string fields of a struct, driven by a table ---- */
+
+struct str_field {
 	const char	*name;
 	size_t		 max;
-	size_t		 off;
+	size_t		 off;	/* of the char * in the struct */
 };
+
+static char **
+field_slot(const void *base, const struct str_field *f)
+{
+	return (char **)((char *)(uintptr_t)base + f->off);
+}
+
+static int
+put_fields(struct buf *b, const void *base, const struct str_field *f,
+    size_t n)
+{
+	int bad = 0;
+
+	for (size_t i = 0; i < n && !bad; i++)
+		bad |= put_str(b, f[i].name, *field_slot(base, &f[i]),
+		    f[i].max);
+	return bad;
+}
+
+static int
+get_fields(const struct ipc_msg *m, void *base, const struct str_field *f,
+    size_t n, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < n; i++)
+		if (get_str(m, f[i].name, f[i].max, 0, 1,
+		    field_slot(base, &f[i]), err, errlen) == -1)
+			return -1;
+	return 0;
+}
+
+static void
+free_fields(void *base, const struct str_field *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(*field_slot(base, &f[i]));
+		*field_slot(base, &f[i]) = NULL;
+	}
+}
+
+/* The optional session strings of an open request, in wire order. */
 #define SF(a, m, f)	{ a, m, offsetof(struct cleanup_open, f) }
-static const struct sess_field sess_fields[] = {
+static const struct str_field sess_fields[] = {
 	SF(ATTR_CLIENT_NAME, MAX_NAME, client_name),
 	SF(ATTR_CLIENT_ADDR, MAX_CADDR, client_addr),
 	SF(ATTR_HELO, MAX_NAME, helo),
@@ -368,12 +409,6 @@ static const struct sess_field sess_fields[] = {
 };
 #undef SF
 #define NSESS	(sizeof(sess_fields) / sizeof(sess_fields[0]))
-
-static char **
-sess_slot(const struct cleanup_open *o, size_t i)
-{
-	return (char **)((char *)(uintptr_t)o + sess_fields[i].off);
-}
 
 static int
 open_flags_encode(struct buf *b, const struct cleanup_open *o)
@@ -408,9 +443,8 @@ cleanup_open_encode(struct buf *b, const struct cleanup_open *o)
 	bad |= put_str(b, ATTR_SENDER, o->sender, MAX_ADDR);
 	for (size_t i = 0; i < o->nrcpt && !bad; i++)
 		bad |= put_str(b, ATTR_RCPT, o->rcpt[i], MAX_ADDR);
-	for (size_t i = 0; i < NSESS && !bad; i++)
-		bad |= put_str(b, sess_fields[i].name, *sess_slot(o, i),
-		    sess_fields[i].max);
+	if (!bad)
+		bad |= put_fields(b, o, sess_fields, NSESS);
 	bad |= open_flags_encode(b, o);
 	return finish(b, bad);
 }
@@ -476,11 +510,8 @@ cleanup_open_decode(const struct ipc_msg *m, struct cleanup_open *o,
 	if (get_str(m, ATTR_SENDER, MAX_ADDR, 0, 1, &o->sender, err, errlen)
 	    == -1 || open_rcpts_decode(m, o, err, errlen) == -1)
 		goto bad;
-	for (size_t i = 0; i < NSESS; i++)
-		if (get_str(m, sess_fields[i].name, sess_fields[i].max, 0, 1,
-		    sess_slot(o, i), err, errlen) == -1)
-			goto bad;
-	if (open_flags_decode(m, o, err, errlen) == -1)
+	if (get_fields(m, o, sess_fields, NSESS, err, errlen) == -1 ||
+	    open_flags_decode(m, o, err, errlen) == -1)
 		goto bad;
 	return 0;
 bad:
@@ -495,8 +526,7 @@ cleanup_open_free(struct cleanup_open *o)
 	for (size_t i = 0; i < o->nrcpt; i++)
 		free(o->rcpt[i]);
 	free(o->rcpt);
-	for (size_t i = 0; i < NSESS; i++)
-		free(*sess_slot(o, i));
+	free_fields(o, sess_fields, NSESS);
 	cleanup_open_init(o);
 }
 
@@ -823,13 +853,8 @@ anvil_reply_decode(const struct ipc_msg *m, struct anvil_reply *r, char *err,
 
 /* ---- the 'C' record ---- */
 
-struct ci_field {
-	const char	*name;
-	size_t		 max;
-	size_t		 off;
-};
 #define CF(a, m, f)	{ a, m, offsetof(struct client_info, f) }
-static const struct ci_field ci_fields[] = {
+static const struct str_field ci_fields[] = {
 	CF(ATTR_CLIENT_NAME, MAX_NAME, client_name),
 	CF(ATTR_CLIENT_ADDR, MAX_CADDR, client_addr),
 	CF(ATTR_HELO, MAX_NAME, helo),
@@ -842,21 +867,13 @@ static const struct ci_field ci_fields[] = {
 #undef CF
 #define NCI	(sizeof(ci_fields) / sizeof(ci_fields[0]))
 
-static char **
-ci_slot(const struct client_info *c, size_t i)
-{
-	return (char **)((char *)(uintptr_t)c + ci_fields[i].off);
-}
-
 int
 client_info_encode(struct buf *payload, const struct client_info *c)
 {
-	int bad = 0;
+	int bad;
 
 	ipc_begin(payload);
-	for (size_t i = 0; i < NCI && !bad; i++)
-		bad |= put_str(payload, ci_fields[i].name, *ci_slot(c, i),
-		    ci_fields[i].max);
+	bad = put_fields(payload, c, ci_fields, NCI);
 	if (c->uid >= 0)
 		bad |= ipc_add_num(payload, ATTR_UID, c->uid);
 	if (bad || ipc_end(payload) == -1)
@@ -869,10 +886,8 @@ static int
 client_info_fields(const struct ipc_msg *m, struct client_info *c,
     char *err, size_t errlen)
 {
-	for (size_t i = 0; i < NCI; i++)
-		if (get_str(m, ci_fields[i].name, ci_fields[i].max, 0, 1,
-		    ci_slot(c, i), err, errlen) == -1)
-			return -1;
+	if (get_fields(m, c, ci_fields, NCI, err, errlen) == -1)
+		return -1;
 	return get_num(m, ATTR_UID, 0, 0xffffffffLL, -1, 0, &c->uid, err,
 	    errlen);
 }
@@ -900,9 +915,6 @@ client_info_decode(const void *payload, size_t len, struct client_info *c,
 void
 client_info_free(struct client_info *c)
 {
-	for (size_t i = 0; i < NCI; i++) {
-		free(*ci_slot(c, i));
-		*ci_slot(c, i) = NULL;
-	}
+	free_fields(c, ci_fields, NCI);
 	c->uid = -1;
 }
