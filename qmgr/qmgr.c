@@ -83,10 +83,12 @@ now(void)
 }
 
 /*
- * Renames between queue dirs are not fsync'd one by one: the file itself
- * is durable, and a rename lost in a crash only sends the message around
- * once more (active/ is swept back to incoming/ at start). Removals are
- * made durable in one fsync of active/ per loop (sync_dirs()).
+ * Moves into and out of active/ never replace a file (a queue ID names
+ * one message); a move that fails leaves the file where it was, and what
+ * is left in active/ goes back to incoming/ at the next start. These
+ * renames are not fsync'd one by one: the file itself is durable, and a
+ * rename lost in a crash only sends the message around once more.
+ * Removals are made durable in one fsync of active/ per loop (sync_dirs()).
  */
 static int	 active_dirty;
 
@@ -210,7 +212,8 @@ msg_load(const char *id)
 		/* Our limit, not the file's fault: put it back for later. */
 		log_warn("%s: open: %s; leaving it in incoming/", id,
 		    strerror(errno));
-		(void)queue_move(&qq, QD_ACTIVE, QD_INCOMING, id, 0);
+		(void)queue_move(&qq, QD_ACTIVE, QD_INCOMING, id,
+		    QUEUE_NOREPLACE);
 		return;
 	}
 	if (fd == -1) {
@@ -640,7 +643,7 @@ msg_defer(struct msg *m, time_t t, time_t age, size_t pending)
 	struct timespec ts[2] = { { .tv_sec = t }, { .tv_sec = m->q.next_try } };
 	futimens(m->fd, ts);
 	if (queue_move(&qq, QD_ACTIVE, m->hold ? QD_HOLD : QD_DEFERRED, m->id,
-	    0) == -1)
+	    QUEUE_NOREPLACE) == -1)
 		log_error("%s: cannot move to deferred/: %s", m->id,
 		    strerror(errno));
 	log_info("%s: deferred, %zu recipient(s) pending, next try in %lld s",
@@ -797,7 +800,8 @@ recover(void)
 	if (queue_list(&qq, QD_ACTIVE, &l) == -1)
 		fatal("cannot read active/: %s", strerror(errno));
 	for (size_t i = 0; i < l.n; i++)
-		if (queue_move(&qq, QD_ACTIVE, QD_INCOMING, l.id[i], 0) == 0)
+		if (queue_move(&qq, QD_ACTIVE, QD_INCOMING, l.id[i],
+		    QUEUE_NOREPLACE) == 0)
 			n++;
 	queue_ids_free(&l);
 	if (n) {
