@@ -31,7 +31,7 @@
 #define MAX_RCPT	QF_MAX_RCPT
 
 struct job {
-	struct cleanup_open o;		/* the open request, public rules applied */
+	struct cleanup_open o;	/* the open request, socket rules in */
 	int		 local;		/* local submission: fix headers */
 	int		 msa;		/* authenticated submission (SPEC 6) */
 	uid_t		 uid;
@@ -601,7 +601,8 @@ serve(int fd, int public)
 	memset(&j, 0, sizeof(j));
 	cleanup_open_init(&j.o);
 	if (public) {
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) == -1) {
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen)
+		    == -1) {
 			log_warn("SO_PEERCRED: %s", strerror(errno));
 			return;
 		}
