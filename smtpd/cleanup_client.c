@@ -20,6 +20,7 @@
 
 #include "ipc.h"
 #include "log.h"
+#include "proto.h"
 #include "qfile.h"
 #include "smtpd.h"
 
@@ -54,8 +55,7 @@ cleanup_abort(struct session *s)
 	if (fd != -1 &&
 	    evbuffer_get_length(bufferevent_get_output(s->cbev)) == 0) {
 		buf_init(&b, 64);
-		ipc_begin(&b);
-		if (ipc_add_str(&b, "req", "abort") == 0 && ipc_end(&b) == 0)
+		if (proto_simple_encode(&b, REQ_ABORT) == 0)
 			(void)send(fd, b.data, b.len, MSG_DONTWAIT | MSG_NOSIGNAL);
 		buf_free(&b);
 	}
@@ -64,10 +64,11 @@ cleanup_abort(struct session *s)
 		bufferevent_enable(s->bev, EV_READ);	/* if throttled */
 }
 
+/* Queue the encoded frame (rv: its encoder's result) to cleanup. */
 static int
-cleanup_send_frame(struct session *s)
+cleanup_send_frame(struct session *s, int rv)
 {
-	if (ipc_end(&s->frame) == -1 ||
+	if (rv == -1 ||
 	    bufferevent_write(s->cbev, s->frame.data, s->frame.len) == -1)
 		return -1;
 	return 0;
@@ -78,10 +79,8 @@ flush_chunk(struct session *s)
 {
 	if (s->chunk.len == 0 || s->cbev == NULL)
 		return 0;
-	ipc_begin(&s->frame);
-	if (ipc_add_str(&s->frame, "req", "data") == -1 ||
-	    ipc_add(&s->frame, "chunk", s->chunk.data, s->chunk.len) == -1 ||
-	    cleanup_send_frame(s) == -1)
+	if (cleanup_send_frame(s, cleanup_data_encode(&s->frame,
+	    s->chunk.data, s->chunk.len)) == -1)
 		return -1;
 	buf_reset(&s->chunk);
 	return 0;
@@ -134,9 +133,9 @@ cleanup_lost(struct session *s)
 
 /* status=ok: the message is open (354) or on stable storage (250). */
 static void
-cleanup_ok(struct session *s, struct ipc_msg *m)
+cleanup_ok(struct session *s, const struct proto_reply *pr)
 {
-	char *id;
+	char *id = pr->queue_id;
 
 	if (s->state == S_WAIT_OPEN) {
 		bufferevent_set_timeouts(s->cbev, NULL, NULL);
@@ -151,37 +150,29 @@ cleanup_ok(struct session *s, struct ipc_msg *m)
 		data_fail(s, R_QUEUE);
 		return;
 	}
-	id = ipc_get_str(m, "queue_id");
-	if (id == NULL || strlen(id) > QID_LEN) {
-		log_warn("%s: cleanup sent a bad queue_id", s->id);
+	if (id == NULL) {
+		log_warn("%s: cleanup sent no queue_id", s->id);
 		session_reply(s, R_QUEUED_NOID);
 	} else {
-		sanitize(id);
 		session_reply(s, R_QUEUED, id);
 		log_debug("%s: %s: queued from %s[%s]", s->id, id, s->name,
 		    s->ip);
 	}
-	free(id);
 	to_command_state(s);
 }
 
 /* status=error code=NNN text="N.N.N text": cleanup's reply, as data. */
 static void
-cleanup_error(struct session *s, struct ipc_msg *m)
+cleanup_error(struct session *s, const struct proto_reply *pr)
 {
-	long long code;
-	char *text, r[REPLY_MAX];
+	char r[REPLY_MAX];
 
-	text = ipc_get_str(m, "text");
-	if (ipc_get_num(m, "code", &code) == -1 || code < 400 || code > 599 ||
-	    text == NULL || strlen(text) > 300) {
-		free(text);
-		text = xstrdup(reply_text(R_QUEUE));
-		code = reply_code(R_QUEUE);
-	}
-	sanitize(text);
-	(void)reply_data(r, sizeof(r), (int)code, text);
-	free(text);
+	if (pr->code < 400 || pr->code > 599 || pr->text == NULL ||
+	    strlen(pr->text) > 300)
+		(void)reply_format(r, sizeof(r), R_QUEUE);
+	else
+		(void)reply_data(r, sizeof(r), pr->code, pr->text);
+	sanitize(r);
 	switch (s->state) {
 	case S_WAIT_OPEN:
 	case S_WAIT_END:
@@ -206,7 +197,9 @@ cleanup_read(struct bufferevent *b, void *arg)
 {
 	struct session *s = arg;
 	struct evbuffer *in = bufferevent_get_input(b);
+	struct proto_reply pr;
 	unsigned char *p;
+	char err[128] = "";	/* set only by a failed decode */
 	size_t len;
 	long total;
 
@@ -218,16 +211,19 @@ cleanup_read(struct bufferevent *b, void *arg)
 		if (total == 0 && len < 64 * 1024)
 			break;
 		if (total <= 4 || ipc_parse(&rmsg, p + 4, (size_t)total - 4)
+		    == -1 || proto_reply_decode(&rmsg, &pr, err, sizeof(err))
 		    == -1) {
-			log_warn("%s: bad frame from cleanup", s->id);
+			log_warn("%s: bad frame from cleanup%s%s", s->id,
+			    err[0] ? ": " : "", err);
 			cleanup_lost(s);
 			break;
 		}
 		evbuffer_drain(in, (size_t)total);
-		if (ipc_is(&rmsg, "status", "ok"))
-			cleanup_ok(s, &rmsg);
+		if (pr.ok)
+			cleanup_ok(s, &pr);
 		else
-			cleanup_error(s, &rmsg);
+			cleanup_error(s, &pr);
+		proto_reply_free(&pr);
 	}
 	session_kick(s);
 }
@@ -304,31 +300,26 @@ cleanup_connect(struct session *s)
 static int
 cleanup_request(struct session *s)
 {
-	int bad = 0;
+	struct cleanup_open o;
 
-	ipc_begin(&s->frame);
-	bad |= ipc_add_str(&s->frame, "req", "open");
-	bad |= ipc_add_str(&s->frame, "sender", s->sender ? s->sender : "");
-	for (size_t i = 0; i < s->nrcpt; i++)
-		bad |= ipc_add_str(&s->frame, "rcpt", s->rcpt[i]);
-	bad |= ipc_add_str(&s->frame, "client_name", s->name);
-	bad |= ipc_add_str(&s->frame, "client_addr", s->ip);
-	bad |= ipc_add_str(&s->frame, "helo", s->helo);
-	bad |= ipc_add_str(&s->frame, "proto", session_proto(s));
+	cleanup_open_init(&o);
+	o.sender = s->sender ? s->sender : "";
+	o.rcpt = s->rcpt;
+	o.nrcpt = s->nrcpt;
+	o.client_name = s->name;
+	o.client_addr = s->ip;
+	o.helo = s->helo;
+	o.proto = (char *)session_proto(s);
 	if (s->tls && s->tls_info[0])
-		bad |= ipc_add_str(&s->frame, "tls", s->tls_info);
-	if (s->auth_user) {
-		/* an authenticated submission: cleanup fixes it as an MSA */
-		bad |= ipc_add_str(&s->frame, "auth_user", s->auth_user);
-		bad |= ipc_add_str(&s->frame, "msa", "1");
-	}
-	bad |= ipc_add_str(&s->frame, "listener", wk.service);
-	bad |= ipc_add_str(&s->frame, "smtp_id", s->id);
-	bad |= ipc_add_num(&s->frame, "max_size",
-	    (long long)lc->max_message_size);
-	bad |= ipc_add_num(&s->frame, "max_header_size",
-	    (long long)lc->max_header_size);
-	return bad || cleanup_send_frame(s) == -1 ? -1 : 0;
+		o.tls = s->tls_info;
+	/* an authenticated submission: cleanup fixes it as an MSA */
+	o.auth_user = s->auth_user;
+	o.msa = s->auth_user != NULL;
+	o.listener = (char *)wk.service;
+	o.smtp_id = s->id;
+	o.max_size = lc->max_message_size;
+	o.max_header_size = lc->max_header_size;
+	return cleanup_send_frame(s, cleanup_open_encode(&s->frame, &o));
 }
 
 static int
@@ -391,10 +382,7 @@ data_start(struct session *s)
 static int
 cleanup_end(struct session *s)
 {
-	ipc_begin(&s->frame);
-	if (ipc_add_str(&s->frame, "req", "end") == -1)
-		return -1;
-	return cleanup_send_frame(s);
+	return cleanup_send_frame(s, proto_simple_encode(&s->frame, REQ_END));
 }
 
 static void
