@@ -98,12 +98,8 @@ auth_init(void)
 		fatal("[%s] cannot initialize Cyrus SASL (sasl_app %s): %s",
 		    wk.service, wk.conf.sasl_app, sasl_errstring(r, NULL, NULL));
 	sasl_up = 1;
-	if (wk.conf.sender_login_map) {
-		if (map_open(&login_map, wk.conf.sender_login_map) == -1)
-			fatal("cannot open sender_login_map %s: %s",
-			    wk.conf.sender_login_map, strerror(errno));
-		have_login_map = 1;
-	}
+	have_login_map = smtpd_map_open(&login_map, wk.conf.sender_login_map,
+	    "sender_login_map");
 	log_info("[%s] SASL app %s, auth=%s, mechanisms: %s", wk.service,
 	    wk.conf.sasl_app, lc->auth == AUTH_REQUIRED ? "required" :
 	    "optional", lc->auth_mechanisms);

@@ -24,35 +24,34 @@ static void	cmd_ehlo(struct session *, const struct smtp_cmd *);
 static void	cmd_rcpt(struct session *, const struct smtp_cmd *);
 static void	cmd_data(struct session *, const struct smtp_cmd *);
 static void	cmd_rset(struct session *, const struct smtp_cmd *);
-static void	cmd_noop(struct session *, const struct smtp_cmd *);
 static void	cmd_quit(struct session *, const struct smtp_cmd *);
 static void	cmd_vrfy(struct session *, const struct smtp_cmd *);
 static void	cmd_expn(struct session *, const struct smtp_cmd *);
-static void	cmd_help(struct session *, const struct smtp_cmd *);
 static void	cmd_starttls(struct session *, const struct smtp_cmd *);
 static void	cmd_auth(struct session *, const struct smtp_cmd *);
-static void	cmd_bdat(struct session *, const struct smtp_cmd *);
 
-/* One row per verb: its name (logs: "after RCPT", "rcpt=2") and handler. */
+/* One row per verb: its name (logs: "after RCPT", "rcpt=2") and its
+ * handler, or the one reply it always gets. */
 static const struct {
 	const char	*name;
 	command_fn	 run;
+	enum reply_id	 fixed;		/* when run is NULL */
 } commands[] = {
-	[SMTP_UNKNOWN] =	{ "UNKNOWN",	NULL },
-	[SMTP_HELO] =		{ "HELO",	cmd_ehlo },
-	[SMTP_EHLO] =		{ "EHLO",	cmd_ehlo },
-	[SMTP_MAIL] =		{ "MAIL",	command_mail },
-	[SMTP_RCPT] =		{ "RCPT",	cmd_rcpt },
-	[SMTP_DATA] =		{ "DATA",	cmd_data },
-	[SMTP_BDAT] =		{ "BDAT",	cmd_bdat },
-	[SMTP_RSET] =		{ "RSET",	cmd_rset },
-	[SMTP_NOOP] =		{ "NOOP",	cmd_noop },
-	[SMTP_QUIT] =		{ "QUIT",	cmd_quit },
-	[SMTP_VRFY] =		{ "VRFY",	cmd_vrfy },
-	[SMTP_EXPN] =		{ "EXPN",	cmd_expn },
-	[SMTP_HELP] =		{ "HELP",	cmd_help },
-	[SMTP_STARTTLS] =	{ "STARTTLS",	cmd_starttls },
-	[SMTP_AUTH] =		{ "AUTH",	cmd_auth },
+	[SMTP_UNKNOWN] =	{ "UNKNOWN",	NULL,		R_UNKNOWN },
+	[SMTP_HELO] =		{ "HELO",	cmd_ehlo,	0 },
+	[SMTP_EHLO] =		{ "EHLO",	cmd_ehlo,	0 },
+	[SMTP_MAIL] =		{ "MAIL",	command_mail,	0 },
+	[SMTP_RCPT] =		{ "RCPT",	cmd_rcpt,	0 },
+	[SMTP_DATA] =		{ "DATA",	cmd_data,	0 },
+	[SMTP_BDAT] =		{ "BDAT",	NULL,		R_BDAT },
+	[SMTP_RSET] =		{ "RSET",	cmd_rset,	0 },
+	[SMTP_NOOP] =		{ "NOOP",	NULL,		R_OKAY },
+	[SMTP_QUIT] =		{ "QUIT",	cmd_quit,	0 },
+	[SMTP_VRFY] =		{ "VRFY",	cmd_vrfy,	0 },
+	[SMTP_EXPN] =		{ "EXPN",	cmd_expn,	0 },
+	[SMTP_HELP] =		{ "HELP",	NULL,		R_HELP },
+	[SMTP_STARTTLS] =	{ "STARTTLS",	cmd_starttls,	0 },
+	[SMTP_AUTH] =		{ "AUTH",	cmd_auth,	0 },
 };
 
 /* " helo=1 mail=1 ..." in this order, for the disconnect line. */
@@ -103,12 +102,12 @@ command(struct session *s, const char *line, size_t len)
 		session_close(s);
 		return;
 	}
-	if ((size_t)c.verb >= sizeof(commands) / sizeof(commands[0]) ||
-	    commands[c.verb].run == NULL) {
+	if ((size_t)c.verb >= sizeof(commands) / sizeof(commands[0]))
 		session_reply(s, R_UNKNOWN);
-		return;
-	}
-	commands[c.verb].run(s, &c);
+	else if (commands[c.verb].run == NULL)
+		session_reply(s, commands[c.verb].fixed);
+	else
+		commands[c.verb].run(s, &c);
 }
 
 static void
@@ -281,13 +280,6 @@ cmd_rset(struct session *s, const struct smtp_cmd *c)
 }
 
 static void
-cmd_noop(struct session *s, const struct smtp_cmd *c)
-{
-	(void)c;
-	session_reply(s, R_OKAY);
-}
-
-static void
 cmd_quit(struct session *s, const struct smtp_cmd *c)
 {
 	(void)c;
@@ -307,20 +299,6 @@ cmd_expn(struct session *s, const struct smtp_cmd *c)
 {
 	(void)c;
 	session_reply(s, lc->expn ? R_EXPN : R_EXPN_OFF);
-}
-
-static void
-cmd_help(struct session *s, const struct smtp_cmd *c)
-{
-	(void)c;
-	session_reply(s, R_HELP);
-}
-
-static void
-cmd_bdat(struct session *s, const struct smtp_cmd *c)
-{
-	(void)c;
-	session_reply(s, R_BDAT);
 }
 
 static void

@@ -79,18 +79,10 @@ load_list(const char *spec, struct domain_list *dl, const char *what)
 void
 policy_init(void)
 {
-	if (wk.conf.access_map) {
-		if (map_open(&access_map, wk.conf.access_map) == -1)
-			fatal("cannot open access map %s: %s",
-			    wk.conf.access_map, strerror(errno));
-		have_access = 1;
-	}
-	if (wk.conf.alias_map) {
-		if (map_open(&alias_map, wk.conf.alias_map) == -1)
-			fatal("cannot open alias map %s: %s",
-			    wk.conf.alias_map, strerror(errno));
-		have_alias = 1;
-	}
+	have_access = smtpd_map_open(&access_map, wk.conf.access_map,
+	    "access map");
+	have_alias = smtpd_map_open(&alias_map, wk.conf.alias_map,
+	    "alias map");
 	load_list(wk.conf.local_domains, &local_doms, "local_domains");
 	load_list(wk.conf.relay_domains, &relay_doms, "relay_domains");
 	if ((nbl = dns_bl_parse(lc->dnsbl, bl, MAX_BL)) == -1)

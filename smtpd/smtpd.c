@@ -124,6 +124,18 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 	accept_paused_until = time(NULL) + 1;
 }
 
+/* Open the map at path, if one is configured: 1, or 0 if none. A map
+ * that cannot be opened is fatal (the "what" names it in the log). */
+int
+smtpd_map_open(struct map *m, const char *path, const char *what)
+{
+	if (path == NULL)
+		return 0;
+	if (map_open(m, path) == -1)
+		fatal("cannot open %s %s: %s", what, path, strerror(errno));
+	return 1;
+}
+
 /* Called whenever a session ends. */
 void
 sessions_changed(void)

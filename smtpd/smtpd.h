@@ -93,6 +93,7 @@ extern size_t			 nsessions;
 TAILQ_HEAD(session_list, session);
 extern struct session_list	 sessions;
 void	 sessions_changed(void);
+int	 smtpd_map_open(struct map *, const char *path, const char *what);
 
 /* One line of client input (session_line). */
 enum line_kind {
