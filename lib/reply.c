@@ -12,7 +12,7 @@
 
 struct reply_def {
 	int		 code;
-	const char	*text;		/* "X.Y.Z text", a printf format */
+	const char	*text;	/* "X.Y.Z text", a printf format */
 };
 
 /* E(): a reply with an enhanced status code; the text follows it. */

@@ -36,22 +36,22 @@ static const struct {
 	const char	*name;
 	command_fn	 run;
 	enum reply_id	 fixed;		/* when run is NULL */
-} commands[] = {
-	[SMTP_UNKNOWN] =	{ "UNKNOWN",	NULL,		R_UNKNOWN },
-	[SMTP_HELO] =		{ "HELO",	cmd_ehlo,	0 },
-	[SMTP_EHLO] =		{ "EHLO",	cmd_ehlo,	0 },
-	[SMTP_MAIL] =		{ "MAIL",	command_mail,	0 },
-	[SMTP_RCPT] =		{ "RCPT",	cmd_rcpt,	0 },
-	[SMTP_DATA] =		{ "DATA",	cmd_data,	0 },
-	[SMTP_BDAT] =		{ "BDAT",	NULL,		R_BDAT },
-	[SMTP_RSET] =		{ "RSET",	cmd_rset,	0 },
-	[SMTP_NOOP] =		{ "NOOP",	NULL,		R_OKAY },
-	[SMTP_QUIT] =		{ "QUIT",	cmd_quit,	0 },
-	[SMTP_VRFY] =		{ "VRFY",	cmd_vrfy,	0 },
-	[SMTP_EXPN] =		{ "EXPN",	cmd_expn,	0 },
-	[SMTP_HELP] =		{ "HELP",	NULL,		R_HELP },
-	[SMTP_STARTTLS] =	{ "STARTTLS",	cmd_starttls,	0 },
-	[SMTP_AUTH] =		{ "AUTH",	cmd_auth,	0 },
+} commands[] = {	/* verb, name, handler, fixed reply */
+	[SMTP_UNKNOWN] = { "UNKNOWN", NULL, R_UNKNOWN },
+	[SMTP_HELO] = { "HELO", cmd_ehlo, 0 },
+	[SMTP_EHLO] = { "EHLO", cmd_ehlo, 0 },
+	[SMTP_MAIL] = { "MAIL", command_mail, 0 },
+	[SMTP_RCPT] = { "RCPT", cmd_rcpt, 0 },
+	[SMTP_DATA] = { "DATA", cmd_data, 0 },
+	[SMTP_BDAT] = { "BDAT", NULL, R_BDAT },
+	[SMTP_RSET] = { "RSET", cmd_rset, 0 },
+	[SMTP_NOOP] = { "NOOP", NULL, R_OKAY },
+	[SMTP_QUIT] = { "QUIT", cmd_quit, 0 },
+	[SMTP_VRFY] = { "VRFY", cmd_vrfy, 0 },
+	[SMTP_EXPN] = { "EXPN", cmd_expn, 0 },
+	[SMTP_HELP] = { "HELP", NULL, R_HELP },
+	[SMTP_STARTTLS] = { "STARTTLS", cmd_starttls, 0 },
+	[SMTP_AUTH] = { "AUTH", cmd_auth, 0 },
 };
 
 /* " helo=1 mail=1 ..." in this order, for the disconnect line. */

@@ -61,7 +61,7 @@ struct session {
 	int		 connect_relay;	/* Connect: RELAY */
 	int		 connect_discard;
 	char		 delayed_conn[REPLY_MAX];	/* delay_checks */
-	int		 lskip;		/* skipping the rest of an over-long line */
+	int		 lskip;		/* skipping the rest of a long line */
 	int		 lskip_cr;	/* its last octet so far was CR */
 
 	/* transaction */
@@ -98,7 +98,7 @@ int	 smtpd_map_open(struct map *, const char *path, const char *what);
 /* One line of client input (session_line). */
 enum line_kind {
 	LINE_OK,		/* p[0..len) without its line end */
-	LINE_LONG,		/* over the limit: consumed, or being skipped */
+	LINE_LONG,		/* over the limit: consumed or skipped */
 	LINE_SKIPPED		/* the end of a skipped over-long line */
 };
 struct line {
@@ -107,7 +107,7 @@ struct line {
 	size_t			 len;
 	size_t			 n;	/* octets with the line end */
 	int			 crlf;	/* ended with CRLF */
-	int			 ended;	/* its LF was consumed (or is, by done) */
+	int			 ended;	/* its LF is consumed (by done) */
 };
 
 /* session.c */
