@@ -63,7 +63,7 @@ authenticate(struct job *j, struct conn *c, const struct smtp_ehlo *e,
 		return 0;
 	clean_copy(user, sizeof(user), j->cred_user);
 	if (c->tls == NULL && wk.conf.remote_tls != RTLS_NONE) {
-		set_last(j, R_DEFER, 454, "4.7.0", "credentials for %s are "
+		set_last(j, DS_DEFER, 454, "4.7.0", "credentials for %s are "
 		    "sent only over TLS, and host %s[%s] did not start TLS",
 		    j->nexthop, j->host, j->ip);
 		log_warn("%s: not sending AUTH credentials to %s[%s] without "
@@ -84,7 +84,7 @@ authenticate(struct job *j, struct conn *c, const struct smtp_ehlo *e,
 		mech = "LOGIN";
 	else {
 		clean_copy(flat, sizeof(flat), e->auth_mechs);
-		set_last(j, R_DEFER, 454, "4.7.0", "host %s[%s] offers no "
+		set_last(j, DS_DEFER, 454, "4.7.0", "host %s[%s] offers no "
 		    "SASL mechanism we support (PLAIN, LOGIN): %s", j->host,
 		    j->ip, flat);
 		quit(c);
@@ -138,7 +138,7 @@ authenticate(struct job *j, struct conn *c, const struct smtp_ehlo *e,
 	smtp_reply_flat(&r, flat, sizeof(flat));
 	reply_dsn(&r, dsn, sizeof(dsn));
 	dsn[0] = '4';
-	set_last(j, R_DEFER, 454, dsn, "SASL authentication failed; server "
+	set_last(j, DS_DEFER, 454, dsn, "SASL authentication failed; server "
 	    "%s[%s] said: %s", j->host, j->ip, flat);
 	log_warn("%s: SASL %s authentication as %s failed at %s[%s]:%u: %s",
 	    j->id, mech, user, j->host, j->ip, j->port, flat);

@@ -158,17 +158,16 @@ deliver(struct job *j)
 
 		clean_copy(err, sizeof(err), j->nexthop);
 		fmt(t, sizeof(t), "bad next hop \"%s\"", err);
-		final_all(j, R_DEFER, 451, "4.3.5", t);
+		final_all(j, DS_DEFER, 451, "4.3.5", t);
 		return;
 	}
 	if (cred_lookup(j, err2, sizeof(err2)) == -1) {
 		log_error("%s: %s", j->id, err2);
-		final_all(j, R_DEFER, 451, "4.3.5", err2);
+		final_all(j, DS_DEFER, 451, "4.3.5", err2);
 		return;
 	}
 	if (cache_deliver(j) == 0) {
-		final_all(j, j->last.st, j->last.code, j->last.dsn,
-		    j->last.text);	/* none left, normally */
+		final_last(j);	/* none left, normally */
 		explicit_bzero(j->cred_user, sizeof(j->cred_user));
 		explicit_bzero(j->cred_pass, sizeof(j->cred_pass));
 		return;
@@ -188,13 +187,13 @@ deliver(struct job *j)
 			mx = 1;
 			break;
 		case DNS_NXDOMAIN:
-			final_all(j, R_BOUNCE, 550, "5.1.2", t);
+			final_all(j, DS_BOUNCE, 550, "5.1.2", t);
 			return;
 		case DNS_LOOP:
-			final_all(j, R_DEFER, 451, "4.4.6", t);
+			final_all(j, DS_DEFER, 451, "4.4.6", t);
 			return;
 		default:
-			final_all(j, R_DEFER, 451, "4.4.3", t);
+			final_all(j, DS_DEFER, 451, "4.4.3", t);
 			return;
 		}
 		rv = 0;
@@ -214,13 +213,13 @@ deliver(struct job *j)
 		/* a bare domain that does not exist bounces; a configured
 		 * relay that does not resolve is a local error: retry */
 		if (nx && !relay)
-			final_all(j, R_BOUNCE, 550, "5.1.2", t);
+			final_all(j, DS_BOUNCE, 550, "5.1.2", t);
 		else
-			final_all(j, R_DEFER, 451, "4.4.3", t);
+			final_all(j, DS_DEFER, 451, "4.4.3", t);
 		return;
 	}
-	set_last(j, R_DEFER, 451, "4.4.3", "no address for %s", j->host);
-	for (ai = res; ai && tried < MAX_ADDRS && j->npending > 0;
+	set_last(j, DS_DEFER, 451, "4.4.3", "no address for %s", j->host);
+	for (ai = res; ai && tried < MAX_ADDRS && j->a->nopen > 0;
 	    ai = ai->ai_next) {
 		int fd;
 
@@ -235,7 +234,7 @@ deliver(struct job *j)
 		fmt(j->relay, sizeof(j->relay), "none");
 		fd = connect_to(ai, err, sizeof(err));
 		if (fd == -1) {
-			set_last(j, R_DEFER, 421, "4.4.1",
+			set_last(j, DS_DEFER, 421, "4.4.1",
 			    "connect to %s[%s]:%u: %s", j->host, j->ip,
 			    j->port, err);
 			log_info("%s: connect to %s[%s]:%u: %s", j->id,
@@ -244,7 +243,7 @@ deliver(struct job *j)
 		}
 		fmt(j->relay, sizeof(j->relay), "%s[%s]:%u", j->host,
 		    j->ip, j->port);
-		set_last(j, R_DEFER, 451, "4.3.0",
+		set_last(j, DS_DEFER, 451, "4.3.0",
 		    "delivery via %s[%s] did not complete", j->host, j->ip);
 		rv = session(j, fd);
 		if (rv == TRY_DONE)
@@ -254,7 +253,7 @@ deliver(struct job *j)
 		dns_addrinfo_free(res);
 	else
 		freeaddrinfo(res);
-	final_all(j, j->last.st, j->last.code, j->last.dsn, j->last.text);
+	final_last(j);
 	explicit_bzero(j->cred_user, sizeof(j->cred_user));
 	explicit_bzero(j->cred_pass, sizeof(j->cred_pass));
 }

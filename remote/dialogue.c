@@ -30,7 +30,7 @@ session_lost(struct job *j, struct conn *c)
 	char t[TEXT_MAX];
 
 	conn_errtext(j, c, t, sizeof(t));
-	final_all(j, R_DEFER, 421, "4.4.2", t);
+	final_all(j, DS_DEFER, 421, "4.4.2", t);
 	return TRY_DONE;
 }
 
@@ -41,7 +41,7 @@ greet_lost(struct job *j, struct conn *c)
 	char t[TEXT_MAX];
 
 	conn_errtext(j, c, t, sizeof(t));
-	set_last(j, R_DEFER, 421, "4.4.2", "%s", t);
+	set_last(j, DS_DEFER, 421, "4.4.2", "%s", t);
 	return TRY_NEXT;
 }
 
@@ -63,13 +63,13 @@ send_body(struct job *j, struct conn *c)
 	int bol = 1, cr = 0, rv = -1;
 
 	c->stage = "sending message body";
-	while (pos < j->q.content_len) {
-		size_t want = j->q.content_len - pos;
+	while (pos < j->q->content_len) {
+		size_t want = j->q->content_len - pos;
 		ssize_t n;
 
 		if (want > CHUNK)
 			want = CHUNK;
-		n = pread(j->qfd, in, want, j->q.content_off + (off_t)pos);
+		n = pread(j->qfd, in, want, j->q->content_off + (off_t)pos);
 		if (n <= 0) {
 			if (n == -1 && errno == EINTR)
 				continue;
@@ -141,14 +141,14 @@ envelope(struct job *j, struct conn *c, const struct smtp_ehlo *e)
 
 	buf_init(&cmds, (size_t)PIPE_GROUP * 1100 + 64);
 	who = xreallocarray(NULL, (size_t)PIPE_GROUP, sizeof(size_t));
-	while (!mail_sent || next < j->nr) {
+	while (!mail_sent || next < j->a->nrcpt) {
 		buf_reset(&cmds);
 		nwho = 0;
 		if (!mail_sent) {
-			(void)buf_printf(&cmds, "MAIL FROM:<%s>", j->q.sender);
+			(void)buf_printf(&cmds, "MAIL FROM:<%s>", j->q->sender);
 			if (e->size)
 				(void)buf_printf(&cmds, " SIZE=%zu",
-				    j->q.content_len + j->nlines);
+				    j->q->content_len + j->nlines);
 			if (j->eightbit && e->eightbitmime)
 				(void)buf_puts(&cmds, " BODY=8BITMIME");
 			if (j->utf8addr && e->smtputf8)
@@ -157,11 +157,11 @@ envelope(struct job *j, struct conn *c, const struct smtp_ehlo *e)
 			who[nwho++] = (size_t)-1;
 			mail_sent = 1;
 		}
-		for (; next < j->nr && nwho < (size_t)group; next++) {
-			if (j->r[next].st != R_PENDING)
+		for (; next < j->a->nrcpt && nwho < (size_t)group; next++) {
+			if (j->a->rcpt[next].answered || j->accepted[next])
 				continue;
 			if (buf_printf(&cmds, "RCPT TO:<%s>\r\n",
-			    j->r[next].addr) == -1)
+			    j->a->rcpt[next].addr) == -1)
 				break;
 			who[nwho++] = next;
 		}
@@ -186,7 +186,7 @@ envelope(struct job *j, struct conn *c, const struct smtp_ehlo *e)
 			} else if (!mail_ok)
 				;	/* pipelined after a failed MAIL */
 			else if (r.code / 100 == 2) {
-				j->r[who[k]].st = R_ACCEPTED;
+				j->accepted[who[k]] = 1;
 				naccepted++;
 			} else
 				final_reply(j, who[k], &r, "RCPT TO");
@@ -223,7 +223,7 @@ hello(struct job *j, struct conn *c, struct smtp_ehlo *e, int helo_ok,
 	if (r.code / 100 == 2) {
 		smtp_ehlo_parse(&r, e);
 		if (names_me(r.text)) {
-			set_last(j, R_DEFER, 451, "4.4.6",
+			set_last(j, DS_DEFER, 451, "4.4.6",
 			    "mail for %s loops back to myself", j->nexthop);
 			quit(c);
 			*res = TRY_DONE;
@@ -271,7 +271,7 @@ starttls(struct job *j, struct conn *c, struct smtp_ehlo *e,
 	if (!e->starttls) {
 		if (lvl == RTLS_MAY)
 			return 0;
-		set_last(j, R_DEFER, 454, "4.7.4", "TLS is required, but was "
+		set_last(j, DS_DEFER, 454, "4.7.4", "TLS is required, but was "
 		    "not offered by host %s[%s]", j->host, j->ip);
 		log_info("%s: TLS is required, but was not offered by host "
 		    "%s[%s]", j->id, j->host, j->ip);
@@ -281,7 +281,7 @@ starttls(struct job *j, struct conn *c, struct smtp_ehlo *e,
 	}
 	if (tlsc_init(wk.conf.smtpd.tls_ca, err, sizeof(err)) == -1) {
 		log_error("%s: cannot set up TLS: %s", j->id, err);
-		set_last(j, R_DEFER, 454, "4.7.5", "local TLS setup failed: "
+		set_last(j, DS_DEFER, 454, "4.7.5", "local TLS setup failed: "
 		    "%s", err);
 		quit(c);
 		*res = TRY_DONE;
@@ -300,7 +300,7 @@ starttls(struct job *j, struct conn *c, struct smtp_ehlo *e,
 			    flat);
 			return 0;
 		}
-		set_last(j, R_DEFER, 454, "4.7.5", "TLS is required, but "
+		set_last(j, DS_DEFER, 454, "4.7.5", "TLS is required, but "
 		    "host %s[%s] refused to start TLS: %s", j->host, j->ip,
 		    flat);
 		quit(c);
@@ -317,7 +317,7 @@ starttls(struct job *j, struct conn *c, struct smtp_ehlo *e,
 	    clock_ms() + (long long)TLS_TIMEOUT * 1000, &info, err,
 	    sizeof(err));
 	if (c->tls == NULL) {
-		set_last(j, R_DEFER, 454, "4.7.5", "Cannot start TLS with "
+		set_last(j, DS_DEFER, 454, "4.7.5", "Cannot start TLS with "
 		    "%s[%s]: %s", j->host, j->ip, err);
 		log_info("%s: Cannot start TLS with %s[%s]:%u: %s", j->id,
 		    j->host, j->ip, j->port, err);
@@ -364,7 +364,7 @@ open_session(struct job *j, struct conn *c, struct smtp_ehlo *e,
 		return -1;
 	}
 	if (names_me(r.text)) {
-		set_last(j, R_DEFER, 451, "4.4.6",
+		set_last(j, DS_DEFER, 451, "4.4.6",
 		    "mail for %s loops back to myself", j->nexthop);
 		quit(c);
 		*res = TRY_DONE;
@@ -396,13 +396,13 @@ transaction(struct job *j, struct conn *c, const struct smtp_ehlo *e)
 
 	c->keep = 0;
 	if (e->size && e->size_max > 0 &&
-	    j->q.content_len + j->nlines > e->size_max) {
+	    j->q->content_len + j->nlines > e->size_max) {
 		char t[TEXT_MAX];
 
 		fmt(t, sizeof(t), "message size %zu exceeds size limit "
-		    "%llu of server %s[%s]", j->q.content_len + j->nlines,
+		    "%llu of server %s[%s]", j->q->content_len + j->nlines,
 		    e->size_max, j->host, j->ip);
-		final_all(j, R_BOUNCE, 552, "5.3.4", t);
+		final_all(j, DS_BOUNCE, 552, "5.3.4", t);
 		c->keep = 1;
 		return TRY_DONE;
 	}
@@ -437,9 +437,9 @@ transaction(struct job *j, struct conn *c, const struct smtp_ehlo *e)
 		make_text(text, dsn, prefix, flat,
 		    " (in reply to end of DATA command)");
 		clean_copy(prefix, sizeof(prefix), flat);
-		for (size_t i = 0; i < j->nr; i++)
-			if (j->r[i].st == R_ACCEPTED)
-				rcpt_final(j, i, R_SENT, r.code, dsn,
+		for (size_t i = 0; i < j->a->nrcpt; i++)
+			if (j->accepted[i] && !j->a->rcpt[i].answered)
+				rcpt_final(j, i, DS_SENT, r.code, dsn,
 				    text + strlen(dsn) + 1, prefix);
 	} else
 		final_reply(j, (size_t)-1, &r, "end of DATA");

@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <stddef.h>
 
+#include "agent.h"
 #include "buf.h"
 #include "clock.h"
 #include "dns.h"
@@ -36,7 +37,6 @@
 #define AUTH_TIMEOUT	300
 #define RSET_TIMEOUT	30	/* before reusing a cached session */
 #define IDLE_QUIT_TIMEOUT 5	/* QUIT of an expired cached session */
-#define IPC_TIMEOUT_MS	30000
 
 #define MAX_ADDRS	10	/* addresses tried per next hop */
 #define PIPE_GROUP	50	/* commands per pipelined group (keeps both
@@ -49,33 +49,14 @@
 #define CACHE_IDLE_MS	5000	/* how long one is kept */
 #define CACHE_MAX_USES	100	/* transactions per connection */
 
-enum rstat { R_PENDING, R_ACCEPTED, R_SENT, R_DEFER, R_BOUNCE };
-
-struct rcpt {
-	long		 idx;
-	const char	*addr;		/* into the qfile; NULL if bad index */
-	enum rstat	 st;
-	int		 code;
-	int		 dup;		/* index repeated in the request */
-	char		 text[TEXT_MAX];
-};
-
-/* What happens to every recipient still pending when a try ends. */
-struct err {
-	enum rstat	 st;		/* R_DEFER or R_BOUNCE */
-	int		 code;
-	char		 dsn[16];
-	char		 text[TEXT_MAX];	/* without the dsn */
-};
-
+/* One delivery request (lib/agent.h) and what remote learns doing it. */
 struct job {
-	char		 id[QID_LEN + 1];
+	struct agent_job *a;		/* recipients: a->rcpt[0 .. nrcpt) */
+	const char	*id;
 	char		 nexthop[300];
-	struct qfile	 q;
+	const struct qfile *q;
 	int		 qfd;
-	struct rcpt	*r;
-	size_t		 nr;
-	size_t		 npending;	/* R_PENDING or R_ACCEPTED */
+	unsigned char	*accepted;	/* per recipient: RCPT TO got 2xx */
 	int		 eightbit;	/* content has bytes > 127 */
 	int		 utf8addr;	/* an address has bytes > 127 */
 	size_t		 nlines;	/* LFs in the content */
@@ -85,7 +66,8 @@ struct job {
 	unsigned	 port;
 	char		 relay[340];	/* "host[ip]:port" or "none" */
 	int		 conn_use;	/* transactions on this connection */
-	struct err	 last;		/* why the last try failed */
+	struct dstatus	 last;		/* what every open recipient gets
+					   when the tries end */
 	/* AUTH credentials for this next hop (remote_auth), if any */
 	int		 has_cred;
 	char		 cred_user[CRED_MAX];
@@ -134,11 +116,12 @@ void	 fmt(char *out, size_t len, const char *f, ...)
 void	 clean_copy(char *out, size_t outlen, const char *s);
 void	 make_text(char *out, const char *dsn, const char *prefix,
 	    const char *body, const char *suffix);
-void	 rcpt_final(struct job *, size_t i, enum rstat, int code,
+void	 rcpt_final(struct job *, size_t i, enum dstat, int code,
 	    const char *dsn, const char *text, const char *logtext);
-void	 final_all(struct job *, enum rstat, int code, const char *dsn,
+void	 final_all(struct job *, enum dstat, int code, const char *dsn,
 	    const char *text);
-void	 set_last(struct job *, enum rstat, int code, const char *dsn,
+void	 final_last(struct job *);
+void	 set_last(struct job *, enum dstat, int code, const char *dsn,
 	    const char *f, ...) __attribute__((format(printf, 5, 6)));
 void	 reply_dsn(const struct smtp_reply *, char *out, size_t len);
 void	 final_reply(struct job *, size_t i, const struct smtp_reply *,

@@ -241,7 +241,7 @@ cache_deliver(struct job *j)
 	log_debug("%s: reused connection to %s[%s]:%u", j->id, j->host,
 	    j->ip, j->port);
 	j->conn_use = uses + 1;
-	set_last(j, R_DEFER, 451, "4.3.0",
+	set_last(j, DS_DEFER, 451, "4.3.0",
 	    "delivery via %s[%s] did not complete", j->host, j->ip);
 	(void)transaction(j, &c, &e);
 	session_end(j, &c, &e, uses + 1);

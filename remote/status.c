@@ -58,44 +58,30 @@ make_text(char *out, const char *dsn, const char *prefix, const char *body,
 	fmt(out, TEXT_MAX, "%s %s%s%s", dsn, prefix, b, suffix);
 }
 
-static const char *
-stat_word(enum rstat st)
-{
-	switch (st) {
-	case R_SENT:
-		return "sent";
-	case R_BOUNCE:
-		return "bounced";
-	default:
-		return "deferred";
-	}
-}
-
 /*
  * A recipient's final answer for this delivery: record it and log it.
  * text goes to qmgr as "DSN text"; logtext (or text) goes to the log.
  */
 void
-rcpt_final(struct job *j, size_t i, enum rstat st, int code, const char *dsn,
+rcpt_final(struct job *j, size_t i, enum dstat st, int code, const char *dsn,
     const char *text, const char *logtext)
 {
-	struct rcpt *r = &j->r[i];
+	const struct agent_rcpt *r = &j->a->rcpt[i];
+	struct dstatus ds;
 	struct timespec ts;
 	double delay;
 	size_t dl = strlen(dsn) + 1;
 	char cu[32];
 
-	if (r->st != R_PENDING && r->st != R_ACCEPTED)
+	if (r->answered)
 		return;
-	r->st = st;
-	r->code = code;
-	make_text(r->text, dsn, "", text, "");
-	j->npending--;
-	if (r->addr == NULL)	/* no queue file: the caller logged why */
-		return;
+	ds.stat = st;
+	ds.code = code;
+	make_text(ds.text, dsn, "", text, "");
+	agent_report(j->a, i, &ds);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	delay = (double)ts.tv_sec + ts.tv_nsec / 1e9 -
-	    (double)j->q.arrival_us / 1e6;
+	    (double)j->q->arrival_us / 1e6;
 	if (delay < 0)
 		delay = 0;
 	if (j->conn_use > 1)
@@ -104,34 +90,46 @@ rcpt_final(struct job *j, size_t i, enum rstat st, int code, const char *dsn,
 		cu[0] = '\0';
 	log_info("%s: to=<%s>, relay=%s%s, delay=%.1f, dsn=%s, status=%s (%s)",
 	    j->id, r->addr ? r->addr : "?", j->relay, cu, delay, dsn,
-	    stat_word(st), logtext ? logtext :
-	    strlen(r->text) >= dl ? r->text + dl : r->text);
+	    dstat_word(st), logtext ? logtext :
+	    strlen(ds.text) >= dl ? ds.text + dl : ds.text);
 }
 
 /* Every recipient still open gets the same answer. */
 void
-final_all(struct job *j, enum rstat st, int code, const char *dsn,
+final_all(struct job *j, enum dstat st, int code, const char *dsn,
     const char *text)
 {
-	for (size_t i = 0; i < j->nr; i++)
+	for (size_t i = 0; i < j->a->nrcpt; i++)
 		rcpt_final(j, i, st, code, dsn, text, NULL);
 }
 
 void
-set_last(struct job *j, enum rstat st, int code, const char *dsn,
+set_last(struct job *j, enum dstat st, int code, const char *dsn,
     const char *f, ...)
 {
-	char tmp[TEXT_MAX];
+	char tmp[TEXT_MAX], text[TEXT_MAX];
 	va_list ap;
 
-	j->last.st = st;
-	j->last.code = code;
-	fmt(j->last.dsn, sizeof(j->last.dsn), "%s", dsn);
 	va_start(ap, f);
 	if (vsnprintf(tmp, sizeof(tmp), f, ap) < 0)
 		tmp[0] = '\0';
 	va_end(ap);
-	clean_copy(j->last.text, sizeof(j->last.text), tmp);
+	clean_copy(text, sizeof(text), tmp);
+	dstatus_set(&j->last, st, code, "%s %s", dsn, text);
+}
+
+/* Every recipient still open gets the last try's error. */
+void
+final_last(struct job *j)
+{
+	char dsn[16];
+	const char *text = j->last.text;
+	size_t n = strcspn(text, " ");
+
+	fmt(dsn, sizeof(dsn), "%.*s", (int)n, text);
+	text += n;
+	text += strspn(text, " ");
+	final_all(j, j->last.stat, j->last.code, dsn, text);
 }
 
 /* DSN for a server reply: its own enhanced code if sane, else X.0.0. */
@@ -154,7 +152,7 @@ final_reply(struct job *j, size_t i, const struct smtp_reply *r,
 {
 	char dsn[16], flat[SMTP_REPLY_TEXT_MAX], text[TEXT_MAX];
 	char prefix[400], suffix[64];
-	enum rstat st;
+	enum dstat st;
 	int code = r->code;
 
 	reply_dsn(r, dsn, sizeof(dsn));
@@ -163,11 +161,11 @@ final_reply(struct job *j, size_t i, const struct smtp_reply *r,
 	fmt(suffix, sizeof(suffix), " (in reply to %s command)", what);
 	make_text(text, dsn, prefix, flat, suffix);
 	if (code >= 500)
-		st = R_BOUNCE;
+		st = DS_BOUNCE;
 	else if (code >= 400)
-		st = R_DEFER;
+		st = DS_DEFER;
 	else {			/* a 2xx/3xx where it makes no sense */
-		st = R_DEFER;
+		st = DS_DEFER;
 		fmt(dsn, sizeof(dsn), "4.5.0");
 		make_text(text, dsn, prefix, flat, suffix);
 	}
@@ -187,6 +185,6 @@ last_from_reply(struct job *j, const struct smtp_reply *r, const char *f,
 	smtp_reply_flat(r, flat, sizeof(flat));
 	if (r->code / 100 != 5 && r->code / 100 != 4)
 		fmt(dsn, sizeof(dsn), "4.5.0");
-	set_last(j, r->code / 100 == 5 ? R_BOUNCE : R_DEFER, r->code, dsn,
+	set_last(j, r->code / 100 == 5 ? DS_BOUNCE : DS_DEFER, r->code, dsn,
 	    f, j->host, j->ip, flat, what);
 }
