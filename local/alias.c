@@ -26,10 +26,10 @@ lower(char *s)
 }
 
 static void
-exp_error(struct expansion *x, enum res kind, const char *text)
+exp_error(struct expansion *x, enum dstat kind, const char *text)
 {
 	/* A temporary problem wins: nothing is delivered and all is retried. */
-	if (!x->has_err || (kind == RES_TEMP && x->err.kind != RES_TEMP)) {
+	if (!x->has_err || (kind == DS_DEFER && x->err.stat != DS_DEFER)) {
 		setres(&x->err, kind, "%s", text);
 		x->has_err = 1;
 	}
@@ -42,7 +42,7 @@ exp_add(struct expansion *x, enum tkind kind, const char *name, const char *dt)
 		if (x->t[i].kind == kind && strcasecmp(x->t[i].name, name) == 0)
 			return;		/* each user/address once */
 	if (x->n >= MAX_TARGETS) {
-		exp_error(x, RES_PERM, "5.4.6 alias expands to too many targets");
+		exp_error(x, DS_BOUNCE, "5.4.6 alias expands to too many targets");
 		return;
 	}
 	x->t = xreallocarray(x->t, x->n + 1, sizeof(*x->t));
@@ -73,7 +73,7 @@ add_user(struct expansion *x, const char *local, const char *domain,
 	struct passwd	*pw;
 
 	if (bl == 0 || bl >= sizeof(base)) {
-		exp_error(x, RES_PERM, "5.1.1 User unknown");
+		exp_error(x, DS_BOUNCE, "5.1.1 User unknown");
 		return;
 	}
 	memcpy(base, local, bl);
@@ -82,15 +82,15 @@ add_user(struct expansion *x, const char *local, const char *domain,
 	if ((pw = getpwnam(base)) == NULL) {
 		if (errno == 0 || errno == ENOENT || errno == ESRCH ||
 		    errno == EBADF || errno == EPERM)
-			exp_error(x, RES_PERM, "5.1.1 User unknown");
+			exp_error(x, DS_BOUNCE, "5.1.1 User unknown");
 		else
-			exp_error(x, RES_TEMP, "4.3.0 user lookup failed");
+			exp_error(x, DS_DEFER, "4.3.0 user lookup failed");
 		return;
 	}
 	if (dt == NULL) {
 		if (snprintf(addr, sizeof(addr), "%s@%s", local, domain) >=
 		    (int)sizeof(addr)) {
-			exp_error(x, RES_PERM, "5.1.3 address too long");
+			exp_error(x, DS_BOUNCE, "5.1.3 address too long");
 			return;
 		}
 		dt = addr;
@@ -116,13 +116,13 @@ expand_target(struct expansion *x, char *t, const char *key,
 	if (n == 0)
 		return;
 	if (t[0] == '/' || t[0] == '|' || strncasecmp(t, ":include:", 9) == 0) {
-		exp_error(x, RES_PERM, "5.3.0 file, command and include targets "
+		exp_error(x, DS_BOUNCE, "5.3.0 file, command and include targets "
 		    "are not supported yet");
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)t[i] <= 0x20 || t[i] == 0x7f) {
-			exp_error(x, RES_PERM, "5.1.3 bad alias target");
+			exp_error(x, DS_BOUNCE, "5.1.3 bad alias target");
 			return;
 		}
 	if (t[0] == '\\') {		/* "\user": the user, no alias lookup */
@@ -139,7 +139,7 @@ expand_target(struct expansion *x, char *t, const char *key,
 		return;
 	}
 	if (addr_parse_path(t, n, 0, &a, &why) == -1) {
-		exp_error(x, RES_PERM, "5.1.3 bad alias target");
+		exp_error(x, DS_BOUNCE, "5.1.3 bad alias target");
 		return;
 	}
 	if (is_local_domain(a.domain)) {
@@ -151,7 +151,7 @@ expand_target(struct expansion *x, char *t, const char *key,
 		return;
 	}
 	if (addr_format(&a, fmt, sizeof(fmt)) == -1) {
-		exp_error(x, RES_PERM, "5.1.3 bad alias target");
+		exp_error(x, DS_BOUNCE, "5.1.3 bad alias target");
 		return;
 	}
 	exp_add(x, T_FWD, fmt, NULL);
@@ -171,7 +171,7 @@ expand(struct expansion *x, const char *local, const char *domain,
 	int		 r, inq = 0, last;
 
 	if (depth > MAX_DEPTH) {
-		exp_error(x, RES_PERM, "5.4.6 alias loop");
+		exp_error(x, DS_BOUNCE, "5.4.6 alias loop");
 		return;
 	}
 	key = local;
@@ -184,7 +184,7 @@ expand(struct expansion *x, const char *local, const char *domain,
 		r = map_lookup(&aliases, base, &val);
 	}
 	if (r == -1) {
-		exp_error(x, RES_TEMP, "4.3.0 alias lookup failed");
+		exp_error(x, DS_DEFER, "4.3.0 alias lookup failed");
 		return;
 	}
 	if (r == 0) {
@@ -194,7 +194,7 @@ expand(struct expansion *x, const char *local, const char *domain,
 	for (size_t i = 0; i < x->nstack; i++)
 		if (strcmp(x->stack[i], key) == 0) {
 			free(val);
-			exp_error(x, RES_PERM, "5.4.6 alias loop");
+			exp_error(x, DS_BOUNCE, "5.4.6 alias loop");
 			return;
 		}
 	x->stack[x->nstack++] = xstrdup(key);

@@ -12,103 +12,130 @@
 
 #include "local.h"
 
+/* Read cleanup's answer: 0 on status=ok (the new queue ID in qid, when
+ * asked), -1 with *r set otherwise. */
 static int
-cleanup_reply(int fd, struct ipc_msg *m, struct result *r, char *qid,
-    size_t qidlen)
+cleanup_reply(int fd, struct dstatus *r, char *qid, size_t qidlen)
 {
-	char		*text, *id;
-	long long	 code = 0;
+	struct ipc_msg		 m;
+	struct proto_reply	 rep;
+	char			 err[128];
+	int			 rv = -1;
 
-	if (ipc_recv(fd, m, IO_TIMEOUT_MS) == -1) {
-		setres(r, RES_TEMP, "4.3.0 cleanup: %s", strerror(errno));
+	ipc_msg_init(&m);
+	if (ipc_recv(fd, &m, IO_TIMEOUT_MS) == -1)
+		setres(r, DS_DEFER, "4.3.0 cleanup: %s", strerror(errno));
+	else if (proto_reply_decode(&m, &rep, err, sizeof(err)) == -1)
+		setres(r, DS_DEFER, "4.3.0 cleanup: bad reply: %s", err);
+	else {
+		if (rep.ok) {
+			if (qid && rep.queue_id)
+				strlcpy(qid, rep.queue_id, qidlen);
+			rv = 0;
+		} else
+			setres(r, rep.code >= 500 && rep.code < 600 ?
+			    DS_BOUNCE : DS_DEFER, "%s",
+			    rep.text ? rep.text : "4.3.0 cleanup error");
+		proto_reply_free(&rep);
+	}
+	ipc_msg_free(&m);
+	return rv;
+}
+
+/* Send the frame in b (encoded with result enc); -1 with *r set. */
+static int
+cleanup_send(int fd, struct buf *b, int enc, struct dstatus *r)
+{
+	if (enc == -1 || ipc_send(fd, b, IO_TIMEOUT_MS) == -1) {
+		setres(r, DS_DEFER, "4.3.0 cleanup: %s", strerror(errno));
 		return -1;
 	}
-	if (ipc_is(m, "status", "ok")) {
-		if (qid && (id = ipc_get_str(m, "queue_id")) != NULL) {
-			strlcpy(qid, id, qidlen);
-			free(id);
+	return 0;
+}
+
+/* req=open: the same sender, every forward target, no Received:. */
+static int
+forward_open(int fd, struct job *j, const struct expansion *x,
+    struct buf *b, struct dstatus *r)
+{
+	struct cleanup_open	 o;
+	int			 enc;
+
+	cleanup_open_init(&o);
+	o.sender = (char *)(j->q->sender ? j->q->sender : "");
+	o.rcpt = xcalloc(x->n ? x->n : 1, sizeof(char *));
+	for (size_t i = 0; i < x->n; i++)
+		if (x->t[i].kind == T_FWD)
+			o.rcpt[o.nrcpt++] = x->t[i].name;
+	o.received = 0;
+	enc = cleanup_open_encode(b, &o);
+	free(o.rcpt);	/* the strings are x's */
+	if (cleanup_send(fd, b, enc, r) == -1)
+		return -1;
+	return cleanup_reply(fd, r, NULL, 0);
+}
+
+/*
+ * req=data: Delivered-To first, as Postfix does (a forwarding loop through
+ * another host comes back with it and is stopped here), then the content.
+ */
+static int
+forward_content(int fd, struct job *j, const char *orig, struct buf *b,
+    struct dstatus *r)
+{
+	char	*chunk = xmalloc(CHUNK);
+	size_t	 done = 0;
+	int	 n, rv = -1;
+
+	n = snprintf(chunk, CHUNK, "Delivered-To: %s\n", orig);
+	if (n < 0 || n >= CHUNK ||
+	    cleanup_send(fd, b, cleanup_data_encode(b, chunk, (size_t)n), r)
+	    == -1)
+		goto out;
+	while (done < j->q->content_len) {
+		size_t want = j->q->content_len - done < CHUNK ?
+		    j->q->content_len - done : CHUNK;
+		ssize_t got = pread(j->fd, chunk, want,
+		    j->q->content_off + (off_t)done);
+
+		if (got == -1 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			setres(r, DS_DEFER, "4.3.0 cannot read queue file");
+			goto out;
 		}
-		return 0;
+		if (cleanup_send(fd, b, cleanup_data_encode(b, chunk,
+		    (size_t)got), r) == -1)
+			goto out;
+		done += (size_t)got;
 	}
-	ipc_get_num(m, "code", &code);
-	text = ipc_get_str(m, "text");
-	setres(r, code >= 500 && code < 600 ? RES_PERM : RES_TEMP, "%s",
-	    text ? text : "4.3.0 cleanup error");
-	free(text);
-	return -1;
+	rv = 0;
+out:
+	free(chunk);
+	return rv;
 }
 
 /* One new message (same sender, received=0) to every forward target. */
 void
 forward(struct job *j, const struct expansion *x, const char *orig,
-    struct result *r, char *newid, size_t newidlen)
+    struct dstatus *r, char *newid, size_t newidlen)
 {
-	struct ipc_msg	 m;
 	struct buf	 b;
-	char		 path[512], *chunk = NULL;
-	size_t		 done = 0;
+	char		 path[512];
 	int		 fd;
 
 	queue_path(&wk.conf, QDIR_PRIVATE "/cleanup", path, sizeof(path));
 	if ((fd = ipc_connect(path)) == -1) {
-		setres(r, RES_TEMP, "4.3.0 cannot connect to cleanup: %s",
+		setres(r, DS_DEFER, "4.3.0 cannot connect to cleanup: %s",
 		    strerror(errno));
 		return;
 	}
-	ipc_msg_init(&m);
 	buf_init(&b, IPC_MAX_FRAME + 4);
-	ipc_begin(&b);
-	ipc_add_str(&b, "req", "open");
-	ipc_add_str(&b, "sender", j->q.sender ? j->q.sender : "");
-	for (size_t i = 0; i < x->n; i++)
-		if (x->t[i].kind == T_FWD)
-			ipc_add_str(&b, "rcpt", x->t[i].name);
-	ipc_add_str(&b, "received", "0");
-	if (ipc_end(&b) == -1 || ipc_send(fd, &b, IO_TIMEOUT_MS) == -1) {
-		setres(r, RES_TEMP, "4.3.0 cleanup: %s", strerror(errno));
-		goto out;
-	}
-	if (cleanup_reply(fd, &m, r, NULL, 0) == -1)
-		goto out;
-	/* Delivered-To first, as Postfix does: a forwarding loop through
-	 * another host comes back with it and is stopped here. */
-	chunk = xmalloc(CHUNK);
-	snprintf(chunk, CHUNK, "Delivered-To: %s\n", orig);
-	ipc_begin(&b);
-	ipc_add_str(&b, "req", "data");
-	ipc_add_str(&b, "chunk", chunk);
-	if (ipc_end(&b) == -1 || ipc_send(fd, &b, IO_TIMEOUT_MS) == -1)
-		goto ioerr;
-	while (done < j->q.content_len) {
-		size_t want = j->q.content_len - done < CHUNK ?
-		    j->q.content_len - done : CHUNK;
-		ssize_t n = pread(j->fd, chunk, want,
-		    j->q.content_off + (off_t)done);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			setres(r, RES_TEMP, "4.3.0 cannot read queue file");
-			goto out;
-		}
-		ipc_begin(&b);
-		ipc_add_str(&b, "req", "data");
-		ipc_add(&b, "chunk", chunk, (size_t)n);
-		if (ipc_end(&b) == -1 || ipc_send(fd, &b, IO_TIMEOUT_MS) == -1)
-			goto ioerr;
-		done += (size_t)n;
-	}
-	ipc_begin(&b);
-	ipc_add_str(&b, "req", "end");
-	if (ipc_end(&b) == -1 || ipc_send(fd, &b, IO_TIMEOUT_MS) == -1)
-		goto ioerr;
-	if (cleanup_reply(fd, &m, r, newid, newidlen) == 0)
-		setres(r, RES_OK, "2.0.0 forwarded as %s", newid);
-	goto out;
-ioerr:
-	setres(r, RES_TEMP, "4.3.0 cleanup: %s", strerror(errno));
-out:
-	free(chunk);
+	if (forward_open(fd, j, x, &b, r) == 0 &&
+	    forward_content(fd, j, orig, &b, r) == 0 &&
+	    cleanup_send(fd, &b, proto_simple_encode(&b, REQ_END), r) == 0 &&
+	    cleanup_reply(fd, r, newid, newidlen) == 0)
+		setres(r, DS_SENT, "2.0.0 forwarded as %s", newid);
 	buf_free(&b);
-	ipc_msg_free(&m);
 	close(fd);
 }

@@ -44,28 +44,30 @@ struct map	 aliases;
 static struct domain_list local_domains;
 int		 as_root;
 
-void
-setres(struct result *r, enum res kind, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	r->kind = kind;
-	va_start(ap, fmt);
-	if (vsnprintf(r->text, sizeof(r->text), fmt, ap) < 0)
-		r->text[0] = '\0';
-	va_end(ap);
-}
-
 /* SMTP-like code for an enhanced status text. */
 static int
-code_for(const struct result *r)
+code_for(enum dstat kind, const char *text)
 {
-	if (r->kind == RES_OK)
+	if (kind == DS_SENT)
 		return 250;
-	if (r->kind == RES_TEMP)
-		return strncmp(r->text, "4.3.1", 5) == 0 ? 452 :
-		    strncmp(r->text, "4.2.", 4) == 0 ? 450 : 451;
-	return strncmp(r->text, "5.1.", 4) == 0 ? 550 : 554;
+	if (kind == DS_DEFER)
+		return strncmp(text, "4.3.1", 5) == 0 ? 452 :
+		    strncmp(text, "4.2.", 4) == 0 ? 450 : 451;
+	return strncmp(text, "5.1.", 4) == 0 ? 550 : 554;
+}
+
+/* A status "X.Y.Z text" with the code its kind and text imply. */
+void
+setres(struct dstatus *r, enum dstat kind, const char *fmt, ...)
+{
+	char	 text[DSTATUS_TEXT];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	if (vsnprintf(text, sizeof(text), fmt, ap) < 0)
+		text[0] = '\0';
+	va_end(ap);
+	dstatus_set(r, kind, code_for(kind, text), "%s", text);
 }
 
 int
@@ -83,7 +85,7 @@ static void
 read_headers(struct job *j)
 {
 	char	 chunk[8192];
-	size_t	 max = j->q.content_len < MAX_HEADER ? j->q.content_len :
+	size_t	 max = j->q->content_len < MAX_HEADER ? j->q->content_len :
 		    MAX_HEADER;
 	size_t	 done = 0;
 
@@ -92,7 +94,7 @@ read_headers(struct job *j)
 		size_t want = max - done < sizeof(chunk) ? max - done :
 		    sizeof(chunk);
 		ssize_t n = pread(j->fd, chunk, want,
-		    j->q.content_off + (off_t)done);
+		    j->q->content_off + (off_t)done);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0 || buf_append(&j->hdr, chunk, (size_t)n) == -1)
@@ -144,53 +146,44 @@ delivered_to(const struct job *j, const char *addr)
 static double
 delay_s(const struct job *j)
 {
-	struct timeval	 tv;
-	uint64_t	 now;
+	uint64_t	 now = clock_us();
 
-	gettimeofday(&tv, NULL);
-	now = (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;
-	return now > j->q.arrival_us ? (double)(now - j->q.arrival_us) / 1e6 :
+	return now > j->q->arrival_us ? (double)(now - j->q->arrival_us) / 1e6 :
 	    0.0;
-}
-
-static const char *
-status_word(enum res k)
-{
-	return k == RES_OK ? "sent" : k == RES_TEMP ? "deferred" : "bounced";
 }
 
 static void
 log_result(const struct job *j, const char *to, const char *orig,
-    const struct result *r)
+    const struct dstatus *r)
 {
 	const char *text = r->text;
 
 	/* Success texts read as Postfix's: "(delivered to mailbox)". */
-	if (r->kind == RES_OK && strncmp(text, "2.0.0 ", 6) == 0)
+	if (r->stat == DS_SENT && strncmp(text, "2.0.0 ", 6) == 0)
 		text += 6;
 	log_info("%s: to=<%s>%s%s%s, relay=local, delay=%.2f, status=%s (%s)",
 	    j->id, to, orig ? ", orig_to=<" : "", orig ? orig : "",
-	    orig ? ">" : "", delay_s(j), status_word(r->kind), text);
+	    orig ? ">" : "", delay_s(j), dstat_word(r->stat), text);
 }
 
 /* Merge one outcome: any temp failure defers the recipient, else the
  * first permanent one bounces it. */
 static void
-merge(struct result *total, int *seen, const struct result *r)
+merge(struct dstatus *total, int *seen, const struct dstatus *r)
 {
-	if (!*seen || (r->kind == RES_TEMP && total->kind != RES_TEMP) ||
-	    (r->kind == RES_PERM && total->kind == RES_OK))
+	if (!*seen || (r->stat == DS_DEFER && total->stat != DS_DEFER) ||
+	    (r->stat == DS_BOUNCE && total->stat == DS_SENT))
 		*total = *r;
 	*seen = 1;
 }
 
 static void
-deliver_rcpt(struct job *j, size_t idx, struct result *res)
+deliver_rcpt(struct job *j, size_t idx, struct dstatus *res)
 {
 	struct expansion x;
-	struct result	 r;
+	struct dstatus	 r;
 	char		 local[256], domain[256], newid[QID_LEN + 1] = "";
-	const char	*addr = j->q.rcpt[idx].addr, *at;
+	const char	*addr = j->q->rcpt[idx].addr, *at;
 	size_t		 ll, nfwd = 0, ok = 0;
 	int		 seen = 0, aliased;
 
@@ -200,7 +193,7 @@ deliver_rcpt(struct job *j, size_t idx, struct result *res)
 	if (ll == 0 || ll >= sizeof(local) ||
 	    strlcpy(domain, at ? at + 1 : (wk.conf.hostname ?
 	    wk.conf.hostname : "localhost"), sizeof(domain)) >= sizeof(domain)) {
-		setres(res, RES_PERM, "5.1.3 bad recipient address");
+		setres(res, DS_BOUNCE, "5.1.3 bad recipient address");
 		log_result(j, addr, NULL, res);
 		return;
 	}
@@ -209,14 +202,14 @@ deliver_rcpt(struct job *j, size_t idx, struct result *res)
 	lower(local);
 	addr_domain_norm(domain);
 	if (delivered_to(j, addr)) {
-		setres(res, RES_PERM, "5.4.6 mail forwarding loop for %s", addr);
+		setres(res, DS_BOUNCE, "5.4.6 mail forwarding loop for %s", addr);
 		log_result(j, addr, NULL, res);
 		return;
 	}
 	expand(&x, local, domain, addr, 0);
 	aliased = !(x.n == 1 && x.t[0].kind == T_USER &&
 	    strcmp(x.t[0].dt, addr) == 0);
-	if (x.has_err && x.err.kind == RES_TEMP) {
+	if (x.has_err && x.err.stat == DS_DEFER) {
 		/* Nothing delivered yet: retry the whole expansion later. */
 		*res = x.err;
 		log_result(j, addr, NULL, res);
@@ -236,7 +229,7 @@ deliver_rcpt(struct job *j, size_t idx, struct result *res)
 		deliver_user(j, x.t[i].name, x.t[i].dt, &r);
 		log_result(j, x.t[i].dt, aliased ? addr : NULL, &r);
 		merge(res, &seen, &r);
-		ok += r.kind == RES_OK;
+		ok += r.stat == DS_SENT;
 	}
 	if (nfwd > 0) {
 		forward(j, &x, addr, &r, newid, sizeof(newid));
@@ -244,166 +237,77 @@ deliver_rcpt(struct job *j, size_t idx, struct result *res)
 			if (x.t[i].kind == T_FWD)
 				log_result(j, x.t[i].name, addr, &r);
 		merge(res, &seen, &r);
-		ok += r.kind == RES_OK ? nfwd : 0;
+		ok += r.stat == DS_SENT ? nfwd : 0;
 	}
 	if (x.has_err) {
 		log_result(j, addr, NULL, &x.err);
 		merge(res, &seen, &x.err);
 	}
 	if (!seen) {	/* an alias with no targets at all */
-		setres(res, RES_PERM, "5.1.1 alias has no targets");
+		setres(res, DS_BOUNCE, "5.1.1 alias has no targets");
 		log_result(j, addr, NULL, res);
-	} else if (res->kind == RES_OK && x.n > 1)
-		setres(res, RES_OK, "2.0.0 delivered to %zu targets", ok);
+	} else if (res->stat == DS_SENT && x.n > 1)
+		setres(res, DS_SENT, "2.0.0 delivered to %zu targets", ok);
 out:
 	exp_free(&x);
 }
 
-/* --- protocol ------------------------------------------------------- */
+/* --- the agent hooks ---------------------------------------------- */
 
-static int
-reply_rcpt(int fd, const struct ipc_attr *idx, const struct result *r)
+/* The deliver hook: every recipient in turn, answered as it is done. */
+static void
+local_deliver(struct agent_job *a)
 {
-	struct buf	 b;
-	int		 ret;
+	struct job	 j;
+	struct dstatus	 r;
 
-	buf_init(&b, IPC_MAX_FRAME + 4);
-	ipc_begin(&b);
-	ipc_add(&b, "rcpt", idx->val, idx->len);
-	ipc_add_str(&b, "status", r->kind == RES_OK ? "sent" :
-	    r->kind == RES_TEMP ? "defer" : "bounce");
-	ipc_add_num(&b, "code", code_for(r));
-	ipc_add_str(&b, "text", r->text);
-	ret = ipc_end(&b) == -1 ? -1 : ipc_send(fd, &b, IO_TIMEOUT_MS);
-	buf_free(&b);
-	return ret;
-}
-
-static int
-parse_index(const struct ipc_attr *a, size_t *out)
-{
-	size_t	 v = 0;
-
-	if (a->len == 0 || a->len > 9)
-		return -1;
-	for (size_t i = 0; i < a->len; i++) {
-		if (a->val[i] < '0' || a->val[i] > '9')
-			return -1;
-		v = v * 10 + (size_t)(a->val[i] - '0');
+	memset(&j, 0, sizeof(j));
+	j.id = a->id;
+	j.fd = a->fd;
+	j.q = &a->q;
+	read_headers(&j);
+	for (size_t i = 0; i < a->nrcpt && !a->lost; i++) {
+		deliver_rcpt(&j, a->rcpt[i].idx, &r);
+		agent_report(a, i, &r);
 	}
-	*out = v;
-	return 0;
+	buf_free(&j.hdr);
 }
 
 static void
-serve(int cfd)
-{
-	struct ipc_msg	 m;
-	struct job	 j;
-	struct result	 r;
-	struct buf	 b;
-	char		 path[512], rel[64], err[256] = "", *qid = NULL;
-	int		 readable = 0;
-
-	memset(&j, 0, sizeof(j));
-	j.fd = -1;
-	ipc_msg_init(&m);
-	if (ipc_recv(cfd, &m, IO_TIMEOUT_MS) == -1) {
-		log_warn("reading request: %s", strerror(errno));
-		goto out;
-	}
-	if (!ipc_is(&m, "req", "deliver")) {
-		log_warn("unexpected request; closing");
-		goto out;
-	}
-	qid = ipc_get_str(&m, "queue_id");
-	if (qid == NULL || !qid_valid(qid)) {
-		snprintf(err, sizeof(err), "bad queue id");
-	} else if (!ipc_is(&m, "dir", "active")) {
-		snprintf(err, sizeof(err), "not in active queue");
-	} else {
-		strlcpy(j.id, qid, sizeof(j.id));
-		snprintf(rel, sizeof(rel), "%s/%s", QDIR_ACTIVE, qid);
-		queue_path(&wk.conf, rel, path, sizeof(path));
-		if ((j.fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) ==
-		    -1)
-			snprintf(err, sizeof(err), "%s", strerror(errno));
-		else if (qfile_read(j.fd, &j.q, err, sizeof(err)) == 0)
-			readable = 1;
-		else
-			qfile_free(&j.q);
-	}
-	if (readable)
-		read_headers(&j);
-	else
-		log_warn("%s: cannot read queue file: %s", qid ? qid : "?",
-		    err);
-	for (size_t i = 0; i < m.nattr; i++) {
-		const struct ipc_attr *a = &m.attr[i];
-		size_t idx;
-
-		if (strcmp(a->name, "rcpt") != 0)
-			continue;
-		memset(&r, 0, sizeof(r));
-		if (!readable)
-			setres(&r, RES_TEMP, "4.3.0 cannot read queue file: %s",
-			    err);
-		else if (parse_index(a, &idx) == -1 || idx >= j.q.nrcpt) {
-			log_warn("%s: bad recipient index %.*s", j.id,
-			    (int)(a->len > 16 ? 16 : a->len), a->val);
-			setres(&r, RES_TEMP, "4.3.0 bad recipient index");
-		} else
-			deliver_rcpt(&j, idx, &r);
-		if (reply_rcpt(cfd, a, &r) == -1) {
-			log_warn("%s: lost qmgr: %s", j.id, strerror(errno));
-			goto out;
-		}
-	}
-	buf_init(&b, 64);
-	ipc_begin(&b);
-	ipc_add_str(&b, "req", "done");
-	if (ipc_end(&b) == -1 || ipc_send(cfd, &b, IO_TIMEOUT_MS) == -1)
-		log_warn("%s: lost qmgr: %s", j.id, strerror(errno));
-	buf_free(&b);
-out:
-	if (readable)
-		qfile_free(&j.q);
-	buf_free(&j.hdr);
-	if (j.fd != -1)
-		close(j.fd);
-	free(qid);
-	ipc_msg_free(&m);
-}
-
-int
-main(int argc, char **argv)
+local_init(struct worker *w)
 {
 	struct conf_errors	 errs = { 0 };
 
-	worker_init(&wk, "local", argc, argv);
 	tzset();	/* children inherit the zone; no /etc/localtime per delivery */
-	if (wk.nlisten == 0)
-		fatal("no listening sockets (start me from postern start)");
 	as_root = geteuid() == 0;
 	aliases.fd = -1;
-	if (domain_list_load(wk.conf.local_domains, &local_domains,
+	if (domain_list_load(w->conf.local_domains, &local_domains,
 	    &errs) == -1)
 		for (size_t i = 0; i < errs.n; i++)
 			log_warn("%s", errs.msg[i]);
 	conf_errors_free(&errs);
-	if (wk.conf.alias_map && map_open(&aliases, wk.conf.alias_map) == -1)
-		fatal("cannot open alias map %s: %s", wk.conf.alias_map,
+	if (w->conf.alias_map && map_open(&aliases, w->conf.alias_map) == -1)
+		fatal("cannot open alias map %s: %s", w->conf.alias_map,
 		    strerror(errno));
 	signal(SIGCHLD, SIG_DFL);
-	while (!worker_stop) {
-		int fd = worker_accept(&wk, 1000, NULL);
-		if (fd == -1)
-			continue;
-		serve(fd);
-		close(fd);
-	}
-	map_close(&aliases);
-	domain_list_free(&local_domains);
-	return 0;
 }
 
+static void
+local_fini(void)
+{
+	map_close(&aliases);
+	domain_list_free(&local_domains);
+}
+
+static const struct agent_ops local_ops = {
+	.name = "local",
+	.init = local_init,
+	.deliver = local_deliver,
+	.fini = local_fini,
+};
+
+int
+main(int argc, char **argv)
+{
+	return agent_main(&wk, &local_ops, argc, argv);
+}

@@ -9,6 +9,7 @@
 #include <pwd.h>
 
 #include "addr.h"
+#include "agent.h"
 #include "buf.h"
 #include "clock.h"
 #include "ipc.h"
@@ -18,20 +19,13 @@
 #include "qfile.h"
 #include "worker.h"
 
-#define IO_TIMEOUT_MS	(60 * 1000)	/* each frame to/from qmgr, cleanup */
+#define IO_TIMEOUT_MS	(60 * 1000)	/* each frame to/from cleanup */
 #define CHILD_TIMEOUT_MS (5 * 60 * 1000)	/* one mailbox delivery */
 #define MAX_DEPTH	20		/* alias recursion */
 #define MAX_TARGETS	1000		/* final targets of one recipient */
 #define MAX_HEADER	(1024 * 1024)	/* scanned for Delivered-To */
 #define CHUNK		(64 * 1024)
-#define TEXT_LEN	224		/* fits QF_ERR_LEN with room to spare */
-
-enum res { RES_OK, RES_TEMP, RES_PERM };
-
-struct result {
-	enum res	 kind;
-	char		 text[TEXT_LEN];	/* "X.Y.Z text" */
-};
+#define TEXT_LEN	224		/* the mailbox child's answer */
 
 enum tkind { T_USER, T_FWD };
 
@@ -44,16 +38,16 @@ struct target {
 struct expansion {
 	struct target	*t;
 	size_t		 n;
-	struct result	 err;		/* first error during expansion */
+	struct dstatus	 err;		/* first error during expansion */
 	int		 has_err;
 	char		*stack[MAX_DEPTH + 2];	/* alias keys being expanded */
 	size_t		 nstack;
 };
 
 struct job {
-	char		 id[QID_LEN + 1];
+	const char	*id;
 	int		 fd;		/* queue file, read-only */
-	struct qfile	 q;
+	const struct qfile *q;
 	struct buf	 hdr;		/* header section, for loop checks */
 };
 
@@ -62,7 +56,7 @@ extern struct map	 aliases;
 extern int		 as_root;
 
 /* local.c */
-void	 setres(struct result *, enum res, const char *fmt, ...)
+void	 setres(struct dstatus *, enum dstat, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 /* Is this domain ours (localhost, myhostname, local_domains)? The one
  * place local decides it. */
@@ -78,10 +72,10 @@ void	 exp_free(struct expansion *);
 
 /* mailbox.c */
 void	 deliver_user(struct job *, const char *user, const char *dt,
-	    struct result *);
+	    struct dstatus *);
 
 /* forward.c */
 void	 forward(struct job *, const struct expansion *, const char *orig,
-	    struct result *, char *newid, size_t newidlen);
+	    struct dstatus *, char *newid, size_t newidlen);
 
 #endif

@@ -28,7 +28,7 @@
 /* conf.mailbox "mbox:PATH" with %u, %h, %% and a leading "~/". */
 static int
 mailbox_path(const struct passwd *pw, char *out, size_t outlen,
-    int *from_home, struct result *r)
+    int *from_home, struct dstatus *r)
 {
 	const char	*tmpl = wk.conf.mailbox ? wk.conf.mailbox :
 			    "mbox:/var/mail/%u";
@@ -38,11 +38,11 @@ mailbox_path(const struct passwd *pw, char *out, size_t outlen,
 
 	*from_home = 0;
 	if (strncmp(tmpl, "maildir:", 8) == 0) {
-		setres(r, RES_PERM, "5.3.0 Maildir not supported yet");
+		setres(r, DS_BOUNCE, "5.3.0 Maildir not supported yet");
 		return -1;
 	}
 	if (strncmp(tmpl, "mbox:", 5) != 0) {
-		setres(r, RES_TEMP, "4.3.5 bad mailbox setting");
+		setres(r, DS_DEFER, "4.3.5 bad mailbox setting");
 		return -1;
 	}
 	p = tmpl + 5;
@@ -77,7 +77,7 @@ mailbox_path(const struct passwd *pw, char *out, size_t outlen,
 done:
 	buf_free(&b);
 	if (!ok) {
-		setres(r, RES_TEMP, "4.3.5 bad mailbox path");
+		setres(r, DS_DEFER, "4.3.5 bad mailbox path");
 		return -1;
 	}
 	return 0;
@@ -188,7 +188,22 @@ drop_to(const struct passwd *pw)
 	return 0;
 }
 
-/* Child side: deliver, write "K text" to the pipe, exit. */
+/* The one place an mbox result becomes a delivery status kind. */
+static enum dstat
+mbox_dstat(int mbox_result)
+{
+	switch (mbox_result) {
+	case MBOX_OK:
+		return DS_SENT;
+	case MBOX_PERM:
+		return DS_BOUNCE;
+	default:
+		return DS_DEFER;
+	}
+}
+
+/* Child side: deliver, write "K text" (K: the enum dstat digit) to the
+ * pipe, exit. */
 static void __attribute__((noreturn))
 child_deliver(struct job *j, const struct passwd *pw, const char *path,
     int from_home, const char *dt, int wfd)
@@ -210,11 +225,11 @@ child_deliver(struct job *j, const struct passwd *pw, const char *path,
 			goto out;
 		}
 	}
-	r = mbox_deliver(path, j->q.sender, dt, j->fd, j->q.content_off,
-	    j->q.content_len, err, sizeof(err));
+	r = mbox_deliver(path, j->q->sender, dt, j->fd, j->q->content_off,
+	    j->q->content_len, err, sizeof(err));
 out:
-	n = snprintf(msg, sizeof(msg), "%c %s", r == MBOX_OK ? 'O' :
-	    r == MBOX_PERM ? 'P' : 'T', r == MBOX_OK ? "delivered" : err);
+	n = snprintf(msg, sizeof(msg), "%d %s", (int)mbox_dstat(r),
+	    r == MBOX_OK ? "delivered" : err);
 	if (n > 0 && write(wfd, msg, (size_t)n) != n)
 		_exit(1);
 	_exit(0);
@@ -222,7 +237,7 @@ out:
 
 void
 deliver_user(struct job *j, const char *user, const char *dt,
-    struct result *r)
+    struct dstatus *r)
 {
 	struct passwd	*pw;
 	char		 path[PATH_MAX], msg[TEXT_LEN + 8];
@@ -232,27 +247,27 @@ deliver_user(struct job *j, const char *user, const char *dt,
 	int		 p[2], from_home, status;
 
 	if ((pw = getpwnam(user)) == NULL) {
-		setres(r, RES_TEMP, "4.3.0 user lookup failed");
+		setres(r, DS_DEFER, "4.3.0 user lookup failed");
 		return;
 	}
 	if (delivered_to(j, dt)) {
-		setres(r, RES_PERM, "5.4.6 mail forwarding loop for %s", dt);
+		setres(r, DS_BOUNCE, "5.4.6 mail forwarding loop for %s", dt);
 		return;
 	}
 	if (mailbox_path(pw, path, sizeof(path), &from_home, r) == -1)
 		return;
 	if (as_root && lookup_groups(pw) == -1) {
-		setres(r, RES_TEMP, "4.3.0 group lookup failed for %s", user);
+		setres(r, DS_DEFER, "4.3.0 group lookup failed for %s", user);
 		return;
 	}
 	if (pipe2(p, O_CLOEXEC) == -1) {
-		setres(r, RES_TEMP, "4.3.0 pipe: %s", strerror(errno));
+		setres(r, DS_DEFER, "4.3.0 pipe: %s", strerror(errno));
 		return;
 	}
 	if ((pid = fork()) == -1) {
 		close(p[0]);
 		close(p[1]);
-		setres(r, RES_TEMP, "4.3.0 fork: %s", strerror(errno));
+		setres(r, DS_DEFER, "4.3.0 fork: %s", strerror(errno));
 		return;
 	}
 	if (pid == 0) {
@@ -285,13 +300,14 @@ deliver_user(struct job *j, const char *user, const char *dt,
 	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 		;
 	msg[got] = '\0';
-	if (got < 3 || msg[1] != ' ' || !WIFEXITED(status) ||
+	if (got < 3 || msg[1] != ' ' || msg[0] < '0' + DS_SENT ||
+	    msg[0] > '0' + DS_BOUNCE || !WIFEXITED(status) ||
 	    WEXITSTATUS(status) != 0) {
-		setres(r, RES_TEMP, "4.3.0 mailbox delivery process failed");
+		setres(r, DS_DEFER, "4.3.0 mailbox delivery process failed");
 		return;
 	}
-	if (msg[0] == 'O')
-		setres(r, RES_OK, "2.0.0 delivered to mailbox");
+	if (msg[0] - '0' == DS_SENT)
+		setres(r, DS_SENT, "2.0.0 delivered to mailbox");
 	else
-		setres(r, msg[0] == 'P' ? RES_PERM : RES_TEMP, "%s", msg + 2);
+		setres(r, (enum dstat)(msg[0] - '0'), "%s", msg + 2);
 }

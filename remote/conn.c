@@ -16,27 +16,47 @@
 
 #include "remote.h"
 
+/*
+ * Wait until fd is ready for ev or the deadline (clock_ms()) passes: 0, or
+ * -1 with errno ETIMEDOUT or poll's error. Shared by connect, the TLS
+ * handshake and the dialogue.
+ */
 int
-wait_fd(struct conn *c, short ev, long long deadline)
+fd_wait(int fd, short ev, long long deadline)
 {
-	struct pollfd pfd = { .fd = c->fd, .events = ev };
+	struct pollfd pfd = { .fd = fd, .events = ev };
 
 	for (;;) {
 		long long left = deadline - clock_ms();
 		int r;
 
 		if (left <= 0) {
-			c->err = C_TIMEOUT;
+			errno = ETIMEDOUT;
 			return -1;
 		}
 		r = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
 		if (r > 0)
 			return 0;
-		if (r == -1 && errno != EINTR) {
-			c->err = C_LOST;
+		if (r == -1 && errno != EINTR)
 			return -1;
-		}
 	}
+}
+
+/* After a send or read that failed with errno: 0 to try again (it was
+ * interrupted, or the fd became ready), -1 with c->err set. */
+static int
+conn_retry(struct conn *c, short want, long long deadline)
+{
+	if (errno == EINTR)
+		return 0;
+	if (errno == EAGAIN) {
+		if (fd_wait(c->fd, want, deadline) == 0)
+			return 0;
+		c->err = errno == ETIMEDOUT ? C_TIMEOUT : C_LOST;
+		return -1;
+	}
+	c->err = C_LOST;
+	return -1;
 }
 
 /* One send or TLS write; -1 with errno EAGAIN and *want set to wait. */
@@ -54,6 +74,22 @@ conn_send(struct conn *c, const char *p, size_t len, short *want)
 	return n;
 }
 
+/* One read or TLS read into the input buffer, as conn_send. */
+static ssize_t
+conn_recv(struct conn *c, short *want)
+{
+	ssize_t n;
+
+	if (c->tls != NULL)
+		return tlsc_read(c->tls, c->in + c->inlen,
+		    sizeof(c->in) - c->inlen, want);
+	*want = POLLIN;
+	n = read(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen);
+	if (n == -1 && errno == EWOULDBLOCK)
+		errno = EAGAIN;
+	return n;
+}
+
 int
 conn_write(struct conn *c, const char *p, size_t len, int timeout_s)
 {
@@ -64,15 +100,9 @@ conn_write(struct conn *c, const char *p, size_t len, int timeout_s)
 		ssize_t n = conn_send(c, p, len, &want);
 
 		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				if (wait_fd(c, want, deadline) == -1)
-					return -1;
-				continue;
-			}
-			c->err = C_LOST;
-			return -1;
+			if (conn_retry(c, want, deadline) == -1)
+				return -1;
+			continue;
 		}
 		p += n;
 		len -= (size_t)n;
@@ -80,6 +110,34 @@ conn_write(struct conn *c, const char *p, size_t len, int timeout_s)
 		deadline = clock_ms() + (long long)timeout_s * 1000;
 	}
 	return 0;
+}
+
+/* One line of a reply from the input buffer, if a whole one is there:
+ * 1 the reply is complete, 0 more to read, -1 protocol error. */
+static int
+conn_reply_line(struct conn *c, struct smtp_reply *r, int *more)
+{
+	char *lf = memchr(c->in, '\n', c->inlen);
+	size_t ll;
+	int rv;
+
+	*more = lf == NULL;
+	if (lf == NULL) {
+		if (c->inlen < SMTP_REPLY_MAX_LINE)
+			return 0;
+		c->err = C_PROTO;
+		c->why = "reply line too long";
+		return -1;
+	}
+	ll = (size_t)(lf - c->in);
+	rv = smtp_reply_line(r, c->in, ll, &c->why);
+	memmove(c->in, lf + 1, c->inlen - ll - 1);
+	c->inlen -= ll + 1;
+	if (rv == -1)
+		c->err = C_PROTO;
+	else if (rv == 1 && r->code == 421)
+		c->saw421 = 1;
+	return rv;
 }
 
 /* Read one complete reply (all its lines) within timeout_s. */
@@ -90,56 +148,23 @@ conn_reply(struct conn *c, struct smtp_reply *r, int timeout_s)
 
 	smtp_reply_init(r);
 	for (;;) {
-		char *lf = memchr(c->in, '\n', c->inlen);
-
-		if (lf != NULL) {
-			size_t ll = (size_t)(lf - c->in);
-			int rv = smtp_reply_line(r, c->in, ll, &c->why);
-
-			memmove(c->in, lf + 1, c->inlen - ll - 1);
-			c->inlen -= ll + 1;
-			if (rv == -1) {
-				c->err = C_PROTO;
-				return -1;
-			}
-			if (rv == 1) {
-				if (r->code == 421)
-					c->saw421 = 1;
-				return 0;
-			}
-			continue;
-		}
-		if (c->inlen >= SMTP_REPLY_MAX_LINE) {
-			c->err = C_PROTO;
-			c->why = "reply line too long";
-			return -1;
-		}
 		short want = POLLIN;
 		ssize_t n;
+		int more, rv = conn_reply_line(c, r, &more);
 
-		if (c->tls != NULL)
-			n = tlsc_read(c->tls, c->in + c->inlen,
-			    sizeof(c->in) - c->inlen, &want);
-		else {
-			n = read(c->fd, c->in + c->inlen,
-			    sizeof(c->in) - c->inlen);
-			if (n == -1 && errno == EWOULDBLOCK)
-				errno = EAGAIN;
-		}
+		if (rv != 0)
+			return rv == 1 ? 0 : -1;
+		if (!more)
+			continue;
+		n = conn_recv(c, &want);
 		if (n == 0) {
 			c->err = C_LOST;
 			return -1;
 		}
 		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				if (wait_fd(c, want, deadline) == -1)
-					return -1;
-				continue;
-			}
-			c->err = C_LOST;
-			return -1;
+			if (conn_retry(c, want, deadline) == -1)
+				return -1;
+			continue;
 		}
 		c->inlen += (size_t)n;
 	}

@@ -96,9 +96,8 @@ parse_nexthop(struct job *j, int *relay)
 static int
 connect_to(const struct addrinfo *ai, char *err, size_t errlen)
 {
-	struct pollfd pfd;
 	socklen_t sl;
-	int fd, e = 0, r;
+	int fd, e = 0;
 	long long deadline = clock_ms() + CONNECT_TIMEOUT * 1000;
 
 	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
@@ -109,30 +108,9 @@ connect_to(const struct addrinfo *ai, char *err, size_t errlen)
 	}
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 		return fd;
-	if (errno != EINPROGRESS) {
+	if (errno != EINPROGRESS || fd_wait(fd, POLLOUT, deadline) == -1) {
 		e = errno;
 		goto fail;
-	}
-	pfd.fd = fd;
-	pfd.events = POLLOUT;
-	for (;;) {
-		long long left = deadline - clock_ms();
-
-		if (left <= 0) {
-			e = ETIMEDOUT;
-			goto fail;
-		}
-		r = poll(&pfd, 1, (int)left);
-		if (r > 0)
-			break;
-		if (r == 0) {
-			e = ETIMEDOUT;
-			goto fail;
-		}
-		if (errno != EINTR) {
-			e = errno;
-			goto fail;
-		}
 	}
 	sl = sizeof(e);
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &sl) == -1)
@@ -145,32 +123,32 @@ fail:
 	return -1;
 }
 
-void
-deliver(struct job *j)
+/*
+ * The addresses to try: MX (lib/dns.c) for a bare domain, the host of a
+ * configured relay otherwise. NULL when every recipient got its answer.
+ */
+static struct addrinfo *
+resolve(struct job *j, int relay)
 {
-	struct addrinfo hints, *res = NULL, *ai;
-	char port[8], err[128], err2[TEXT_MAX];
-	int relay, rv, tried = 0, mx = 0;
+	struct addrinfo hints, *res = NULL;
+	char port[8], t[TEXT_MAX];
+	int rv;
 
-	fmt(j->relay, sizeof(j->relay), "none");
-	if (parse_nexthop(j, &relay) == -1) {
-		char t[TEXT_MAX];
-
-		clean_copy(err, sizeof(err), j->nexthop);
-		fmt(t, sizeof(t), "bad next hop \"%s\"", err);
-		final_all(j, DS_DEFER, 451, "4.3.5", t);
-		return;
-	}
-	if (cred_lookup(j, err2, sizeof(err2)) == -1) {
-		log_error("%s: %s", j->id, err2);
-		final_all(j, DS_DEFER, 451, "4.3.5", err2);
-		return;
-	}
-	if (cache_deliver(j) == 0) {
-		final_last(j);	/* none left, normally */
-		explicit_bzero(j->cred_user, sizeof(j->cred_user));
-		explicit_bzero(j->cred_pass, sizeof(j->cred_pass));
-		return;
+	if (!relay) {
+		switch (dns_mail_targets(wk.conf.dns_servers, j->host,
+		    wk.conf.hostname, j->port, &res, t, sizeof(t))) {
+		case DNS_OK:
+			return res;
+		case DNS_NXDOMAIN:
+			final_all(j, DS_BOUNCE, 550, "5.1.2", t);
+			return NULL;
+		case DNS_LOOP:
+			final_all(j, DS_DEFER, 451, "4.4.6", t);
+			return NULL;
+		default:
+			final_all(j, DS_DEFER, 451, "4.4.3", t);
+			return NULL;
+		}
 	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -178,49 +156,26 @@ deliver(struct job *j)
 	hints.ai_protocol = IPPROTO_TCP;
 	hints.ai_flags = AI_NUMERICSERV;
 	fmt(port, sizeof(port), "%u", j->port);
-	if (!relay) {		/* MX delivery (lib/dns.c) */
-		char t[TEXT_MAX];
+	if ((rv = getaddrinfo(j->host, port, &hints, &res)) == 0)
+		return res;
+	fmt(t, sizeof(t), "Host or domain name not found. "
+	    "Name service error for name=%s: %s", j->host, gai_strerror(rv));
+	/* a configured relay that does not resolve is a local error: retry
+	 * (a bare domain that does not exist bounced in lib/dns above) */
+	final_all(j, DS_DEFER, 451, "4.4.3", t);
+	return NULL;
+}
 
-		switch (dns_mail_targets(wk.conf.dns_servers, j->host,
-		    wk.conf.hostname, j->port, &res, t, sizeof(t))) {
-		case DNS_OK:
-			mx = 1;
-			break;
-		case DNS_NXDOMAIN:
-			final_all(j, DS_BOUNCE, 550, "5.1.2", t);
-			return;
-		case DNS_LOOP:
-			final_all(j, DS_DEFER, 451, "4.4.6", t);
-			return;
-		default:
-			final_all(j, DS_DEFER, 451, "4.4.3", t);
-			return;
-		}
-		rv = 0;
-	} else
-		rv = getaddrinfo(j->host, port, &hints, &res);
-	if (rv != 0) {
-		char t[TEXT_MAX];
-		int nx = rv == EAI_NONAME
-#ifdef EAI_NODATA
-		    || rv == EAI_NODATA
-#endif
-		    ;
+/* Each address in turn (at most MAX_ADDRS) until a try is final. */
+static void
+try_addrs(struct job *j, struct addrinfo *res, int mx)
+{
+	char err[128];
+	int tried = 0;
 
-		fmt(t, sizeof(t), "Host or domain name not found. "
-		    "Name service error for name=%s: %s", j->host,
-		    gai_strerror(rv));
-		/* a bare domain that does not exist bounces; a configured
-		 * relay that does not resolve is a local error: retry */
-		if (nx && !relay)
-			final_all(j, DS_BOUNCE, 550, "5.1.2", t);
-		else
-			final_all(j, DS_DEFER, 451, "4.4.3", t);
-		return;
-	}
 	set_last(j, DS_DEFER, 451, "4.4.3", "no address for %s", j->host);
-	for (ai = res; ai && tried < MAX_ADDRS && j->a->nopen > 0;
-	    ai = ai->ai_next) {
+	for (struct addrinfo *ai = res; ai && tried < MAX_ADDRS &&
+	    j->a->nopen > 0; ai = ai->ai_next) {
 		int fd;
 
 		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
@@ -232,8 +187,7 @@ deliver(struct job *j)
 		    sizeof(j->ip), NULL, 0, NI_NUMERICHOST) != 0)
 			fmt(j->ip, sizeof(j->ip), "?");
 		fmt(j->relay, sizeof(j->relay), "none");
-		fd = connect_to(ai, err, sizeof(err));
-		if (fd == -1) {
+		if ((fd = connect_to(ai, err, sizeof(err))) == -1) {
 			set_last(j, DS_DEFER, 421, "4.4.1",
 			    "connect to %s[%s]:%u: %s", j->host, j->ip,
 			    j->port, err);
@@ -245,16 +199,41 @@ deliver(struct job *j)
 		    j->ip, j->port);
 		set_last(j, DS_DEFER, 451, "4.3.0",
 		    "delivery via %s[%s] did not complete", j->host, j->ip);
-		rv = session(j, fd);
-		if (rv == TRY_DONE)
+		if (session(j, fd) == TRY_DONE)
 			break;
 	}
-	if (mx)
+}
+
+/* One message to its next hop: a cached session, else a fresh walk. */
+void
+deliver(struct job *j)
+{
+	struct addrinfo *res;
+	char err[128], t[TEXT_MAX];
+	int relay;
+
+	fmt(j->relay, sizeof(j->relay), "none");
+	if (parse_nexthop(j, &relay) == -1) {
+		clean_copy(err, sizeof(err), j->nexthop);
+		fmt(t, sizeof(t), "bad next hop \"%s\"", err);
+		final_all(j, DS_DEFER, 451, "4.3.5", t);
+		return;
+	}
+	if (cred_lookup(j, t, sizeof(t)) == -1) {
+		log_error("%s: %s", j->id, t);
+		final_all(j, DS_DEFER, 451, "4.3.5", t);
+		return;
+	}
+	if (cache_deliver(j) == 0) {
+		final_last(j);	/* none left, normally */
+		return;
+	}
+	if ((res = resolve(j, relay)) == NULL)
+		return;
+	try_addrs(j, res, !relay);
+	if (!relay)
 		dns_addrinfo_free(res);
 	else
 		freeaddrinfo(res);
 	final_last(j);
-	explicit_bzero(j->cred_user, sizeof(j->cred_user));
-	explicit_bzero(j->cred_pass, sizeof(j->cred_pass));
 }
-

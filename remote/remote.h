@@ -130,6 +130,7 @@ void	 last_from_reply(struct job *, const struct smtp_reply *,
 	    const char *f, const char *what);
 
 /* conn.c: one connection's I/O */
+int	 fd_wait(int fd, short ev, long long deadline);
 int	 conn_write(struct conn *, const char *p, size_t len, int timeout_s);
 int	 conn_reply(struct conn *, struct smtp_reply *, int timeout_s);
 int	 conn_cmd(struct conn *, struct smtp_reply *, int timeout_s,
