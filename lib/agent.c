@@ -20,7 +20,7 @@
 
 #define AGENT_IO_TIMEOUT_MS	(60 * 1000)	/* each frame to/from qmgr */
 #define AGENT_IDLE_FDS		16		/* idle state polled, at most */
-#define AGENT_WAIT_MS		1000		/* worker_stop is seen this fast */
+#define AGENT_WAIT_MS		1000	/* worker_stop is seen this fast */
 
 static void
 agent_send(struct agent_job *j, struct buf *b, int rv)

@@ -42,7 +42,8 @@ exp_add(struct expansion *x, enum tkind kind, const char *name, const char *dt)
 		if (x->t[i].kind == kind && strcasecmp(x->t[i].name, name) == 0)
 			return;		/* each user/address once */
 	if (x->n >= MAX_TARGETS) {
-		exp_error(x, DS_BOUNCE, "5.4.6 alias expands to too many targets");
+		exp_error(x, DS_BOUNCE,
+		    "5.4.6 alias expands to too many targets");
 		return;
 	}
 	x->t = xreallocarray(x->t, x->n + 1, sizeof(*x->t));
@@ -116,8 +117,8 @@ expand_target(struct expansion *x, char *t, const char *key,
 	if (n == 0)
 		return;
 	if (t[0] == '/' || t[0] == '|' || strncasecmp(t, ":include:", 9) == 0) {
-		exp_error(x, DS_BOUNCE, "5.3.0 file, command and include targets "
-		    "are not supported yet");
+		exp_error(x, DS_BOUNCE, "5.3.0 file, command and include "
+		    "targets are not supported yet");
 		return;
 	}
 	for (size_t i = 0; i < n; i++)

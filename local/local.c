@@ -202,7 +202,8 @@ deliver_rcpt(struct job *j, size_t idx, struct dstatus *res)
 	lower(local);
 	addr_domain_norm(domain);
 	if (delivered_to(j, addr)) {
-		setres(res, DS_BOUNCE, "5.4.6 mail forwarding loop for %s", addr);
+		setres(res, DS_BOUNCE, "5.4.6 mail forwarding loop for %s",
+		    addr);
 		log_result(j, addr, NULL, res);
 		return;
 	}
@@ -278,7 +279,7 @@ local_init(struct worker *w)
 {
 	struct conf_errors	 errs = { 0 };
 
-	tzset();	/* children inherit the zone; no /etc/localtime per delivery */
+	tzset();	/* children inherit it: no /etc/localtime per delivery */
 	as_root = geteuid() == 0;
 	aliases.fd = -1;
 	if (domain_list_load(w->conf.local_domains, &local_domains,

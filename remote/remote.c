@@ -103,7 +103,8 @@ remote_deliver(struct agent_job *a)
 	fmt(j.relay, sizeof(j.relay), "none");
 	if (a->nexthop[0] == '\0' ||
 	    strlen(a->nexthop) >= sizeof(j.nexthop))
-		final_all(&j, DS_DEFER, 451, "4.3.5", "bad or missing next hop");
+		final_all(&j, DS_DEFER, 451, "4.3.5",
+		    "bad or missing next hop");
 	else if (scan_content(&j) == -1) {
 		log_warn("%s: read queue file: %s", j.id, strerror(errno));
 		final_all(&j, DS_DEFER, 451, "4.3.0",
