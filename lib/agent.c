@@ -51,6 +51,21 @@ agent_report(struct agent_job *j, size_t i, const struct dstatus *st)
 	buf_free(&b);
 }
 
+ssize_t
+agent_read(const struct agent_job *j, size_t pos, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (pos >= j->q.content_len)
+		return 0;
+	if (len > j->q.content_len - pos)
+		len = j->q.content_len - pos;
+	do
+		n = pread(j->fd, buf, len, j->q.content_off + (off_t)pos);
+	while (n == -1 && errno == EINTR);
+	return n;
+}
+
 /* Every recipient still open gets st. */
 static void
 agent_report_all(struct agent_job *j, const struct dstatus *st)
@@ -122,13 +137,10 @@ job_free(struct agent_job *j)
 	free(j->rcpt);
 }
 
-/*
- * One request: decoded, its queue file read, the hook called, every
- * recipient answered, then done. -1 when the connection must be closed
- * (a bad request, or qmgr went away).
- */
-static int
-agent_job_run(struct worker *wk, const struct agent_ops *ops, int cfd,
+/* One request: decoded, its queue file read, the hook called, every
+ * recipient answered, then done. */
+int
+agent_request(struct worker *wk, const struct agent_ops *ops, int cfd,
     const struct ipc_msg *m)
 {
 	struct deliver_request req;
@@ -220,7 +232,7 @@ agent_serve(struct worker *wk, const struct agent_ops *ops, int cfd)
 			log_warn("unknown request from qmgr; closing");
 			break;
 		}
-		if (agent_job_run(wk, ops, cfd, &m) == -1)
+		if (agent_request(wk, ops, cfd, &m) == -1)
 			break;
 	}
 	ipc_msg_free(&m);

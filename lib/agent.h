@@ -8,6 +8,8 @@
 #ifndef POSTERN_AGENT_H
 #define POSTERN_AGENT_H
 
+#include <sys/types.h>
+
 #include <poll.h>
 #include <stddef.h>
 
@@ -59,8 +61,20 @@ struct agent_ops {
 int	 agent_main(struct worker *, const struct agent_ops *, int argc,
 	    char **argv);
 
+/* One decoded frame from qmgr, answered on qmgr_fd (the loop's work; a
+ * function of its own for the unit test). -1 when the connection must
+ * be closed: a bad request, or qmgr went away. */
+int	 agent_request(struct worker *, const struct agent_ops *, int qmgr_fd,
+	    const struct ipc_msg *);
+
 /* Answer recipient i (an index into job->rcpt) now; a second answer for
  * the same recipient is ignored. */
 void	 agent_report(struct agent_job *, size_t i, const struct dstatus *);
+
+/* Up to len bytes of the message content from offset pos, retrying
+ * interrupted reads: > 0 bytes read, 0 past the end or a short file, -1
+ * with errno set. */
+ssize_t	 agent_read(const struct agent_job *, size_t pos, void *buf,
+	    size_t len);
 
 #endif

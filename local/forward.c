@@ -93,13 +93,8 @@ forward_content(int fd, struct job *j, const char *orig, struct buf *b,
 	    == -1)
 		goto out;
 	while (done < j->q->content_len) {
-		size_t want = j->q->content_len - done < CHUNK ?
-		    j->q->content_len - done : CHUNK;
-		ssize_t got = pread(j->fd, chunk, want,
-		    j->q->content_off + (off_t)done);
+		ssize_t got = agent_read(j->a, done, chunk, CHUNK);
 
-		if (got == -1 && errno == EINTR)
-			continue;
 		if (got <= 0) {
 			setres(r, DS_DEFER, "4.3.0 cannot read queue file");
 			goto out;

@@ -93,10 +93,8 @@ read_headers(struct job *j)
 	while (done < max) {
 		size_t want = max - done < sizeof(chunk) ? max - done :
 		    sizeof(chunk);
-		ssize_t n = pread(j->fd, chunk, want,
-		    j->q->content_off + (off_t)done);
-		if (n == -1 && errno == EINTR)
-			continue;
+		ssize_t n = agent_read(j->a, done, chunk, want);
+
 		if (n <= 0 || buf_append(&j->hdr, chunk, (size_t)n) == -1)
 			break;
 		done += (size_t)n;
@@ -263,6 +261,7 @@ local_deliver(struct agent_job *a)
 	struct dstatus	 r;
 
 	memset(&j, 0, sizeof(j));
+	j.a = a;
 	j.id = a->id;
 	j.fd = a->fd;
 	j.q = &a->q;

@@ -45,6 +45,7 @@ struct expansion {
 };
 
 struct job {
+	const struct agent_job *a;
 	const char	*id;
 	int		 fd;		/* queue file, read-only */
 	const struct qfile *q;

@@ -64,15 +64,9 @@ send_body(struct job *j, struct conn *c)
 
 	c->stage = "sending message body";
 	while (pos < j->q->content_len) {
-		size_t want = j->q->content_len - pos;
-		ssize_t n;
+		ssize_t n = agent_read(j->a, pos, in, CHUNK);
 
-		if (want > CHUNK)
-			want = CHUNK;
-		n = pread(j->qfd, in, want, j->q->content_off + (off_t)pos);
 		if (n <= 0) {
-			if (n == -1 && errno == EINTR)
-				continue;
 			log_error("%s: read queue file: %s", j->id,
 			    n == 0 ? "short file" : strerror(errno));
 			c->err = C_PROTO;

@@ -43,15 +43,9 @@ scan_content(struct job *j)
 	size_t pos = 0;
 
 	while (pos < j->q->content_len) {
-		size_t want = j->q->content_len - pos;
-		ssize_t n;
+		ssize_t n = agent_read(j->a, pos, in, CHUNK);
 
-		if (want > CHUNK)
-			want = CHUNK;
-		n = pread(j->qfd, in, want, j->q->content_off + (off_t)pos);
 		if (n <= 0) {
-			if (n == -1 && errno == EINTR)
-				continue;
 			free(in);
 			return -1;
 		}
@@ -98,7 +92,6 @@ remote_deliver(struct agent_job *a)
 	j.a = a;
 	j.id = a->id;
 	j.q = &a->q;
-	j.qfd = a->fd;
 	j.accepted = xcalloc(a->nrcpt ? a->nrcpt : 1, 1);
 	fmt(j.relay, sizeof(j.relay), "none");
 	if (a->nexthop[0] == '\0' ||

@@ -55,7 +55,6 @@ struct job {
 	const char	*id;
 	char		 nexthop[300];
 	const struct qfile *q;
-	int		 qfd;
 	unsigned char	*accepted;	/* per recipient: RCPT TO got 2xx */
 	int		 eightbit;	/* content has bytes > 127 */
 	int		 utf8addr;	/* an address has bytes > 127 */
