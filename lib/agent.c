@@ -137,6 +137,26 @@ job_free(struct agent_job *j)
 	free(j->rcpt);
 }
 
+/* The request, for a file in active/ only; -1 (logged) for one qmgr
+ * never sends. */
+static int
+request_decode(const struct ipc_msg *m, struct deliver_request *req)
+{
+	char err[256];
+
+	if (deliver_request_decode(m, req, err, sizeof(err)) == -1) {
+		log_warn("bad delivery request from qmgr: %s; closing", err);
+		return -1;
+	}
+	if (strcmp(req->dir, QDIR_ACTIVE) != 0) {
+		log_warn("%s: bad delivery request from qmgr: not in %s/; "
+		    "closing", req->queue_id, QDIR_ACTIVE);
+		deliver_request_free(req);
+		return -1;
+	}
+	return 0;
+}
+
 /* One request: decoded, its queue file read, the hook called, every
  * recipient answered, then done. */
 int
@@ -148,13 +168,8 @@ agent_request(struct worker *wk, const struct agent_ops *ops, int cfd,
 	struct dstatus st;
 	char err[256];
 
-	if (deliver_request_decode(m, &req, err, sizeof(err)) == -1 ||
-	    (strcmp(req.dir, QDIR_ACTIVE) != 0 &&
-	    snprintf(err, sizeof(err), "not in %s/", QDIR_ACTIVE) > 0)) {
-		log_warn("bad delivery request from qmgr: %s; closing", err);
-		deliver_request_free(&req);
+	if (request_decode(m, &req) == -1)
 		return -1;
-	}
 	memset(&j, 0, sizeof(j));
 	j.id = req.queue_id;
 	j.nexthop = req.nexthop;

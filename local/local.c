@@ -7,36 +7,21 @@
  * command or open a user's file with root privileges (the one exception:
  * creating a missing mailbox, O_EXCL, in a root-owned spool directory),
  * and never modify the queue file (qmgr alone records statuses).
+ *
+ * This file: the lib/agent hooks, one recipient's delivery and the loop
+ * checks; alias.c expands, mailbox.c delivers, forward.c re-injects.
  */
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
-#include <limits.h>
-#include <stdarg.h>
-#include <poll.h>
-#include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "addr.h"
-#include "buf.h"
-#include "ipc.h"
-#include "log.h"
-#include "map.h"
-#include "mbox.h"
-#include "qfile.h"
-#include "worker.h"
 #include "local.h"
 
 struct worker	 wk;

@@ -15,6 +15,10 @@
  * STARTTLS per remote_tls (tls_client.c) and AUTH with the remote_auth
  * credentials, which are sent only over TLS (unless remote_tls = none) and
  * must never reach a log line or a status text.
+ *
+ * This file: the lib/agent hooks. connect.c walks the addresses, dialogue.c
+ * talks SMTP over conn.c, auth.c does AUTH, reuse.c caches sessions and
+ * status.c words each recipient's answer.
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -224,12 +224,14 @@ fail:
 	return NULL;
 }
 
+/* The result of SSL_read_ex/SSL_write_ex (r, n bytes) as read(2) gives
+ * it, with EAGAIN and *want when the socket must be waited for. */
 static ssize_t
-io_result(struct tlsc *t, int r, short *want)
+io_result(struct tlsc *t, int r, size_t n, short *want)
 {
-	int e = SSL_get_error(t->ssl, r);
-
-	switch (e) {
+	if (r == 1)
+		return (ssize_t)n;
+	switch (SSL_get_error(t->ssl, r)) {
 	case SSL_ERROR_WANT_READ:
 		*want = POLLIN;
 		errno = EAGAIN;
@@ -256,9 +258,7 @@ tlsc_read(struct tlsc *t, void *buf, size_t len, short *want)
 
 	errno = 0;
 	r = SSL_read_ex(t->ssl, buf, len, &n);
-	if (r == 1)
-		return (ssize_t)n;
-	return io_result(t, r, want);
+	return io_result(t, r, n, want);
 }
 
 ssize_t
@@ -269,9 +269,7 @@ tlsc_write(struct tlsc *t, const void *buf, size_t len, short *want)
 
 	errno = 0;
 	r = SSL_write_ex(t->ssl, buf, len, &n);
-	if (r == 1)
-		return (ssize_t)n;
-	return io_result(t, r, want);
+	return io_result(t, r, n, want);
 }
 
 int
