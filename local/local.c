@@ -175,7 +175,8 @@ deliver_rcpt(struct job *j, size_t idx, struct dstatus *res)
 	ll = at ? (size_t)(at - addr) : strlen(addr);
 	if (ll == 0 || ll >= sizeof(local) ||
 	    strlcpy(domain, at ? at + 1 : (wk.conf.hostname ?
-	    wk.conf.hostname : "localhost"), sizeof(domain)) >= sizeof(domain)) {
+	    wk.conf.hostname : "localhost"), sizeof(domain)) >=
+	    sizeof(domain)) {
 		setres(res, DS_BOUNCE, "5.1.3 bad recipient address");
 		log_result(j, addr, NULL, res);
 		return;
@@ -263,7 +264,7 @@ local_init(struct worker *w)
 {
 	struct conf_errors	 errs = { 0 };
 
-	tzset();	/* children inherit it: no /etc/localtime per delivery */
+	tzset();	/* children inherit it: no /etc/localtime each time */
 	as_root = geteuid() == 0;
 	aliases.fd = -1;
 	if (domain_list_load(w->conf.local_domains, &local_domains,

@@ -211,7 +211,7 @@ child_deliver(struct job *j, const struct passwd *pw, const char *path,
 	char	 err[TEXT_LEN] = "", msg[TEXT_LEN + 8];
 	int	 r, n;
 
-	signal(SIGXFSZ, SIG_IGN);	/* a file size limit = EFBIG, not death */
+	signal(SIGXFSZ, SIG_IGN);	/* a size limit = EFBIG, not death */
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	for (int i = 0; i < wk.nlisten; i++)

@@ -78,7 +78,8 @@ send_body(struct job *j, struct conn *c)
 		for (ssize_t k = 0; k < n; k++) {
 			char ch = in[k];
 
-			if (cr) {	/* a CR held back: CRLF is one line end */
+			/* a CR held back: CRLF is one line end */
+			if (cr) {
 				cr = 0;
 				if (ch != '\n') {
 					out[o++] = '\r';
@@ -351,8 +352,8 @@ open_session(struct job *j, struct conn *c, struct smtp_ehlo *e,
 		return -1;
 	}
 	if (r.code / 100 != 2) {
-		last_from_reply(j, &r, "host %s[%s] refused to talk to me: %s%s",
-		    "");
+		last_from_reply(j, &r,
+		    "host %s[%s] refused to talk to me: %s%s", "");
 		quit(c);
 		*res = TRY_NEXT;
 		return -1;

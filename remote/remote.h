@@ -41,7 +41,7 @@
 #define MAX_ADDRS	10	/* addresses tried per next hop */
 #define PIPE_GROUP	50	/* commands per pipelined group (keeps both
 				   directions' socket buffers from filling) */
-#define TEXT_MAX	230	/* status text to qmgr (queue files store 240) */
+#define TEXT_MAX	230	/* status text to qmgr (queue files: 240) */
 #define CHUNK		65536
 #define CRED_MAX	256	/* user name or password, octets */
 #define AUTH_LINE_MAX	1024	/* a remote_auth line */
@@ -83,7 +83,8 @@ struct conn {
 	enum { C_OK, C_TIMEOUT, C_LOST, C_PROTO } err;
 	const char	*why;		/* C_PROTO detail */
 	int		 saw421;	/* the server is closing: never reuse */
-	int		 keep;		/* the last transaction left it usable */
+	int		 keep;		/* the last transaction left it
+					   usable */
 };
 
 /*

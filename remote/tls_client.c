@@ -203,7 +203,8 @@ tlsc_connect(int fd, const char *sni, const char *name, int verify,
 		else
 			r = X509_VERIFY_PARAM_set1_host(vp, name, 0);
 		if (r != 1) {
-			ssl_errstr(err, errlen, "cannot set the name to verify");
+			ssl_errstr(err, errlen,
+			    "cannot set the name to verify");
 			goto fail;
 		}
 	}
