@@ -6,6 +6,7 @@
 #ifndef POSTERN_CONF_H
 #define POSTERN_CONF_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,7 +59,6 @@ struct conf {
 	uint64_t	 min_backoff, max_backoff;
 	unsigned	 remote_port;
 	char		*dns_servers;		/* "host[:port], ..." or NULL */
-	unsigned	 remote_concurrency;
 	char		*user, *group;
 	char		*log;			/* "syslog", "stderr", path */
 	char		*log_level;
@@ -95,6 +95,11 @@ const char *conf_path(const char *opt_c);
 int	 conf_load(const char *path, struct conf *c, struct conf_errors *errs);
 void	 conf_free(struct conf *);
 void	 conf_errors_free(struct conf_errors *);
+/* Append one message ("file:line: text", or "...: warning: text"). */
+void	 conf_errors_add(struct conf_errors *, int warn, const char *, ...)
+	    __attribute__((format(printf, 3, 4)));
+void	 conf_errors_vadd(struct conf_errors *, int warn, const char *,
+	    va_list);
 /* Find a listener by section name; NULL if none. */
 const struct conf_smtpd *conf_listener(const struct conf *, const char *name);
 
