@@ -11,6 +11,7 @@
 
 #include "conf.h"
 
+#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 #define KEY_MAX		80	/* rows the table may hold */
 
 /* How a value is parsed and stored; the field's size is in the row. */
@@ -87,8 +88,21 @@ char	*conf_xprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
 int	 conf_parse_number(const char *, uint64_t *);
 /* Leading blanks and trailing white space cut off, in place. */
 char	*conf_trim(char *);
+
+/* conf_key.c */
+const struct key *conf_key_find(const char *name);	/* NULL: unknown */
+size_t	 conf_key_index(const struct key *);	/* row: index in lines[] */
 /* Line where the key was set in lines[] (a gline or sline row). */
 int	 conf_key_line(const int *lines, const char *name);
+/* Parse v into k's field of base (struct conf or conf_smtpd). 0 or -1
+ * after reporting the problem at line. */
+int	 conf_key_set(struct pctx *, const struct key *, void *base,
+	    const char *v, int line);
+/* Zero c, then parse every row's default. */
+void	 conf_key_defaults(struct pctx *, struct conf *c);
+/* d = a deep copy of s, named name (NULL: unnamed). */
+void	 conf_smtpd_copy(struct conf_smtpd *d, const struct conf_smtpd *s,
+	    const char *name);
 
 /* conf_check.c: hooks named in the table, and the checks across keys. */
 int	 conf_hook_dns(struct pctx *, const struct key *, const char *, int,
