@@ -134,6 +134,13 @@ static const struct key keys[] = {
 };
 
 _Static_assert(NELEM(keys) <= KEY_MAX, "raise KEY_MAX");
+/* K_ENUM and K_BOOL store an int; K_NUM, K_SIZE, K_DUR an unsigned or a
+ * 64-bit field. */
+_Static_assert(sizeof(enum conf_tls) == sizeof(int) &&
+    sizeof(enum conf_auth) == sizeof(int) &&
+    sizeof(enum conf_remote_tls) == sizeof(int), "enum is not an int");
+_Static_assert(sizeof(size_t) == sizeof(uint64_t) ||
+    sizeof(size_t) == sizeof(unsigned), "odd size_t");
 
 const struct key *
 conf_key_find(const char *name)

@@ -472,6 +472,9 @@ test_not_built_keys(void **state)
 	expect_error("mailbox = maildir:~/Maildir/\n",
 	    "1: mailbox: not supported yet (only mbox:PATH delivery is "
 	    "built)");
+	expect_error("mailbox = lmtp:unix:/run/dovecot/lmtp\n",
+	    "1: mailbox: not supported yet (only mbox:PATH delivery is "
+	    "built)");
 	expect_error("mailbox = /var/mail/%u\n", "1: mailbox must be mbox:PATH");
 	assert_int_equal(load("remote_concurrency = 5\ntransport_map = x\n"
 	    "mailbox_command = /bin/true\nexposed_users = root\n", &c, &e),
