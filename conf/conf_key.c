@@ -339,8 +339,8 @@ conf_key_set(struct pctx *p, const struct key *k, void *base, const char *v,
 		return set_listen(p, base, v, line);
 	case K_BOOL:
 		if (conf_parse_bool(v, &b) == -1) {
-			conf_perr(p, line, "bad value \"%s\" for %s (yes or no)",
-			    v, k->name);
+			conf_perr(p, line, "bad value \"%s\" for %s "
+			    "(yes or no)", v, k->name);
 			return -1;
 		}
 		memcpy(f, &b, sizeof(b));

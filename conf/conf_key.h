@@ -37,7 +37,7 @@ enum kscope {
 };
 
 #define KF_EMPTY	0x01	/* an empty value unsets it (NULL) */
-#define KF_PRIVATE	0x02	/* root only: master passes it to workers open */
+#define KF_PRIVATE	0x02	/* root only: workers get it open from master */
 
 struct pctx;
 struct key;
