@@ -230,6 +230,7 @@ relay_domains = {b}/etc/relay-domains
 access_map = {b}/etc/access
 alias_map = {b}/etc/aliases
 smarthost = [127.0.0.2]:{sp}
+remote_concurrency = 20
 # each remote process does one delivery at a time (step 2): 20 of them
 # for the same 20 parallel connections toward the sink as the others
 remote_processes = 20

@@ -59,6 +59,7 @@ struct conf {
 	uint64_t	 min_backoff, max_backoff;
 	unsigned	 remote_port;
 	char		*dns_servers;		/* "host[:port], ..." or NULL */
+	unsigned	 remote_concurrency;
 	char		*user, *group;
 	char		*log;			/* "syslog", "stderr", path */
 	char		*log_level;

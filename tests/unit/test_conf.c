@@ -91,6 +91,7 @@ test_defaults(void **state)
 	assert_int_equal(c.min_backoff, 300);
 	assert_int_equal(c.max_backoff, 3600);
 	assert_int_equal(c.remote_port, 25);
+	assert_int_equal(c.remote_concurrency, 20);
 	assert_string_equal(c.user, "postern");
 	assert_string_equal(c.group, "postern");
 	assert_string_equal(c.log, "syslog");
@@ -476,7 +477,7 @@ test_not_built_keys(void **state)
 	    "1: mailbox: not supported yet (only mbox:PATH delivery is "
 	    "built)");
 	expect_error("mailbox = /var/mail/%u\n", "1: mailbox must be mbox:PATH");
-	assert_int_equal(load("remote_concurrency = 5\ntransport_map = x\n"
+	assert_int_equal(load("queue_minfree = 1m\ntransport_map = x\n"
 	    "mailbox_command = /bin/true\nexposed_users = root\n", &c, &e),
 	    -1);
 	assert_int_equal(e.n, 4);
