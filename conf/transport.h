@@ -31,13 +31,13 @@ struct transport {
 	const char		*program;	/* file under LIBEXECDIR */
 	const char		*socket;	/* under queue_dir */
 	enum transport_role	 role;
-	const char		*pool_key;	/* config key of the pool size */
+	const char		*pool_key;	/* config key: pool size */
 	size_t			 pool_off;	/* its offset in struct conf */
 	enum transport_dest	 dest;
 	unsigned		 dest_limit;	/* fixed; 0: dest_key's value */
 	const char		*dest_key;	/* NULL: dest_limit */
 	size_t			 dest_off;
-	int			 keep_root;	/* not dropped to user by master */
+	int			 keep_root;	/* master does not drop it */
 };
 
 size_t			 transport_count(void);

@@ -73,8 +73,8 @@ route_local_part_trick(const char *local)
 	return local[0] == '@' || strpbrk(local, "%!@") != NULL;
 }
 
-static void	 trace(route_trace_fn *, void *, const char *, const char *, ...)
-		    __attribute__((format(printf, 4, 5)));
+static void	 trace(route_trace_fn *, void *, const char *, const char *,
+		    ...) __attribute__((format(printf, 4, 5)));
 
 static void
 trace(route_trace_fn *fn, void *arg, const char *step, const char *fmt, ...)

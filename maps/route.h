@@ -30,7 +30,7 @@ enum route_dest {
 
 struct route {
 	char			 addr[ROUTE_ADDR_MAX];	/* rewritten */
-	char			 domain[256];	/* lower case, no trailing dot */
+	char			 domain[256];	/* lower case, no end dot */
 	enum route_dest		 dest;
 	const struct transport	*transport;
 	char			 nexthop[ROUTE_NEXTHOP_MAX];

@@ -314,7 +314,7 @@ setup_transports(char *err, size_t errlen)
 		    transport_processes(t, &cf));
 
 		s->transport = t;
-		s->drop = !t->keep_root;	/* local becomes each recipient */
+		s->drop = !t->keep_root;	/* local: each recipient */
 		if (svc_listen_unix(s, t->socket, 0600, err, errlen) == -1)
 			return -1;
 	}
