@@ -114,10 +114,12 @@ normalise(const struct router *rt, const char *rcpt, struct route *r)
 	if (copy(r->addr, sizeof(r->addr), rcpt) == -1)
 		return -1;
 	at = strrchr(rcpt, '@');
-	if (copy(r->domain, sizeof(r->domain), at != NULL && at[1] != '\0' ?
-	    at + 1 : own_name(rt)) == -1)
+	if (copy(r->domain, sizeof(r->domain), at != NULL ? at + 1 : "") == -1)
 		return -1;
 	if (r->domain[0] != '[')
+		addr_domain_norm(r->domain);
+	if (r->domain[0] == '\0' && copy(r->domain, sizeof(r->domain),
+	    own_name(rt)) == 0)
 		addr_domain_norm(r->domain);
 	return 0;
 }

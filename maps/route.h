@@ -54,7 +54,8 @@ void		 route_free(struct router *);
  * The route of one recipient, decided in this order (the first that
  * applies wins; [Step 3] marks a place kept for what is not built yet):
  *  1. normalise: parse the path (lib/addr: source route dropped, domain
- *     lower-cased without a trailing dot); no domain means our hostname.
+ *     lower-cased without a trailing dot); no domain (or one that is
+ *     empty once normalised) means our hostname.
  *     An address the parser refuses (sendmail's command line is not
  *     parsed) is kept as it is, its domain the text after the last '@'.
  *  2. [Step 3] masquerading, then virtual_map: may rewrite the address.

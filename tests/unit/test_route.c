@@ -85,6 +85,7 @@ static const struct want mx_table[] = {
 	LOCAL("user@elsewhere.example@mx.test.example",
 	    "user@elsewhere.example@mx.test.example"),
 	LOCAL("user@", "user@"),
+	LOCAL("user@.", "user@."),
 	/* a source route is dropped: the mailbox decides */
 	MX("@mx.test.example:user@elsewhere.example",
 	    "user@elsewhere.example", "elsewhere.example"),
