@@ -1,7 +1,8 @@
 /*
  * transport: the table of delivery transports. A new transport is one
  * row here plus its program directory (the Makefile reads the
- * `.program = "NAME"` lines to build and install it). Static data only.
+ * `.program = "NAME"` lines to build and install it); its pool size is
+ * fixed (.processes) until it has a config key. Static data only.
  */
 #include <string.h>
 
@@ -92,7 +93,7 @@ conf_uint(const struct conf *c, size_t off)
 unsigned
 transport_processes(const struct transport *t, const struct conf *c)
 {
-	return conf_uint(c, t->pool_off);
+	return t->pool_key != NULL ? conf_uint(c, t->pool_off) : t->processes;
 }
 
 unsigned

@@ -31,7 +31,8 @@ struct transport {
 	const char		*program;	/* file under LIBEXECDIR */
 	const char		*socket;	/* under queue_dir */
 	enum transport_role	 role;
-	const char		*pool_key;	/* config key: pool size */
+	unsigned		 processes;	/* fixed; 0: pool_key's value */
+	const char		*pool_key;	/* NULL: processes */
 	size_t			 pool_off;	/* its offset in struct conf */
 	enum transport_dest	 dest;
 	unsigned		 dest_limit;	/* fixed; 0: dest_key's value */
