@@ -319,15 +319,14 @@ fail_count(struct session *s)
 /* anvil's verdict on a failure (NULL: no answer, the local count
  * stands). Commands waited for it. */
 static void
-anvil_fail_done(void *arg, const struct ipc_msg *m)
+anvil_fail_done(void *arg, const struct anvil_reply *m)
 {
 	struct session *s = arg;
-	long long n = 0, b = 0;
 
 	s->dns_wait = 0;
-	if (m != NULL && ipc_get_num(m, "blocked", &b) == 0 && b == 1 &&
-	    !s->closing) {
-		(void)ipc_get_num(m, "count", &n);
+	if (m != NULL && m->blocked == 1 && !s->closing) {
+		long long n = m->count >= 0 ? m->count : 0;
+
 		log_warn("%s: too many failed AUTHs from %s[%s] (%lld on all "
 		    "listeners within %ds, last with %s): refused for %ds",
 		    s->id, s->name, s->ip, n, FAIL_WINDOW, s->auth_mech,
@@ -351,7 +350,7 @@ auth_failed(struct session *s, int r)
 	sasl_drop(s);
 	s->state = S_CMD;
 	reply(s, "%s", R_AUTH_FAIL);
-	asked = anvil_request("auth_fail", s->ip, wk.service,
+	asked = anvil_request(REQ_AUTH_FAIL, s->ip, wk.service,
 	    anvil_fail_done, s) == 0;
 	if (fail_count(s)) {
 		reply(s, "%s", R_REFUSED);
@@ -404,15 +403,14 @@ static void	auth_run(struct session *, const char *);
 
 /* anvil's answer to the block check of an AUTH command held meanwhile. */
 static void
-anvil_check_done(void *arg, const struct ipc_msg *m)
+anvil_check_done(void *arg, const struct anvil_reply *m)
 {
 	struct session *s = arg;
 	char *a = s->auth_wait;
-	long long b = 0;
 
 	s->auth_wait = NULL;
 	s->dns_wait = 0;
-	if (m != NULL && ipc_get_num(m, "blocked", &b) == 0 && b == 1) {
+	if (m != NULL && m->blocked == 1) {
 		log_info("NOQUEUE: reject: AUTH from %s[%s]: %s (all "
 		    "listeners)", s->name, s->ip, R_REFUSED);
 		reply(s, "%s", R_REFUSED);
@@ -441,7 +439,7 @@ auth_cmd(struct session *s, const char *arg)
 	}
 	/* Blocked through another listener since this session began? */
 	if (sasl_up && s->auth_user == NULL && s->auth_wait == NULL &&
-	    anvil_request("auth_check", s->ip, NULL, anvil_check_done, s)
+	    anvil_request(REQ_AUTH_CHECK, s->ip, NULL, anvil_check_done, s)
 	    == 0) {
 		s->auth_wait = xstrdup(arg);
 		s->dns_wait = 1;

@@ -332,13 +332,12 @@ dns_done(void *arg, int tag, enum dns_status st, struct ub_result *res)
 static int	client_exempt(const char *);
 
 static void
-anvil_check_cb(void *arg, const struct ipc_msg *m)
+anvil_check_cb(void *arg, const struct anvil_reply *m)
 {
 	struct session *s = arg;
 	struct pstate *ps = s->pdns;
-	long long b;
 
-	if (m != NULL && ipc_get_num(m, "blocked", &b) == 0 && b == 1)
+	if (m != NULL && m->blocked == 1)
 		ps->anvil_blocked = 1;
 	connect_step_done(ps);
 }
@@ -346,16 +345,17 @@ anvil_check_cb(void *arg, const struct ipc_msg *m)
 /* The client's connections per minute and open sessions, all listeners
  * together; the same limits as policy_accept's per-process ones. */
 static void
-anvil_connect_cb(void *arg, const struct ipc_msg *m)
+anvil_connect_cb(void *arg, const struct anvil_reply *m)
 {
 	struct session *s = arg;
 	struct pstate *ps = s->pdns;
 	long long cm, ns;
 	size_t cap = lc->max_sessions > 1 ? (lc->max_sessions + 1) / 2 : 1;
 
-	if (m == NULL || ipc_get_num(m, "count_minute", &cm) == -1 ||
-	    ipc_get_num(m, "sessions", &ns) == -1)
+	if (m == NULL || m->count_minute < 0 || m->sessions < 0)
 		goto done;
+	cm = m->count_minute;
+	ns = m->sessions;
 	if (lc->client_connection_rate_limit > 0 &&
 	    cm > (long long)lc->client_connection_rate_limit) {
 		log_warn("client connection rate limit exceeded: reject "
@@ -381,13 +381,13 @@ anvil_connect_start(struct session *s, struct pstate *ps)
 {
 	if (!anvil_up())
 		return;		/* policy_accept's local tables decide */
-	if (auth_enabled() && anvil_request("auth_check", s->ip, NULL,
+	if (auth_enabled() && anvil_request(REQ_AUTH_CHECK, s->ip, NULL,
 	    anvil_check_cb, s) == 0)
 		ps->npending++;
 	if (client_exempt(s->ip))
 		return;
 	ps->anvil_gen = anvil_generation();
-	if (anvil_request("connect", s->ip, NULL, anvil_connect_cb, s) == 0) {
+	if (anvil_request(REQ_CONNECT, s->ip, NULL, anvil_connect_cb, s) == 0) {
 		ps->npending++;
 		ps->anvil_conn = 1;
 	}
@@ -427,7 +427,7 @@ policy_session_end(struct session *s)
 		return;
 	/* anvil forgets the session by itself if the connection broke */
 	if (ps->anvil_conn && ps->anvil_gen == anvil_generation())
-		anvil_notify("disconnect", s->ip);
+		anvil_notify(REQ_DISCONNECT, s->ip);
 	for (size_t i = 0; i < sizeof(ps->q) / sizeof(ps->q[0]); i++)
 		sdns_cancel(ps->q[i]);
 	free(ps);

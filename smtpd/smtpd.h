@@ -21,6 +21,7 @@
 #include "dns.h"
 #include "ipc.h"
 #include "map.h"
+#include "proto.h"
 #include "smtp_cmd.h"
 #include "worker.h"
 
@@ -153,16 +154,16 @@ int	 auth_refused(const char *ip, char *out, size_t outlen);
 /* anvil_client.c: the per-IP counters shared by every smtpd (anvil).
  * A callback gets the reply, or NULL: no answer (anvil down or slow),
  * use the local counters. Never blocks. */
-typedef void (*anvil_cb)(void *arg, const struct ipc_msg *reply);
+typedef void (*anvil_cb)(void *arg, const struct anvil_reply *reply);
 /* Connected (or connecting) to anvil now. */
 int	 anvil_up(void);
 /* Changes whenever the connection is lost (anvil forgot our sessions). */
 unsigned anvil_generation(void);
 /* Queue a request (listener may be NULL); 0, or -1 (cb is not called). */
-int	 anvil_request(const char *req, const char *ip, const char *listener,
+int	 anvil_request(enum proto_req, const char *ip, const char *listener,
 	    anvil_cb, void *arg);
-/* A request without a reply ("disconnect"), best effort. */
-void	 anvil_notify(const char *req, const char *ip);
+/* A request without a reply (REQ_DISCONNECT), best effort. */
+void	 anvil_notify(enum proto_req, const char *ip);
 /* arg (a session) is going away: its pending callbacks are dropped. */
 void	 anvil_cancel(void *arg);
 
