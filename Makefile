@@ -33,15 +33,15 @@ OBJ       = $(BUILD)/obj
 LIB_OBJS  = $(LIB_SRCS:%.c=$(OBJ)/%.o)
 LIBPOSTERN = $(BUILD)/libpostern.a
 
+# The delivery transports: the `.program = "NAME"` lines of the transport
+# table (a new transport = one row there + its program directory).
+TRANSPORTS := $(shell sed -n 's/^[[:space:]]*\.program = "\([a-z0-9_]*\)",.*/\1/p' conf/transport.c)
 # One program per directory; master/ and tools/ together make `postern`.
-PROGS = postern smtpd cleanup qmgr local remote anvil
+# Everything but postern is installed under LIBEXECDIR.
+PROGS = postern smtpd cleanup qmgr anvil $(TRANSPORTS)
+LIBEXEC_PROGS = $(filter-out postern,$(PROGS))
 postern_SRCS = $(wildcard master/*.c tools/*.c)
-smtpd_SRCS   = $(wildcard smtpd/*.c)
-cleanup_SRCS = $(wildcard cleanup/*.c)
-qmgr_SRCS    = $(wildcard qmgr/*.c)
-local_SRCS   = $(wildcard local/*.c)
-remote_SRCS  = $(wildcard remote/*.c)
-anvil_SRCS = $(wildcard anvil/*.c)
+$(foreach p,$(LIBEXEC_PROGS),$(eval $(p)_SRCS = $$(wildcard $(p)/*.c)))
 # A directory without sources yet builds nothing (keeps partial trees building).
 PROG_BINS = $(foreach p,$(PROGS),$(if $($(p)_SRCS),$(BUILD)/$(p)))
 
@@ -141,7 +141,7 @@ install: all
 	ln -sf postern $(DESTDIR)$(SBINDIR)/sendmail
 	ln -sf ../sbin/postern $(DESTDIR)$(BINDIR)/mailq
 	ln -sf ../sbin/postern $(DESTDIR)$(BINDIR)/newaliases
-	for p in smtpd cleanup qmgr local remote anvil; do \
+	for p in $(LIBEXEC_PROGS); do \
 	    install -m 0755 $(BUILD)/$$p $(DESTDIR)$(LIBEXECDIR)/$$p; done
 	for m in $(wildcard */*.8); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man8/; done
 	for m in $(wildcard */*.5); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/; done

@@ -22,6 +22,7 @@
 #include "addr.h"
 #include "dns.h"
 #include "log.h"
+#include "route.h"
 #include "smtpd.h"
 
 #define T_A		1
@@ -59,18 +60,15 @@ static int			 have_dns;
 
 static struct map		 access_map, alias_map;
 static int			 have_access, have_alias;
-static struct domain_list	 local_doms, relay_doms;
+static struct router		 router;	/* the relay decision */
 
 static void
-load_list(const char *spec, struct domain_list *dl, const char *what)
+router_load(void)
 {
 	struct conf_errors errs = { 0 };
 
-	memset(dl, 0, sizeof(*dl));
-	if (spec == NULL || *spec == '\0')
-		return;
-	if (domain_list_load(spec, dl, &errs) == -1)
-		log_warn("%s: cannot load all of %s", what, spec);
+	if (route_init(&router, &wk.conf, &errs) == -1)
+		log_warn("cannot load all of local_domains/relay_domains");
 	for (size_t i = 0; i < errs.n; i++)
 		log_warn("%s", errs.msg[i]);
 	conf_errors_free(&errs);
@@ -83,8 +81,7 @@ policy_init(void)
 	    "access map");
 	have_alias = smtpd_map_open(&alias_map, wk.conf.alias_map,
 	    "alias map");
-	load_list(wk.conf.local_domains, &local_doms, "local_domains");
-	load_list(wk.conf.relay_domains, &relay_doms, "relay_domains");
+	router_load();
 	if ((nbl = dns_bl_parse(lc->dnsbl, bl, MAX_BL)) == -1)
 		fatal("bad dnsbl list \"%s\"", lc->dnsbl);
 }
@@ -533,21 +530,6 @@ dns:
 	return copy_reply(out, outlen, dr);
 }
 
-static int
-domain_is_local(const char *d)
-{
-	return strcasecmp(d, wk.conf.hostname) == 0 ||
-	    strcmp(d, "localhost") == 0 ||
-	    domain_list_match(&local_doms, d, 0);
-}
-
-/* Routing characters in a local part never reach a mailbox nor relay. */
-static int
-local_part_trick(const char *local)
-{
-	return local[0] == '@' || strpbrk(local, "%!@") != NULL;
-}
-
 /* 1 known, 0 unknown, -1 lookup error. */
 static int
 local_user_known(const char *local)
@@ -591,7 +573,8 @@ policy_rcpt(struct session *s, const struct addr *path, char *rcpt,
 {
 	struct access_result res;
 	struct addr a = *path;
-	int local, to_relay = 0, to_ok = 0, n;
+	enum route_dest dest;
+	int to_relay = 0, to_ok = 0, n;
 
 	if (a.domain[0] == '\0') {
 		if (strlen(wk.conf.hostname) >= sizeof(a.domain))
@@ -601,10 +584,10 @@ policy_rcpt(struct session *s, const struct addr *path, char *rcpt,
 	}
 	if (addr_format(&a, rcpt, rcptlen) == -1)
 		return policy_reply(out, outlen, R_BAD_ADDR);
-	local = domain_is_local(a.domain);
-	if (local_part_trick(a.local))
-		return policy_reply(out, outlen, local ? R_USER_UNKNOWN :
-		    R_RELAY_DENIED, rcpt);
+	dest = route_domain(&router, a.domain);
+	if (route_local_part_trick(a.local))
+		return policy_reply(out, outlen, dest == ROUTE_LOCAL ?
+		    R_USER_UNKNOWN : R_RELAY_DENIED, rcpt);
 
 	if (have_access) {
 		n = access_check_addr(&access_map, "To", rcpt, &res);
@@ -645,7 +628,7 @@ policy_rcpt(struct session *s, const struct addr *path, char *rcpt,
 		if (s->delayed_from[0])
 			return copy_reply(out, outlen, s->delayed_from);
 	}
-	if (local) {
+	if (dest == ROUTE_LOCAL) {
 		n = local_user_known(a.local);
 		if (n == -1)
 			return policy_reply(out, outlen, R_LOOKUP_TEMP_ADDR,
@@ -655,10 +638,9 @@ policy_rcpt(struct session *s, const struct addr *path, char *rcpt,
 			    rcpt);
 		return 0;
 	}
-	if (to_relay || s->connect_relay ||
-	    domain_list_match(&relay_doms, a.domain, 1) ||
+	if (to_relay || s->connect_relay || dest == ROUTE_RELAY_DOMAIN ||
 	    (strcmp(s->name, "unknown") != 0 &&	/* verified name */
-	    domain_list_match(&relay_doms, s->name, 1)))
+	    route_relay_client(&router, s->name)))
 		return 0;
 	return policy_reply(out, outlen, R_RELAY_DENIED, rcpt);
 }
