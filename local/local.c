@@ -23,10 +23,11 @@
 #include <unistd.h>
 
 #include "local.h"
+#include "route.h"
 
 struct worker	 wk;
 struct map	 aliases;
-static struct domain_list local_domains;
+static struct router router;
 int		 as_root;
 
 /* SMTP-like code for an enhanced status text. */
@@ -58,9 +59,7 @@ setres(struct dstatus *r, enum dstat kind, const char *fmt, ...)
 int
 is_local_domain(const char *d)
 {
-	return strcasecmp(d, "localhost") == 0 ||
-	    (wk.conf.hostname && strcasecmp(d, wk.conf.hostname) == 0) ||
-	    domain_list_match(&local_domains, d, 0);
+	return route_domain(&router, d) == ROUTE_LOCAL;
 }
 
 /* --- loop detection ------------------------------------------------- */
@@ -267,8 +266,7 @@ local_init(struct worker *w)
 	tzset();	/* children inherit it: no /etc/localtime each time */
 	as_root = geteuid() == 0;
 	aliases.fd = -1;
-	if (domain_list_load(w->conf.local_domains, &local_domains,
-	    &errs) == -1)
+	if (route_init(&router, &w->conf, &errs) == -1)
 		for (size_t i = 0; i < errs.n; i++)
 			log_warn("%s", errs.msg[i]);
 	conf_errors_free(&errs);
@@ -282,7 +280,7 @@ static void
 local_fini(void)
 {
 	map_close(&aliases);
-	domain_list_free(&local_domains);
+	route_free(&router);
 }
 
 static const struct agent_ops local_ops = {

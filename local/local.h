@@ -59,8 +59,8 @@ extern int		 as_root;
 /* local.c */
 void	 setres(struct dstatus *, enum dstat, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
-/* Is this domain ours (localhost, myhostname, local_domains)? The one
- * place local decides it. */
+/* Is this domain ours? Asks maps/route (route_domain), the one place
+ * postern decides it for smtpd, qmgr and local. */
 int	 is_local_domain(const char *domain);
 /* Does the message's header section have "Delivered-To: addr"? */
 int	 delivered_to(const struct job *, const char *addr);
