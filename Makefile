@@ -2,7 +2,7 @@
 #   make            build everything into build/
 #   make deps       install the Debian packages the build and tests need
 #   make test       deps + build + unit and integration tests
-#   make check      unit tests only;  make check-asan: the same under ASan+UBSan
+#   make check      unit and golden tests;  make check-asan: the same under ASan+UBSan
 #   make run        deps + build + start postern under ./run/ as the current user
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -33,15 +33,15 @@ OBJ       = $(BUILD)/obj
 LIB_OBJS  = $(LIB_SRCS:%.c=$(OBJ)/%.o)
 LIBPOSTERN = $(BUILD)/libpostern.a
 
+# The delivery transports: the `.program = "NAME"` lines of the transport
+# table (a new transport = one row there + its program directory).
+TRANSPORTS := $(shell sed -n 's/^[[:space:]]*\.program = "\([a-z0-9_]*\)",.*/\1/p' conf/transport.c)
 # One program per directory; master/ and tools/ together make `postern`.
-PROGS = postern smtpd cleanup qmgr local remote anvil
+# Everything but postern is installed under LIBEXECDIR.
+PROGS = postern smtpd cleanup qmgr anvil $(TRANSPORTS)
+LIBEXEC_PROGS = $(filter-out postern,$(PROGS))
 postern_SRCS = $(wildcard master/*.c tools/*.c)
-smtpd_SRCS   = $(wildcard smtpd/*.c)
-cleanup_SRCS = $(wildcard cleanup/*.c)
-qmgr_SRCS    = $(wildcard qmgr/*.c)
-local_SRCS   = $(wildcard local/*.c)
-remote_SRCS  = $(wildcard remote/*.c)
-anvil_SRCS = $(wildcard anvil/*.c)
+$(foreach p,$(LIBEXEC_PROGS),$(eval $(p)_SRCS = $$(wildcard $(p)/*.c)))
 # A directory without sources yet builds nothing (keeps partial trees building).
 PROG_BINS = $(foreach p,$(PROGS),$(if $($(p)_SRCS),$(BUILD)/$(p)))
 
@@ -99,8 +99,10 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 deps:
 	@sh tools/deps.sh
 
-check: $(UNIT_BINS)
+# unit tests, then the golden `postern check` diagnostics (tests/golden/check)
+check: $(UNIT_BINS) $(BUILD)/postern
 	@sh tests/unit/run.sh $(UNIT_BINS)
+	@sh tests/golden/check/run.sh $(BUILD)/postern
 
 check-asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g" \
@@ -143,7 +145,7 @@ install: all
 	ln -sf postern $(DESTDIR)$(SBINDIR)/sendmail
 	ln -sf ../sbin/postern $(DESTDIR)$(BINDIR)/mailq
 	ln -sf ../sbin/postern $(DESTDIR)$(BINDIR)/newaliases
-	for p in smtpd cleanup qmgr local remote anvil; do \
+	for p in $(LIBEXEC_PROGS); do \
 	    install -m 0755 $(BUILD)/$$p $(DESTDIR)$(LIBEXECDIR)/$$p; done
 	for m in $(wildcard */*.8); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man8/; done
 	for m in $(wildcard */*.5); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/; done

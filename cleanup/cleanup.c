@@ -25,13 +25,14 @@
 #include "log.h"
 #include "proto.h"
 #include "qfile.h"
+#include "reply.h"
 #include "worker.h"
 
 #define JOB_TIMEOUT_MS	(10 * 60 * 1000)
 #define MAX_RCPT	QF_MAX_RCPT
 
 struct job {
-	struct cleanup_open o;		/* the open request, public rules applied */
+	struct cleanup_open o;	/* the open request, socket rules in */
 	int		 local;		/* local submission: fix headers */
 	int		 msa;		/* authenticated submission (SPEC 6) */
 	uid_t		 uid;
@@ -329,7 +330,8 @@ content_line(struct job *j, const char *l, size_t n)
 		}
 		if (is_header_line(l, n)) {
 			if (j->hdr.len + n > j->max_header) {
-				job_fail(j, 552, "5.6.0 Headers too large");
+				job_fail(j, reply_code(R_HDR_SIZE),
+				    reply_text(R_HDR_SIZE));
 				return;
 			}
 			buf_append(&j->hdr, l, n);
@@ -340,7 +342,8 @@ content_line(struct job *j, const char *l, size_t n)
 	}
 	j->size += n;
 	if (j->max_size && j->size > j->max_size + j->hdr.len + 8192) {
-		job_fail(j, 552, "5.3.4 Message size exceeds fixed limit");
+		job_fail(j, reply_code(R_MSG_SIZE),
+		    reply_text(R_MSG_SIZE));
 		return;
 	}
 	qfile_content_write(&j->w, l, n);
@@ -356,7 +359,8 @@ content_chunk(struct job *j, const char *p, size_t n)
 		if (j->line.len == 0 && nl) {
 			content_line(j, p, take);
 		} else if (buf_append(&j->line, p, take) == -1) {
-			job_fail(j, 552, "5.3.4 Message size exceeds fixed limit");
+			job_fail(j, reply_code(R_MSG_SIZE),
+		    reply_text(R_MSG_SIZE));
 			buf_reset(&j->line);
 		} else if (nl) {
 			content_line(j, j->line.data, j->line.len);
@@ -502,7 +506,7 @@ job_start(int fd, struct ipc_msg *m, struct job *j, int public, uid_t uid)
 	if (qfile_create(&j->w, incoming_fd, clock_us(), 0, j->sender,
 	    &j->client) == -1) {
 		log_error("cannot create queue file: %s", strerror(errno));
-		reply(fd, 0, 451, "4.3.0 Queue write error", NULL);
+		reply(fd, 0, reply_code(R_QUEUE), reply_text(R_QUEUE), NULL);
 		return -1;
 	}
 	j->w_open = 1;
@@ -586,7 +590,7 @@ job_finish(int fd, struct job *j, int public)
 
 write_error:
 	log_error("%s: queue write error: %s", j->w.id, strerror(errno));
-	reply(fd, 0, 451, "4.3.0 Queue write error", NULL);
+	reply(fd, 0, reply_code(R_QUEUE), reply_text(R_QUEUE), NULL);
 }
 
 static void
@@ -601,7 +605,8 @@ serve(int fd, int public)
 	memset(&j, 0, sizeof(j));
 	cleanup_open_init(&j.o);
 	if (public) {
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) == -1) {
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen)
+		    == -1) {
 			log_warn("SO_PEERCRED: %s", strerror(errno));
 			return;
 		}

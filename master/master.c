@@ -32,8 +32,9 @@
 #include "master.h"
 #include "proto.h"
 #include "qfile.h"
+#include "transport.h"
 
-#define MAX_SERVICES	(CONF_MAX_LISTENERS + 5)
+#define MAX_SERVICES	(CONF_MAX_LISTENERS + 3 + TRANSPORT_MAX)
 #define MAX_PROCS	64
 #define MAX_FDS		16
 #define STOP_GRACE	30	/* seconds */
@@ -52,6 +53,7 @@ struct service {
 	int		 drop;		/* drop to user/group before exec */
 	int		 single;	/* never two at once (qmgr) */
 	int		 keep;		/* not restarted by a reload (anvil) */
+	const struct transport *transport;	/* NULL: not a transport */
 	struct proc	 proc[MAX_PROCS];
 	unsigned	 fails;		/* quick deaths in a row */
 	time_t		 hold_until;	/* backoff */
@@ -267,15 +269,30 @@ svc_add(const char *name, const char *prog, unsigned count)
 	return s;
 }
 
+/* One more UNIX socket (under queue_dir) for service s. */
 static int
-setup_services(char *err, size_t errlen)
+svc_listen_unix(struct service *s, const char *rel, mode_t mode, char *err,
+    size_t errlen)
 {
-	struct service *s;
 	int fd;
 
+	if (s->nfds >= MAX_FDS) {
+		snprintf(err, errlen, "%s: too many sockets", s->name);
+		return -1;
+	}
+	if ((fd = bind_unix(rel, mode, err, errlen)) == -1)
+		return -1;
+	s->fds[s->nfds++] = fd;
+	return 0;
+}
+
+static int
+setup_listeners(char *err, size_t errlen)
+{
 	for (size_t i = 0; i < cf.nlisteners; i++) {
 		const struct conf_smtpd *l = &cf.listener[i];
-		s = svc_add(l->name, "smtpd", 1);
+		struct service *s = svc_add(l->name, "smtpd", 1);
+
 		for (size_t k = 0; k < l->nlisten; k++) {
 			int n = bind_tcp(l->listen[k], s->fds + s->nfds,
 			    MAX_FDS - s->nfds, err, errlen);
@@ -284,33 +301,47 @@ setup_services(char *err, size_t errlen)
 			s->nfds += n;
 		}
 	}
+	return 0;
+}
+
+/* A service per row of the transport table (conf/transport.c). */
+static int
+setup_transports(char *err, size_t errlen)
+{
+	for (size_t i = 0; i < transport_count(); i++) {
+		const struct transport *t = transport_at(i);
+		struct service *s = svc_add(t->name, t->program,
+		    transport_processes(t, &cf));
+
+		s->transport = t;
+		s->drop = !t->keep_root;	/* local: each recipient */
+		if (svc_listen_unix(s, t->socket, 0600, err, errlen) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+setup_services(char *err, size_t errlen)
+{
+	struct service *s;
+
+	if (setup_listeners(err, errlen) == -1)
+		return -1;
 	s = svc_add("cleanup", "cleanup", cf.cleanup_processes);
-	if ((fd = bind_unix(QDIR_PRIVATE "/cleanup", 0600, err, errlen)) == -1)
+	if (svc_listen_unix(s, QDIR_PRIVATE "/cleanup", 0600, err, errlen) ||
+	    svc_listen_unix(s, QDIR_PUBLIC "/cleanup", 0666, err, errlen))
 		return -1;
-	s->fds[s->nfds++] = fd;
-	if ((fd = bind_unix(QDIR_PUBLIC "/cleanup", 0666, err, errlen)) == -1)
-		return -1;
-	s->fds[s->nfds++] = fd;
 	s = svc_add("qmgr", "qmgr", 1);
 	s->single = 1;
-	if ((fd = bind_unix(QDIR_PRIVATE "/qmgr", 0600, err, errlen)) == -1)
+	if (svc_listen_unix(s, QDIR_PRIVATE "/qmgr", 0600, err, errlen) == -1 ||
+	    setup_transports(err, errlen) == -1)
 		return -1;
-	s->fds[s->nfds++] = fd;
-	s = svc_add("local", "local", cf.local_processes);
-	s->drop = 0;		/* becomes each recipient itself */
-	if ((fd = bind_unix(QDIR_PRIVATE "/local", 0600, err, errlen)) == -1)
-		return -1;
-	s->fds[s->nfds++] = fd;
-	s = svc_add("remote", "remote", cf.remote_processes);
-	if ((fd = bind_unix(QDIR_PRIVATE "/remote", 0600, err, errlen)) == -1)
-		return -1;
-	s->fds[s->nfds++] = fd;
 	/* The per-client-IP counters all smtpds share; a reload keeps them. */
 	s = svc_add("anvil", "anvil", 1);
 	s->keep = 1;
-	if ((fd = bind_unix(QDIR_PRIVATE "/anvil", 0600, err, errlen)) == -1)
+	if (svc_listen_unix(s, QDIR_PRIVATE "/anvil", 0600, err, errlen) == -1)
 		return -1;
-	s->fds[s->nfds++] = fd;
 	if ((ctl_fd = bind_unix(QDIR_PRIVATE "/master", 0600, err, errlen)) == -1)
 		return -1;
 	return 0;
@@ -566,12 +597,10 @@ reload(void)
 	for (int i = 0; i < nsvc; i++) {
 		struct service *s = &svc[i];
 		unsigned n = s->count;
-		if (strcmp(s->name, "cleanup") == 0)
+		if (s->transport != NULL)
+			n = transport_processes(s->transport, &nc);
+		else if (strcmp(s->name, "cleanup") == 0)
 			n = nc.cleanup_processes;
-		else if (strcmp(s->name, "local") == 0)
-			n = nc.local_processes;
-		else if (strcmp(s->name, "remote") == 0)
-			n = nc.remote_processes;
 		s->count = n > MAX_PROCS ? MAX_PROCS : n;
 	}
 	conf_free(&cf);
@@ -702,21 +731,20 @@ write_pid(int fd)
 		log_warn("cannot write the pid file: %s", strerror(errno));
 }
 
-int
-master_start(const char *file, int foreground)
+/* Configuration, identity, queue tree, pid lock and sockets; each
+ * problem is printed for the admin. 0 or -1. */
+static int
+master_prepare(const char *file, int *lockfd)
 {
 	struct conf_errors errs = { 0 };
-	struct sigaction sa;
 	char err[600];
-	int lockfd, ready[2] = { -1, -1 };
-	enum log_level lvl = LOG_LVL_INFO;
 
 	conf_file = file;
 	if (conf_load(file, &cf, &errs) == -1) {
 		for (size_t i = 0; i < errs.n; i++)
 			fprintf(stderr, "postern: %s\n", errs.msg[i]);
 		fprintf(stderr, "postern: not starting: fix the configuration\n");
-		return 1;
+		return -1;
 	}
 	for (size_t i = 0; i < errs.n; i++)
 		fprintf(stderr, "postern: %s\n", errs.msg[i]);
@@ -724,59 +752,79 @@ master_start(const char *file, int foreground)
 	is_root = geteuid() == 0;
 	if (run_identity(&cf, &run_uid, &run_gid, err, sizeof(err)) == -1 ||
 	    queue_tree_create(&cf, run_uid, run_gid, err, sizeof(err)) == -1 ||
-	    lock_pidfile(&lockfd, err, sizeof(err)) == -1) {
+	    lock_pidfile(lockfd, err, sizeof(err)) == -1 ||
+	    setup_services(err, sizeof(err)) == -1) {
 		fprintf(stderr, "postern: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Go to the background. Returns -1 in the daemon, which tells the CLI
+ * it is up by writing to *ready_w; else the exit status of the CLI
+ * process (0 once the daemon is up).
+ */
+static int
+detach(int *ready_w)
+{
+	int ready[2], nul;
+	pid_t pid;
+	char c;
+
+	if (pipe2(ready, O_CLOEXEC) == -1) {
+		perror("postern: pipe");
 		return 1;
 	}
-	if (setup_services(err, sizeof(err)) == -1) {
-		fprintf(stderr, "postern: %s\n", err);
+	if ((pid = fork()) == -1) {
+		perror("postern: fork");
 		return 1;
 	}
-	if (!foreground) {
-		if (pipe2(ready, O_CLOEXEC) == -1) {
-			perror("postern: pipe");
+	if (pid > 0) {
+		close(ready[1]);
+		if (read(ready[0], &c, 1) != 1) {
+			fprintf(stderr, "postern: master failed to start; "
+			    "see the log (%s)\n", cf.log);
 			return 1;
 		}
-		pid_t pid = fork();
-		if (pid == -1) {
-			perror("postern: fork");
-			return 1;
-		}
-		if (pid > 0) {
-			char c;
-			close(ready[1]);
-			if (read(ready[0], &c, 1) != 1) {
-				fprintf(stderr, "postern: master failed to start; "
-				    "see the log (%s)\n", cf.log);
-				return 1;
-			}
-			return 0;
-		}
-		close(ready[0]);
-		setsid();
-		int nul = open("/dev/null", O_RDWR);
-		if (nul != -1) {
-			dup2(nul, 0);
-			dup2(nul, 1);
-			if (strcmp(cf.log, "stderr") != 0)
-				dup2(nul, 2);
-			if (nul > 2)
-				close(nul);
-		}
+		return 0;
 	}
+	close(ready[0]);
+	*ready_w = ready[1];
+	setsid();
+	if ((nul = open("/dev/null", O_RDWR)) != -1) {
+		dup2(nul, 0);
+		dup2(nul, 1);
+		if (strcmp(cf.log, "stderr") != 0)
+			dup2(nul, 2);
+		if (nul > 2)
+			close(nul);
+	}
+	return -1;
+}
+
+static int
+master_log_open(void)
+{
+	enum log_level lvl = LOG_LVL_INFO;
+
 	if (log_level_parse(cf.log_level, &lvl) == -1)
 		lvl = LOG_LVL_INFO;
 	if (log_open("master", cf.log, lvl) == -1) {
 		fprintf(stderr, "postern: cannot open log %s: %s\n", cf.log,
 		    strerror(errno));
-		return 1;
+		return -1;
 	}
 	if (is_root && strcmp(cf.log, "syslog") != 0 &&
 	    strcmp(cf.log, "stderr") != 0 && chown(cf.log, run_uid, run_gid) == -1)
 		log_warn("chown %s: %s", cf.log, strerror(errno));
-	write_pid(lockfd);
-	master_pid = getpid();
-	started_at = time(NULL);
+	return 0;
+}
+
+static void
+signals_init(void)
+{
+	struct sigaction sa;
 
 	if (pipe2(sigpipe_fd, O_CLOEXEC | O_NONBLOCK) == -1)
 		fatal("pipe: %s", strerror(errno));
@@ -789,14 +837,12 @@ master_start(const char *file, int foreground)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
 
-	log_info("daemon started -- version 0.1, configuration %s", conf_file);
-	fill();
-	write_status();
-	if (ready[1] != -1) {
-		(void)!write(ready[1], "r", 1);
-		close(ready[1]);
-	}
+/* Supervise until SIGTERM/SIGINT. */
+static void
+master_loop(void)
+{
 	for (;;) {
 		struct pollfd pfd[2] = {
 			{ .fd = sigpipe_fd[0], .events = POLLIN },
@@ -817,19 +863,41 @@ master_start(const char *file, int foreground)
 		}
 		reap();
 		if (stop)
-			break;
+			return;
 		if (hup)
 			reload();
 		fill();
 		write_status();
 	}
-	stop_all();
-	{
-		char path[512];
-		snprintf(path, sizeof(path), "%s/%s/status", cf.queue_dir,
-		    QDIR_PID);
-		unlink(path);
+}
+
+int
+master_start(const char *file, int foreground)
+{
+	char path[512];
+	int lockfd, ready_w = -1, st;
+
+	if (master_prepare(file, &lockfd) == -1)
+		return 1;
+	if (!foreground && (st = detach(&ready_w)) != -1)
+		return st;
+	if (master_log_open() == -1)
+		return 1;
+	write_pid(lockfd);
+	master_pid = getpid();
+	started_at = time(NULL);
+	signals_init();
+	log_info("daemon started -- version 0.1, configuration %s", conf_file);
+	fill();
+	write_status();
+	if (ready_w != -1) {
+		(void)!write(ready_w, "r", 1);
+		close(ready_w);
 	}
+	master_loop();
+	stop_all();
+	snprintf(path, sizeof(path), "%s/%s/status", cf.queue_dir, QDIR_PID);
+	unlink(path);
 	if (ftruncate(lockfd, 0) == -1)
 		log_warn("cannot clear the pid file");
 	log_info("terminating on signal");

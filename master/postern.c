@@ -319,6 +319,52 @@ cmd_check(const char *file)
 	return 0;
 }
 
+/* postern CMD [ARGS]: one command word after the options. */
+static int
+run_command(const char *file, const char *cmd, int nrest, char **rest)
+{
+	if (strcmp(cmd, "start") == 0) {
+		int fg = nrest > 0 && strcmp(rest[0], "--foreground") == 0;
+		return master_start(file, fg);
+	}
+	if (strcmp(cmd, "stop") == 0)
+		return cmd_stop(file, 0);
+	if (strcmp(cmd, "status") == 0)
+		return cmd_status(file, nrest > 0 && strcmp(rest[0], "--json") == 0);
+	if (strcmp(cmd, "reload") == 0)
+		return cmd_reload(file);
+	if (strcmp(cmd, "restart") == 0) {
+		if (nrest > 0)
+			return cmd_restart_service(file, rest[0]);
+		if (cmd_stop(file, 1) != 0)
+			return 1;
+		return master_start(file, 0);
+	}
+	if (strcmp(cmd, "condrestart") == 0) {
+		struct conf c;
+		if (load_conf(file, &c, 1) == -1)
+			return 1;
+		pid_t pid = master_pid(&c);
+		conf_free(&c);
+		if (pid == 0)
+			return 0;
+		if (cmd_stop(file, 1) != 0)
+			return 1;
+		return master_start(file, 0);
+	}
+	if (strcmp(cmd, "check") == 0)
+		return cmd_check(file);
+	if (strcmp(cmd, "queue") == 0)
+		return queue_main(file, nrest, rest);
+	if (strcmp(cmd, "map") == 0)
+		return map_main(file, nrest, rest);
+	if (strcmp(cmd, "aliases") == 0)
+		return aliases_main(file, nrest, rest);
+	fprintf(stderr, "postern: unknown command \"%s\"\n", cmd);
+	usage();
+	return 2;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -367,44 +413,5 @@ main(int argc, char **argv)
 		}
 	file = conf_path(opt_c);
 
-	if (strcmp(cmd, "start") == 0) {
-		int fg = nrest > 0 && strcmp(rest[0], "--foreground") == 0;
-		return master_start(file, fg);
-	}
-	if (strcmp(cmd, "stop") == 0)
-		return cmd_stop(file, 0);
-	if (strcmp(cmd, "status") == 0)
-		return cmd_status(file, nrest > 0 && strcmp(rest[0], "--json") == 0);
-	if (strcmp(cmd, "reload") == 0)
-		return cmd_reload(file);
-	if (strcmp(cmd, "restart") == 0) {
-		if (nrest > 0)
-			return cmd_restart_service(file, rest[0]);
-		if (cmd_stop(file, 1) != 0)
-			return 1;
-		return master_start(file, 0);
-	}
-	if (strcmp(cmd, "condrestart") == 0) {
-		struct conf c;
-		if (load_conf(file, &c, 1) == -1)
-			return 1;
-		pid_t pid = master_pid(&c);
-		conf_free(&c);
-		if (pid == 0)
-			return 0;
-		if (cmd_stop(file, 1) != 0)
-			return 1;
-		return master_start(file, 0);
-	}
-	if (strcmp(cmd, "check") == 0)
-		return cmd_check(file);
-	if (strcmp(cmd, "queue") == 0)
-		return queue_main(file, nrest, rest);
-	if (strcmp(cmd, "map") == 0)
-		return map_main(file, nrest, rest);
-	if (strcmp(cmd, "aliases") == 0)
-		return aliases_main(file, nrest, rest);
-	fprintf(stderr, "postern: unknown command \"%s\"\n", cmd);
-	usage();
-	return 2;
+	return run_command(file, cmd, nrest, rest);
 }

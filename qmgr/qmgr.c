@@ -29,17 +29,13 @@
 #include "worker.h"
 #include "dsn.h"
 #include "conf.h"
+#include "route.h"
 
 #define MAX_ACTIVE	500	/* each holds an open fd */
 #define MAX_JOBS	64
 #define JOB_TIMEOUT	(30 * 60)
 #define SCAN_INCOMING	5	/* seconds between scans without a trigger */
 #define SCAN_DEFERRED	10
-
-enum transport { T_LOCAL, T_REMOTE, T_MAX };
-static const char *tname[T_MAX] = { "local", "remote" };
-static const char *tsock[T_MAX] = { QDIR_PRIVATE "/local",
-    QDIR_PRIVATE "/remote" };
 
 struct msg {
 	struct msg	*next;
@@ -54,7 +50,7 @@ struct msg {
 struct job {
 	struct job	*next;		/* in the wait list */
 	struct msg	*m;
-	enum transport	 t;
+	size_t		 t;		/* transport_at(t) */
 	char		*nexthop;
 	size_t		*idx;
 	size_t		 nidx;
@@ -67,12 +63,13 @@ struct job {
 static struct worker	 wk;
 static struct msg	*msgs;
 static size_t		 nmsgs;
-static struct job	*waitq[T_MAX], **waitq_tail[T_MAX];
+static struct job	*waitq[TRANSPORT_MAX], **waitq_tail[TRANSPORT_MAX];
 static struct job	*running[MAX_JOBS];
-static unsigned		 nrunning[T_MAX], limit[T_MAX];
-static time_t		 blocked_until[T_MAX];
+static unsigned		 nrunning[TRANSPORT_MAX], limit[TRANSPORT_MAX];
+static unsigned		 dest_limit[TRANSPORT_MAX];	/* 0: none */
+static time_t		 blocked_until[TRANSPORT_MAX];
 static struct queue	 qq;
-static struct domain_list local_doms;
+static struct router	 router;
 static int		 want_incoming = 1, want_deferred = 1, flush_all;
 static int		 backlog;	/* a scan stopped at MAX_ACTIVE */
 
@@ -109,33 +106,6 @@ to_corrupt(enum qdir from, const char *id, const char *why)
 		log_error("%s: cannot move to corrupt/: %s", id, strerror(errno));
 }
 
-static int
-is_local(const char *addr)
-{
-	const char *at = strrchr(addr, '@');
-
-	if (at == NULL || at[1] == '\0')
-		return 1;
-	at++;
-	return strcasecmp(at, wk.conf.hostname) == 0 ||
-	    strcasecmp(at, "localhost") == 0 ||
-	    domain_list_match(&local_doms, at, 0);
-}
-
-/* The transport and next hop of one recipient (routing: the one place). */
-static void
-transport_select(const char *addr, enum transport *t, const char **nh)
-{
-	if (is_local(addr)) {
-		*t = T_LOCAL;
-		*nh = wk.conf.hostname;
-	} else {
-		*t = T_REMOTE;
-		*nh = wk.conf.smarthost ? wk.conf.smarthost :
-		    strrchr(addr, '@') + 1;
-	}
-}
-
 static void
 job_enqueue(struct job *j)
 {
@@ -154,13 +124,18 @@ msg_schedule(struct msg *m)
 
 	for (size_t i = 0; i < m->q.nrcpt; i++) {
 		struct qrcpt *r = &m->q.rcpt[i];
-		enum transport t;
+		struct route rt;
+		size_t t;
 		const char *nh;
 		struct job *j = NULL;
 
 		if (r->status != QR_PENDING)
 			continue;
-		transport_select(r->addr, &t, &nh);
+		if (route_resolve(&router, r->addr, &rt, NULL, NULL) == -1)
+			panic("%s: no route for <%s>: longer than a queue file "
+			    "allows", m->id, r->addr);
+		t = transport_index(rt.transport);
+		nh = rt.nexthop;
 		for (size_t k = 0; k < nj; k++)
 			if (jl[k]->t == t && strcasecmp(jl[k]->nexthop, nh) == 0)
 				j = jl[k];
@@ -288,7 +263,8 @@ job_start(struct job *j)
 	if (deliver_request_encode(&b, &dr) == -1)
 		panic("%s: cannot encode a delivery request of %zu "
 		    "recipient(s)", j->m->id, j->nidx);
-	queue_path(wk.conf.queue_dir, tsock[j->t], path, sizeof(path));
+	queue_path(wk.conf.queue_dir, transport_at(j->t)->socket, path,
+	    sizeof(path));
 	if ((fd = ipc_connect(path)) == -1 || ipc_send(fd, &b, 5000) == -1) {
 		buf_free(&b);
 		if (fd != -1)
@@ -303,36 +279,35 @@ job_start(struct job *j)
 }
 
 /*
- * Local deliveries to one mailbox take its lock in turn: running more
- * than LOCAL_PER_RCPT at once only makes them wait (as Postfix's
- * local_destination_concurrency_limit = 2). A local job's destination is
- * its first recipient.
+ * A job's destination, for the transport's per-destination limit
+ * (conf/transport.c): its first recipient (a mailbox, whose lock the
+ * deliveries take in turn) or its next hop.
  */
-#define LOCAL_PER_RCPT	2
-
 static const char *
 job_dest(const struct job *j)
 {
+	if (transport_at(j->t)->dest == TDEST_NEXTHOP)
+		return j->nexthop;
 	return j->m->q.rcpt[j->idx[0]].addr;
 }
 
 static int
 dest_busy(const struct job *j)
 {
-	int n = 0;
+	unsigned n = 0;
 
-	if (j->t != T_LOCAL)
+	if (dest_limit[j->t] == 0)
 		return 0;
 	for (int k = 0; k < MAX_JOBS; k++)
-		if (running[k] && running[k]->t == T_LOCAL &&
+		if (running[k] && running[k]->t == j->t &&
 		    strcasecmp(job_dest(running[k]), job_dest(j)) == 0)
 			n++;
-	return n >= LOCAL_PER_RCPT;
+	return n >= dest_limit[j->t];
 }
 
 /* The first waiting job of transport tr that may start now, unlinked. */
 static struct job *
-job_next(int tr)
+job_next(size_t tr)
 {
 	struct job **pp;
 	int looked = 0;
@@ -350,12 +325,49 @@ job_next(int tr)
 }
 
 static void
-job_requeue_front(int tr, struct job *j)
+job_requeue_front(size_t tr, struct job *j)
 {
 	j->next = waitq[tr];
 	waitq[tr] = j;
 	if (j->next == NULL)
 		waitq_tail[tr] = &j->next;
+}
+
+/*
+ * Per-transport limits from the transport table: a transport's jobs at
+ * once are its pool size; together they fit in MAX_JOBS (table order
+ * first, at least one each).
+ */
+static void
+transports_init(void)
+{
+	unsigned used = 0;
+
+	for (size_t t = 0; t < transport_count(); t++) {
+		const struct transport *tr = transport_at(t);
+		unsigned room = MAX_JOBS - used;
+
+		if (room > transport_count() - t)
+			room -= (unsigned)(transport_count() - t - 1);
+		else
+			room = 1;
+		limit[t] = transport_processes(tr, &wk.conf);
+		if (limit[t] > room)
+			limit[t] = room;
+		used += limit[t];
+		dest_limit[t] = transport_dest_limit(tr, &wk.conf);
+		waitq_tail[t] = &waitq[t];
+	}
+}
+
+static unsigned
+jobs_running(void)
+{
+	unsigned n = 0;
+
+	for (size_t t = 0; t < transport_count(); t++)
+		n += nrunning[t];
+	return n;
 }
 
 /* A free slot exists: nrunning of all transports < their limits, whose
@@ -368,8 +380,8 @@ running_add(struct job *j)
 			running[k] = j;
 			return;
 		}
-	panic("%s: no free job slot with %u+%u jobs running", j->m->id,
-	    nrunning[T_LOCAL], nrunning[T_REMOTE]);
+	panic("%s: no free job slot with %u jobs running", j->m->id,
+	    jobs_running());
 }
 
 static void
@@ -377,7 +389,7 @@ dispatch(void)
 {
 	time_t t = now();
 
-	for (int tr = 0; tr < T_MAX; tr++) {
+	for (size_t tr = 0; tr < transport_count(); tr++) {
 		while (waitq[tr] && nrunning[tr] < limit[tr] &&
 		    blocked_until[tr] <= t) {
 			struct job *j = job_next(tr);
@@ -385,7 +397,8 @@ dispatch(void)
 				break;		/* all waiting on busy mailboxes */
 			if (job_start(j) == -1) {
 				log_warn("cannot reach the %s agent: %s; "
-				    "retrying", tname[tr], strerror(errno));
+				    "retrying", transport_at(tr)->name,
+				    strerror(errno));
 				blocked_until[tr] = t + 1;
 				job_requeue_front(tr, j);
 				break;
@@ -443,7 +456,7 @@ job_reply(struct job *j, struct ipc_msg *im)
 		return 1;
 	if (deliver_status_decode(im, &ds, err, sizeof(err)) == -1) {
 		log_warn("%s: bad status from the %s agent: %s", j->m->id,
-		    tname[j->t], err);
+		    transport_at(j->t)->name, err);
 		return -1;
 	}
 	for (k = 0; k < j->nidx; k++)
@@ -523,7 +536,7 @@ job_input(int slot)
 		if (fr < 0 || ipc_parse(&im, j->in.data + 4, (size_t)fr - 4) == -1 ||
 		    (r = job_reply(j, &im)) == -1) {
 			log_error("%s: protocol error from the %s agent",
-			    j->m->id, tname[j->t]);
+			    j->m->id, transport_at(j->t)->name);
 			ipc_msg_free(&im);
 			job_end(slot, "4.3.0 delivery agent protocol error");
 			return;
@@ -772,7 +785,7 @@ control(int lfd)
 	if (proto_req_type(&im) == REQ_FLUSH) {
 		want_deferred = 1;
 		flush_all = 1;
-		blocked_until[T_LOCAL] = blocked_until[T_REMOTE] = 0;
+		memset(blocked_until, 0, sizeof(blocked_until));
 		rep.text = "flushing the deferred queue";
 	} else if (qmgr_admin_decode(&im, &qa, err, sizeof(err)) == -1) {
 		rep.ok = 0;
@@ -829,14 +842,9 @@ qmgr_init(int argc, char **argv)
 	if (queue_open(&qq, wk.conf.queue_dir) == -1)
 		fatal("cannot open the queue directories of %s: %s",
 		    wk.conf.queue_dir, strerror(errno));
-	domain_list_load(wk.conf.local_domains, &local_doms, &errs);
+	route_init(&router, &wk.conf, &errs);
 	conf_errors_free(&errs);
-	limit[T_LOCAL] = wk.conf.local_processes;
-	limit[T_REMOTE] = wk.conf.remote_processes;
-	if (limit[T_LOCAL] + limit[T_REMOTE] > MAX_JOBS)
-		limit[T_REMOTE] = MAX_JOBS - limit[T_LOCAL];
-	for (int t = 0; t < T_MAX; t++)
-		waitq_tail[t] = &waitq[t];
+	transports_init();
 	recover();
 }
 
@@ -915,8 +923,7 @@ main(int argc, char **argv)
 			/* Let deliveries in flight report back, for a while. */
 			if (stop_deadline == 0)
 				stop_deadline = t + 20;
-			if (nrunning[T_LOCAL] + nrunning[T_REMOTE] == 0 ||
-			    t >= stop_deadline)
+			if (jobs_running() == 0 || t >= stop_deadline)
 				break;
 		} else {
 			scan_due(t);
