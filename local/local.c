@@ -8,7 +8,7 @@
  * creating a missing mailbox, O_EXCL, in a root-owned spool directory),
  * and never modify the queue file (qmgr alone records statuses).
  *
- * This file: the lib/agent hooks, one recipient's delivery and the loop
+ * This file: the conf/agent hooks, one recipient's delivery and the loop
  * checks; alias.c expands, mailbox.c delivers, forward.c re-injects.
  */
 #include <ctype.h>

@@ -16,7 +16,7 @@
  * credentials, which are sent only over TLS (unless remote_tls = none) and
  * must never reach a log line or a status text.
  *
- * This file: the lib/agent hooks. connect.c walks the addresses, dialogue.c
+ * This file: the conf/agent hooks. connect.c walks the addresses, dialogue.c
  * talks SMTP over conn.c, auth.c does AUTH, reuse.c caches sessions and
  * status.c words each recipient's answer.
  */

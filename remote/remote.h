@@ -49,7 +49,7 @@
 #define CACHE_IDLE_MS	5000	/* how long one is kept */
 #define CACHE_MAX_USES	100	/* transactions per connection */
 
-/* One delivery request (lib/agent.h) and what remote learns doing it. */
+/* One delivery request (conf/agent.h) and what remote learns doing it. */
 struct job {
 	struct agent_job *a;		/* recipients: a->rcpt[0 .. nrcpt) */
 	const char	*id;

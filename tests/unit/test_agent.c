@@ -1,5 +1,5 @@
 /*
- * test_agent: the delivery-agent skeleton (lib/agent.c) on a real queue
+ * test_agent: the delivery-agent skeleton (conf/agent.c) on a real queue
  * file and a socketpair standing in for qmgr: one status per recipient
  * then done, a recipient the hook left open deferred, an unreadable queue
  * file deferring all, and a bad request (index out of range, repeated,
