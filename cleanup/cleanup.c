@@ -386,23 +386,6 @@ reply(int fd, int ok, int code, const char *text, const char *id)
 	buf_free(&b);
 }
 
-static void
-poke_qmgr(void)
-{
-	char path[512];
-	struct buf b;
-	int fd;
-
-	queue_path(wk.conf.queue_dir, QDIR_PRIVATE "/qmgr", path, sizeof(path));
-	if ((fd = ipc_connect(path)) == -1)
-		return;		/* qmgr scans incoming/ on its own too */
-	buf_init(&b, 256);
-	if (proto_simple_encode(&b, REQ_TRIGGER) == 0)
-		(void)ipc_send(fd, &b, 1000);
-	buf_free(&b);
-	close(fd);
-}
-
 /*
  * Apply the socket's rules to a decoded open request: on public/cleanup
  * local is forced, msa and the client_* attributes are ignored and only
@@ -585,7 +568,7 @@ job_finish(int fd, struct job *j, int public)
 	log_info("%s: message-id=<%s@%s>, size=%zu, nrcpt=%zu", id, id,
 	    wk.conf.hostname, j->size, j->nrcpt);
 	reply(fd, 1, 0, NULL, id);
-	poke_qmgr();
+	(void)queue_trigger(wk.conf.queue_dir);	/* best effort */
 	return;
 
 write_error:
