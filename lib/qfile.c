@@ -216,7 +216,7 @@ qfile_read(int fd, struct qfile *q, char *err, size_t errlen)
 			memcpy(r->error, rfix + 8, QF_ERR_LEN);
 			r->error[QF_ERR_LEN - 1] = '\0';
 			r->off = off + 5;
-			if (strlen(r->addr) != alen || r->code > 999 ||
+			if (strlen(r->addr) != alen || get32(rfix + 4) > 999 ||
 			    (r->status != QR_PENDING && r->status != QR_SENT &&
 			    r->status != QR_FAILED && r->status != QR_DONE_FAILED))
 				return bad(err, errlen, "bad recipient data", off);
