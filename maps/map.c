@@ -39,6 +39,7 @@ struct compile {
 	struct conf_errors	*errs;
 	struct cdb_make		 cdbm;
 	size_t			 line;
+	size_t			 dupline;	/* line warned of a duplicate */
 	int			 nerr;
 	int			 ioerr;
 };
@@ -139,8 +140,11 @@ put(struct compile *c, const char *key, const char *val)
 		c->ioerr = 1;
 		return -1;
 	}
-	if (r > 0)
+	/* once a line: a CIDR entry may repeat thousands of keys */
+	if (r > 0 && c->dupline != c->line) {
 		cmsg(c, 1, "duplicate key \"%s\", the last one wins", key);
+		c->dupline = c->line;
+	}
 	if (cdb_make_put(&c->cdbm, key, klen, val, vlen,
 	    CDB_PUT_REPLACE) < 0) {
 		cmsg(c, 0, "cannot write: %s", strerror(errno));
