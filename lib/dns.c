@@ -34,6 +34,15 @@ is_sep(char c)
 	return c == ',' || c == ' ' || c == '\t' || c == '\n';
 }
 
+/* The start of the next list entry, at the NUL if there is none. */
+static const char *
+skip_sep(const char *p)
+{
+	while (*p && is_sep(*p))
+		p++;
+	return p;
+}
+
 static int
 parse_port(const char *p, size_t n, unsigned *port)
 {
@@ -72,9 +81,7 @@ dns_servers_parse(const char *spec, char out[][80], size_t max)
 	if (spec == NULL)
 		return 0;
 	for (;;) {
-		while (*p && is_sep(*p))
-			p++;
-		if (*p == '\0')
+		if (*(p = skip_sep(p)) == '\0')
 			break;
 		for (e = p; *e && !is_sep(*e); e++)
 			;
@@ -299,9 +306,7 @@ dns_bl_parse(const char *spec, struct dns_bl *bl, size_t max)
 	if (spec == NULL)
 		return 0;
 	for (;;) {
-		while (*p && is_sep(*p))
-			p++;
-		if (*p == '\0')
+		if (*(p = skip_sep(p)) == '\0')
 			break;
 		if (n >= max)
 			return -1;
