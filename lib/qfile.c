@@ -67,14 +67,17 @@ qid_valid(const char *s)
 	return s[i] == '\0';
 }
 
+/* All of len bytes at off, read (out 0) or written (out 1); EIO when a
+ * read meets the end of the file. 0 or -1, errno set. */
 static int
-pread_full(int fd, void *p, size_t len, off_t off)
+pio_full(int fd, void *p, size_t len, off_t off, int out)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = pread(fd, (char *)p + done, len - done,
-		    off + (off_t)done);
+		ssize_t n = out ?
+		    pwrite(fd, (char *)p + done, len - done, off + (off_t)done) :
+		    pread(fd, (char *)p + done, len - done, off + (off_t)done);
 		if (n == 0) {
 			errno = EIO;
 			return -1;
@@ -90,21 +93,15 @@ pread_full(int fd, void *p, size_t len, off_t off)
 }
 
 static int
+pread_full(int fd, void *p, size_t len, off_t off)
+{
+	return pio_full(fd, p, len, off, 0);
+}
+
+static int
 pwrite_full(int fd, const void *p, size_t len, off_t off)
 {
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pwrite(fd, (const char *)p + done, len - done,
-		    off + (off_t)done);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		done += (size_t)n;
-	}
-	return 0;
+	return pio_full(fd, (void *)p, len, off, 1);	/* only read from */
 }
 
 static int
