@@ -47,7 +47,8 @@ name_ok(const char *name, size_t n)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		char c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '_'))
 			return 0;
 	}
 	return 1;

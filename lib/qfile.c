@@ -62,7 +62,8 @@ qid_valid(const char *s)
 	size_t i;
 
 	for (i = 0; i < QID_LEN; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'F')))
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'A' && s[i] <= 'F')))
 			return 0;
 	return s[i] == '\0';
 }
@@ -75,9 +76,10 @@ pio_full(int fd, void *p, size_t len, off_t off, int out)
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = out ?
-		    pwrite(fd, (char *)p + done, len - done, off + (off_t)done) :
-		    pread(fd, (char *)p + done, len - done, off + (off_t)done);
+		char *at = (char *)p + done;
+		off_t o = off + (off_t)done;
+		ssize_t n = out ? pwrite(fd, at, len - done, o) :
+		    pread(fd, at, len - done, o);
 		if (n == 0) {
 			errno = EIO;
 			return -1;
@@ -343,7 +345,8 @@ w_flush(struct qwriter *w)
 	if (w->out.len == 0)
 		return 0;
 	end = lseek(w->fd, 0, SEEK_END);
-	if (end == -1 || pwrite_full(w->fd, w->out.data, w->out.len, end) == -1) {
+	if (end == -1 ||
+	    pwrite_full(w->fd, w->out.data, w->out.len, end) == -1) {
 		w->failed = 1;
 		return -1;
 	}

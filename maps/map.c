@@ -482,7 +482,8 @@ map_compile(const char *path, enum map_kind kind, struct conf_errors *errs)
 	}
 	if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
 	    0644)) == -1) {
-		errs_add(errs, 0, "%s: cannot create: %s", tmp, strerror(errno));
+		errs_add(errs, 0, "%s: cannot create: %s", tmp,
+		    strerror(errno));
 		goto done;
 	}
 	if (cdb_make_start(&c.cdbm, fd) == -1) {
