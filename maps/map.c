@@ -455,15 +455,83 @@ flush_entry(struct compile *c, struct sbuf *ent, size_t line)
 	ent->s[0] = '\0';
 }
 
+/* Every entry of the source file (continuation lines joined) into the
+ * cdb; a read or write failure sets c->ioerr. */
+static void
+read_entries(struct compile *c, FILE *fp)
+{
+	struct sbuf	 ent = { NULL, 0, 0 };
+	char		*line = NULL, *p;
+	size_t		 lcap = 0, entline = 0, len;
+	ssize_t		 n;
+
+	while ((n = getline(&line, &lcap, fp)) != -1) {
+		c->line++;
+		len = (size_t)n;
+		while (len > 0 && (line[len - 1] == '\n' ||
+		    line[len - 1] == '\r'))
+			line[--len] = '\0';
+		p = line;
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p == '\0' || *p == '#')
+			continue;
+		if (p != line) {
+			/* continuation of the previous entry */
+			if (ent.len == 0) {
+				cmsg(c, 0, "continuation line with no entry");
+				continue;
+			}
+			if (sbuf_add(&ent, " ", 1) == -1 ||
+			    sbuf_add(&ent, p, strlen(p)) == -1)
+				c->ioerr = 1;
+			continue;
+		}
+		flush_entry(c, &ent, entline);
+		entline = c->line;
+		if (sbuf_add(&ent, line, len) == -1)
+			c->ioerr = 1;
+		if (c->ioerr)
+			break;
+	}
+	if (ferror(fp)) {
+		errs_add(c->errs, 0, "%s: read error: %s", c->path,
+		    strerror(errno));
+		c->ioerr = 1;
+	}
+	if (!c->ioerr)
+		flush_entry(c, &ent, entline);
+	free(line);
+	free(ent.s);
+}
+
+/* Make the written cdb durable and put it in place; closes *fd. */
+static int
+install(struct compile *c, int *fd, const char *tmp, const char *dst)
+{
+	if (fsync(*fd) == -1) {
+		errs_add(c->errs, 0, "%s: fsync: %s", tmp, strerror(errno));
+		return -1;
+	}
+	if (close(*fd) == -1) {
+		*fd = -1;
+		errs_add(c->errs, 0, "%s: close: %s", tmp, strerror(errno));
+		return -1;
+	}
+	*fd = -1;
+	if (rename(tmp, dst) == -1) {
+		errs_add(c->errs, 0, "%s: rename: %s", dst, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int
 map_compile(const char *path, enum map_kind kind, struct conf_errors *errs)
 {
 	struct compile	 c;
-	struct sbuf	 ent = { NULL, 0, 0 };
 	FILE		*fp;
-	char		*line = NULL, *p, *dst = NULL, *tmp = NULL;
-	size_t		 lcap = 0, entline = 0, len;
-	ssize_t		 n;
+	char		*dst = NULL, *tmp = NULL;
 	int		 fd = -1, ret = -1;
 
 	memset(&c, 0, sizeof(c));
@@ -490,70 +558,19 @@ map_compile(const char *path, enum map_kind kind, struct conf_errors *errs)
 		errs_add(errs, 0, "%s: %s", tmp, strerror(errno));
 		goto done;
 	}
-	while ((n = getline(&line, &lcap, fp)) != -1) {
-		c.line++;
-		len = (size_t)n;
-		while (len > 0 && (line[len - 1] == '\n' ||
-		    line[len - 1] == '\r'))
-			line[--len] = '\0';
-		p = line;
-		while (isspace((unsigned char)*p))
-			p++;
-		if (*p == '\0' || *p == '#')
-			continue;
-		if (p != line) {
-			/* continuation of the previous entry */
-			if (ent.len == 0) {
-				cmsg(&c, 0, "continuation line with no entry");
-				continue;
-			}
-			if (sbuf_add(&ent, " ", 1) == -1 ||
-			    sbuf_add(&ent, p, strlen(p)) == -1)
-				c.ioerr = 1;
-			continue;
-		}
-		flush_entry(&c, &ent, entline);
-		entline = c.line;
-		if (sbuf_add(&ent, line, len) == -1)
-			c.ioerr = 1;
-		if (c.ioerr)
-			break;
-	}
-	if (ferror(fp)) {
-		errs_add(errs, 0, "%s: read error: %s", path, strerror(errno));
-		c.ioerr = 1;
-	}
-	if (!c.ioerr)
-		flush_entry(&c, &ent, entline);
+	read_entries(&c, fp);
 	if (cdb_make_finish(&c.cdbm) == -1) {
 		errs_add(errs, 0, "%s: cannot write: %s", tmp, strerror(errno));
 		c.ioerr = 1;
 	}
-	if (c.ioerr || c.nerr)
-		goto done;
-	if (fsync(fd) == -1) {
-		errs_add(errs, 0, "%s: fsync: %s", tmp, strerror(errno));
-		goto done;
-	}
-	if (close(fd) == -1) {
-		fd = -1;
-		errs_add(errs, 0, "%s: close: %s", tmp, strerror(errno));
-		goto done;
-	}
-	fd = -1;
-	if (rename(tmp, dst) == -1) {
-		errs_add(errs, 0, "%s: rename: %s", dst, strerror(errno));
-		goto done;
-	}
-	ret = 0;
+	if (!c.ioerr && !c.nerr && install(&c, &fd, tmp, dst) == 0)
+		ret = 0;
 done:
 	if (fd != -1)
 		close(fd);
 	if (ret == -1 && tmp != NULL)
 		unlink(tmp);
 	fclose(fp);
-	free(line);
-	free(ent.s);
 	free(dst);
 	free(tmp);
 	return ret;
