@@ -2,7 +2,7 @@
 #   make            build everything into build/
 #   make deps       install the Debian packages the build and tests need
 #   make test       deps + build + unit and integration tests
-#   make check      unit tests only;  make check-asan: the same under ASan+UBSan
+#   make check      unit and golden tests;  make check-asan: the same under ASan+UBSan
 #   make run        deps + build + start postern under ./run/ as the current user
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -100,8 +100,10 @@ fuzz-run: $(FUZZ_BINS)
 deps:
 	@sh tools/deps.sh
 
-check: $(UNIT_BINS)
+# unit tests, then the golden `postern check` diagnostics (tests/golden/check)
+check: $(UNIT_BINS) $(BUILD)/postern
 	@sh tests/unit/run.sh $(UNIT_BINS)
+	@sh tests/golden/check/run.sh $(BUILD)/postern
 
 check-asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g" \

@@ -19,8 +19,8 @@
 #include <event2/listener.h>
 
 #include "buf.h"
-#include "ipc.h"
 #include "log.h"
+#include "proto.h"
 #include "worker.h"
 
 #define SLOTS		16384	/* client IPs remembered (LRU eviction) */
@@ -162,9 +162,9 @@ rec_find(const char *ip, int create)
 }
 
 static void
-reply_send(struct client *c)
+reply_send(struct client *c, const struct anvil_reply *r)
 {
-	if (ipc_end(&out) == -1 ||
+	if (anvil_reply_encode(&out, r) == -1 ||
 	    bufferevent_write(c->bev, out.data, out.len) == -1)
 		log_warn("cannot queue a reply");
 }
@@ -172,10 +172,21 @@ reply_send(struct client *c)
 static void
 reply_error(struct client *c, const char *text)
 {
-	ipc_begin(&out);
-	ipc_add_str(&out, "status", "error");
-	ipc_add_str(&out, "text", text);
-	reply_send(c);
+	struct anvil_reply r = { 0, -1, -1, -1, -1, "" };
+
+	(void)strlcpy(r.text, text, sizeof(r.text));
+	reply_send(c, &r);
+}
+
+/* status=ok with the counters given (-1: not in this reply). */
+static void
+reply_ok(struct client *c, long long count, long long blocked,
+    long long count_minute, long long sessions)
+{
+	struct anvil_reply r = { 1, count, blocked, count_minute, sessions,
+	    "" };
+
+	reply_send(c, &r);
 }
 
 static int
@@ -206,11 +217,7 @@ do_auth_fail(struct client *c, const char *ip, const char *listener,
 	} else
 		log_debug("failed AUTH from %s on %s (%u within %ds)", ip,
 		    listener, n, FAIL_WINDOW);
-	ipc_begin(&out);
-	ipc_add_str(&out, "status", "ok");
-	ipc_add_num(&out, "count", n);
-	ipc_add_num(&out, "blocked", blocked(r, now));
-	reply_send(c);
+	reply_ok(c, n, blocked(r, now), -1, -1);
 }
 
 static void
@@ -218,10 +225,7 @@ do_auth_check(struct client *c, const char *ip, time_t now)
 {
 	int i = rec_find(ip, 0);
 
-	ipc_begin(&out);
-	ipc_add_str(&out, "status", "ok");
-	ipc_add_num(&out, "blocked", i != -1 && blocked(&recs[i], now));
-	reply_send(c);
+	reply_ok(c, -1, i != -1 && blocked(&recs[i], now), -1, -1);
 }
 
 static void
@@ -248,11 +252,7 @@ do_connect(struct client *c, const char *ip, time_t now)
 		c->nheld++;
 		r->sessions++;
 	}
-	ipc_begin(&out);
-	ipc_add_str(&out, "status", "ok");
-	ipc_add_num(&out, "count_minute", r->conn_count);
-	ipc_add_num(&out, "sessions", r->sessions);
-	reply_send(c);
+	reply_ok(c, -1, -1, r->conn_count, r->sessions);
 }
 
 static void
@@ -296,44 +296,31 @@ client_free(struct client *c)
 static int
 handle(struct client *c)
 {
-	const struct ipc_attr *a = ipc_get(&msg, "ip");
-	char ip[IP_MAX], *req, *lst = NULL;
+	struct anvil_request r;
 	time_t now = time(NULL);
+	char why[128];
 
-	if ((req = ipc_get_str(&msg, "req")) == NULL)
+	if (ipc_get(&msg, ATTR_REQ) == NULL)
 		return -1;
-	if (a == NULL || a->len == 0 || a->len >= sizeof(ip) ||
-	    memchr(a->val, '\0', a->len) != NULL) {
-		if (strcmp(req, "disconnect") != 0)
-			reply_error(c, "missing or bad ip");
-		free(req);
+	if (anvil_request_decode(&msg, &r, why, sizeof(why)) == -1) {
+		if (proto_req_type(&msg) != REQ_DISCONNECT)
+			reply_error(c, why);
 		return 0;
 	}
-	memcpy(ip, a->val, a->len);
-	ip[a->len] = '\0';
-	for (char *p = ip; *p; p++)
-		if ((unsigned char)*p <= ' ' || (unsigned char)*p > '~')
-			*p = '?';
-	if (strcmp(req, "auth_fail") == 0) {
-		lst = ipc_get_str(&msg, "listener");
-		if (lst != NULL)
-			for (char *p = lst; *p; p++)
-				if ((unsigned char)*p <= ' ' ||
-				    (unsigned char)*p > '~')
-					*p = '?';
-		if (lst != NULL && strlen(lst) > 32)
-			lst[32] = '\0';
-		do_auth_fail(c, ip, lst ? lst : "?", now);
-	} else if (strcmp(req, "auth_check") == 0)
-		do_auth_check(c, ip, now);
-	else if (strcmp(req, "connect") == 0)
-		do_connect(c, ip, now);
-	else if (strcmp(req, "disconnect") == 0)
-		do_disconnect(c, ip);
-	else
-		reply_error(c, "unknown request");
-	free(req);
-	free(lst);
+	switch (r.req) {
+	case REQ_AUTH_FAIL:
+		do_auth_fail(c, r.ip, r.listener[0] ? r.listener : "?", now);
+		break;
+	case REQ_AUTH_CHECK:
+		do_auth_check(c, r.ip, now);
+		break;
+	case REQ_CONNECT:
+		do_connect(c, r.ip, now);
+		break;
+	default:
+		do_disconnect(c, r.ip);
+		break;
+	}
 	return 0;
 }
 

@@ -21,27 +21,25 @@
 
 #include "addr.h"
 #include "buf.h"
-#include "ipc.h"
+#include "clock.h"
 #include "log.h"
+#include "proto.h"
 #include "qfile.h"
+#include "reply.h"
 #include "worker.h"
 
 #define JOB_TIMEOUT_MS	(10 * 60 * 1000)
 #define MAX_RCPT	QF_MAX_RCPT
 
 struct job {
+	struct cleanup_open o;	/* the open request, socket rules in */
 	int		 local;		/* local submission: fix headers */
 	int		 msa;		/* authenticated submission (SPEC 6) */
-	int		 extract;	/* sendmail -t */
-	int		 received;	/* add Received: */
 	uid_t		 uid;
 	char		*sender;
 	char		**rcpt;
 	size_t		 nrcpt;
 	struct buf	 client;	/* ipc payload for the 'C' record */
-	char		*client_name, *client_addr, *helo, *proto, *tls;
-	char		*auth_user, *smtp_id;
-	char		*full_name;	/* sendmail -F */
 	size_t		 max_size, max_header;
 
 	/* content state */
@@ -66,9 +64,7 @@ job_free(struct job *j)
 		free(j->rcpt[i]);
 	free(j->rcpt);
 	buf_free(&j->client);
-	free(j->client_name); free(j->client_addr); free(j->helo);
-	free(j->proto); free(j->tls); free(j->auth_user); free(j->smtp_id);
-	free(j->full_name);
+	cleanup_open_free(&j->o);
 	buf_free(&j->hdr);
 	buf_free(&j->line);
 	if (j->w_open)
@@ -189,13 +185,98 @@ hdr_is(const char *line, size_t len, const char *name)
 	return len > n && strncasecmp(line, name, n) == 0 && line[n] == ':';
 }
 
+/* The Received: header this job's message gets. */
 static void
-rfc2822_date(char *out, size_t len, time_t t)
+received_header(struct job *j, struct buf *out, const char *date)
 {
-	struct tm tm;
+	const struct cleanup_open *o = &j->o;
 
-	localtime_r(&t, &tm);
-	strftime(out, len, "%a, %d %b %Y %H:%M:%S %z", &tm);
+	if (j->local) {
+		buf_printf(out, "Received: by %s (postern, from userid %lu)\n"
+		    "\tid %s; %s\n", wk.conf.hostname, (unsigned long)j->uid,
+		    j->w.id, date);
+		return;
+	}
+	buf_printf(out, "Received: from %s (%s [%s])\n\tby %s "
+	    "(postern) with %s id %s",
+	    o->helo ? o->helo : "unknown",
+	    o->client_name ? o->client_name : "unknown",
+	    o->client_addr ? o->client_addr : "unknown",
+	    wk.conf.hostname, o->proto ? o->proto : "SMTP", j->w.id);
+	if (o->tls)
+		buf_printf(out, "\n\t(using %s)", o->tls);
+	if (o->auth_user && wk.conf.auth_show_user)
+		buf_printf(out, "\n\t(Authenticated sender: %s)",
+		    o->auth_user);
+	if (j->nrcpt == 1)
+		buf_printf(out, "\n\tfor <%s>", j->rcpt[0]);
+	buf_printf(out, "; %s\n", date);
+}
+
+/* The headers copy_headers() saw, as bits. */
+enum { SEEN_FROM = 1, SEEN_DATE = 2, SEEN_MID = 4 };
+
+/* Headers a local or MSA submission must have: Date, Message-ID, From. */
+static void
+missing_headers(struct job *j, struct buf *out, const char *date, int seen)
+{
+	const char *fn = j->o.full_name;
+
+	if (!(seen & SEEN_DATE))
+		buf_printf(out, "Date: %s\n", date);
+	if (!(seen & SEEN_MID))
+		buf_printf(out, "Message-ID: <%s@%s>\n", j->w.id,
+		    wk.conf.hostname);
+	if (seen & SEEN_FROM)
+		return;
+	if (*j->sender && fn && *fn)
+		buf_printf(out, "From: %s <%s>\n", fn, j->sender);
+	else if (*j->sender)
+		buf_printf(out, "From: <%s>\n", j->sender);
+	else
+		buf_printf(out, "From: MAILER-DAEMON@%s\n", wk.conf.hostname);
+}
+
+/* Copy the header section to out (one header = a line plus its
+ * continuations), extracting recipients and dropping Bcc. Returns the
+ * SEEN_* bits. */
+static int
+copy_headers(struct job *j, struct buf *out)
+{
+	const char *p = j->hdr.data ? j->hdr.data : "";
+	const char *end = p + j->hdr.len;
+	int seen = 0;
+
+	while (p < end) {
+		const char *h = p, *nl;
+		do {
+			nl = memchr(p, '\n', (size_t)(end - p));
+			p = nl ? nl + 1 : end;
+		} while (p < end && (*p == ' ' || *p == '\t'));
+		size_t hl = (size_t)(p - h);
+
+		if (hdr_is(h, hl, "From"))
+			seen |= SEEN_FROM;
+		else if (hdr_is(h, hl, "Date"))
+			seen |= SEEN_DATE;
+		else if (hdr_is(h, hl, "Message-ID"))
+			seen |= SEEN_MID;
+		if (j->o.extract && (hdr_is(h, hl, "To") ||
+		    hdr_is(h, hl, "Cc") || hdr_is(h, hl, "Bcc"))) {
+			const char *colon = strchr(h, ':') + 1;
+			char *v = xstrndup(colon, hl - (size_t)(colon - h));
+			for (char *c = v; *c; c++)
+				if (*c == '\n' || *c == '\t')
+					*c = ' ';
+			extract_addrs(j, v);
+			free(v);
+		}
+		if (!hdr_is(h, hl, "Bcc"))
+			buf_append(out, h, hl);
+		if (hl && h[hl - 1] != '\n')
+			buf_putc(out, '\n');
+	}
+	return seen;
 }
 
 /*
@@ -207,84 +288,15 @@ header_done(struct job *j)
 {
 	struct buf out;
 	char date[64];
-	int has_from = 0, has_date = 0, has_mid = 0;
-	const char *p = j->hdr.data ? j->hdr.data : "";
-	const char *end = p + j->hdr.len;
-	time_t now = time(NULL);
+	int seen;
 
 	buf_init(&out, j->max_header + 4096);
-	rfc2822_date(date, sizeof(date), now);
-	if (j->received) {
-		if (j->local) {
-			buf_printf(&out, "Received: by %s (postern, from userid %lu)\n"
-			    "\tid %s; %s\n", wk.conf.hostname, (unsigned long)j->uid,
-			    j->w.id, date);
-		} else {
-			buf_printf(&out, "Received: from %s (%s [%s])\n\tby %s "
-			    "(postern) with %s id %s",
-			    j->helo ? j->helo : "unknown",
-			    j->client_name ? j->client_name : "unknown",
-			    j->client_addr ? j->client_addr : "unknown",
-			    wk.conf.hostname, j->proto ? j->proto : "SMTP", j->w.id);
-			if (j->tls)
-				buf_printf(&out, "\n\t(using %s)", j->tls);
-			if (j->auth_user && wk.conf.auth_show_user)
-				buf_printf(&out, "\n\t(Authenticated sender: %s)",
-				    j->auth_user);
-			if (j->nrcpt == 1)
-				buf_printf(&out, "\n\tfor <%s>", j->rcpt[0]);
-			buf_printf(&out, "; %s\n", date);
-		}
-	}
-	/* Walk the headers: one header = a line plus its continuations. */
-	while (p < end) {
-		const char *h = p, *nl;
-		do {
-			nl = memchr(p, '\n', (size_t)(end - p));
-			p = nl ? nl + 1 : end;
-		} while (p < end && (*p == ' ' || *p == '\t'));
-		size_t hl = (size_t)(p - h);
-		int drop = 0;
-
-		if (hdr_is(h, hl, "From"))
-			has_from = 1;
-		else if (hdr_is(h, hl, "Date"))
-			has_date = 1;
-		else if (hdr_is(h, hl, "Message-ID"))
-			has_mid = 1;
-		if (j->extract && (hdr_is(h, hl, "To") || hdr_is(h, hl, "Cc") ||
-		    hdr_is(h, hl, "Bcc"))) {
-			char *v = xstrndup(strchr(h, ':') + 1, hl - (size_t)(strchr(h, ':') + 1 - h));
-			for (char *c = v; *c; c++)
-				if (*c == '\n' || *c == '\t')
-					*c = ' ';
-			extract_addrs(j, v);
-			free(v);
-		}
-		if (hdr_is(h, hl, "Bcc"))
-			drop = 1;
-		if (!drop)
-			buf_append(&out, h, hl);
-		if (hl && h[hl - 1] != '\n')
-			buf_putc(&out, '\n');
-	}
-	if (j->local || j->msa) {
-		if (!has_date)
-			buf_printf(&out, "Date: %s\n", date);
-		if (!has_mid)
-			buf_printf(&out, "Message-ID: <%s@%s>\n", j->w.id,
-			    wk.conf.hostname);
-		if (!has_from) {
-			if (*j->sender && j->full_name && *j->full_name)
-				buf_printf(&out, "From: %s <%s>\n", j->full_name,
-				    j->sender);
-			else if (*j->sender)
-				buf_printf(&out, "From: <%s>\n", j->sender);
-			else
-				buf_printf(&out, "From: MAILER-DAEMON@%s\n",
-				    wk.conf.hostname);
-		}
-	}
+	date_rfc5322(date, sizeof(date), time(NULL));
+	if (j->o.received)
+		received_header(j, &out, date);
+	seen = copy_headers(j, &out);
+	if (j->local || j->msa)
+		missing_headers(j, &out, date, seen);
 	buf_putc(&out, '\n');
 	qfile_content_write(&j->w, out.data, out.len);
 	j->size += out.len;
@@ -318,7 +330,8 @@ content_line(struct job *j, const char *l, size_t n)
 		}
 		if (is_header_line(l, n)) {
 			if (j->hdr.len + n > j->max_header) {
-				job_fail(j, 552, "5.6.0 Headers too large");
+				job_fail(j, reply_code(R_HDR_SIZE),
+				    reply_text(R_HDR_SIZE));
 				return;
 			}
 			buf_append(&j->hdr, l, n);
@@ -329,7 +342,8 @@ content_line(struct job *j, const char *l, size_t n)
 	}
 	j->size += n;
 	if (j->max_size && j->size > j->max_size + j->hdr.len + 8192) {
-		job_fail(j, 552, "5.3.4 Message size exceeds fixed limit");
+		job_fail(j, reply_code(R_MSG_SIZE),
+		    reply_text(R_MSG_SIZE));
 		return;
 	}
 	qfile_content_write(&j->w, l, n);
@@ -345,7 +359,8 @@ content_chunk(struct job *j, const char *p, size_t n)
 		if (j->line.len == 0 && nl) {
 			content_line(j, p, take);
 		} else if (buf_append(&j->line, p, take) == -1) {
-			job_fail(j, 552, "5.3.4 Message size exceeds fixed limit");
+			job_fail(j, reply_code(R_MSG_SIZE),
+		    reply_text(R_MSG_SIZE));
 			buf_reset(&j->line);
 		} else if (nl) {
 			content_line(j, j->line.data, j->line.len);
@@ -357,21 +372,16 @@ content_chunk(struct job *j, const char *p, size_t n)
 }
 
 static void
-reply(int fd, const char *status, int code, const char *text, const char *id)
+reply(int fd, int ok, int code, const char *text, const char *id)
 {
+	struct proto_reply r = { ok, code, (char *)(uintptr_t)text,
+	    (char *)(uintptr_t)id };
 	struct buf b;
 
 	buf_init(&b, IPC_MAX_FRAME + 4);
-	ipc_begin(&b);
-	ipc_add_str(&b, "status", status);
-	if (code) {
-		ipc_add_num(&b, "code", code);
-		ipc_add_str(&b, "text", text);
-	}
-	if (id)
-		ipc_add_str(&b, "queue_id", id);
-	ipc_end(&b);
-	if (ipc_send(fd, &b, 10000) == -1)
+	if (proto_reply_encode(&b, &r) == -1)
+		log_warn("cannot encode reply: %d %s", code, text ? text : "");
+	else if (ipc_send(fd, &b, 10000) == -1)
 		log_warn("cannot answer client: %s", strerror(errno));
 	buf_free(&b);
 }
@@ -387,102 +397,200 @@ poke_qmgr(void)
 	if ((fd = ipc_connect(path)) == -1)
 		return;		/* qmgr scans incoming/ on its own too */
 	buf_init(&b, 256);
-	ipc_begin(&b);
-	ipc_add_str(&b, "req", "trigger");
-	ipc_end(&b);
-	(void)ipc_send(fd, &b, 1000);
+	if (proto_simple_encode(&b, REQ_TRIGGER) == 0)
+		(void)ipc_send(fd, &b, 1000);
 	buf_free(&b);
 	close(fd);
 }
 
-static char *
-opt_str(const struct ipc_msg *m, const char *name, size_t max)
+/*
+ * Apply the socket's rules to a decoded open request: on public/cleanup
+ * local is forced, msa and the client_* attributes are ignored and only
+ * the display name is kept (no quotes, brackets or controls); on
+ * private/cleanup the display name is ignored.
+ */
+static void
+open_rules(struct cleanup_open *o, int public)
 {
-	char *v = ipc_get_str(m, name);
+	char **session[] = { &o->client_name, &o->client_addr, &o->helo,
+	    &o->proto, &o->auth_user, &o->tls, &o->listener, &o->smtp_id };
 
-	if (v && strlen(v) > max) {
-		free(v);
-		return NULL;
+	if (!public) {
+		free(o->full_name);
+		o->full_name = NULL;
+		return;
 	}
-	for (char *c = v; c && *c; c++)
-		if ((unsigned char)*c < ' ')
-			*c = '?';	/* header injection */
-	return v;
+	o->local = 1;
+	o->msa = 0;
+	for (size_t i = 0; i < sizeof(session) / sizeof(session[0]); i++) {
+		free(*session[i]);
+		*session[i] = NULL;
+	}
+	for (char *c = o->full_name; c && *c; c++)
+		if (strchr("\"<>()[]\\,;:@", *c))
+			*c = ' ';
+}
+
+/* The 'C' record: the session from smtpd/local, or the local uid. */
+static void
+client_record(struct job *j, int public)
+{
+	const struct cleanup_open *o = &j->o;
+	struct client_info ci = { o->client_name, o->client_addr, o->helo,
+	    o->proto, o->auth_user, o->tls, o->listener, o->smtp_id, -1 };
+
+	if (public)
+		ci = (struct client_info){ .proto = "local",
+		    .uid = (long long)j->uid };
+	buf_init(&j->client, 64 * 1024);
+	if (client_info_encode(&j->client, &ci) == -1)
+		buf_reset(&j->client);
 }
 
 /* req=open: returns 0 if the job may proceed. */
 static int
-job_open(struct job *j, const struct ipc_msg *m, int public, uid_t uid)
+job_open(struct job *j, int public, uid_t uid)
 {
-	long long v;
-	static const char *keep[] = { "client_name", "client_addr", "helo",
-	    "proto", "auth_user", "tls", "listener", "smtp_id" };
+	struct cleanup_open *o = &j->o;
 
-	j->received = !ipc_is(m, "received", "0");
-	j->local = public || ipc_is(m, "local", "1");
-	j->extract = ipc_is(m, "extract", "1");
-	j->msa = !public && ipc_is(m, "msa", "1");
+	open_rules(o, public);
+	j->local = o->local;
+	j->msa = o->msa;
 	j->uid = uid;
-	j->max_size = wk.conf.smtpd.max_message_size;
-	j->max_header = wk.conf.smtpd.max_header_size;
-	if (ipc_get_num(m, "max_size", &v) == 0 && v > 0)
-		j->max_size = (size_t)v;
-	if (ipc_get_num(m, "max_header_size", &v) == 0 && v > 0)
-		j->max_header = (size_t)v;
+	j->max_size = o->max_size ? o->max_size :
+	    wk.conf.smtpd.max_message_size;
+	j->max_header = o->max_header_size ? o->max_header_size :
+	    wk.conf.smtpd.max_header_size;
 	buf_init(&j->hdr, j->max_header + 1);
 	buf_init(&j->line, 1024 * 1024);
-	buf_init(&j->client, 64 * 1024);
 
-	j->sender = opt_str(m, "sender", QF_MAX_ADDR);
+	j->sender = o->sender;
+	o->sender = NULL;
 	if (j->sender == NULL) {
 		if (!public)
 			return -1;
 		struct passwd *pw = getpwuid(uid);
 		j->sender = xstrdup(pw ? pw->pw_name : "nobody");
 	}
-	if (public) {
-		/* A display name only: no quotes, brackets or controls. */
-		j->full_name = opt_str(m, "full_name", 128);
-		for (char *c = j->full_name; c && *c; c++)
-			if (strchr("\"<>()[]\\,;:@", *c))
-				*c = ' ';
-	}
 	if ((j->local || j->msa) && *j->sender) {
 		char *q = qualify(j->sender);
 		free(j->sender);
 		j->sender = q;
 	}
-	if (!public) {
-		j->client_name = opt_str(m, "client_name", 255);
-		j->client_addr = opt_str(m, "client_addr", 64);
-		j->helo = opt_str(m, "helo", 255);
-		j->proto = opt_str(m, "proto", 16);
-		j->tls = opt_str(m, "tls", 128);
-		j->auth_user = opt_str(m, "auth_user", 255);
-		j->smtp_id = opt_str(m, "smtp_id", 32);
-	}
-	ipc_begin(&j->client);
-	if (!public) {
-		for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
-			const struct ipc_attr *a = ipc_get(m, keep[i]);
-			if (a && a->len < 512)
-				ipc_add(&j->client, a->name, a->val, a->len);
-		}
-	} else {
-		ipc_add_num(&j->client, "uid", (long long)uid);
-		ipc_add_str(&j->client, "proto", "local");
-	}
-	ipc_end(&j->client);
-	buf_consume(&j->client, 4);	/* store the payload only */
-
-	for (size_t i = 0; i < m->nattr; i++) {
-		if (strcmp(m->attr[i].name, "rcpt") != 0)
-			continue;
-		char *r = xstrndup(m->attr[i].val, m->attr[i].len);
-		add_rcpt(j, r);
-		free(r);
-	}
+	client_record(j, public);
+	for (size_t i = 0; i < o->nrcpt; i++)
+		add_rcpt(j, o->rcpt[i]);
 	return 0;
+}
+
+/* Read and check the open request, create the queue file, say ok. */
+static int
+job_start(int fd, struct ipc_msg *m, struct job *j, int public, uid_t uid)
+{
+	char why[128];
+
+	if (ipc_recv(fd, m, JOB_TIMEOUT_MS) == -1 ||
+	    proto_req_type(m) != REQ_OPEN) {
+		log_warn("bad or missing open request");
+		return -1;
+	}
+	if (cleanup_open_decode(m, &j->o, why, sizeof(why)) == -1) {
+		log_warn("bad open request: %s", why);
+		reply(fd, 0, 554, "5.5.4 Bad request", NULL);
+		return -1;
+	}
+	if (job_open(j, public, uid) == -1) {
+		reply(fd, 0, 554, "5.5.4 Bad request", NULL);
+		return -1;
+	}
+	if (qfile_create(&j->w, incoming_fd, clock_us(), 0, j->sender,
+	    &j->client) == -1) {
+		log_error("cannot create queue file: %s", strerror(errno));
+		reply(fd, 0, reply_code(R_QUEUE), reply_text(R_QUEUE), NULL);
+		return -1;
+	}
+	j->w_open = 1;
+	reply(fd, 1, 0, NULL, NULL);
+	return 0;
+}
+
+/* Data frames until req=end (0); -1 on abort or a broken client. */
+static int
+job_content(int fd, struct ipc_msg *m, struct job *j)
+{
+	const char *chunk;
+	size_t len;
+
+	for (;;) {
+		if (ipc_recv(fd, m, JOB_TIMEOUT_MS) == -1) {
+			log_warn("%s: client went away: %s", j->w.id,
+			    strerror(errno));
+			return -1;
+		}
+		switch (proto_req_type(m)) {
+		case REQ_ABORT:
+			return -1;
+		case REQ_END:
+			return 0;
+		case REQ_DATA:
+			if (cleanup_data_decode(m, &chunk, &len) == 0)
+				content_chunk(j, chunk, len);
+			break;
+		default:
+			log_warn("%s: protocol error from client", j->w.id);
+			return -1;
+		}
+	}
+}
+
+/* The end of the content: check, commit, answer, poke qmgr. */
+static void
+job_finish(int fd, struct job *j, int public)
+{
+	char id[QID_LEN + 1];
+	const struct cleanup_open *o = &j->o;
+
+	if (j->line.len) {		/* no final newline */
+		buf_putc(&j->line, '\n');
+		content_line(j, j->line.data, j->line.len);
+	}
+	if (!j->in_body && !j->err_code)
+		header_done(j);
+	if (j->nrcpt == 0 && !j->err_code)
+		job_fail(j, 554, o->extract ?
+		    "5.5.1 No recipients found in headers" :
+		    "5.5.1 No recipients");
+	if (j->err_code) {
+		reply(fd, 0, j->err_code, j->err_text, NULL);
+		log_info("%s: reject: %d %s", j->w.id, j->err_code,
+		    j->err_text);
+		return;
+	}
+	if (qfile_content_end(&j->w) == -1)
+		goto write_error;
+	for (size_t i = 0; i < j->nrcpt; i++)
+		qfile_add_rcpt(&j->w, j->rcpt[i]);
+	j->w_open = 0;
+	if (qfile_commit(&j->w, id) == -1)
+		goto write_error;
+	if (public)
+		log_info("%s: uid=%lu from=<%s>", id, (unsigned long)j->uid,
+		    j->sender);
+	else
+		log_info("%s: client=%s[%s]%s%s", id,
+		    o->client_name ? o->client_name : "unknown",
+		    o->client_addr ? o->client_addr : "unknown",
+		    o->auth_user ? ", sasl_username=" : "",
+		    o->auth_user ? o->auth_user : "");
+	log_info("%s: message-id=<%s@%s>, size=%zu, nrcpt=%zu", id, id,
+	    wk.conf.hostname, j->size, j->nrcpt);
+	reply(fd, 1, 0, NULL, id);
+	poke_qmgr();
+	return;
+
+write_error:
+	log_error("%s: queue write error: %s", j->w.id, strerror(errno));
+	reply(fd, 0, reply_code(R_QUEUE), reply_text(R_QUEUE), NULL);
 }
 
 static void
@@ -492,95 +600,22 @@ serve(int fd, int public)
 	struct job j;
 	struct ucred cr;
 	socklen_t crlen = sizeof(cr);
-	struct timespec ts;
-	char id[QID_LEN + 1];
 	uid_t uid = (uid_t)-1;
 
 	memset(&j, 0, sizeof(j));
+	cleanup_open_init(&j.o);
 	if (public) {
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) == -1) {
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen)
+		    == -1) {
 			log_warn("SO_PEERCRED: %s", strerror(errno));
 			return;
 		}
 		uid = cr.uid;
 	}
 	ipc_msg_init(&m);
-	if (ipc_recv(fd, &m, JOB_TIMEOUT_MS) == -1 || !ipc_is(&m, "req", "open")) {
-		log_warn("bad or missing open request");
-		goto out;
-	}
-	if (job_open(&j, &m, public, uid) == -1) {
-		reply(fd, "error", 554, "5.5.4 Bad request", NULL);
-		goto out;
-	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	if (qfile_create(&j.w, incoming_fd, (uint64_t)ts.tv_sec * 1000000 +
-	    (uint64_t)ts.tv_nsec / 1000, 0, j.sender, &j.client) == -1) {
-		log_error("cannot create queue file: %s", strerror(errno));
-		reply(fd, "error", 451, "4.3.0 Queue write error", NULL);
-		goto out;
-	}
-	j.w_open = 1;
-	reply(fd, "ok", 0, NULL, NULL);
-
-	for (;;) {
-		if (ipc_recv(fd, &m, JOB_TIMEOUT_MS) == -1) {
-			log_warn("%s: client went away: %s", j.w.id, strerror(errno));
-			goto out;
-		}
-		if (ipc_is(&m, "req", "abort"))
-			goto out;
-		if (ipc_is(&m, "req", "end"))
-			break;
-		if (!ipc_is(&m, "req", "data")) {
-			log_warn("%s: protocol error from client", j.w.id);
-			goto out;
-		}
-		for (size_t i = 0; i < m.nattr; i++)
-			if (strcmp(m.attr[i].name, "chunk") == 0)
-				content_chunk(&j, m.attr[i].val, m.attr[i].len);
-	}
-	if (j.line.len) {		/* no final newline */
-		buf_putc(&j.line, '\n');
-		content_line(&j, j.line.data, j.line.len);
-	}
-	if (!j.in_body && !j.err_code)
-		header_done(&j);
-	if (j.nrcpt == 0 && !j.err_code)
-		job_fail(&j, 554, j.extract ? "5.5.1 No recipients found in headers" :
-		    "5.5.1 No recipients");
-	if (j.err_code) {
-		reply(fd, "error", j.err_code, j.err_text, NULL);
-		log_info("%s: reject: %d %s", j.w.id, j.err_code, j.err_text);
-		goto out;
-	}
-	if (qfile_content_end(&j.w) == -1)
-		goto write_error;
-	for (size_t i = 0; i < j.nrcpt; i++)
-		qfile_add_rcpt(&j.w, j.rcpt[i]);
-	if (qfile_commit(&j.w, id) == -1) {
-		j.w_open = 0;
-		goto write_error;
-	}
-	j.w_open = 0;
-	if (public)
-		log_info("%s: uid=%lu from=<%s>", id, (unsigned long)uid, j.sender);
-	else
-		log_info("%s: client=%s[%s]%s%s", id,
-		    j.client_name ? j.client_name : "unknown",
-		    j.client_addr ? j.client_addr : "unknown",
-		    j.auth_user ? ", sasl_username=" : "",
-		    j.auth_user ? j.auth_user : "");
-	log_info("%s: message-id=<%s@%s>, size=%zu, nrcpt=%zu", id, id,
-	    wk.conf.hostname, j.size, j.nrcpt);
-	reply(fd, "ok", 0, NULL, id);
-	poke_qmgr();
-	goto out;
-
-write_error:
-	log_error("%s: queue write error: %s", j.w.id, strerror(errno));
-	reply(fd, "error", 451, "4.3.0 Queue write error", NULL);
-out:
+	if (job_start(fd, &m, &j, public, uid) == 0 &&
+	    job_content(fd, &m, &j) == 0)
+		job_finish(fd, &j, public);
 	job_free(&j);
 	ipc_msg_free(&m);
 }

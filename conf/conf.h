@@ -6,6 +6,7 @@
 #ifndef POSTERN_CONF_H
 #define POSTERN_CONF_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,8 +20,8 @@ enum conf_remote_tls { RTLS_NONE, RTLS_MAY, RTLS_ENCRYPT, RTLS_VERIFY };
 
 /* Keys that a [section] may override: the smtpd policy of one listener. */
 struct conf_smtpd {
-	char		*name;			/* section name: "smtp", "submission" */
-	char		*listen[CONF_MAX_ADDRS];	/* "host:port", "[::1]:25" */
+	char		*name;			/* section: "smtp" */
+	char		*listen[CONF_MAX_ADDRS];	/* "h:25", "[::1]:25" */
 	size_t		 nlisten;
 	size_t		 max_recipients;
 	size_t		 max_header_size;
@@ -30,7 +31,7 @@ struct conf_smtpd {
 	enum conf_tls	 tls;
 	char		*tls_cert, *tls_key, *tls_ca;
 	enum conf_auth	 auth;
-	char		*auth_mechanisms;	/* upper-case, space separated */
+	char		*auth_mechanisms;	/* "PLAIN LOGIN" */
 	int		 auth_plaintext_requires_tls;
 	int		 require_resolvable_sender;
 	int		 delay_checks;
@@ -64,7 +65,7 @@ struct conf {
 	char		*log_level;
 	/* submission (SPEC sections 3 and 6) */
 	char		*sasl_app;		/* Cyrus app name: APP.conf */
-	char		*sasl_config_dir;	/* NULL: Cyrus' default (/etc/sasl2) */
+	char		*sasl_config_dir;	/* NULL: Cyrus' (/etc/sasl2) */
 	int		 auth_show_user;	/* auth user in Received: */
 	char		*sender_login_map;	/* NULL: no MAIL FROM check */
 	enum conf_remote_tls remote_tls;
@@ -80,7 +81,7 @@ struct conf {
 struct conf_errors {
 	char	**msg;		/* "file:line: text" */
 	size_t	 n;
-	size_t	 nwarn;		/* how many of msg are warnings (prefixed "warning: ") */
+	size_t	 nwarn;		/* how many are warnings ("...: warning: ") */
 };
 
 /* Set by a worker before conf_load: master (root) already checked the
@@ -95,13 +96,18 @@ const char *conf_path(const char *opt_c);
 int	 conf_load(const char *path, struct conf *c, struct conf_errors *errs);
 void	 conf_free(struct conf *);
 void	 conf_errors_free(struct conf_errors *);
+/* Append one message ("file:line: text", or "...: warning: text"). */
+void	 conf_errors_add(struct conf_errors *, int warn, const char *, ...)
+	    __attribute__((format(printf, 3, 4)));
+void	 conf_errors_vadd(struct conf_errors *, int warn, const char *,
+	    va_list);
 /* Find a listener by section name; NULL if none. */
 const struct conf_smtpd *conf_listener(const struct conf *, const char *name);
 
 /* Value parsers, exposed for the unit tests. 0 ok, -1 bad. */
 int	 conf_parse_size(const char *, uint64_t *);	/* 10m, 512k, 100 */
-int	 conf_parse_duration(const char *, uint64_t *);	/* 5d, 4h, 30m, 10s, 10 */
-int	 conf_parse_bool(const char *, int *);		/* yes/no/true/false/on/off/1/0 */
+int	 conf_parse_duration(const char *, uint64_t *);	/* 5d, 4h, 30m, 10 */
+int	 conf_parse_bool(const char *, int *);	/* yes/no/on/off/true/1... */
 
 /* Domain lists: local_domains / relay_domains values are comma/space
  * separated domains and/or absolute file paths (one domain per line,
@@ -111,10 +117,12 @@ struct domain_list {
 	char	**dom;		/* lower-case, no trailing dot */
 	size_t	 n;
 };
-int	 domain_list_load(const char *spec, struct domain_list *, struct conf_errors *);
+int	 domain_list_load(const char *spec, struct domain_list *,
+	    struct conf_errors *);
 /* Exact match or, for an entry, any subdomain?  Sendmail's relay-domains
  * matches subdomains; local-host-names matches exactly. */
-int	 domain_list_match(const struct domain_list *, const char *domain, int subdomains);
+int	 domain_list_match(const struct domain_list *, const char *domain,
+	    int subdomains);
 void	 domain_list_free(struct domain_list *);
 
 #endif

@@ -65,35 +65,6 @@ sbuf_add(struct sbuf *b, const char *p, size_t n)
 	return 0;
 }
 
-static void
-errs_vadd(struct conf_errors *e, int warn, const char *fmt, va_list ap)
-{
-	char	*m, **nm;
-
-	if (e == NULL)
-		return;
-	if (vasprintf(&m, fmt, ap) == -1)
-		return;
-	if ((nm = reallocarray(e->msg, e->n + 1, sizeof(*nm))) == NULL) {
-		free(m);
-		return;
-	}
-	e->msg = nm;
-	e->msg[e->n++] = m;
-	if (warn)
-		e->nwarn++;
-}
-
-static void
-errs_add(struct conf_errors *e, int warn, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	errs_vadd(e, warn, fmt, ap);
-	va_end(ap);
-}
-
 /* Report a problem at the current entry: "file:line: [warning: ]text". */
 static void
 cmsg(struct compile *c, int warn, const char *fmt, ...)
@@ -104,7 +75,7 @@ cmsg(struct compile *c, int warn, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	errs_add(c->errs, warn, "%s:%zu: %s%s", c->path, c->line,
+	conf_errors_add(c->errs, warn, "%s:%zu: %s%s", c->path, c->line,
 	    warn ? "warning: " : "", text);
 	if (!warn)
 		c->nerr++;
@@ -495,7 +466,7 @@ read_entries(struct compile *c, FILE *fp)
 			break;
 	}
 	if (ferror(fp)) {
-		errs_add(c->errs, 0, "%s: read error: %s", c->path,
+		conf_errors_add(c->errs, 0, "%s: read error: %s", c->path,
 		    strerror(errno));
 		c->ioerr = 1;
 	}
@@ -510,17 +481,20 @@ static int
 install(struct compile *c, int *fd, const char *tmp, const char *dst)
 {
 	if (fsync(*fd) == -1) {
-		errs_add(c->errs, 0, "%s: fsync: %s", tmp, strerror(errno));
+		conf_errors_add(c->errs, 0, "%s: fsync: %s",
+		    tmp, strerror(errno));
 		return -1;
 	}
 	if (close(*fd) == -1) {
 		*fd = -1;
-		errs_add(c->errs, 0, "%s: close: %s", tmp, strerror(errno));
+		conf_errors_add(c->errs, 0, "%s: close: %s",
+		    tmp, strerror(errno));
 		return -1;
 	}
 	*fd = -1;
 	if (rename(tmp, dst) == -1) {
-		errs_add(c->errs, 0, "%s: rename: %s", dst, strerror(errno));
+		conf_errors_add(c->errs, 0, "%s: rename: %s",
+		    dst, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -539,28 +513,30 @@ map_compile(const char *path, enum map_kind kind, struct conf_errors *errs)
 	c.kind = kind;
 	c.errs = errs;
 	if ((fp = fopen(path, "r")) == NULL) {
-		errs_add(errs, 0, "%s: cannot open: %s", path, strerror(errno));
+		conf_errors_add(errs, 0, "%s: cannot open: %s",
+		    path, strerror(errno));
 		return -1;
 	}
 	if (asprintf(&dst, "%s.cdb", path) == -1 ||
 	    asprintf(&tmp, "%s.cdb.tmp%ld", path, (long)getpid()) == -1) {
 		dst = tmp = NULL;
-		errs_add(errs, 0, "%s: out of memory", path);
+		conf_errors_add(errs, 0, "%s: out of memory", path);
 		goto done;
 	}
 	if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
 	    0644)) == -1) {
-		errs_add(errs, 0, "%s: cannot create: %s", tmp,
+		conf_errors_add(errs, 0, "%s: cannot create: %s", tmp,
 		    strerror(errno));
 		goto done;
 	}
 	if (cdb_make_start(&c.cdbm, fd) == -1) {
-		errs_add(errs, 0, "%s: %s", tmp, strerror(errno));
+		conf_errors_add(errs, 0, "%s: %s", tmp, strerror(errno));
 		goto done;
 	}
 	read_entries(&c, fp);
 	if (cdb_make_finish(&c.cdbm) == -1) {
-		errs_add(errs, 0, "%s: cannot write: %s", tmp, strerror(errno));
+		conf_errors_add(errs, 0, "%s: cannot write: %s",
+		    tmp, strerror(errno));
 		c.ioerr = 1;
 	}
 	if (!c.ioerr && !c.nerr && install(&c, &fd, tmp, dst) == 0)

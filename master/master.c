@@ -28,9 +28,9 @@
 #include <unistd.h>
 
 #include "buf.h"
-#include "ipc.h"
 #include "log.h"
 #include "master.h"
+#include "proto.h"
 #include "qfile.h"
 
 #define MAX_SERVICES	(CONF_MAX_LISTENERS + 5)
@@ -581,53 +581,57 @@ reload(void)
 	retire(NULL, SIGUSR1);
 }
 
+/* restart SERVICE: every generation of it (or every smtpd) gets SIGUSR1. */
+static int
+restart_service(const char *name, char *text, size_t len)
+{
+	int n = 0;
+
+	for (int i = 0; i < nsvc; i++) {
+		int is_smtpd = strcmp(svc[i].prog, "smtpd") == 0;
+		if (strcmp(svc[i].name, name) == 0 ||
+		    (is_smtpd && strcmp(name, "smtpd") == 0)) {
+			retire(&svc[i], SIGUSR1);
+			n++;
+		}
+	}
+	if (n == 0) {
+		snprintf(text, len, "no service named %s", name);
+		return -1;
+	}
+	log_info("restart of %s requested", name);
+	snprintf(text, len, "%s restarted", name);
+	return 0;
+}
+
+/* One request on private/master (docs/internals.md). */
 static void
 control(void)
 {
 	struct ipc_msg im;
+	struct master_request mr;
+	struct proto_reply r = { 0, 0, NULL, NULL };
 	struct buf b;
-	char *req = NULL, *name = NULL;
-	const char *st = "ok";
-	char text[256] = "ok";
+	char text[DSTATUS_TEXT] = "unknown request";
 	int fd = accept4(ctl_fd, NULL, NULL, SOCK_CLOEXEC);
 
 	if (fd == -1)
 		return;
 	ipc_msg_init(&im);
-	if (ipc_recv(fd, &im, 2000) == -1 || (req = ipc_get_str(&im, "req")) == NULL)
+	if (ipc_recv(fd, &im, 2000) == -1 || ipc_get(&im, ATTR_REQ) == NULL)
 		goto out;
-	if (strcmp(req, "restart") == 0 &&
-	    (name = ipc_get_str(&im, "service")) != NULL) {
-		int n = 0;
-		for (int i = 0; i < nsvc; i++) {
-			int is_smtpd = strcmp(svc[i].prog, "smtpd") == 0;
-			if (strcmp(svc[i].name, name) == 0 ||
-			    (is_smtpd && strcmp(name, "smtpd") == 0)) {
-				retire(&svc[i], SIGUSR1);
-				n++;
-			}
-		}
-		if (n == 0) {
-			st = "error";
-			snprintf(text, sizeof(text), "no service named %s", name);
-		} else {
-			log_info("restart of %s requested", name);
-			snprintf(text, sizeof(text), "%s restarted", name);
-		}
-	} else {
-		st = "error";
+	if (master_request_decode(&im, &mr, text, sizeof(text)) == -1)
+		;	/* text says why */
+	else if (mr.req == REQ_RESTART)
+		r.ok = restart_service(mr.service, text, sizeof(text)) == 0;
+	else	/* REQ_MASTER_STATUS: not served yet, pid/status has it */
 		snprintf(text, sizeof(text), "unknown request");
-	}
+	r.text = text;
 	buf_init(&b, 4096);
-	ipc_begin(&b);
-	ipc_add_str(&b, "status", st);
-	ipc_add_str(&b, "text", text);
-	ipc_end(&b);
-	ipc_send(fd, &b, 2000);
+	if (proto_reply_encode(&b, &r) == 0)
+		ipc_send(fd, &b, 2000);
 	buf_free(&b);
 out:
-	free(req);
-	free(name);
 	ipc_msg_free(&im);
 	close(fd);
 }

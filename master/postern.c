@@ -20,9 +20,9 @@
 
 #include "buf.h"
 #include "conf.h"
-#include "ipc.h"
 #include "map.h"
 #include "master.h"
+#include "proto.h"
 #include "qfile.h"
 #include "tools/tools.h"
 
@@ -222,15 +222,38 @@ cmd_reload(const char *file)
 	return 0;
 }
 
+/* Print master's answer to a restart; the exit status. */
+static int
+restart_answer(const struct ipc_msg *im)
+{
+	struct proto_reply r;
+	char why[128];
+
+	if (proto_reply_decode(im, &r, why, sizeof(why)) == -1) {
+		fprintf(stderr, "postern: bad answer from master: %s\n", why);
+		return 1;
+	}
+	fprintf(r.ok ? stdout : stderr, "postern: %s\n",
+	    r.text ? r.text : "?");
+	proto_reply_free(&r);
+	return r.ok ? 0 : 1;
+}
+
 static int
 cmd_restart_service(const char *file, const char *name)
 {
 	struct conf c;
 	struct ipc_msg im;
+	struct master_request mr = { .req = REQ_RESTART };
 	struct buf b;
-	char path[512], *st, *text;
+	char path[512];
 	int fd, rc = 1;
 
+	if (strlcpy(mr.service, name, sizeof(mr.service)) >=
+	    sizeof(mr.service)) {
+		fprintf(stderr, "postern: no service named %s\n", name);
+		return 1;
+	}
 	if (load_conf(file, &c, 1) == -1)
 		return 1;
 	snprintf(path, sizeof(path), "%s/%s/master", c.queue_dir, QDIR_PRIVATE);
@@ -241,19 +264,11 @@ cmd_restart_service(const char *file, const char *name)
 		return 7;
 	}
 	buf_init(&b, 4096);
-	ipc_begin(&b);
-	ipc_add_str(&b, "req", "restart");
-	ipc_add_str(&b, "service", name);
-	ipc_end(&b);
 	ipc_msg_init(&im);
-	if (ipc_send(fd, &b, 5000) == 0 && ipc_recv(fd, &im, 5000) == 0) {
-		st = ipc_get_str(&im, "status");
-		text = ipc_get_str(&im, "text");
-		rc = st && strcmp(st, "ok") == 0 ? 0 : 1;
-		fprintf(rc ? stderr : stdout, "postern: %s\n", text ? text : "?");
-		free(st);
-		free(text);
-	} else
+	if (master_request_encode(&b, &mr) == 0 &&
+	    ipc_send(fd, &b, 5000) == 0 && ipc_recv(fd, &im, 5000) == 0)
+		rc = restart_answer(&im);
+	else
 		fprintf(stderr, "postern: no answer from master\n");
 	ipc_msg_free(&im);
 	buf_free(&b);

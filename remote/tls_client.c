@@ -23,7 +23,7 @@
 #include <openssl/x509v3.h>
 
 #include "log.h"
-#include "tls_client.h"
+#include "remote.h"
 
 #define CIPHERS		"HIGH:!aNULL:!eNULL:!MD5:!RC4:!3DES:!DES:!PSK:!SRP"
 
@@ -87,15 +87,6 @@ fail:
 	return -1;
 }
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 is_ip(const char *s)
 {
@@ -147,6 +138,34 @@ fill_info(SSL *ssl, struct tlsc_info *info, int verify, const char *name)
 		info->verified = 1;
 }
 
+/* SSL_connect until done, waiting for the socket up to the deadline. */
+static int
+handshake(struct tlsc *t, long long deadline_ms, char *err, size_t errlen)
+{
+	for (;;) {
+		int r, e;
+
+		errno = 0;
+		r = SSL_connect(t->ssl);
+		if (r == 1)
+			return 0;
+		e = SSL_get_error(t->ssl, r);
+		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+			ssl_errstr(err, errlen, "handshake failed");
+			return -1;
+		}
+		if (fd_wait(t->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
+		    deadline_ms) == -1) {
+			if (errno == ETIMEDOUT)
+				snprintf(err, errlen, "handshake timed out");
+			else
+				snprintf(err, errlen, "poll: %s",
+				    strerror(errno));
+			return -1;
+		}
+	}
+}
+
 struct tlsc *
 tlsc_connect(int fd, const char *sni, const char *name, int verify,
     long long deadline_ms, struct tlsc_info *info, char *err, size_t errlen)
@@ -184,44 +203,13 @@ tlsc_connect(int fd, const char *sni, const char *name, int verify,
 		else
 			r = X509_VERIFY_PARAM_set1_host(vp, name, 0);
 		if (r != 1) {
-			ssl_errstr(err, errlen, "cannot set the name to verify");
+			ssl_errstr(err, errlen,
+			    "cannot set the name to verify");
 			goto fail;
 		}
 	}
-	for (;;) {
-		struct pollfd pfd = { .fd = fd };
-		long long left;
-		int e;
-
-		errno = 0;
-		r = SSL_connect(t->ssl);
-		if (r == 1)
-			break;
-		e = SSL_get_error(t->ssl, r);
-		if (e == SSL_ERROR_WANT_READ)
-			pfd.events = POLLIN;
-		else if (e == SSL_ERROR_WANT_WRITE)
-			pfd.events = POLLOUT;
-		else {
-			ssl_errstr(err, errlen, "handshake failed");
-			goto fail;
-		}
-		for (;;) {
-			left = deadline_ms - mono_ms();
-			if (left <= 0) {
-				snprintf(err, errlen, "handshake timed out");
-				goto fail;
-			}
-			r = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
-			if (r > 0)
-				break;
-			if (r == -1 && errno != EINTR) {
-				snprintf(err, errlen, "poll: %s",
-				    strerror(errno));
-				goto fail;
-			}
-		}
-	}
+	if (handshake(t, deadline_ms, err, errlen) == -1)
+		goto fail;
 	fill_info(t->ssl, info, verify, name);
 	if (verify && !info->verified) {
 		snprintf(err, errlen, "server certificate not trusted: %s",
@@ -237,12 +225,14 @@ fail:
 	return NULL;
 }
 
+/* The result of SSL_read_ex/SSL_write_ex (r, n bytes) as read(2) gives
+ * it, with EAGAIN and *want when the socket must be waited for. */
 static ssize_t
-io_result(struct tlsc *t, int r, short *want)
+io_result(struct tlsc *t, int r, size_t n, short *want)
 {
-	int e = SSL_get_error(t->ssl, r);
-
-	switch (e) {
+	if (r == 1)
+		return (ssize_t)n;
+	switch (SSL_get_error(t->ssl, r)) {
 	case SSL_ERROR_WANT_READ:
 		*want = POLLIN;
 		errno = EAGAIN;
@@ -269,9 +259,7 @@ tlsc_read(struct tlsc *t, void *buf, size_t len, short *want)
 
 	errno = 0;
 	r = SSL_read_ex(t->ssl, buf, len, &n);
-	if (r == 1)
-		return (ssize_t)n;
-	return io_result(t, r, want);
+	return io_result(t, r, n, want);
 }
 
 ssize_t
@@ -282,9 +270,7 @@ tlsc_write(struct tlsc *t, const void *buf, size_t len, short *want)
 
 	errno = 0;
 	r = SSL_write_ex(t->ssl, buf, len, &n);
-	if (r == 1)
-		return (ssize_t)n;
-	return io_result(t, r, want);
+	return io_result(t, r, n, want);
 }
 
 int

@@ -18,8 +18,9 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "ipc.h"
+#include "clock.h"
 #include "log.h"
+#include "proto.h"
 #include "qfile.h"
 #include "smtpd.h"
 
@@ -43,15 +44,6 @@ static struct ipc_msg		 amsg;
 static struct buf		 aout;
 static int			 warned;	/* outage logged */
 static long long		 retry_at;	/* ms: no reconnect before */
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Connection lost: every pending caller gets "no answer". */
 static void
@@ -82,7 +74,9 @@ anvil_read(struct bufferevent *b, void *arg)
 {
 	struct evbuffer *in = bufferevent_get_input(b);
 	unsigned gen = agen;
+	struct anvil_reply r;
 	struct pend p;
+	char why[128];
 
 	(void)arg;
 	while (abev == b && gen == agen) {
@@ -100,6 +94,11 @@ anvil_read(struct bufferevent *b, void *arg)
 		}
 		if (n == 0)
 			return;
+		if (anvil_reply_decode(&amsg, &r, why, sizeof(why)) == -1) {
+			log_warn("anvil: bad reply: %s", why);
+			anvil_drop("malformed reply");
+			return;
+		}
 		evbuffer_drain(in, (size_t)n);
 		if (pn == 0) {
 			anvil_drop("reply without a request");
@@ -109,7 +108,7 @@ anvil_read(struct bufferevent *b, void *arg)
 		phead = (phead + 1) % PEND_MAX;
 		pn--;
 		if (p.cb)
-			p.cb(p.arg, &amsg);	/* may end sessions */
+			p.cb(p.arg, &r);	/* may end sessions */
 	}
 }
 
@@ -157,12 +156,12 @@ static void
 anvil_tick(evutil_socket_t fd, short ev, void *arg)
 {
 	(void)fd; (void)ev; (void)arg;
-	if (abev == NULL && !shutting && now_ms() >= retry_at)
+	if (abev == NULL && !shutting && clock_ms() >= retry_at)
 		anvil_connect();
 	else if (abev != NULL && pn > 0 &&
-	    now_ms() - pq[phead].sent > REPLY_WAIT_MS) {
+	    clock_ms() - pq[phead].sent > REPLY_WAIT_MS) {
 		/* hung, not dead: don't make every client wait again soon */
-		retry_at = now_ms() + HUNG_WAIT_MS;
+		retry_at = clock_ms() + HUNG_WAIT_MS;
 		anvil_drop("no reply within 1 s");
 	}
 }
@@ -197,19 +196,21 @@ anvil_generation(void)
 }
 
 static int
-anvil_frame(const char *req, const char *ip, const char *listener)
+anvil_frame(enum proto_req req, const char *ip, const char *listener)
 {
-	ipc_begin(&aout);
-	if (ipc_add_str(&aout, "req", req) == -1 ||
-	    ipc_add_str(&aout, "ip", ip) == -1 ||
-	    (listener && ipc_add_str(&aout, "listener", listener) == -1) ||
-	    ipc_end(&aout) == -1)
+	struct anvil_request r = { .req = req };
+
+	if (strlcpy(r.ip, ip, sizeof(r.ip)) >= sizeof(r.ip))
+		return -1;
+	if (listener != NULL)	/* anvil keeps 32 bytes of it */
+		(void)strlcpy(r.listener, listener, sizeof(r.listener));
+	if (anvil_request_encode(&aout, &r) == -1)
 		return -1;
 	return bufferevent_write(abev, aout.data, aout.len);
 }
 
 int
-anvil_request(const char *req, const char *ip, const char *listener,
+anvil_request(enum proto_req req, const char *ip, const char *listener,
     anvil_cb cb, void *arg)
 {
 	struct pend *p;
@@ -221,13 +222,13 @@ anvil_request(const char *req, const char *ip, const char *listener,
 	p = &pq[(phead + pn) % PEND_MAX];
 	p->cb = cb;
 	p->arg = arg;
-	p->sent = now_ms();
+	p->sent = clock_ms();
 	pn++;
 	return 0;
 }
 
 void
-anvil_notify(const char *req, const char *ip)
+anvil_notify(enum proto_req req, const char *ip)
 {
 	if (anvil_up())
 		(void)anvil_frame(req, ip, NULL);

@@ -34,9 +34,6 @@
 #define FAIL_BAN	600	/* ... refuse the client for this long */
 #define FAIL_SLOTS	1024
 
-#define R_AUTH_OK	"235 2.7.0 Authentication successful"
-#define R_AUTH_FAIL	"535 5.7.8 Authentication credentials invalid"
-#define R_REFUSED	R_AUTH_REFUSED
 
 struct failrec {
 	char	 ip[64];
@@ -101,12 +98,8 @@ auth_init(void)
 		fatal("[%s] cannot initialize Cyrus SASL (sasl_app %s): %s",
 		    wk.service, wk.conf.sasl_app, sasl_errstring(r, NULL, NULL));
 	sasl_up = 1;
-	if (wk.conf.sender_login_map) {
-		if (map_open(&login_map, wk.conf.sender_login_map) == -1)
-			fatal("cannot open sender_login_map %s: %s",
-			    wk.conf.sender_login_map, strerror(errno));
-		have_login_map = 1;
-	}
+	have_login_map = smtpd_map_open(&login_map, wk.conf.sender_login_map,
+	    "sender_login_map");
 	log_info("[%s] SASL app %s, auth=%s, mechanisms: %s", wk.service,
 	    wk.conf.sasl_app, lc->auth == AUTH_REQUIRED ? "required" :
 	    "optional", lc->auth_mechanisms);
@@ -287,7 +280,7 @@ auth_refused(const char *ip, char *out, size_t outlen)
 
 	if (f == NULL || f->until <= time(NULL))
 		return 0;
-	snprintf(out, outlen, "%s", R_REFUSED);
+	(void)reply_format(out, outlen, R_AUTH_REFUSED);
 	return 1;
 }
 
@@ -319,20 +312,19 @@ fail_count(struct session *s)
 /* anvil's verdict on a failure (NULL: no answer, the local count
  * stands). Commands waited for it. */
 static void
-anvil_fail_done(void *arg, const struct ipc_msg *m)
+anvil_fail_done(void *arg, const struct anvil_reply *m)
 {
 	struct session *s = arg;
-	long long n = 0, b = 0;
 
 	s->dns_wait = 0;
-	if (m != NULL && ipc_get_num(m, "blocked", &b) == 0 && b == 1 &&
-	    !s->closing) {
-		(void)ipc_get_num(m, "count", &n);
+	if (m != NULL && m->blocked == 1 && !s->closing) {
+		long long n = m->count >= 0 ? m->count : 0;
+
 		log_warn("%s: too many failed AUTHs from %s[%s] (%lld on all "
 		    "listeners within %ds, last with %s): refused for %ds",
 		    s->id, s->name, s->ip, n, FAIL_WINDOW, s->auth_mech,
 		    FAIL_BAN);
-		reply(s, "%s", R_REFUSED);
+		session_reply(s, R_AUTH_REFUSED);
 		session_close(s);
 	}
 	session_resume(s);	/* last: it may end the session */
@@ -350,11 +342,11 @@ auth_failed(struct session *s, int r)
 	    s->name, s->ip, s->auth_mech, sasl_errstring(r, NULL, NULL));
 	sasl_drop(s);
 	s->state = S_CMD;
-	reply(s, "%s", R_AUTH_FAIL);
-	asked = anvil_request("auth_fail", s->ip, wk.service,
+	session_reply(s, R_AUTH_FAIL);
+	asked = anvil_request(REQ_AUTH_FAIL, s->ip, wk.service,
 	    anvil_fail_done, s) == 0;
 	if (fail_count(s)) {
-		reply(s, "%s", R_REFUSED);
+		session_reply(s, R_AUTH_REFUSED);
 		session_close(s);
 	} else if (asked)
 		s->dns_wait = 1;	/* next command after anvil's verdict */
@@ -375,7 +367,7 @@ auth_result(struct session *s, int r, const char *out, unsigned outlen)
 		}
 		b64[n] = '\0';
 		evbuffer_add_printf(bufferevent_get_output(s->bev),
-		    "334 %s\r\n", b64);
+		    "%d %s\r\n", reply_code(R_AUTH_CHALLENGE), b64);
 		s->state = S_AUTH;
 		return;
 	}
@@ -397,25 +389,25 @@ auth_result(struct session *s, int r, const char *out, unsigned outlen)
 	sasl_drop(s);
 	log_info("%s: client=%s[%s], sasl_method=%s, sasl_username=%s", s->id,
 	    s->name, s->ip, s->auth_mech, s->auth_user);
-	reply(s, "%s", R_AUTH_OK);
+	session_reply(s, R_AUTH_OK);
 }
 
 static void	auth_run(struct session *, const char *);
 
 /* anvil's answer to the block check of an AUTH command held meanwhile. */
 static void
-anvil_check_done(void *arg, const struct ipc_msg *m)
+anvil_check_done(void *arg, const struct anvil_reply *m)
 {
 	struct session *s = arg;
 	char *a = s->auth_wait;
-	long long b = 0;
 
 	s->auth_wait = NULL;
 	s->dns_wait = 0;
-	if (m != NULL && ipc_get_num(m, "blocked", &b) == 0 && b == 1) {
-		log_info("NOQUEUE: reject: AUTH from %s[%s]: %s (all "
-		    "listeners)", s->name, s->ip, R_REFUSED);
-		reply(s, "%s", R_REFUSED);
+	if (m != NULL && m->blocked == 1) {
+		log_info("NOQUEUE: reject: AUTH from %s[%s]: %d %s (all "
+		    "listeners)", s->name, s->ip, reply_code(R_AUTH_REFUSED),
+		    reply_text(R_AUTH_REFUSED));
+		session_reply(s, R_AUTH_REFUSED);
 		session_close(s);
 	} else if (a != NULL && !s->closing)
 		auth_run(s, a);
@@ -435,13 +427,13 @@ auth_cmd(struct session *s, const char *arg)
 	if (sasl_up && auth_refused(s->ip, r, sizeof(r))) {
 		log_info("NOQUEUE: reject: AUTH from %s[%s]: %s", s->name,
 		    s->ip, r);
-		reply(s, "%s", r);
+		session_reply_line(s, r);
 		session_close(s);
 		return;
 	}
 	/* Blocked through another listener since this session began? */
 	if (sasl_up && s->auth_user == NULL && s->auth_wait == NULL &&
-	    anvil_request("auth_check", s->ip, NULL, anvil_check_done, s)
+	    anvil_request(REQ_AUTH_CHECK, s->ip, NULL, anvil_check_done, s)
 	    == 0) {
 		s->auth_wait = xstrdup(arg);
 		s->dns_wait = 1;
@@ -461,30 +453,30 @@ auth_run(struct session *s, const char *arg)
 	int r;
 
 	if (!sasl_up) {
-		reply(s, "502 5.5.1 AUTH not available");
+		session_reply(s, R_AUTH_UNAVAIL);
 		return;
 	}
 	if (!s->helo_seen || !s->esmtp) {
-		reply(s, "503 5.5.1 Error: send EHLO first");
+		session_reply(s, R_AUTH_NEED_EHLO);
 		return;
 	}
 	if (s->auth_user) {
-		reply(s, "503 5.5.1 Error: already authenticated");
+		session_reply(s, R_AUTH_DONE);
 		return;
 	}
 	if (s->mail) {
-		reply(s, "503 5.5.1 Error: MAIL transaction in progress");
+		session_reply(s, R_AUTH_IN_MAIL);
 		return;
 	}
 	if (lc->tls == TLS_REQUIRED && !s->tls) {
-		reply(s, "530 5.7.0 Must issue a STARTTLS command first");
+		session_reply(s, R_NEED_STARTTLS);
 		return;
 	}
 	ml = strcspn(arg, " ");
 	resp = arg + ml;
 	resp += strspn(resp, " ");
 	if (ml == 0 || ml >= sizeof(mech) || strchr(resp, ' ') != NULL) {
-		reply(s, "501 5.5.4 Syntax: AUTH mechanism [initial-response]");
+		session_reply(s, R_AUTH_SYNTAX);
 		return;
 	}
 	memcpy(mech, arg, ml);
@@ -499,14 +491,13 @@ auth_run(struct session *s, const char *arg)
 	    !in_words(avail, mech)) {
 		if (is_plaintext_mech(mech) && plaintext_hidden(s) &&
 		    in_words(lc->auth_mechanisms, mech))
-			reply(s, "538 5.7.11 Encryption required for requested "
-			    "authentication mechanism");
+			session_reply(s, R_AUTH_ENCRYPT);
 		else
-			reply(s, "504 5.5.4 Unrecognized authentication type");
+			session_reply(s, R_AUTH_MECH);
 		return;
 	}
 	if ((c = sasl_conn(s)) == NULL) {
-		reply(s, "454 4.7.0 Temporary authentication failure");
+		session_reply(s, R_AUTH_TEMP);
 		return;
 	}
 	if (*resp) {
@@ -517,7 +508,7 @@ auth_run(struct session *s, const char *arg)
 			inlen = 0;
 		else if (rl > AUTH_LINE_MAX || sasl_decode64(resp, (unsigned)rl,
 		    b64, sizeof(b64) - 1, &inlen) != SASL_OK) {
-			reply(s, "501 5.5.2 Cannot decode response");
+			session_reply(s, R_AUTH_DECODE);
 			sasl_drop(s);
 			return;
 		}
@@ -541,19 +532,19 @@ auth_response(struct session *s, const char *line, size_t len)
 		    s->name, s->ip, s->auth_mech);
 		sasl_drop(s);
 		s->state = S_CMD;
-		reply(s, "501 5.7.0 Authentication aborted");
+		session_reply(s, R_AUTH_ABORTED);
 		return;
 	}
 	if (s->sasl == NULL) {
 		s->state = S_CMD;
-		reply(s, "454 4.7.0 Temporary authentication failure");
+		session_reply(s, R_AUTH_TEMP);
 		return;
 	}
 	if (len > AUTH_LINE_MAX || sasl_decode64(line, (unsigned)len, b64,
 	    sizeof(b64) - 1, &inlen) != SASL_OK) {
 		sasl_drop(s);
 		s->state = S_CMD;
-		reply(s, "501 5.5.2 Cannot decode response");
+		session_reply(s, R_AUTH_DECODE);
 		return;
 	}
 	b64[inlen] = '\0';
@@ -591,8 +582,7 @@ auth_sender_ok(struct session *s, const char *sender, char *out,
 	if (r == 0 && (at = strrchr(sender, '@')) != NULL)
 		r = map_lookup(&login_map, at, &v);	/* "@domain" */
 	if (r == -1) {
-		snprintf(out, outlen, "451 4.3.0 <%s>: Temporary lookup "
-		    "failure", sender);
+		(void)reply_format(out, outlen, R_LOOKUP_TEMP_ADDR, sender);
 		return -1;
 	}
 	if (r == 1 && owner_listed(v, s->auth_user)) {
@@ -600,7 +590,7 @@ auth_sender_ok(struct session *s, const char *sender, char *out,
 		return 0;
 	}
 	free(v);
-	snprintf(out, outlen, "553 5.7.1 <%s>: Sender address rejected: not "
-	    "owned by user %s", sender, s->auth_user);
+	(void)reply_format(out, outlen, R_SENDER_NOT_OWNED, sender,
+	    s->auth_user);
 	return -1;
 }

@@ -79,52 +79,52 @@ load_list(const char *spec, struct domain_list *dl, const char *what)
 void
 policy_init(void)
 {
-	if (wk.conf.access_map) {
-		if (map_open(&access_map, wk.conf.access_map) == -1)
-			fatal("cannot open access map %s: %s",
-			    wk.conf.access_map, strerror(errno));
-		have_access = 1;
-	}
-	if (wk.conf.alias_map) {
-		if (map_open(&alias_map, wk.conf.alias_map) == -1)
-			fatal("cannot open alias map %s: %s",
-			    wk.conf.alias_map, strerror(errno));
-		have_alias = 1;
-	}
+	have_access = smtpd_map_open(&access_map, wk.conf.access_map,
+	    "access map");
+	have_alias = smtpd_map_open(&alias_map, wk.conf.alias_map,
+	    "alias map");
 	load_list(wk.conf.local_domains, &local_doms, "local_domains");
 	load_list(wk.conf.relay_domains, &relay_doms, "relay_domains");
 	if ((nbl = dns_bl_parse(lc->dnsbl, bl, MAX_BL)) == -1)
 		fatal("bad dnsbl list \"%s\"", lc->dnsbl);
 }
 
-static int
-copy_reply(char *out, size_t outlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+#define CODE_CONNECT_TEMP	421	/* a map's TEMPFAIL at connect */
 
+/* A catalogue reply into out: -1, the callers' "refused". */
 static int
-copy_reply(char *out, size_t outlen, const char *fmt, ...)
+policy_reply(char *out, size_t outlen, enum reply_id id, ...)
 {
 	va_list ap;
-	int n;
 
-	va_start(ap, fmt);
-	n = vsnprintf(out, outlen, fmt, ap);
+	va_start(ap, id);
+	(void)reply_vformat(out, outlen, id, ap);
 	va_end(ap);
-	if (n < 0)
-		snprintf(out, outlen, "451 4.3.0 Internal error");
 	return -1;
 }
 
-/* A map reply must look like "NNN ..." with a 4xx/5xx code. */
-static const char *
-map_reply(const struct access_result *res, const char *dflt)
+/* A reply line kept earlier (delay_checks, anvil) into out: -1. */
+static int
+copy_reply(char *out, size_t outlen, const char *r)
 {
-	const char *r = res->reply;
+	strlcpy(out, r, outlen);
+	return -1;
+}
 
-	if (strlen(r) >= 3 && (r[0] == '4' || r[0] == '5') &&
-	    isdigit((unsigned char)r[1]) && isdigit((unsigned char)r[2]))
-		return r;
-	return dflt;
+/* The access map's reply ("NNN ..." with a 4xx/5xx code) or dflt's, as
+ * data; code, unless 0, takes the place of its code. */
+static void
+map_reply(char *out, size_t outlen, const struct access_result *res,
+    enum reply_id dflt, int code)
+{
+	const char *text;
+	int c;
+
+	if (reply_split(res->reply, &c, &text) == -1) {
+		c = reply_code(dflt);
+		text = reply_text(dflt);
+	}
+	(void)reply_data(out, outlen, code ? code : c, text);
 }
 
 /* The DNSBL reply: the zone's text ($&{client_addr} = the IP) or ours. */
@@ -136,8 +136,7 @@ bl_reply(struct session *s, int i, char *out, size_t outlen)
 	size_t off = 0;
 
 	if (*t == '\0') {
-		snprintf(out, outlen, "554 5.7.1 Service unavailable; client "
-		    "[%s] blocked using %s", s->ip, bl[i].zone);
+		(void)reply_format(out, outlen, R_BLOCKED, s->ip, bl[i].zone);
 		return;
 	}
 	text[0] = '\0';
@@ -153,7 +152,7 @@ bl_reply(struct session *s, int i, char *out, size_t outlen)
 		off += (size_t)n;
 		t = *m ? m + strlen("$&{client_addr}") : m;
 	}
-	snprintf(out, outlen, "554 5.7.1 %s", text);
+	(void)reply_format(out, outlen, R_BLOCKED_TEXT, text);
 }
 
 int
@@ -167,17 +166,16 @@ policy_connect(struct session *s, char *out, size_t outlen)
 
 	/* anvil's per-IP verdicts (policy_connect_start) */
 	if (ps != NULL && ps->anvil_blocked)
-		return copy_reply(out, outlen, "%s", R_AUTH_REFUSED);
+		return policy_reply(out, outlen, R_AUTH_REFUSED);
 	if (ps != NULL && ps->anvil_reject[0])
-		return copy_reply(out, outlen, "%s", ps->anvil_reject);
+		return copy_reply(out, outlen, ps->anvil_reject);
 	res.action = ACCESS_NONE;
 	if (have_access) {
 		n = access_check_connect(&access_map, s->ip, vname, &res);
 		if (n == -1) {
 			log_warn("%s: access map lookup failed for %s", s->id,
 			    s->ip);
-			return copy_reply(out, outlen,
-			    "421 4.3.0 Server configuration problem");
+			return policy_reply(out, outlen, R_CONFIG);
 		}
 		if (n == 0)
 			res.action = ACCESS_NONE;
@@ -193,14 +191,14 @@ policy_connect(struct session *s, char *out, size_t outlen)
 		return 0;
 	case ACCESS_REJECT:
 	case ACCESS_ERROR:
-		snprintf(r, sizeof(r), "%s", res.action == ACCESS_REJECT ?
-		    "554 5.7.1 Access denied" :
-		    map_reply(&res, "554 5.7.1 Access denied"));
+		if (res.action == ACCESS_REJECT)
+			(void)reply_format(r, sizeof(r), R_CONNECT_DENIED);
+		else
+			map_reply(r, sizeof(r), &res, R_CONNECT_DENIED, 0);
 		break;
 	case ACCESS_TEMPFAIL:
-		snprintf(r, sizeof(r), "421%s",
-		    map_reply(&res, "451 4.7.1 Try again later") + 3);
-		return copy_reply(out, outlen, "%s", r);
+		map_reply(out, outlen, &res, R_TRY_LATER, CODE_CONNECT_TEMP);
+		return -1;
 	default:
 		r[0] = '\0';
 		for (int i = 0; ps != NULL && i < nbl; i++)
@@ -218,7 +216,7 @@ policy_connect(struct session *s, char *out, size_t outlen)
 		snprintf(s->delayed_conn, sizeof(s->delayed_conn), "%s", r);
 		return 0;
 	}
-	return copy_reply(out, outlen, "%s", r);
+	return copy_reply(out, outlen, r);
 }
 
 /* ---- asynchronous DNS checks ---- */
@@ -335,13 +333,12 @@ dns_done(void *arg, int tag, enum dns_status st, struct ub_result *res)
 static int	client_exempt(const char *);
 
 static void
-anvil_check_cb(void *arg, const struct ipc_msg *m)
+anvil_check_cb(void *arg, const struct anvil_reply *m)
 {
 	struct session *s = arg;
 	struct pstate *ps = s->pdns;
-	long long b;
 
-	if (m != NULL && ipc_get_num(m, "blocked", &b) == 0 && b == 1)
+	if (m != NULL && m->blocked == 1)
 		ps->anvil_blocked = 1;
 	connect_step_done(ps);
 }
@@ -349,30 +346,31 @@ anvil_check_cb(void *arg, const struct ipc_msg *m)
 /* The client's connections per minute and open sessions, all listeners
  * together; the same limits as policy_accept's per-process ones. */
 static void
-anvil_connect_cb(void *arg, const struct ipc_msg *m)
+anvil_connect_cb(void *arg, const struct anvil_reply *m)
 {
 	struct session *s = arg;
 	struct pstate *ps = s->pdns;
 	long long cm, ns;
 	size_t cap = lc->max_sessions > 1 ? (lc->max_sessions + 1) / 2 : 1;
 
-	if (m == NULL || ipc_get_num(m, "count_minute", &cm) == -1 ||
-	    ipc_get_num(m, "sessions", &ns) == -1)
+	if (m == NULL || m->count_minute < 0 || m->sessions < 0)
 		goto done;
+	cm = m->count_minute;
+	ns = m->sessions;
 	if (lc->client_connection_rate_limit > 0 &&
 	    cm > (long long)lc->client_connection_rate_limit) {
 		log_warn("client connection rate limit exceeded: reject "
 		    "connect from unknown[%s] (client_connection_rate_limit="
 		    "%u/min, %lld on all listeners)", s->ip,
 		    lc->client_connection_rate_limit, cm);
-		snprintf(ps->anvil_reject, sizeof(ps->anvil_reject), "421 "
-		    "4.7.0 Too many connections from your address, slow down");
+		(void)reply_format(ps->anvil_reject, sizeof(ps->anvil_reject),
+		    R_RATE_CLIENT);
 	} else if (lc->max_sessions > 0 && ns > (long long)cap) {
 		log_warn("too many connections from unknown[%s]: reject "
 		    "(%lld open on all listeners, per-client cap %zu)", s->ip,
 		    ns, cap);
-		snprintf(ps->anvil_reject, sizeof(ps->anvil_reject), "421 "
-		    "4.7.0 Too many concurrent connections from your address");
+		(void)reply_format(ps->anvil_reject, sizeof(ps->anvil_reject),
+		    R_CONC_CLIENT);
 	}
 done:
 	connect_step_done(ps);
@@ -384,13 +382,13 @@ anvil_connect_start(struct session *s, struct pstate *ps)
 {
 	if (!anvil_up())
 		return;		/* policy_accept's local tables decide */
-	if (auth_enabled() && anvil_request("auth_check", s->ip, NULL,
+	if (auth_enabled() && anvil_request(REQ_AUTH_CHECK, s->ip, NULL,
 	    anvil_check_cb, s) == 0)
 		ps->npending++;
 	if (client_exempt(s->ip))
 		return;
 	ps->anvil_gen = anvil_generation();
-	if (anvil_request("connect", s->ip, NULL, anvil_connect_cb, s) == 0) {
+	if (anvil_request(REQ_CONNECT, s->ip, NULL, anvil_connect_cb, s) == 0) {
 		ps->npending++;
 		ps->anvil_conn = 1;
 	}
@@ -430,7 +428,7 @@ policy_session_end(struct session *s)
 		return;
 	/* anvil forgets the session by itself if the connection broke */
 	if (ps->anvil_conn && ps->anvil_gen == anvil_generation())
-		anvil_notify("disconnect", s->ip);
+		anvil_notify(REQ_DISCONNECT, s->ip);
 	for (size_t i = 0; i < sizeof(ps->q) / sizeof(ps->q[0]); i++)
 		sdns_cancel(ps->q[i]);
 	free(ps);
@@ -467,8 +465,8 @@ check_sender_domain(struct session *s, const char *sender, char *r,
 		ps->mdone = 0;
 		ps->mstage = T_MX;
 		if (start_query(ps, d, T_MX, Q_MAIL) == -1) {
-			snprintf(r, rlen, "451 4.1.8 <%s>: Sender address "
-			    "rejected: Domain not found", sender);
+			(void)reply_format(r, rlen, R_SENDER_DOMAIN_TEMP,
+			    sender);
 			return -1;
 		}
 		return 1;
@@ -477,12 +475,10 @@ check_sender_domain(struct session *s, const char *sender, char *r,
 	case DNS_OK:
 		return 0;
 	case DNS_NXDOMAIN:
-		snprintf(r, rlen, "553 5.1.8 <%s>: Sender address rejected: "
-		    "Domain not found", sender);
+		(void)reply_format(r, rlen, R_SENDER_DOMAIN, sender);
 		return -1;
 	default:
-		snprintf(r, rlen, "451 4.1.8 <%s>: Sender address rejected: "
-		    "Domain not found (temporary DNS failure)", sender);
+		(void)reply_format(r, rlen, R_SENDER_DOMAIN_DNS, sender);
 		return -1;
 	}
 }
@@ -491,7 +487,6 @@ int
 policy_mail(struct session *s, const char *sender, char *out, size_t outlen)
 {
 	struct access_result res;
-	const char *r;
 	char dr[REPLY_MAX];
 	int n;
 
@@ -501,8 +496,7 @@ policy_mail(struct session *s, const char *sender, char *out, size_t outlen)
 	if (n == -1) {
 		log_warn("%s: access map lookup failed for From:%s", s->id,
 		    sender);
-		return copy_reply(out, outlen,
-		    "451 4.3.0 Temporary lookup failure");
+		return policy_reply(out, outlen, R_LOOKUP_TEMP);
 	}
 	if (n == 0)
 		goto dns;
@@ -513,14 +507,14 @@ policy_mail(struct session *s, const char *sender, char *out, size_t outlen)
 	case ACCESS_REJECT:
 	case ACCESS_ERROR:
 	case ACCESS_TEMPFAIL:
-		r = map_reply(&res, res.action == ACCESS_TEMPFAIL ?
-		    "451 4.7.1 Try again later" : "550 5.7.1 Access denied");
+		map_reply(dr, sizeof(dr), &res, res.action == ACCESS_TEMPFAIL ?
+		    R_TRY_LATER : R_ACCESS_DENIED, 0);
 		if (lc->delay_checks && res.action != ACCESS_TEMPFAIL) {
 			snprintf(s->delayed_from, sizeof(s->delayed_from),
-			    "%s", r);
+			    "%s", dr);
 			return 0;
 		}
-		return copy_reply(out, outlen, "%s", r);
+		return copy_reply(out, outlen, dr);
 	case ACCESS_OK:
 	case ACCESS_RELAY:
 		return 0;	/* whitelisted: no DNS check */
@@ -536,7 +530,7 @@ dns:
 		snprintf(s->delayed_from, sizeof(s->delayed_from), "%s", dr);
 		return 0;
 	}
-	return copy_reply(out, outlen, "%s", dr);
+	return copy_reply(out, outlen, dr);
 }
 
 static int
@@ -601,27 +595,24 @@ policy_rcpt(struct session *s, const struct addr *path, char *rcpt,
 
 	if (a.domain[0] == '\0') {
 		if (strlen(wk.conf.hostname) >= sizeof(a.domain))
-			return copy_reply(out, outlen,
-			    "451 4.3.0 Internal error");
+			return policy_reply(out, outlen, R_INTERNAL);
 		snprintf(a.domain, sizeof(a.domain), "%s", wk.conf.hostname);
 		addr_domain_norm(a.domain);
 	}
 	if (addr_format(&a, rcpt, rcptlen) == -1)
-		return copy_reply(out, outlen, "553 5.1.3 Bad address syntax");
+		return policy_reply(out, outlen, R_BAD_ADDR);
 	local = domain_is_local(a.domain);
 	if (local_part_trick(a.local))
-		return local ?
-		    copy_reply(out, outlen, "550 5.1.1 <%s>: User unknown", rcpt) :
-		    copy_reply(out, outlen, "550 5.7.1 <%s>: Relaying denied",
-		    rcpt);
+		return policy_reply(out, outlen, local ? R_USER_UNKNOWN :
+		    R_RELAY_DENIED, rcpt);
 
 	if (have_access) {
 		n = access_check_addr(&access_map, "To", rcpt, &res);
 		if (n == -1) {
 			log_warn("%s: access map lookup failed for To:%s",
 			    s->id, rcpt);
-			return copy_reply(out, outlen,
-			    "451 4.3.0 <%s>: Temporary lookup failure", rcpt);
+			return policy_reply(out, outlen, R_LOOKUP_TEMP_ADDR,
+			    rcpt);
 		}
 		if (n == 1) {
 			switch (res.action) {
@@ -636,11 +627,11 @@ policy_rcpt(struct session *s, const struct addr *path, char *rcpt,
 				break;
 			case ACCESS_REJECT:
 			case ACCESS_ERROR:
-				return copy_reply(out, outlen, "%s",
-				    map_reply(&res, "550 5.7.1 Access denied"));
+				map_reply(out, outlen, &res, R_ACCESS_DENIED, 0);
+				return -1;
 			case ACCESS_TEMPFAIL:
-				return copy_reply(out, outlen, "%s",
-				    map_reply(&res, "451 4.7.1 Try again later"));
+				map_reply(out, outlen, &res, R_TRY_LATER, 0);
+				return -1;
 			default:
 				break;
 			}
@@ -650,18 +641,18 @@ policy_rcpt(struct session *s, const struct addr *path, char *rcpt,
 	 * the recipient is whitelisted (spam friend). */
 	if (!to_ok && !to_relay) {
 		if (s->delayed_conn[0])
-			return copy_reply(out, outlen, "%s", s->delayed_conn);
+			return copy_reply(out, outlen, s->delayed_conn);
 		if (s->delayed_from[0])
-			return copy_reply(out, outlen, "%s", s->delayed_from);
+			return copy_reply(out, outlen, s->delayed_from);
 	}
 	if (local) {
 		n = local_user_known(a.local);
 		if (n == -1)
-			return copy_reply(out, outlen,
-			    "451 4.3.0 <%s>: Temporary lookup failure", rcpt);
+			return policy_reply(out, outlen, R_LOOKUP_TEMP_ADDR,
+			    rcpt);
 		if (n == 0)
-			return copy_reply(out, outlen,
-			    "550 5.1.1 <%s>: User unknown", rcpt);
+			return policy_reply(out, outlen, R_USER_UNKNOWN,
+			    rcpt);
 		return 0;
 	}
 	if (to_relay || s->connect_relay ||
@@ -669,7 +660,7 @@ policy_rcpt(struct session *s, const struct addr *path, char *rcpt,
 	    (strcmp(s->name, "unknown") != 0 &&	/* verified name */
 	    domain_list_match(&relay_doms, s->name, 1)))
 		return 0;
-	return copy_reply(out, outlen, "550 5.7.1 <%s>: Relaying denied", rcpt);
+	return policy_reply(out, outlen, R_RELAY_DENIED, rcpt);
 }
 
 /* ---- connection limits ----
@@ -757,8 +748,7 @@ policy_accept(const char *ip, char *out, size_t outlen)
 			log_warn("connection rate limit exceeded: reject connect "
 			    "from unknown[%s] (connection_rate_limit=%u/s)", ip,
 			    lc->connection_rate_limit);
-			return copy_reply(out, outlen, "421 4.7.0 Too many "
-			    "connections, slow down");
+			return policy_reply(out, outlen, R_RATE);
 		}
 	}
 	if (client_exempt(ip))
@@ -768,8 +758,7 @@ policy_accept(const char *ip, char *out, size_t outlen)
 		log_warn("client connection rate limit exceeded: reject "
 		    "connect from unknown[%s] (client_connection_rate_limit="
 		    "%u/min)", ip, lc->client_connection_rate_limit);
-		return copy_reply(out, outlen, "421 4.7.0 Too many connections "
-		    "from your address, slow down");
+		return policy_reply(out, outlen, R_RATE_CLIENT);
 	}
 	/* one client may hold at most half of max_sessions (as Postfix) */
 	cap = lc->max_sessions > 1 ? (lc->max_sessions + 1) / 2 : 1;
@@ -779,8 +768,7 @@ policy_accept(const char *ip, char *out, size_t outlen)
 	if (lc->max_sessions > 0 && same >= cap) {
 		log_warn("too many connections from unknown[%s]: reject "
 		    "(%zu open, per-client cap %zu)", ip, same, cap);
-		return copy_reply(out, outlen, "421 4.7.0 Too many concurrent "
-		    "connections from your address");
+		return policy_reply(out, outlen, R_CONC_CLIENT);
 	}
 	return 0;
 }

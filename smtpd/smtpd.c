@@ -66,46 +66,47 @@ sockaddr_ip(const struct sockaddr *sa, char *out, size_t outlen)
 	snprintf(out, outlen, "unknown");
 }
 
+/* Refuse a new connection with reply r (not on a TLS wrapper: it would
+ * be garbage before the handshake), then close it. */
+static void
+accept_refuse(int fd, const char *r)
+{
+	char line[REPLY_MAX + 2];
+
+	if (r != NULL && lc->tls != TLS_WRAPPER &&
+	    (size_t)snprintf(line, sizeof(line), "%s\r\n", r) < sizeof(line))
+		(void)send(fd, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL);
+	close(fd);
+}
+
 static void
 accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
-	static const char busy[] =
-	    "421 4.3.2 Too many connections, try again later\r\n";
 	char ip[64], rl[REPLY_MAX];
 
 	(void)l; (void)salen; (void)arg;
 	sockaddr_ip(sa, ip, sizeof(ip));
 	if (shutting) {
-		close(fd);
+		accept_refuse(fd, NULL);
 		return;
 	}
 	if (lc->max_sessions > 0 && nsessions >= lc->max_sessions) {
 		log_warn("too many connections: reject connect from unknown[%s]"
 		    " (max_sessions=%zu)", ip, lc->max_sessions);
-		if (lc->tls != TLS_WRAPPER)
-			(void)send(fd, busy, sizeof(busy) - 1,
-			    MSG_DONTWAIT | MSG_NOSIGNAL);
-		close(fd);
+		(void)reply_format(rl, sizeof(rl), R_BUSY);
+		accept_refuse(fd, rl);
 		return;
 	}
 	if (policy_accept(ip, rl, sizeof(rl)) == -1) {	/* rate limits */
-		if (lc->tls != TLS_WRAPPER && strlcat(rl, "\r\n", sizeof(rl))
-		    < sizeof(rl))
-			(void)send(fd, rl, strlen(rl),
-			    MSG_DONTWAIT | MSG_NOSIGNAL);
-		close(fd);
+		accept_refuse(fd, rl);
 		return;
 	}
 	/* refused after too many failed AUTHs (smtpd/auth.c) */
 	if (auth_enabled() && auth_refused(ip, rl, sizeof(rl))) {
 		log_info("NOQUEUE: reject: CONNECT from unknown[%s]: %s", ip,
 		    rl);
-		if (lc->tls != TLS_WRAPPER && strlcat(rl, "\r\n", sizeof(rl))
-		    < sizeof(rl))
-			(void)send(fd, rl, strlen(rl),
-			    MSG_DONTWAIT | MSG_NOSIGNAL);
-		close(fd);
+		accept_refuse(fd, rl);
 		return;
 	}
 	session_accept(fd, ip);
@@ -121,6 +122,18 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 	/* EMFILE and the like: back off for a second. */
 	evconnlistener_disable(l);
 	accept_paused_until = time(NULL) + 1;
+}
+
+/* Open the map at path, if one is configured: 1, or 0 if none. A map
+ * that cannot be opened is fatal (the "what" names it in the log). */
+int
+smtpd_map_open(struct map *m, const char *path, const char *what)
+{
+	if (path == NULL)
+		return 0;
+	if (map_open(m, path) == -1)
+		fatal("cannot open %s %s: %s", what, path, strerror(errno));
+	return 1;
 }
 
 /* Called whenever a session ends. */
@@ -154,7 +167,7 @@ begin_shutdown(void)
 	/* SIGTERM: sessions waiting for a command are told now. */
 	TAILQ_FOREACH_SAFE(s, &sessions, entry, t) {
 		if (session_idle(s)) {
-			reply(s, "421 4.3.2 Service shutting down");
+			session_reply(s, R_SHUTDOWN);
 			session_close(s);
 			(void)session_try_finish(s);
 		}

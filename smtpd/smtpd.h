@@ -1,6 +1,8 @@
 /*
  * smtpd: shared state of the SMTP server's parts (session.c: the SMTP
- * dialogue and DATA; policy.c: access map, relay and recipient checks;
+ * dialogue's life, replies, the line reader; command.c: the verbs;
+ * cleanup_client.c: DATA to cleanup; policy.c: access map, relay and
+ * recipient checks;
  * tls.c: the SSL_CTX and STARTTLS; auth.c: SMTP AUTH with Cyrus SASL and
  * the failed-AUTH counter; smtpd.c: start-up, listeners, stop).
  */
@@ -21,11 +23,12 @@
 #include "dns.h"
 #include "ipc.h"
 #include "map.h"
+#include "proto.h"
+#include "reply.h"
 #include "smtp_cmd.h"
 #include "worker.h"
 
 #define SMTP_LINE_MAX	1000		/* octets, CRLF included (RFC 5321) */
-#define REPLY_MAX	512
 
 enum sstate { S_CMD, S_WAIT_OPEN, S_DATA, S_WAIT_END, S_AUTH };
 
@@ -59,7 +62,8 @@ struct session {
 	int		 connect_relay;	/* Connect: RELAY */
 	int		 connect_discard;
 	char		 delayed_conn[REPLY_MAX];	/* delay_checks */
-	int		 cskip;		/* skipping an over-long command line */
+	int		 lskip;		/* skipping the rest of a long line */
+	int		 lskip_cr;	/* its last octet so far was CR */
 
 	/* transaction */
 	int		 mail;
@@ -70,7 +74,7 @@ struct session {
 	char		 delayed_from[REPLY_MAX];
 
 	/* DATA */
-	int		 prev_crlf, in_header, dskip, dskip_cr;
+	int		 prev_crlf, in_header;
 	size_t		 msg_size, hdr_size;
 	int		 derr;
 	char		 derr_text[REPLY_MAX];
@@ -90,16 +94,53 @@ extern size_t			 nsessions;
 TAILQ_HEAD(session_list, session);
 extern struct session_list	 sessions;
 void	 sessions_changed(void);
+int	 smtpd_map_open(struct map *, const char *path, const char *what);
+
+/* One line of client input (session_line). */
+enum line_kind {
+	LINE_OK,		/* p[0..len) without its line end */
+	LINE_LONG,		/* over the limit: consumed or skipped */
+	LINE_SKIPPED		/* the end of a skipped over-long line */
+};
+struct line {
+	enum line_kind		 kind;
+	const unsigned char	*p;	/* LINE_OK: in the input buffer */
+	size_t			 len;
+	size_t			 n;	/* octets with the line end */
+	int			 crlf;	/* ended with CRLF */
+	int			 ended;	/* its LF is consumed (by done) */
+};
 
 /* session.c */
 void	 session_accept(int fd, const char *ip);
-void	 reply(struct session *, const char *, ...)
-	    __attribute__((format(printf, 2, 3)));
+void	 session_reply(struct session *, enum reply_id, ...);
+/* A formatted reply (access map, cleanup, policy): one line, no CRLF. */
+void	 session_reply_line(struct session *, const char *);
 void	 session_close(struct session *);
 int	 session_idle(const struct session *);
 int	 session_try_finish(struct session *);
 void	 session_greet(struct session *);	/* after the connect checks */
 void	 session_resume(struct session *);	/* after a DNS wait */
+void	 session_kick(struct session *);	/* work through input */
+void	 session_timeouts(struct session *);
+void	 session_setup_bev(struct session *);
+const char *session_proto(const struct session *);
+void	 session_txn_reset(struct session *);
+void	 session_log_reject(struct session *, const char *stage,
+	    const char *text, const char *to);
+int	 session_line(struct session *, size_t max, struct line *);
+void	 session_line_done(struct session *, const struct line *);
+void	 sanitize(char *);
+
+/* command.c */
+void	 command(struct session *, const char *line, size_t len);
+void	 command_mail(struct session *, const struct smtp_cmd *);
+void	 command_stats(const struct session *, char *out, size_t outlen);
+
+/* cleanup_client.c */
+void	 data_start(struct session *);
+int	 data_step(struct session *);
+void	 cleanup_close(struct session *);
 
 /* policy.c */
 void	 policy_init(void);
@@ -144,8 +185,6 @@ void	 auth_reset(struct session *);
  * (reply in out). */
 int	 auth_sender_ok(struct session *, const char *sender, char *out,
 	    size_t outlen);
-#define R_AUTH_REFUSED	"421 4.7.0 Too many failed authentications, " \
-			    "try again later"
 /* Refused for too many failed AUTHs (this process's count): 1 and reply
  * in out. */
 int	 auth_refused(const char *ip, char *out, size_t outlen);
@@ -153,16 +192,16 @@ int	 auth_refused(const char *ip, char *out, size_t outlen);
 /* anvil_client.c: the per-IP counters shared by every smtpd (anvil).
  * A callback gets the reply, or NULL: no answer (anvil down or slow),
  * use the local counters. Never blocks. */
-typedef void (*anvil_cb)(void *arg, const struct ipc_msg *reply);
+typedef void (*anvil_cb)(void *arg, const struct anvil_reply *reply);
 /* Connected (or connecting) to anvil now. */
 int	 anvil_up(void);
 /* Changes whenever the connection is lost (anvil forgot our sessions). */
 unsigned anvil_generation(void);
 /* Queue a request (listener may be NULL); 0, or -1 (cb is not called). */
-int	 anvil_request(const char *req, const char *ip, const char *listener,
+int	 anvil_request(enum proto_req, const char *ip, const char *listener,
 	    anvil_cb, void *arg);
-/* A request without a reply ("disconnect"), best effort. */
-void	 anvil_notify(const char *req, const char *ip);
+/* A request without a reply (REQ_DISCONNECT), best effort. */
+void	 anvil_notify(enum proto_req, const char *ip);
 /* arg (a session) is going away: its pending callbacks are dropped. */
 void	 anvil_cancel(void *arg);
 

@@ -16,7 +16,7 @@
 
 #include "buf.h"
 #include "conf.h"
-#include "ipc.h"
+#include "proto.h"
 #include "qfile.h"
 #include "tools/tools.h"
 
@@ -61,11 +61,7 @@ flush_chunk(struct sm *s)
 		buf_reset(&s->out);
 		return;
 	}
-	buf_reset(&s->frame);
-	ipc_begin(&s->frame);
-	if (ipc_add_str(&s->frame, "req", "data") == -1 ||
-	    ipc_add(&s->frame, "chunk", s->out.data, s->out.len) == -1 ||
-	    ipc_end(&s->frame) == -1) {
+	if (cleanup_data_encode(&s->frame, s->out.data, s->out.len) == -1) {
 		s->failed = 1;
 		s->send_errno = EMSGSIZE;
 	} else if (ipc_send(s->fd, &s->frame, DATA_TIMEOUT_MS) == -1) {
@@ -132,29 +128,38 @@ crlf_stage(struct sm *s, char c)
 		dot_stage(s, c);
 }
 
-/* Print cleanup's error reply; the exit status by its class. */
+/* cleanup's answer: EX_OK_, or its error printed and the exit status by
+ * its class. */
 static int
-report(const struct ipc_msg *m, const char *when)
+answer(const struct ipc_msg *m, const char *when)
 {
-	long long code = 0;
-	char *text = ipc_get_str(m, "text");
+	struct proto_reply r;
+	char why[128];
+	int rc;
 
-	(void)ipc_get_num(m, "code", &code);
-	for (char *c = text; c && *c; c++)
-		if ((unsigned char)*c < 0x20)
-			*c = '?';
-	if (code > 0)
-		fprintf(stderr, "sendmail: %lld %s\n", code, text ? text : "");
-	else
+	if (proto_reply_decode(m, &r, why, sizeof(why)) == -1) {
+		fprintf(stderr, "sendmail: %s: bad answer: %s\n", when, why);
+		return EX_TEMPFAIL_;
+	}
+	if (r.ok)
+		rc = EX_OK_;
+	else if (r.code > 0) {
+		fprintf(stderr, "sendmail: %d %s\n", r.code,
+		    r.text ? r.text : "");
+		rc = r.code >= 500 && r.code < 600 ? EX_DATAERR_ :
+		    EX_TEMPFAIL_;
+	} else {
 		fprintf(stderr, "sendmail: %s: %s\n", when,
-		    text ? text : "unknown error");
-	free(text);
-	return code >= 500 && code < 600 ? EX_DATAERR_ : EX_TEMPFAIL_;
+		    r.text ? r.text : "unknown error");
+		rc = EX_TEMPFAIL_;
+	}
+	proto_reply_free(&r);
+	return rc;
 }
 
-/* Append the comma-separated addresses of one argv word as rcpt attrs. */
+/* Add the comma-separated addresses of one argv word to the request. */
 static int
-add_rcpts(struct buf *b, const char *arg, size_t *n)
+add_rcpts(struct cleanup_open *o, const char *arg)
 {
 	const char *p = arg;
 
@@ -174,25 +179,139 @@ add_rcpts(struct buf *b, const char *arg, size_t *n)
 			fprintf(stderr, "sendmail: recipient address too long\n");
 			return -1;
 		}
-		if (ipc_add(b, "rcpt", p, len) == -1) {
+		if (o->nrcpt >= DELIVER_MAX_RCPT) {
 			fprintf(stderr, "sendmail: too many recipients\n");
 			return -1;
 		}
-		(*n)++;
+		o->rcpt = xreallocarray(o->rcpt, o->nrcpt + 1, sizeof(char *));
+		o->rcpt[o->nrcpt++] = xstrndup(p, len);
 		p += len;
 	}
 	return 0;
+}
+
+/* The open request into s->frame; an exit status if it cannot be made. */
+static int
+open_frame(struct sm *s, const char *sender, const char *fullname,
+    int extract, int nrcpt, char **rcpt)
+{
+	struct cleanup_open o;
+	int rc = EX_OK_;
+
+	cleanup_open_init(&o);
+	o.extract = extract;
+	if (sender != NULL) {
+		size_t sl = strlen(sender);
+
+		/* -f '<addr>' and -f '<>' are accepted too */
+		if (sl >= 2 && sender[0] == '<' && sender[sl - 1] == '>') {
+			sender++;
+			sl -= 2;
+		}
+		if (sl > QF_MAX_ADDR) {
+			fprintf(stderr, "sendmail: sender address too long\n");
+			return EX_USAGE_;
+		}
+		o.sender = xstrndup(sender, sl);
+	}
+	if (fullname != NULL && strlen(fullname) <= 128)	/* else: none */
+		o.full_name = xstrdup(fullname);
+	for (int i = 0; i < nrcpt && rc == EX_OK_; i++)
+		if (add_rcpts(&o, rcpt[i]) == -1)
+			rc = EX_USAGE_;
+	if (rc == EX_OK_ && o.nrcpt == 0 && !extract) {
+		fprintf(stderr, "sendmail: no recipients given\n");
+		rc = EX_USAGE_;
+	}
+	if (rc == EX_OK_ && cleanup_open_encode(&s->frame, &o) == -1) {
+		fprintf(stderr, "sendmail: too many recipients\n");
+		rc = EX_USAGE_;
+	}
+	cleanup_open_free(&o);
+	return rc;
+}
+
+/* Stdin through the CRLF and dot stages into data frames; -1 on a read
+ * error. */
+static int
+copy_input(struct sm *s)
+{
+	char *rb = xmalloc(CHUNK);
+
+	while (!s->done && !s->failed) {
+		ssize_t got = read(STDIN_FILENO, rb, CHUNK);
+
+		if (got == -1 && errno == EINTR)
+			continue;
+		if (got == -1) {
+			fprintf(stderr, "sendmail: read error on standard "
+			    "input: %s\n", strerror(errno));
+			free(rb);
+			return -1;
+		}
+		if (got == 0)
+			break;
+		for (ssize_t i = 0; i < got && !s->done; i++)
+			crlf_stage(s, rb[i]);
+	}
+	free(rb);
+	if (!s->done) {			/* EOF */
+		if (s->pending_cr)
+			dot_stage(s, '\r');
+		s->pending_cr = 0;
+		/* a "." alone on the last, unterminated line ends input too */
+	}
+	flush_chunk(s);
+	return 0;
+}
+
+/* Connect, open, send the content, end; the exit status. */
+static int
+transfer(struct sm *s, const char *path, struct ipc_msg *m)
+{
+	int rc;
+
+	if ((s->fd = ipc_connect(path)) == -1) {
+		fprintf(stderr, "sendmail: cannot connect to postern (is it "
+		    "running?): %s: %s\n", path, strerror(errno));
+		return EX_TEMPFAIL_;
+	}
+	if (ipc_send(s->fd, &s->frame, OPEN_TIMEOUT_MS) == -1 ||
+	    ipc_recv(s->fd, m, OPEN_TIMEOUT_MS) == -1) {
+		fprintf(stderr, "sendmail: lost connection to postern: %s\n",
+		    strerror(errno));
+		return EX_TEMPFAIL_;
+	}
+	if ((rc = answer(m, "open")) != EX_OK_)
+		return rc;
+	if (copy_input(s) == -1) {
+		if (proto_simple_encode(&s->frame, REQ_ABORT) == 0)
+			(void)ipc_send(s->fd, &s->frame, 1000);
+		return EX_TEMPFAIL_;
+	}
+	if (proto_simple_encode(&s->frame, REQ_END) == -1)
+		return EX_TEMPFAIL_;
+	if (!s->failed && ipc_send(s->fd, &s->frame, DATA_TIMEOUT_MS) == -1) {
+		s->failed = 1;
+		s->send_errno = errno;
+	}
+	/* Even when sending failed, cleanup may have said why. */
+	if (ipc_recv(s->fd, m, DATA_TIMEOUT_MS) == -1) {
+		fprintf(stderr, "sendmail: lost connection to postern: %s\n",
+		    strerror(s->failed ? s->send_errno : errno));
+		return EX_TEMPFAIL_;
+	}
+	return answer(m, "end");
 }
 
 static int
 submit(const struct conf *c, const char *sender, const char *fullname,
     int extract, int dot_ends, int nrcpt, char **rcpt)
 {
-	char path[4096], *rb;
+	char path[4096];
 	struct ipc_msg m;
 	struct sm s;
-	size_t n = 0;
-	int rc = EX_TEMPFAIL_, r;
+	int rc, r;
 
 	r = snprintf(path, sizeof(path), "%s/%s/cleanup", c->queue_dir,
 	    QDIR_PUBLIC);
@@ -207,114 +326,9 @@ submit(const struct conf *c, const char *sender, const char *fullname,
 	buf_init(&s.out, CHUNK + 16);
 	buf_init(&s.frame, IPC_MAX_FRAME + 4);
 	ipc_msg_init(&m);
-
-	ipc_begin(&s.frame);
-	ipc_add_str(&s.frame, "req", "open");
-	if (sender != NULL) {
-		size_t sl = strlen(sender);
-
-		/* -f '<addr>' and -f '<>' are accepted too */
-		if (sl >= 2 && sender[0] == '<' && sender[sl - 1] == '>') {
-			sender++;
-			sl -= 2;
-		}
-		if (sl > QF_MAX_ADDR) {
-			fprintf(stderr, "sendmail: sender address too long\n");
-			rc = EX_USAGE_;
-			goto out;
-		}
-		ipc_add(&s.frame, "sender", sender, sl);
-	}
-	if (fullname != NULL && strlen(fullname) < 256)
-		ipc_add_str(&s.frame, "full_name", fullname);
-	if (extract)
-		ipc_add_str(&s.frame, "extract", "1");
-	for (int i = 0; i < nrcpt; i++)
-		if (add_rcpts(&s.frame, rcpt[i], &n) == -1) {
-			rc = EX_USAGE_;
-			goto out;
-		}
-	if (n == 0 && !extract) {
-		fprintf(stderr, "sendmail: no recipients given\n");
-		rc = EX_USAGE_;
-		goto out;
-	}
-	if (ipc_end(&s.frame) == -1) {
-		fprintf(stderr, "sendmail: too many recipients\n");
-		rc = EX_USAGE_;
-		goto out;
-	}
-
-	if ((s.fd = ipc_connect(path)) == -1) {
-		fprintf(stderr, "sendmail: cannot connect to postern (is it "
-		    "running?): %s: %s\n", path, strerror(errno));
-		goto out;
-	}
-	if (ipc_send(s.fd, &s.frame, OPEN_TIMEOUT_MS) == -1 ||
-	    ipc_recv(s.fd, &m, OPEN_TIMEOUT_MS) == -1) {
-		fprintf(stderr, "sendmail: lost connection to postern: %s\n",
-		    strerror(errno));
-		goto out;
-	}
-	if (!ipc_is(&m, "status", "ok")) {
-		rc = report(&m, "open");
-		goto out;
-	}
-
-	rb = xmalloc(CHUNK);
-	while (!s.done && !s.failed) {
-		ssize_t got = read(STDIN_FILENO, rb, CHUNK);
-
-		if (got == -1 && errno == EINTR)
-			continue;
-		if (got == -1) {
-			fprintf(stderr, "sendmail: read error on standard "
-			    "input: %s\n", strerror(errno));
-			free(rb);
-			goto abort;
-		}
-		if (got == 0)
-			break;
-		for (ssize_t i = 0; i < got && !s.done; i++)
-			crlf_stage(&s, rb[i]);
-	}
-	free(rb);
-	if (!s.done) {			/* EOF */
-		if (s.pending_cr)
-			dot_stage(&s, '\r');
-		s.pending_cr = 0;
-		/* a "." alone on the last, unterminated line ends input too */
-	}
-	flush_chunk(&s);
-
-	buf_reset(&s.frame);
-	ipc_begin(&s.frame);
-	ipc_add_str(&s.frame, "req", "end");
-	ipc_end(&s.frame);
-	if (!s.failed && ipc_send(s.fd, &s.frame, DATA_TIMEOUT_MS) == -1) {
-		s.failed = 1;
-		s.send_errno = errno;
-	}
-	/* Even when sending failed, cleanup may have said why. */
-	if (ipc_recv(s.fd, &m, DATA_TIMEOUT_MS) == -1) {
-		fprintf(stderr, "sendmail: lost connection to postern: %s\n",
-		    strerror(s.failed ? s.send_errno : errno));
-		goto out;
-	}
-	if (ipc_is(&m, "status", "ok"))
-		rc = EX_OK_;
-	else
-		rc = report(&m, "end");
-	goto out;
-
-abort:
-	buf_reset(&s.frame);
-	ipc_begin(&s.frame);
-	ipc_add_str(&s.frame, "req", "abort");
-	ipc_end(&s.frame);
-	(void)ipc_send(s.fd, &s.frame, 1000);
-	rc = EX_TEMPFAIL_;
-out:
+	rc = open_frame(&s, sender, fullname, extract, nrcpt, rcpt);
+	if (rc == EX_OK_)
+		rc = transfer(&s, path, &m);
 	if (s.fd != -1)
 		close(s.fd);
 	ipc_msg_free(&m);

@@ -335,6 +335,25 @@ def test_check_reports_file_and_line(make_postern):
     assert not p.port_open(p.port)
 
 
+def test_not_built_key_refuses_to_start(make_postern):
+    """A SPEC key whose feature is not built is an error naming file:line
+    at check and at start, not silently ignored."""
+    p = make_postern(start=False)
+    with open(p.conf) as f:
+        text = f.read()
+    with open(p.conf, "w") as f:
+        f.write(text.replace("min_backoff", "virtual_map = %s/etc/virtual\n"
+                             "min_backoff" % p.base, 1))
+    n = 1 + [l.split("=")[0].strip() for l in open(p.conf)].index(
+        "virtual_map")
+    want = "%s:%d: virtual_map: not supported yet" % (p.conf, n)
+    r = p.cli("check", check=False)
+    assert r.returncode != 0 and want in r.stderr
+    r = p.cli("start", check=False)
+    assert r.returncode != 0 and want in r.stderr
+    assert not p.port_open(p.port)
+
+
 def test_killed_smtpd_is_restarted(postern, users):
     kids = wait_for(lambda: postern.children("smtpd"), what="smtpd")
     for pid, _, _ in kids:

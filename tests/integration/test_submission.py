@@ -323,6 +323,25 @@ def test_auth_dialogue_cancel_and_errors(sub_factory):
     assert_no_password(s.p)
 
 
+def test_auth_response_line_limits(sub_factory):
+    """An AUTH response of AUTH_LINE_MAX + 1 octets ended by a bare LF is
+    the longest line the reader holds (it once wrote past its buffer):
+    refused as undecodable; one octet more aborts the exchange."""
+    s = sub_factory().start()
+    sock, rd, cmd = raw(s.tls_port, tls=True)
+    cmd("EHLO x.example")
+    assert cmd("AUTH PLAIN")[0].startswith("334")
+    sock.sendall(b"A" * 12289 + b"\n")
+    assert rd()[0] == "501 5.5.2 Cannot decode response"
+    assert cmd("NOOP")[0].startswith("250")
+    assert cmd("AUTH PLAIN")[0].startswith("334")
+    sock.sendall(b"A" * 12289 + b"\r\n")
+    assert rd()[0] == "501 5.7.0 Authentication aborted"
+    assert cmd("NOOP")[0].startswith("250")
+    assert cmd("QUIT")[0].startswith("221")
+    sock.close()
+
+
 def digest_md5_response(chal, user, realm, password, host):
     """RFC 2831 client response (qop=auth) to a server challenge."""
     fields = {}

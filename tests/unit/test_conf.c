@@ -132,7 +132,7 @@ test_globals(void **state)
 	    "config_dir = /srv/etc\n"
 	    "queue_dir=/srv/q\n"
 	    "smarthost = [relay.example.net]:2525\n"
-	    "mailbox = maildir:~/Maildir/\n"
+	    "mailbox = mbox:~/mbox\n"
 	    "queue_lifetime = 2d\n"
 	    "min_backoff = 10s\n"
 	    "max_backoff = 2h\n"
@@ -145,7 +145,7 @@ test_globals(void **state)
 	assert_string_equal(c.hostname, "mail.example.com");
 	assert_string_equal(c.queue_dir, "/srv/q");
 	assert_string_equal(c.smarthost, "[relay.example.net]:2525");
-	assert_string_equal(c.mailbox, "maildir:~/Maildir/");
+	assert_string_equal(c.mailbox, "mbox:~/mbox");
 	assert_int_equal(c.queue_lifetime, 2 * 86400);
 	assert_int_equal(c.min_backoff, 10);
 	assert_int_equal(c.max_backoff, 7200);
@@ -454,15 +454,36 @@ test_tls_checks(void **state)
 	unlink("/tmp/test_conf_k2.pem");
 }
 
+/* SPEC keys whose feature is not built are errors, not ignored. */
 static void
-test_reserved_keys(void **state)
+test_not_built_keys(void **state)
 {
 	struct conf		 c;
 	struct conf_errors	 e;
 
+	expect_error("virtual_map = /etc/postern/virtual\n",
+	    "1: virtual_map: not supported yet (comes with the routing "
+	    "layer)");
+	expect_error("\nmasquerade_as = example.com\n",
+	    "2: masquerade_as: not supported yet (address masquerading is "
+	    "not built)");
+	expect_error("[smtp]\nlisten = 0.0.0.0:25\nallow_forward_files = no\n",
+	    "3: allow_forward_files: not supported yet (~/.forward files are "
+	    "not read yet)");
+	expect_error("mailbox = maildir:~/Maildir/\n",
+	    "1: mailbox: not supported yet (only mbox:PATH delivery is "
+	    "built)");
+	expect_error("mailbox = lmtp:unix:/run/dovecot/lmtp\n",
+	    "1: mailbox: not supported yet (only mbox:PATH delivery is "
+	    "built)");
+	expect_error("mailbox = /var/mail/%u\n", "1: mailbox must be mbox:PATH");
+	assert_int_equal(load("queue_minfree = 1m\ntransport_map = x\n"
+	    "mailbox_command = /bin/true\nexposed_users = root\n", &c, &e),
+	    -1);
+	assert_int_equal(e.n, 4);
+	done(&c, &e);
+	/* the keys that were implemented next to them still work */
 	assert_int_equal(load(
-	    "virtual_map = /etc/postern/virtual\n"
-	    "masquerade_as = example.com\n"
 	    "dns_servers = 127.0.0.1:5353\n"
 	    "dnsbl = zen.example.org\n"
 	    "[smtp]\n"
@@ -470,6 +491,28 @@ test_reserved_keys(void **state)
 	    "auth_mechanisms = PLAIN LOGIN\n",
 	    &c, &e), 0);
 	assert_int_equal(e.n, 0);
+	done(&c, &e);
+}
+
+/* The same key twice in one section: the last counts, with a warning. */
+static void
+test_duplicate_key(void **state)
+{
+	struct conf		 c;
+	struct conf_errors	 e;
+	const struct conf_smtpd	*l;
+	char			 want[256];
+
+	assert_int_equal(load("max_errors = 3\nmax_errors = 4\n[smtp]\n"
+	    "listen = 0.0.0.0:25\nmax_errors = 5\n", &c, &e), 0);
+	assert_int_equal(e.n, 1);
+	assert_int_equal(e.nwarn, 1);
+	snprintf(want, sizeof(want), "%s:2: warning: max_errors set again "
+	    "(first at line 1); this value counts", tmpl);
+	assert_string_equal(e.msg[0], want);
+	assert_int_equal(c.smtpd.max_errors, 4);
+	l = conf_listener(&c, "smtp");
+	assert_int_equal(l->max_errors, 5);
 	done(&c, &e);
 }
 
@@ -696,7 +739,8 @@ main(void)
 		cmocka_unit_test(test_syntax_errors),
 		cmocka_unit_test(test_listen_parsing),
 		cmocka_unit_test(test_tls_checks),
-		cmocka_unit_test(test_reserved_keys),
+		cmocka_unit_test(test_not_built_keys),
+		cmocka_unit_test(test_duplicate_key),
 		cmocka_unit_test(test_submission_keys),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_multiple_errors),

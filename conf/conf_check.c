@@ -1,0 +1,326 @@
+/*
+ * conf_check: the checks some keys need beyond their type (the hooks
+ * named in conf.c's key table: listen addresses, DNS server and DNSBL
+ * lists, SASL names, readable TLS files) and the checks across keys
+ * that run once the whole file is applied (TLS pairs, backoff order,
+ * the remote_auth file's mode). It reports problems; it never exits.
+ */
+
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "conf_key.h"
+#include "dns.h"
+
+#define NAME_CHARS	"abcdefghijklmnopqrstuvwxyz" \
+			"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
+
+int
+conf_hook_dns(struct pctx *p, const struct key *k, const char *v, int line,
+    char **out)
+{
+	char	 fwd[DNS_MAX_SERVERS][80];
+
+	if (dns_servers_parse(v, fwd, DNS_MAX_SERVERS) <= 0) {
+		conf_perr(p, line, "bad %s \"%s\" (IP[:port], [IPv6]:port, at "
+		    "most %d)", k->name, v, DNS_MAX_SERVERS);
+		return -1;
+	}
+	return 0;
+}
+
+int
+conf_hook_dnsbl(struct pctx *p, const struct key *k, const char *v, int line,
+    char **out)
+{
+	struct dns_bl	 bl[16];
+
+	if (dns_bl_parse(v, bl, 16) == -1) {
+		conf_perr(p, line, "bad %s list \"%s\" (zone[=\"text\"], at "
+		    "most 16)", k->name, v);
+		return -1;
+	}
+	return 0;
+}
+
+/* It names /etc/sasl2/APP.conf: a plain file name. */
+int
+conf_hook_sasl_app(struct pctx *p, const struct key *k, const char *v,
+    int line, char **out)
+{
+	if (strlen(v) > 64 || strspn(v, NAME_CHARS) != strlen(v)) {
+		conf_perr(p, line, "bad %s \"%s\" (letters, digits, - and _)",
+		    k->name, v);
+		return -1;
+	}
+	return 0;
+}
+
+int
+conf_hook_log(struct pctx *p, const struct key *k, const char *v, int line,
+    char **out)
+{
+	if (strcmp(v, "syslog") != 0 && strcmp(v, "stderr") != 0 &&
+	    *v != '/') {
+		conf_perr(p, line, "%s must be syslog, stderr or an absolute "
+		    "path", k->name);
+		return -1;
+	}
+	return 0;
+}
+
+/* Only mbox delivery is built; maildir and LMTP are SPEC, not code. */
+int
+conf_hook_mailbox(struct pctx *p, const struct key *k, const char *v,
+    int line, char **out)
+{
+	if (strncmp(v, "mbox:", 5) == 0 && v[5] != '\0')
+		return 0;
+	if (strncmp(v, "maildir:", 8) == 0 || strncmp(v, "lmtp:", 5) == 0)
+		conf_perr(p, line, "%s: not supported yet (only mbox:PATH "
+		    "delivery is built)", k->name);
+	else
+		conf_perr(p, line, "%s must be mbox:PATH", k->name);
+	return -1;
+}
+
+/* A worker does not open a private file: master (root) checked it and
+ * passes it open. */
+int
+conf_hook_readable(struct pctx *p, const struct key *k, const char *v,
+    int line, char **out)
+{
+	int	 fd;
+
+	if (conf_worker && (k->flags & KF_PRIVATE))
+		return 0;
+	if ((fd = open(v, O_RDONLY)) == -1) {
+		conf_perr(p, line, "%s: cannot read %s: %s", k->name, v,
+		    strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* auth_mechanisms: SASL mechanism names, upper-cased, space separated. */
+int
+conf_hook_mechs(struct pctx *p, const struct key *k, const char *v, int line,
+    char **out)
+{
+	char	 res[512], *copy, *t, *save = NULL;
+	size_t	 off = 0, len, i;
+
+	copy = xstrdup(v);
+	res[0] = '\0';
+	for (t = strtok_r(copy, ", \t", &save); t != NULL;
+	    t = strtok_r(NULL, ", \t", &save)) {
+		len = strlen(t);
+		if (len > 20 || strspn(t, NAME_CHARS) != len) {
+			conf_perr(p, line, "bad SASL mechanism name \"%s\"", t);
+			break;
+		}
+		if (off + len + 2 > sizeof(res)) {
+			conf_perr(p, line, "too many %s", k->name);
+			break;
+		}
+		if (off)
+			res[off++] = ' ';
+		for (i = 0; i < len; i++)
+			res[off++] = (char)toupper((unsigned char)t[i]);
+		res[off] = '\0';
+	}
+	free(copy);
+	if (t != NULL)
+		return -1;
+	if (off == 0) {
+		conf_perr(p, line, "empty value for %s", k->name);
+		return -1;
+	}
+	*out = xstrdup(res);
+	return 0;
+}
+
+/* listen: "host:port" or "[v6]:port". */
+static int
+check_addr(const char *a)
+{
+	const char	*colon, *e;
+	uint64_t	 port;
+
+	if (*a == '[') {
+		if ((e = strchr(a, ']')) == NULL || e == a + 1 || e[1] != ':')
+			return -1;
+		colon = e + 1;
+	} else {
+		if ((colon = strrchr(a, ':')) == NULL || colon == a ||
+		    memchr(a, ':', colon - a) != NULL)
+			return -1;
+	}
+	if (conf_parse_number(colon + 1, &port) == -1 || port < 1 ||
+	    port > 65535)
+		return -1;
+	return 0;
+}
+
+/* Addresses comma and/or space separated, at most CONF_MAX_ADDRS. */
+int
+conf_listen_parse(struct pctx *p, const char *v, int line,
+    char *addr[CONF_MAX_ADDRS], size_t *np)
+{
+	char	*copy, *t, *save = NULL;
+	size_t	 n = 0;
+
+	copy = xstrdup(v);
+	for (t = strtok_r(copy, ", \t", &save); t != NULL;
+	    t = strtok_r(NULL, ", \t", &save)) {
+		if (check_addr(t) == -1) {
+			conf_perr(p, line, "bad listen address \"%s\" "
+			    "(host:port or [v6]:port)", t);
+			break;
+		}
+		if (n == CONF_MAX_ADDRS) {
+			conf_perr(p, line, "too many listen addresses (max %d)",
+			    CONF_MAX_ADDRS);
+			break;
+		}
+		addr[n++] = xstrdup(t);
+	}
+	free(copy);
+	if (t == NULL && n == 0)
+		conf_perr(p, line, "empty value for listen");
+	if (t != NULL || n == 0) {
+		while (n > 0)
+			free(addr[--n]);
+		return -1;
+	}
+	*np = n;
+	return 0;
+}
+
+/* Checks across keys, once the file is applied. */
+
+static void
+pem_err(struct pctx *p, int line, const char *what, const char *file)
+{
+	char		 err[256];
+	unsigned long	 e = ERR_get_error();
+
+	if (e != 0)
+		ERR_error_string_n(e, err, sizeof(err));
+	else
+		snprintf(err, sizeof(err), "unknown error");
+	ERR_clear_error();
+	conf_perr(p, line, "%s %s: %s", what, file, err);
+}
+
+/* The certificate chain parses, the key parses and they match. */
+static void
+check_pem(struct pctx *p, const struct conf_smtpd *l, int cline, int kline)
+{
+	SSL_CTX	*ctx;
+	int	 mismatch = 0;
+
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		conf_perr(p, cline, "cannot create a TLS context");
+		return;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, l->tls_cert) != 1)
+		pem_err(p, cline, "bad certificate chain in", l->tls_cert);
+	else if (SSL_CTX_use_PrivateKey_file(ctx, l->tls_key,
+	    SSL_FILETYPE_PEM) != 1) {
+		if (ERR_GET_REASON(ERR_peek_last_error()) ==
+		    X509_R_KEY_VALUES_MISMATCH)
+			mismatch = 1;
+		else
+			pem_err(p, kline, "bad private key in", l->tls_key);
+	} else if (SSL_CTX_check_private_key(ctx) != 1)
+		mismatch = 1;
+	if (mismatch) {
+		ERR_clear_error();
+		conf_perr(p, kline, "[%s] tls_key %s does not match tls_cert "
+		    "%s", l->name, l->tls_key, l->tls_cert);
+	}
+	SSL_CTX_free(ctx);
+}
+
+/* A password file: a regular file nobody but its owner may read. */
+static void
+check_secret(struct pctx *p, const char *path, int line)
+{
+	struct stat	 st;
+
+	if (stat(path, &st) == -1) {
+		conf_perr(p, line, "remote_auth: cannot read %s: %s", path,
+		    strerror(errno));
+		return;
+	}
+	if (!S_ISREG(st.st_mode))
+		conf_perr(p, line, "remote_auth: %s is not a regular file",
+		    path);
+	else if ((st.st_mode & 077) != 0)
+		conf_perr(p, line, "remote_auth: %s must not be accessible by "
+		    "group or others (mode %04o; chmod 600)", path,
+		    (unsigned)(st.st_mode & 07777));
+}
+
+static void
+check_listener(struct pctx *p, struct conf_smtpd *l, const int *lines)
+{
+	int	 tline = conf_key_line(lines, "tls");
+	int	 cline = conf_key_line(lines, "tls_cert");
+	int	 kline = conf_key_line(lines, "tls_key");
+
+	if ((l->tls == TLS_REQUIRED || l->tls == TLS_WRAPPER) &&
+	    (l->tls_cert == NULL || l->tls_key == NULL))
+		conf_perr(p, tline, "[%s] tls = %s needs tls_cert and tls_key",
+		    l->name, l->tls == TLS_REQUIRED ? "required" : "wrapper");
+	else if (l->tls_cert != NULL && l->tls_key == NULL)
+		conf_perr(p, cline, "[%s] tls_cert without tls_key", l->name);
+	else if (l->tls_key != NULL && l->tls_cert == NULL)
+		conf_perr(p, kline, "[%s] tls_key without tls_cert", l->name);
+	else if (l->tls != TLS_NONE && l->tls_cert != NULL &&
+	    l->tls_key != NULL && !conf_worker)
+		check_pem(p, l, cline, kline);
+	/* SPEC: auth defaults to optional where SASL is configured */
+	if (conf_key_line(p->gline, "sasl_app") &&
+	    !conf_key_line(lines, "auth"))
+		l->auth = AUTH_OPTIONAL;
+}
+
+void
+conf_validate(struct pctx *p, struct conf *c)
+{
+	int	 minl = conf_key_line(p->gline, "min_backoff");
+	int	 maxl = conf_key_line(p->gline, "max_backoff");
+	size_t	 j;
+
+	if (c->min_backoff > c->max_backoff)
+		conf_perr(p, minl > maxl ? minl : maxl,
+		    "min_backoff is greater than max_backoff");
+	for (j = 0; j < c->nlisteners; j++) {
+		if (c->listener[j].nlisten == 0)
+			conf_perr(p, p->sectline[j], "[%s] has no listen "
+			    "address", c->listener[j].name);
+		check_listener(p, &c->listener[j], p->sline[j]);
+	}
+	/* Checked by check/start/reload; a running worker must not die of a
+	 * chmod (remote re-checks the mode itself and defers). */
+	if (c->remote_auth != NULL && !conf_worker)
+		check_secret(p, c->remote_auth, conf_key_line(p->gline,
+		    "remote_auth"));
+}

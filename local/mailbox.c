@@ -1,0 +1,313 @@
+/*
+ * local mailbox: one delivery to a user's mbox, in a forked child that
+ * has become the user (groups looked up by the parent) before it opens
+ * anything; as root it only creates a missing mailbox, O_EXCL, in a
+ * root-owned spool directory. The parent waits with a deadline.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <time.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "local.h"
+
+/* conf.mailbox "mbox:PATH" with %u, %h, %% and a leading "~/". */
+static int
+mailbox_path(const struct passwd *pw, char *out, size_t outlen,
+    int *from_home, struct dstatus *r)
+{
+	const char	*tmpl = wk.conf.mailbox ? wk.conf.mailbox :
+			    "mbox:/var/mail/%u";
+	struct buf	 b;
+	const char	*p;
+	int		 ok = 0;
+
+	*from_home = 0;
+	if (strncmp(tmpl, "maildir:", 8) == 0) {
+		setres(r, DS_BOUNCE, "5.3.0 Maildir not supported yet");
+		return -1;
+	}
+	if (strncmp(tmpl, "mbox:", 5) != 0) {
+		setres(r, DS_DEFER, "4.3.5 bad mailbox setting");
+		return -1;
+	}
+	p = tmpl + 5;
+	buf_init(&b, PATH_MAX);
+	if (strncmp(p, "~/", 2) == 0) {
+		if (buf_puts(&b, pw->pw_dir) == -1)
+			goto done;
+		p++;
+		*from_home = 1;
+	}
+	for (; *p; p++) {
+		int e = 0;
+		if (*p == '%' && p[1] == 'u') {
+			e = buf_puts(&b, pw->pw_name);
+			p++;
+		} else if (*p == '%' && p[1] == 'h') {
+			e = buf_puts(&b, pw->pw_dir);
+			*from_home = 1;
+			p++;
+		} else if (*p == '%' && p[1] == '%') {
+			e = buf_putc(&b, '%');
+			p++;
+		} else
+			e = buf_putc(&b, *p);
+		if (e == -1)
+			goto done;
+	}
+	if (b.len == 0 || b.data[0] != '/' || strlcpy(out, b.data, outlen) >=
+	    outlen)
+		goto done;
+	ok = 1;
+done:
+	buf_free(&b);
+	if (!ok) {
+		setres(r, DS_DEFER, "4.3.5 bad mailbox path");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Root only, before dropping to the user: a system spool such as
+ * /var/mail (root-owned, not world-writable, so users cannot create their
+ * own file there) gets the missing mailbox created fresh (O_EXCL: never
+ * through a symlink) and given to the user. Paths under a home directory
+ * are never touched as root.
+ */
+static void
+precreate(const char *path, const struct passwd *pw, int from_home)
+{
+	char		 dir[PATH_MAX];
+	const char	*slash;
+	struct stat	 st;
+	int		 dfd, fd;
+
+	if (from_home || (slash = strrchr(path, '/')) == NULL ||
+	    (size_t)(slash - path) >= sizeof(dir))
+		return;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	if (dir[0] == '\0')
+		return;
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return;
+	if (fstat(dfd, &st) == -1 || st.st_uid != 0 ||
+	    (st.st_mode & S_IWOTH) ||
+	    fstatat(dfd, slash + 1, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+	    errno != ENOENT) {
+		close(dfd);
+		return;
+	}
+	fd = openat(dfd, slash + 1, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	if (fd != -1) {
+		if (fchown(fd, pw->pw_uid, pw->pw_gid) == -1)
+			log_warn("chown %s: %s", path, strerror(errno));
+		close(fd);
+	}
+	close(dfd);
+}
+
+/*
+ * The recipient's groups, looked up in the (long-lived) parent before
+ * fork: initgroups() in each child would load the NSS modules afresh for
+ * every delivery, which cost more than the delivery itself.
+ */
+#define MAX_USER_GROUPS	256
+static gid_t	 user_groups[MAX_USER_GROUPS];
+static int	 n_user_groups;
+
+/* A small cache: NSS group enumeration is the slow part of a delivery.
+ * Membership changes are seen within GROUP_CACHE_TTL seconds. */
+#define GROUP_CACHE	32
+#define GROUP_CACHE_TTL	60
+static struct {
+	uid_t	 uid;
+	gid_t	 gid;
+	time_t	 when;
+	int	 n;
+	gid_t	 g[MAX_USER_GROUPS];
+} gcache[GROUP_CACHE];
+
+static int
+lookup_groups(const struct passwd *pw)
+{
+	time_t now = time(NULL);
+	int n = MAX_USER_GROUPS, slot = 0;
+
+	for (int i = 0; i < GROUP_CACHE; i++) {
+		if (gcache[i].when && gcache[i].uid == pw->pw_uid &&
+		    gcache[i].gid == pw->pw_gid &&
+		    now - gcache[i].when < GROUP_CACHE_TTL) {
+			n_user_groups = gcache[i].n;
+			memcpy(user_groups, gcache[i].g,
+			    (size_t)gcache[i].n * sizeof(gid_t));
+			return 0;
+		}
+		if (gcache[i].when < gcache[slot].when)
+			slot = i;	/* the oldest entry is replaced */
+	}
+	if (getgrouplist(pw->pw_name, pw->pw_gid, user_groups, &n) == -1)
+		return -1;	/* more than we keep: refuse, never truncate */
+	n_user_groups = n;
+	gcache[slot].uid = pw->pw_uid;
+	gcache[slot].gid = pw->pw_gid;
+	gcache[slot].when = now;
+	gcache[slot].n = n;
+	memcpy(gcache[slot].g, user_groups, (size_t)n * sizeof(gid_t));
+	return 0;
+}
+
+static int
+drop_to(const struct passwd *pw)
+{
+	if (setgroups((size_t)n_user_groups, user_groups) == -1 ||
+	    setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1)
+		return -1;
+	if (getuid() != pw->pw_uid || geteuid() != pw->pw_uid ||
+	    getgid() != pw->pw_gid || getegid() != pw->pw_gid)
+		return -1;
+	if (pw->pw_uid != 0 && setuid(0) != -1)
+		return -1;
+	return 0;
+}
+
+/* The one place an mbox result becomes a delivery status kind. */
+static enum dstat
+mbox_dstat(int mbox_result)
+{
+	switch (mbox_result) {
+	case MBOX_OK:
+		return DS_SENT;
+	case MBOX_PERM:
+		return DS_BOUNCE;
+	default:
+		return DS_DEFER;
+	}
+}
+
+/* Child side: deliver, write "K text" (K: the enum dstat digit) to the
+ * pipe, exit. */
+static void __attribute__((noreturn))
+child_deliver(struct job *j, const struct passwd *pw, const char *path,
+    int from_home, const char *dt, int wfd)
+{
+	char	 err[TEXT_LEN] = "", msg[TEXT_LEN + 8];
+	int	 r, n;
+
+	signal(SIGXFSZ, SIG_IGN);	/* a size limit = EFBIG, not death */
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	for (int i = 0; i < wk.nlisten; i++)
+		close(wk.listen_fd[i]);
+	if (as_root) {
+		precreate(path, pw, from_home);
+		if (drop_to(pw) == -1) {
+			r = MBOX_TEMP;
+			snprintf(err, sizeof(err), "4.3.0 cannot switch to "
+			    "user %s", pw->pw_name);
+			goto out;
+		}
+	}
+	r = mbox_deliver(path, j->q->sender, dt, j->fd, j->q->content_off,
+	    j->q->content_len, err, sizeof(err));
+out:
+	n = snprintf(msg, sizeof(msg), "%d %s", (int)mbox_dstat(r),
+	    r == MBOX_OK ? "delivered" : err);
+	if (n > 0 && write(wfd, msg, (size_t)n) != n)
+		_exit(1);
+	_exit(0);
+}
+
+void
+deliver_user(struct job *j, const char *user, const char *dt,
+    struct dstatus *r)
+{
+	struct passwd	*pw;
+	char		 path[PATH_MAX], msg[TEXT_LEN + 8];
+	size_t		 got = 0;
+	long long	 deadline;
+	pid_t		 pid;
+	int		 p[2], from_home, status;
+
+	if ((pw = getpwnam(user)) == NULL) {
+		setres(r, DS_DEFER, "4.3.0 user lookup failed");
+		return;
+	}
+	if (delivered_to(j, dt)) {
+		setres(r, DS_BOUNCE, "5.4.6 mail forwarding loop for %s", dt);
+		return;
+	}
+	if (mailbox_path(pw, path, sizeof(path), &from_home, r) == -1)
+		return;
+	if (as_root && lookup_groups(pw) == -1) {
+		setres(r, DS_DEFER, "4.3.0 group lookup failed for %s", user);
+		return;
+	}
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		setres(r, DS_DEFER, "4.3.0 pipe: %s", strerror(errno));
+		return;
+	}
+	if ((pid = fork()) == -1) {
+		close(p[0]);
+		close(p[1]);
+		setres(r, DS_DEFER, "4.3.0 fork: %s", strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		child_deliver(j, pw, path, from_home, dt, p[1]);
+	}
+	close(p[1]);
+	deadline = clock_ms() + CHILD_TIMEOUT_MS;
+	for (;;) {
+		struct pollfd pfd = { p[0], POLLIN, 0 };
+		long long left = deadline - clock_ms();
+		ssize_t n;
+
+		if (left <= 0) {
+			kill(pid, SIGKILL);
+			break;
+		}
+		if (poll(&pfd, 1, (int)(left > 1000 ? 1000 : left)) <= 0)
+			continue;
+		n = read(p[0], msg + got, sizeof(msg) - 1 - got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		if (got == sizeof(msg) - 1)
+			break;
+	}
+	close(p[0]);
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	msg[got] = '\0';
+	if (got < 3 || msg[1] != ' ' || msg[0] < '0' + DS_SENT ||
+	    msg[0] > '0' + DS_BOUNCE || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0) {
+		setres(r, DS_DEFER, "4.3.0 mailbox delivery process failed");
+		return;
+	}
+	if (msg[0] - '0' == DS_SENT)
+		setres(r, DS_SENT, "2.0.0 delivered to mailbox");
+	else
+		setres(r, (enum dstat)(msg[0] - '0'), "%s", msg + 2);
+}

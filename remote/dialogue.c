@@ -1,0 +1,461 @@
+/*
+ * remote dialogue: the SMTP conversation on one connection: greeting,
+ * EHLO/HELO, STARTTLS, the envelope (pipelined), DATA and the body. Every
+ * recipient it touches gets its answer; it never trusts what the server
+ * says beyond the parsed reply.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "remote.h"
+
+/* Does the first word of text (a greeting or EHLO reply) name us? */
+static int
+names_me(const char *text)
+{
+	size_t n = strcspn(text, " \n");
+
+	return n > 0 && n == strlen(wk.conf.hostname) &&
+	    strncasecmp(text, wk.conf.hostname, n) == 0;
+}
+
+/* After MAIL was sent: a broken connection defers whatever is open. */
+static enum try_result
+session_lost(struct job *j, struct conn *c)
+{
+	char t[TEXT_MAX];
+
+	conn_errtext(j, c, t, sizeof(t));
+	final_all(j, DS_DEFER, 421, "4.4.2", t);
+	return TRY_DONE;
+}
+
+/* Before MAIL: the try failed softly, the next address may do better. */
+enum try_result
+greet_lost(struct job *j, struct conn *c)
+{
+	char t[TEXT_MAX];
+
+	conn_errtext(j, c, t, sizeof(t));
+	set_last(j, DS_DEFER, 421, "4.4.2", "%s", t);
+	return TRY_NEXT;
+}
+
+int
+addr_8bit(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s > 127)
+			return 1;
+	return 0;
+}
+
+/* Send the content: LF -> CRLF, dot-stuffing, then CRLF.CRLF. */
+static int
+send_body(struct job *j, struct conn *c)
+{
+	char *in = xmalloc(CHUNK), *out = xmalloc(2 * CHUNK + 8);
+	size_t pos = 0, o;
+	int bol = 1, cr = 0, rv = -1;
+
+	c->stage = "sending message body";
+	while (pos < j->q->content_len) {
+		ssize_t n = agent_read(j->a, pos, in, CHUNK);
+
+		if (n <= 0) {
+			log_error("%s: read queue file: %s", j->id,
+			    n == 0 ? "short file" : strerror(errno));
+			c->err = C_PROTO;
+			c->why = "queue file read error";
+			goto done;
+		}
+		pos += (size_t)n;
+		o = 0;
+		for (ssize_t k = 0; k < n; k++) {
+			char ch = in[k];
+
+			/* a CR held back: CRLF is one line end */
+			if (cr) {
+				cr = 0;
+				if (ch != '\n') {
+					out[o++] = '\r';
+					bol = 0;
+				}
+			}
+			if (ch == '\r') {
+				cr = 1;
+				continue;
+			}
+			if (ch == '\n') {
+				out[o++] = '\r';
+				out[o++] = '\n';
+				bol = 1;
+				continue;
+			}
+			if (bol && ch == '.')
+				out[o++] = '.';
+			out[o++] = ch;
+			bol = 0;
+		}
+		if (conn_write(c, out, o, XFER_TIMEOUT) == -1)
+			goto done;
+	}
+	o = 0;
+	if (cr) {
+		out[o++] = '\r';
+		bol = 0;
+	}
+	if (!bol) {
+		out[o++] = '\r';
+		out[o++] = '\n';
+	}
+	memcpy(out + o, ".\r\n", 3);
+	o += 3;
+	c->stage = "sending end of data -- message may be sent more than once";
+	rv = conn_write(c, out, o, XFER_TIMEOUT);
+done:
+	free(in);
+	free(out);
+	return rv;
+}
+
+/* MAIL, RCPTs (pipelined in groups when offered). Returns 0 to go on to
+ * DATA, 1 when the transaction ended (answers given), -1 on I/O error. */
+static int
+envelope(struct job *j, struct conn *c, const struct smtp_ehlo *e)
+{
+	struct buf cmds;
+	struct smtp_reply r;
+	size_t *who, nwho, next = 0;
+	int mail_sent = 0, mail_ok = 0, naccepted = 0;
+	int group = e->pipelining ? PIPE_GROUP : 1;
+
+	buf_init(&cmds, (size_t)PIPE_GROUP * 1100 + 64);
+	who = xreallocarray(NULL, (size_t)PIPE_GROUP, sizeof(size_t));
+	while (!mail_sent || next < j->a->nrcpt) {
+		buf_reset(&cmds);
+		nwho = 0;
+		if (!mail_sent) {
+			(void)buf_printf(&cmds, "MAIL FROM:<%s>", j->q->sender);
+			if (e->size)
+				(void)buf_printf(&cmds, " SIZE=%zu",
+				    j->q->content_len + j->nlines);
+			if (j->eightbit && e->eightbitmime)
+				(void)buf_puts(&cmds, " BODY=8BITMIME");
+			if (j->utf8addr && e->smtputf8)
+				(void)buf_puts(&cmds, " SMTPUTF8");
+			(void)buf_puts(&cmds, "\r\n");
+			who[nwho++] = (size_t)-1;
+			mail_sent = 1;
+		}
+		for (; next < j->a->nrcpt && nwho < (size_t)group; next++) {
+			if (j->a->rcpt[next].answered || j->accepted[next])
+				continue;
+			if (buf_printf(&cmds, "RCPT TO:<%s>\r\n",
+			    j->a->rcpt[next].addr) == -1)
+				break;
+			who[nwho++] = next;
+		}
+		if (nwho == 0)
+			break;
+		c->stage = who[0] == (size_t)-1 ? "sending MAIL FROM" :
+		    "sending RCPT TO";
+		if (conn_write(c, cmds.data, cmds.len, RCPT_TIMEOUT) == -1)
+			goto lost;
+		for (size_t k = 0; k < nwho; k++) {
+			c->stage = who[k] == (size_t)-1 ? "sending MAIL FROM" :
+			    "sending RCPT TO";
+			if (conn_reply(c, &r, who[k] == (size_t)-1 ?
+			    MAIL_TIMEOUT : RCPT_TIMEOUT) == -1)
+				goto lost;
+			if (who[k] == (size_t)-1) {
+				if (r.code / 100 == 2)
+					mail_ok = 1;
+				else
+					final_reply(j, (size_t)-1, &r,
+					    "MAIL FROM");
+			} else if (!mail_ok)
+				;	/* pipelined after a failed MAIL */
+			else if (r.code / 100 == 2) {
+				j->accepted[who[k]] = 1;
+				naccepted++;
+			} else
+				final_reply(j, who[k], &r, "RCPT TO");
+		}
+		if (!mail_ok)
+			break;
+	}
+	buf_free(&cmds);
+	free(who);
+	return mail_ok && naccepted > 0 ? 0 : 1;
+lost:
+	buf_free(&cmds);
+	free(who);
+	return -1;
+}
+
+/*
+ * EHLO (HELO when EHLO gets a 5xx and helo_ok is set): 0 to go on with
+ * *e filled, -1 with *res set when this try is over.
+ */
+static int
+hello(struct job *j, struct conn *c, struct smtp_ehlo *e, int helo_ok,
+    enum try_result *res)
+{
+	struct smtp_reply r;
+	char cmd[600];
+
+	fmt(cmd, sizeof(cmd), "EHLO %s", wk.conf.hostname);
+	if (conn_cmd(c, &r, HELO_TIMEOUT, "performing the EHLO handshake",
+	    cmd) == -1) {
+		*res = greet_lost(j, c);
+		return -1;
+	}
+	if (r.code / 100 == 2) {
+		smtp_ehlo_parse(&r, e);
+		if (names_me(r.text)) {
+			set_last(j, DS_DEFER, 451, "4.4.6",
+			    "mail for %s loops back to myself", j->nexthop);
+			quit(c);
+			*res = TRY_DONE;
+			return -1;
+		}
+		return 0;
+	}
+	if (r.code / 100 == 5 && helo_ok) {
+		memset(e, 0, sizeof(*e));
+		fmt(cmd, sizeof(cmd), "HELO %s", wk.conf.hostname);
+		if (conn_cmd(c, &r, HELO_TIMEOUT,
+		    "performing the HELO handshake", cmd) == -1) {
+			*res = greet_lost(j, c);
+			return -1;
+		}
+		if (r.code / 100 == 2)
+			return 0;
+		last_from_reply(j, &r, "host %s[%s] said: %s "
+		    "(in reply to %s command)", "HELO");
+	} else
+		last_from_reply(j, &r, "host %s[%s] said: %s "
+		    "(in reply to %s command)", "EHLO");
+	quit(c);
+	*res = TRY_NEXT;
+	return -1;
+}
+
+/*
+ * STARTTLS per remote_tls, then EHLO again. 0 to go on (over TLS, or in
+ * plaintext where remote_tls allows it), -1 with *res set when this try
+ * is over. A failed handshake never falls back to plaintext.
+ */
+static int
+starttls(struct job *j, struct conn *c, struct smtp_ehlo *e,
+    enum try_result *res)
+{
+	enum conf_remote_tls lvl = wk.conf.remote_tls;
+	struct smtp_reply r;
+	struct tlsc_info info;
+	char err[256], flat[SMTP_REPLY_TEXT_MAX];
+	const char *trust;
+
+	if (lvl == RTLS_NONE)
+		return 0;
+	if (!e->starttls) {
+		if (lvl == RTLS_MAY)
+			return 0;
+		set_last(j, DS_DEFER, 454, "4.7.4", "TLS is required, but was "
+		    "not offered by host %s[%s]", j->host, j->ip);
+		log_info("%s: TLS is required, but was not offered by host "
+		    "%s[%s]", j->id, j->host, j->ip);
+		quit(c);
+		*res = TRY_NEXT;
+		return -1;
+	}
+	if (tlsc_init(wk.conf.smtpd.tls_ca, err, sizeof(err)) == -1) {
+		log_error("%s: cannot set up TLS: %s", j->id, err);
+		set_last(j, DS_DEFER, 454, "4.7.5", "local TLS setup failed: "
+		    "%s", err);
+		quit(c);
+		*res = TRY_DONE;
+		return -1;
+	}
+	if (conn_cmd(c, &r, TLS_TIMEOUT, "sending STARTTLS", "STARTTLS")
+	    == -1) {
+		*res = greet_lost(j, c);
+		return -1;
+	}
+	if (r.code != 220) {
+		smtp_reply_flat(&r, flat, sizeof(flat));
+		if (lvl == RTLS_MAY && r.code / 100 != 2) {
+			log_info("%s: host %s[%s] refused STARTTLS (%s); "
+			    "going on without TLS", j->id, j->host, j->ip,
+			    flat);
+			return 0;
+		}
+		set_last(j, DS_DEFER, 454, "4.7.5", "TLS is required, but "
+		    "host %s[%s] refused to start TLS: %s", j->host, j->ip,
+		    flat);
+		quit(c);
+		*res = TRY_NEXT;
+		return -1;
+	}
+	if (c->inlen > 0) {	/* sent before the handshake: an injection */
+		log_warn("%s: host %s[%s] sent %zu bytes after its STARTTLS "
+		    "reply; discarded", j->id, j->host, j->ip, c->inlen);
+		c->inlen = 0;
+	}
+	c->stage = "performing the TLS handshake";
+	c->tls = tlsc_connect(c->fd, j->host, j->host, lvl == RTLS_VERIFY,
+	    clock_ms() + (long long)TLS_TIMEOUT * 1000, &info, err,
+	    sizeof(err));
+	if (c->tls == NULL) {
+		set_last(j, DS_DEFER, 454, "4.7.5", "Cannot start TLS with "
+		    "%s[%s]: %s", j->host, j->ip, err);
+		log_info("%s: Cannot start TLS with %s[%s]:%u: %s", j->id,
+		    j->host, j->ip, j->port, err);
+		*res = TRY_NEXT;
+		return -1;
+	}
+	if (info.verified)
+		trust = "Verified";
+	else if (strcmp(info.verify_err, "name not checked") == 0)
+		trust = "Trusted";
+	else
+		trust = "Untrusted";
+	log_info("%s: %s TLS connection established to %s[%s]:%u: %s with "
+	    "cipher %s (%d bits)", j->id, trust, j->host, j->ip, j->port,
+	    info.version, info.cipher, info.bits);
+	log_debug("%s: peer certificate CN=\"%s\"%s%s", j->id, info.peer_cn,
+	    info.verified ? "" : ", not verified: ",
+	    info.verified ? "" : info.verify_err);
+	/* RFC 3207: forget everything learnt before TLS */
+	memset(e, 0, sizeof(*e));
+	return hello(j, c, e, 0, res);
+}
+
+/*
+ * A new connection: greeting, EHLO, STARTTLS and AUTH. 0 with *e filled
+ * when a transaction may start, -1 with *res set when this try is over.
+ */
+static int
+open_session(struct job *j, struct conn *c, struct smtp_ehlo *e,
+    enum try_result *res)
+{
+	struct smtp_reply r;
+
+	c->stage = "receiving the initial server greeting";
+	if (conn_reply(c, &r, GREET_TIMEOUT) == -1) {
+		*res = greet_lost(j, c);
+		return -1;
+	}
+	if (r.code / 100 != 2) {
+		last_from_reply(j, &r,
+		    "host %s[%s] refused to talk to me: %s%s", "");
+		quit(c);
+		*res = TRY_NEXT;
+		return -1;
+	}
+	if (names_me(r.text)) {
+		set_last(j, DS_DEFER, 451, "4.4.6",
+		    "mail for %s loops back to myself", j->nexthop);
+		quit(c);
+		*res = TRY_DONE;
+		return -1;
+	}
+	memset(e, 0, sizeof(*e));
+	if (hello(j, c, e, 1, res) == -1)
+		return -1;
+	if (starttls(j, c, e, res) == -1)
+		return -1;
+	if (authenticate(j, c, e, res) == -1)
+		return -1;
+	log_debug("%s: %s: pipelining=%d size=%d 8bitmime=%d tls=%d", j->id,
+	    j->relay, e->pipelining, e->size, e->eightbitmime, c->tls != NULL);
+	return 0;
+}
+
+/*
+ * One mail transaction on an open session; every recipient gets its
+ * answer. c->keep is set when the session is still usable afterwards
+ * (whatever the server said to this message); the caller QUITs or
+ * caches it.
+ */
+enum try_result
+transaction(struct job *j, struct conn *c, const struct smtp_ehlo *e)
+{
+	struct smtp_reply r;
+	int rv;
+
+	c->keep = 0;
+	if (e->size && e->size_max > 0 &&
+	    j->q->content_len + j->nlines > e->size_max) {
+		char t[TEXT_MAX];
+
+		fmt(t, sizeof(t), "message size %zu exceeds size limit "
+		    "%llu of server %s[%s]", j->q->content_len + j->nlines,
+		    e->size_max, j->host, j->ip);
+		final_all(j, DS_BOUNCE, 552, "5.3.4", t);
+		c->keep = 1;
+		return TRY_DONE;
+	}
+
+	rv = envelope(j, c, e);
+	if (rv == -1)
+		return session_lost(j, c);
+	if (rv == 1) {
+		c->keep = 1;
+		return TRY_DONE;
+	}
+	if (conn_cmd(c, &r, DATA_TIMEOUT, "sending DATA command",
+	    "DATA") == -1)
+		return session_lost(j, c);
+	if (r.code / 100 != 3) {
+		final_reply(j, (size_t)-1, &r, "DATA");
+		c->keep = 1;
+		return TRY_DONE;
+	}
+	if (send_body(j, c) == -1)
+		return session_lost(j, c);
+	if (conn_reply(c, &r, FINAL_TIMEOUT) == -1)
+		return session_lost(j, c);
+	if (r.code / 100 == 2) {
+		char dsn[16], flat[SMTP_REPLY_TEXT_MAX], text[TEXT_MAX];
+		char prefix[400];
+
+		reply_dsn(&r, dsn, sizeof(dsn));
+		smtp_reply_flat(&r, flat, sizeof(flat));
+		fmt(prefix, sizeof(prefix), "host %s[%s] said: ",
+		    j->host, j->ip);
+		make_text(text, dsn, prefix, flat,
+		    " (in reply to end of DATA command)");
+		clean_copy(prefix, sizeof(prefix), flat);
+		for (size_t i = 0; i < j->a->nrcpt; i++)
+			if (j->accepted[i] && !j->a->rcpt[i].answered)
+				rcpt_final(j, i, DS_SENT, r.code, dsn,
+				    text + strlen(dsn) + 1, prefix);
+	} else
+		final_reply(j, (size_t)-1, &r, "end of DATA");
+	c->keep = 1;
+	return TRY_DONE;
+}
+
+/* A new connection: the dialogue, then QUIT or the cache; fd is taken. */
+enum try_result
+session(struct job *j, int fd)
+{
+	struct conn c = { .fd = fd };
+	struct smtp_ehlo e;
+	enum try_result rv;
+
+	j->conn_use = 1;
+	if (open_session(j, &c, &e, &rv) == -1) {
+		conn_close(&c, 0);	/* QUIT already sent where due */
+		return rv;
+	}
+	rv = transaction(j, &c, &e);
+	session_end(j, &c, &e, 1);
+	return rv;
+}

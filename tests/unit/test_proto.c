@@ -1,0 +1,717 @@
+/* proto: every message round-trips; every decoder refuses bad frames. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+#include "qfile.h"
+
+#define QID	"0123456789ABCDEF"
+
+static struct buf	 b;
+static struct ipc_msg	 m;
+static char		 err[128];
+
+static int
+setup(void **state)
+{
+	(void)state;
+	buf_init(&b, IPC_MAX_FRAME + 4);
+	ipc_msg_init(&m);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	buf_free(&b);
+	ipc_msg_free(&m);
+	return 0;
+}
+
+/* Parse what is in b (a whole frame) into m. */
+static void
+parse(void)
+{
+	assert_int_equal(ipc_frame_ready(b.data, b.len), (long)b.len);
+	assert_int_equal(ipc_parse(&m, b.data + 4, b.len - 4), 0);
+}
+
+/* Start a hand-made frame. */
+static void
+frame(const char *req)
+{
+	ipc_begin(&b);
+	if (req != NULL)
+		assert_int_equal(ipc_add_str(&b, ATTR_REQ, req), 0);
+}
+
+static void
+add(const char *name, const char *val)
+{
+	assert_int_equal(ipc_add_str(&b, name, val), 0);
+}
+
+static void
+add_bin(const char *name, const void *val, size_t len)
+{
+	assert_int_equal(ipc_add(&b, name, val, len), 0);
+}
+
+static void
+done(void)
+{
+	assert_int_equal(ipc_end(&b), 0);
+	parse();
+}
+
+static char *
+str_of(size_t n, char c)
+{
+	char *s = malloc(n + 1);
+
+	assert_non_null(s);
+	memset(s, c, n);
+	s[n] = '\0';
+	return s;
+}
+
+static void
+test_words(void **state)
+{
+	(void)state;
+	assert_string_equal(dstat_word(DS_SENT), "sent");
+	assert_string_equal(dstat_word(DS_DEFER), "deferred");
+	assert_string_equal(dstat_word(DS_BOUNCE), "bounced");
+	assert_string_equal(proto_req_word(REQ_OPEN), "open");
+	assert_string_equal(proto_req_word(REQ_MASTER_STATUS), "status");
+	assert_string_equal(proto_req_word(REQ_AUTH_FAIL), "auth_fail");
+	for (int r = REQ_OPEN; r <= REQ_DISCONNECT; r++) {
+		assert_int_equal(proto_simple_encode(&b, r), 0);
+		parse();
+		assert_int_equal(proto_req_type(&m), r);
+	}
+	assert_int_equal(proto_simple_encode(&b, REQ_NONE), -1);
+	frame("bogus");
+	done();
+	assert_int_equal(proto_req_type(&m), REQ_NONE);
+	frame(NULL);
+	done();
+	assert_int_equal(proto_req_type(&m), REQ_NONE);
+}
+
+static void
+test_dstatus_set(void **state)
+{
+	struct dstatus d;
+	char *big = str_of(1000, 'x');
+
+	(void)state;
+	dstatus_set(&d, DS_BOUNCE, 550, "5.1.1 no\r\nsuch %s", "user");
+	assert_int_equal(d.stat, DS_BOUNCE);
+	assert_int_equal(d.code, 550);
+	assert_string_equal(d.text, "5.1.1 no??such user");
+	dstatus_set(&d, DS_DEFER, 451, "%s", big);
+	assert_int_equal(strlen(d.text), DSTATUS_TEXT - 1);
+	free(big);
+}
+
+static void
+test_reply(void **state)
+{
+	struct proto_reply r = { 1, 0, NULL, QID }, o;
+	char *big = str_of(240, 'x');
+
+	(void)state;
+	assert_int_equal(proto_reply_encode(&b, &r), 0);
+	parse();
+	assert_int_equal(proto_reply_decode(&m, &o, err, sizeof(err)), 0);
+	assert_true(o.ok);
+	assert_int_equal(o.code, 0);
+	assert_null(o.text);
+	assert_string_equal(o.queue_id, QID);
+	proto_reply_free(&o);
+
+	r = (struct proto_reply){ 0, 552, "5.3.4 Too big", NULL };
+	assert_int_equal(proto_reply_encode(&b, &r), 0);
+	parse();
+	assert_int_equal(proto_reply_decode(&m, &o, err, sizeof(err)), 0);
+	assert_false(o.ok);
+	assert_int_equal(o.code, 552);
+	assert_string_equal(o.text, "5.3.4 Too big");
+	assert_null(o.queue_id);
+	proto_reply_free(&o);
+
+	/* encoder refusals */
+	r.text = big;
+	assert_int_equal(proto_reply_encode(&b, &r), -1);
+	r = (struct proto_reply){ 1, 0, NULL, "not-a-qid" };
+	assert_int_equal(proto_reply_encode(&b, &r), -1);
+	free(big);
+}
+
+static void
+test_reply_rejects(void **state)
+{
+	struct proto_reply o;
+	char *big = str_of(240, 'x');
+
+	(void)state;
+	frame(NULL); done();			/* no status */
+	assert_int_equal(proto_reply_decode(&m, &o, err, sizeof(err)), -1);
+	frame(NULL); add(ATTR_STATUS, "maybe"); done();
+	assert_int_equal(proto_reply_decode(&m, &o, err, sizeof(err)), -1);
+	frame(NULL); add(ATTR_STATUS, "error"); add(ATTR_CODE, "55x"); done();
+	assert_int_equal(proto_reply_decode(&m, &o, err, sizeof(err)), -1);
+	frame(NULL); add(ATTR_STATUS, "error"); add(ATTR_CODE, "1000"); done();
+	assert_int_equal(proto_reply_decode(&m, &o, err, sizeof(err)), -1);
+	frame(NULL); add(ATTR_STATUS, "error"); add(ATTR_TEXT, big); done();
+	assert_int_equal(proto_reply_decode(&m, &o, err, sizeof(err)), -1);
+	frame(NULL); add(ATTR_STATUS, "ok"); add_bin(ATTR_TEXT, "a\0b", 3);
+	done();
+	assert_int_equal(proto_reply_decode(&m, &o, err, sizeof(err)), -1);
+	frame(NULL); add(ATTR_STATUS, "ok"); add(ATTR_QUEUE_ID, "0123"); done();
+	assert_int_equal(proto_reply_decode(&m, &o, err, sizeof(err)), -1);
+	assert_true(strstr(err, ATTR_QUEUE_ID) != NULL);
+	/* control characters become '?' */
+	frame(NULL); add(ATTR_STATUS, "error"); add(ATTR_TEXT, "a\nb"); done();
+	assert_int_equal(proto_reply_decode(&m, &o, err, sizeof(err)), 0);
+	assert_string_equal(o.text, "a?b");
+	proto_reply_free(&o);
+	free(big);
+}
+
+
+/* A message with DELIVER_MAX_RCPT + 1 rcpt attributes (more than ipc_parse
+ * allows today, IPC_MAX_ATTRS): the decoders refuse it on their own. */
+static void
+test_too_many_rcpts(enum proto_req req)
+{
+	size_t n = DELIVER_MAX_RCPT + 4;
+	struct ipc_attr *a = calloc(n, sizeof(*a));
+	struct ipc_msg big = { n, a, { 0 } };
+	struct cleanup_open o;
+	struct deliver_request d;
+
+	assert_non_null(a);
+	strlcpy(a[0].name, ATTR_REQ, sizeof(a[0].name));
+	a[0].val = proto_req_word(req);
+	a[0].len = strlen(a[0].val);
+	strlcpy(a[1].name, ATTR_QUEUE_ID, sizeof(a[1].name));
+	a[1].val = QID;
+	a[1].len = QID_LEN;
+	strlcpy(a[2].name, ATTR_DIR, sizeof(a[2].name));
+	a[2].val = "active";
+	a[2].len = 6;
+	for (size_t i = 3; i < n; i++) {
+		strlcpy(a[i].name, ATTR_RCPT, sizeof(a[i].name));
+		a[i].val = "1";
+		a[i].len = 1;
+	}
+	if (req == REQ_OPEN)
+		assert_int_equal(cleanup_open_decode(&big, &o, err,
+		    sizeof(err)), -1);
+	else
+		assert_int_equal(deliver_request_decode(&big, &d, err,
+		    sizeof(err)), -1);
+	assert_non_null(strstr(err, "too many"));
+	big.nattr = DELIVER_MAX_RCPT + 3;	/* exactly the limit */
+	if (req == REQ_OPEN) {
+		assert_int_equal(cleanup_open_decode(&big, &o, err,
+		    sizeof(err)), 0);
+		assert_int_equal(o.nrcpt, DELIVER_MAX_RCPT);
+		cleanup_open_free(&o);
+	} else {
+		assert_int_equal(deliver_request_decode(&big, &d, err,
+		    sizeof(err)), 0);
+		assert_int_equal(d.nrcpt, DELIVER_MAX_RCPT);
+		deliver_request_free(&d);
+	}
+	free(a);
+}
+
+static void
+test_cleanup_open(void **state)
+{
+	struct cleanup_open o, d;
+	char *rcpt[] = { "a@b", "c@d" };
+
+	(void)state;
+	cleanup_open_init(&o);
+	assert_true(o.received);
+	o.sender = "s@x";
+	o.rcpt = rcpt;
+	o.nrcpt = 2;
+	o.client_name = "mx.example";
+	o.client_addr = "192.0.2.1";
+	o.helo = "helo.example";
+	o.proto = "ESMTPA";
+	o.auth_user = "u";
+	o.tls = "TLSv1.3";
+	o.listener = "submission";
+	o.smtp_id = "abc";
+	o.full_name = "Full Name";
+	o.local = o.extract = o.msa = 1;
+	o.received = 0;
+	o.max_size = 1000;
+	o.max_header_size = 100;
+	assert_int_equal(cleanup_open_encode(&b, &o), 0);
+	parse();
+	assert_int_equal(proto_req_type(&m), REQ_OPEN);
+	assert_int_equal(cleanup_open_decode(&m, &d, err, sizeof(err)), 0);
+	assert_string_equal(d.sender, "s@x");
+	assert_int_equal(d.nrcpt, 2);
+	assert_string_equal(d.rcpt[0], "a@b");
+	assert_string_equal(d.rcpt[1], "c@d");
+	assert_string_equal(d.client_name, "mx.example");
+	assert_string_equal(d.client_addr, "192.0.2.1");
+	assert_string_equal(d.helo, "helo.example");
+	assert_string_equal(d.proto, "ESMTPA");
+	assert_string_equal(d.auth_user, "u");
+	assert_string_equal(d.tls, "TLSv1.3");
+	assert_string_equal(d.listener, "submission");
+	assert_string_equal(d.smtp_id, "abc");
+	assert_string_equal(d.full_name, "Full Name");
+	assert_true(d.local && d.extract && d.msa && !d.received);
+	assert_int_equal(d.max_size, 1000);
+	assert_int_equal(d.max_header_size, 100);
+	cleanup_open_free(&d);
+
+	/* the minimum: defaults */
+	frame("open"); done();
+	assert_int_equal(cleanup_open_decode(&m, &d, err, sizeof(err)), 0);
+	assert_null(d.sender);
+	assert_int_equal(d.nrcpt, 0);
+	assert_null(d.helo);
+	assert_true(d.received);
+	assert_false(d.local || d.extract || d.msa);
+	assert_int_equal(d.max_size, 0);
+	cleanup_open_free(&d);
+
+	/* empty sender is <>; controls in the sender become '?' */
+	frame("open"); add(ATTR_SENDER, ""); add(ATTR_HELO, "a\r\nb"); done();
+	assert_int_equal(cleanup_open_decode(&m, &d, err, sizeof(err)), 0);
+	assert_string_equal(d.sender, "");
+	assert_string_equal(d.helo, "a??b");
+	cleanup_open_free(&d);
+}
+
+static void
+expect_open_fails(void)
+{
+	struct cleanup_open d;
+
+	done();
+	err[0] = '\0';
+	assert_int_equal(cleanup_open_decode(&m, &d, err, sizeof(err)), -1);
+	assert_true(err[0] != '\0');
+	assert_null(d.sender);
+	assert_null(d.rcpt);
+}
+
+static void
+test_cleanup_open_rejects(void **state)
+{
+	struct cleanup_open o;
+	char *a513 = str_of(513, 'a'), *h256 = str_of(256, 'h');
+	char *c65 = str_of(65, '1'), *p17 = str_of(17, 'P');
+	char *t129 = str_of(129, 't'), *l33 = str_of(33, 'l');
+	char *i33 = str_of(33, 'i');
+	char *many[DELIVER_MAX_RCPT + 1];
+
+	(void)state;
+	frame("data"); expect_open_fails();
+	frame(NULL); expect_open_fails();
+	frame("open"); add(ATTR_SENDER, a513); expect_open_fails();
+	frame("open"); add(ATTR_RCPT, "x@y"); add(ATTR_RCPT, a513);
+	expect_open_fails();
+	frame("open"); add_bin(ATTR_RCPT, "x\0y", 3); expect_open_fails();
+	frame("open"); add_bin(ATTR_SENDER, "x\0y", 3); expect_open_fails();
+	frame("open"); add(ATTR_CLIENT_NAME, h256); expect_open_fails();
+	frame("open"); add(ATTR_HELO, h256); expect_open_fails();
+	frame("open"); add(ATTR_CLIENT_ADDR, c65); expect_open_fails();
+	frame("open"); add(ATTR_PROTO, p17); expect_open_fails();
+	frame("open"); add(ATTR_TLS, t129); expect_open_fails();
+	frame("open"); add(ATTR_FULL_NAME, t129); expect_open_fails();
+	frame("open"); add(ATTR_LISTENER, l33); expect_open_fails();
+	frame("open"); add(ATTR_SMTP_ID, i33); expect_open_fails();
+	frame("open"); add(ATTR_LOCAL, "2"); expect_open_fails();
+	frame("open"); add(ATTR_RECEIVED, "no"); expect_open_fails();
+	frame("open"); add(ATTR_MAX_SIZE, "-1"); expect_open_fails();
+	frame("open"); add(ATTR_MAX_HEADER_SIZE, "1x"); expect_open_fails();
+	test_too_many_rcpts(REQ_OPEN);
+
+	/* encoder refusals */
+	cleanup_open_init(&o);
+	o.helo = h256;
+	assert_int_equal(cleanup_open_encode(&b, &o), -1);
+	cleanup_open_init(&o);
+	o.sender = a513;
+	assert_int_equal(cleanup_open_encode(&b, &o), -1);
+	cleanup_open_init(&o);
+	for (int i = 0; i <= DELIVER_MAX_RCPT; i++)
+		many[i] = "r@x";
+	o.rcpt = many;
+	o.nrcpt = DELIVER_MAX_RCPT + 1;
+	assert_int_equal(cleanup_open_encode(&b, &o), -1);
+	free(a513); free(h256); free(c65); free(p17); free(t129); free(l33);
+	free(i33);
+}
+
+static void
+test_cleanup_data(void **state)
+{
+	const char *chunk;
+	size_t len;
+	char *big = str_of(IPC_MAX_FRAME - 63, 'd');
+
+	(void)state;
+	assert_int_equal(cleanup_data_encode(&b, "a\0b\n", 4), 0);
+	parse();
+	assert_int_equal(proto_req_type(&m), REQ_DATA);
+	assert_int_equal(cleanup_data_decode(&m, &chunk, &len), 0);
+	assert_int_equal(len, 4);
+	assert_memory_equal(chunk, "a\0b\n", 4);
+	assert_int_equal(cleanup_data_encode(&b, big, strlen(big)), -1);
+	frame("data"); done();
+	assert_int_equal(cleanup_data_decode(&m, &chunk, &len), -1);
+	frame("end"); add(ATTR_CHUNK, "x"); done();
+	assert_int_equal(cleanup_data_decode(&m, &chunk, &len), -1);
+	free(big);
+}
+
+static void
+test_qmgr_admin(void **state)
+{
+	struct qmgr_admin a = { REQ_HOLD, QID }, d;
+
+	(void)state;
+	assert_int_equal(qmgr_admin_encode(&b, &a), 0);
+	parse();
+	assert_int_equal(qmgr_admin_decode(&m, &d, err, sizeof(err)), 0);
+	assert_int_equal(d.req, REQ_HOLD);
+	assert_string_equal(d.id, QID);
+	for (int r = REQ_RELEASE; r <= REQ_REQUEUE; r++) {
+		a.req = r;
+		assert_int_equal(qmgr_admin_encode(&b, &a), 0);
+		parse();
+		assert_int_equal(qmgr_admin_decode(&m, &d, err, sizeof(err)),
+		    0);
+		assert_int_equal(d.req, r);
+	}
+	a.req = REQ_FLUSH;
+	assert_int_equal(qmgr_admin_encode(&b, &a), -1);
+	a.req = REQ_HOLD;
+	strlcpy(a.id, "0123456789abcdef", sizeof(a.id));
+	assert_int_equal(qmgr_admin_encode(&b, &a), -1);
+
+	frame("hold"); done();				/* no id */
+	assert_int_equal(qmgr_admin_decode(&m, &d, err, sizeof(err)), -1);
+	frame("hold"); add(ATTR_ID, "../../etc"); done();
+	assert_int_equal(qmgr_admin_decode(&m, &d, err, sizeof(err)), -1);
+	frame("hold"); add(ATTR_ID, QID "0"); done();
+	assert_int_equal(qmgr_admin_decode(&m, &d, err, sizeof(err)), -1);
+	frame("flush"); add(ATTR_ID, QID); done();
+	assert_int_equal(qmgr_admin_decode(&m, &d, err, sizeof(err)), -1);
+}
+
+static void
+test_deliver_request(void **state)
+{
+	size_t idx[] = { 0, 7, 9999 };
+	struct deliver_request r = { QID, "active", "[mx]:25", idx, 3 }, d;
+
+	(void)state;
+	assert_int_equal(deliver_request_encode(&b, &r), 0);
+	parse();
+	assert_int_equal(proto_req_type(&m), REQ_DELIVER);
+	assert_int_equal(deliver_request_decode(&m, &d, err, sizeof(err)), 0);
+	assert_string_equal(d.queue_id, QID);
+	assert_string_equal(d.dir, "active");
+	assert_string_equal(d.nexthop, "[mx]:25");
+	assert_int_equal(d.nrcpt, 3);
+	assert_int_equal(d.rcpt[2], 9999);
+	deliver_request_free(&d);
+
+	/* nexthop may be absent: "" */
+	frame("deliver"); add(ATTR_QUEUE_ID, QID); add(ATTR_DIR, "active");
+	add(ATTR_RCPT, "1"); done();
+	assert_int_equal(deliver_request_decode(&m, &d, err, sizeof(err)), 0);
+	assert_string_equal(d.nexthop, "");
+	deliver_request_free(&d);
+
+	idx[1] = DELIVER_MAX_RCPT;
+	assert_int_equal(deliver_request_encode(&b, &r), -1);
+	idx[1] = 1;
+	r.nrcpt = 0;
+	assert_int_equal(deliver_request_encode(&b, &r), -1);
+}
+
+static void
+expect_deliver_fails(void)
+{
+	struct deliver_request d;
+
+	done();
+	assert_int_equal(deliver_request_decode(&m, &d, err, sizeof(err)), -1);
+	assert_null(d.nexthop);
+	assert_null(d.rcpt);
+}
+
+static void
+test_deliver_request_rejects(void **state)
+{
+	char *h256 = str_of(256, 'h');
+
+	(void)state;
+	frame("done"); add(ATTR_QUEUE_ID, QID); add(ATTR_DIR, "active");
+	add(ATTR_RCPT, "1"); expect_deliver_fails();
+	frame("deliver"); add(ATTR_DIR, "active"); add(ATTR_RCPT, "1");
+	expect_deliver_fails();
+	frame("deliver"); add(ATTR_QUEUE_ID, "x"); add(ATTR_DIR, "active");
+	add(ATTR_RCPT, "1"); expect_deliver_fails();
+	frame("deliver"); add(ATTR_QUEUE_ID, QID); add(ATTR_RCPT, "1");
+	expect_deliver_fails();
+	frame("deliver"); add(ATTR_QUEUE_ID, QID); add(ATTR_DIR, "../x");
+	add(ATTR_RCPT, "1"); expect_deliver_fails();
+	frame("deliver"); add(ATTR_QUEUE_ID, QID);
+	add(ATTR_DIR, "averyveryverylongdir"); add(ATTR_RCPT, "1");
+	expect_deliver_fails();
+	frame("deliver"); add(ATTR_QUEUE_ID, QID); add(ATTR_DIR, "active");
+	expect_deliver_fails();				/* no rcpt */
+	frame("deliver"); add(ATTR_QUEUE_ID, QID); add(ATTR_DIR, "active");
+	add(ATTR_RCPT, "1"); add(ATTR_RCPT, "-1"); expect_deliver_fails();
+	frame("deliver"); add(ATTR_QUEUE_ID, QID); add(ATTR_DIR, "active");
+	add(ATTR_RCPT, "10000"); expect_deliver_fails();
+	frame("deliver"); add(ATTR_QUEUE_ID, QID); add(ATTR_DIR, "active");
+	add(ATTR_RCPT, " 1"); expect_deliver_fails();
+	frame("deliver"); add(ATTR_QUEUE_ID, QID); add(ATTR_DIR, "active");
+	add(ATTR_NEXTHOP, h256); add(ATTR_RCPT, "1"); expect_deliver_fails();
+	test_too_many_rcpts(REQ_DELIVER);
+	free(h256);
+}
+
+static void
+test_deliver_status(void **state)
+{
+	struct deliver_status s, d;
+	char *t240 = str_of(240, 't');
+
+	(void)state;
+	s.rcpt = 42;
+	dstatus_set(&s.st, DS_DEFER, 451, "4.4.1 %s", "no answer");
+	assert_int_equal(deliver_status_encode(&b, &s), 0);
+	parse();
+	assert_true(ipc_is(&m, ATTR_STATUS, "defer"));	/* today's word */
+	assert_int_equal(deliver_status_decode(&m, &d, err, sizeof(err)), 0);
+	assert_int_equal(d.rcpt, 42);
+	assert_int_equal(d.st.stat, DS_DEFER);
+	assert_int_equal(d.st.code, 451);
+	assert_string_equal(d.st.text, "4.4.1 no answer");
+	for (int st = DS_SENT; st <= DS_BOUNCE; st++) {
+		s.st.stat = st;
+		assert_int_equal(deliver_status_encode(&b, &s), 0);
+		parse();
+		assert_int_equal(deliver_status_decode(&m, &d, err,
+		    sizeof(err)), 0);
+		assert_int_equal(d.st.stat, st);
+	}
+	s.rcpt = DELIVER_MAX_RCPT;
+	assert_int_equal(deliver_status_encode(&b, &s), -1);
+
+	frame(NULL); add(ATTR_STATUS, "sent"); done();	/* no rcpt */
+	assert_int_equal(deliver_status_decode(&m, &d, err, sizeof(err)), -1);
+	frame(NULL); add(ATTR_RCPT, "1"); done();	/* no status */
+	assert_int_equal(deliver_status_decode(&m, &d, err, sizeof(err)), -1);
+	frame(NULL); add(ATTR_RCPT, "1"); add(ATTR_STATUS, "deferred"); done();
+	assert_int_equal(deliver_status_decode(&m, &d, err, sizeof(err)), -1);
+	frame(NULL); add(ATTR_RCPT, "x"); add(ATTR_STATUS, "sent"); done();
+	assert_int_equal(deliver_status_decode(&m, &d, err, sizeof(err)), -1);
+	frame(NULL); add(ATTR_RCPT, "1"); add(ATTR_STATUS, "sent");
+	add(ATTR_CODE, "-5"); done();
+	assert_int_equal(deliver_status_decode(&m, &d, err, sizeof(err)), -1);
+	frame(NULL); add(ATTR_RCPT, "1"); add(ATTR_STATUS, "sent");
+	add(ATTR_TEXT, t240); done();
+	assert_int_equal(deliver_status_decode(&m, &d, err, sizeof(err)), -1);
+	frame(NULL); add(ATTR_RCPT, "1"); add(ATTR_STATUS, "sent");
+	add_bin(ATTR_TEXT, "a\0", 2); done();
+	assert_int_equal(deliver_status_decode(&m, &d, err, sizeof(err)), -1);
+	free(t240);
+}
+
+static void
+test_master(void **state)
+{
+	struct master_request r = { REQ_RESTART, "smtpd" }, d;
+
+	(void)state;
+	assert_int_equal(master_request_encode(&b, &r), 0);
+	parse();
+	assert_int_equal(master_request_decode(&m, &d, err, sizeof(err)), 0);
+	assert_int_equal(d.req, REQ_RESTART);
+	assert_string_equal(d.service, "smtpd");
+	r.req = REQ_MASTER_STATUS;
+	assert_int_equal(master_request_encode(&b, &r), 0);
+	parse();
+	assert_int_equal(master_request_decode(&m, &d, err, sizeof(err)), 0);
+	assert_int_equal(d.req, REQ_MASTER_STATUS);
+	r.req = REQ_FLUSH;
+	assert_int_equal(master_request_encode(&b, &r), -1);
+	r.req = REQ_RESTART;
+	r.service[0] = '\0';
+	assert_int_equal(master_request_encode(&b, &r), -1);
+
+	frame("restart"); done();
+	assert_int_equal(master_request_decode(&m, &d, err, sizeof(err)), -1);
+	frame("restart"); add(ATTR_SERVICE, ""); done();
+	assert_int_equal(master_request_decode(&m, &d, err, sizeof(err)), -1);
+	frame("restart");
+	add(ATTR_SERVICE, "0123456789012345678901234567890123456789"
+	    "012345678901234567890123"); done();
+	assert_int_equal(master_request_decode(&m, &d, err, sizeof(err)), -1);
+	frame("reboot"); done();
+	assert_int_equal(master_request_decode(&m, &d, err, sizeof(err)), -1);
+}
+
+static void
+test_anvil(void **state)
+{
+	struct anvil_request r = { REQ_AUTH_FAIL, "192.0.2.1", "smtp" }, d;
+	struct anvil_reply a = { 1, 3, 0, -1, -1, "" }, e;
+	char *ip64 = str_of(64, '1');
+
+	(void)state;
+	assert_int_equal(anvil_request_encode(&b, &r), 0);
+	parse();
+	assert_int_equal(anvil_request_decode(&m, &d, err, sizeof(err)), 0);
+	assert_int_equal(d.req, REQ_AUTH_FAIL);
+	assert_string_equal(d.ip, "192.0.2.1");
+	assert_string_equal(d.listener, "smtp");
+	r.req = REQ_CONNECT;
+	r.listener[0] = '\0';
+	assert_int_equal(anvil_request_encode(&b, &r), 0);
+	parse();
+	assert_null(ipc_get(&m, ATTR_LISTENER));
+	r.req = REQ_OPEN;
+	assert_int_equal(anvil_request_encode(&b, &r), -1);
+
+	frame("connect"); done();			/* no ip */
+	assert_int_equal(anvil_request_decode(&m, &d, err, sizeof(err)), -1);
+	frame("connect"); add(ATTR_IP, ""); done();
+	assert_int_equal(anvil_request_decode(&m, &d, err, sizeof(err)), -1);
+	frame("connect"); add(ATTR_IP, ip64); done();
+	assert_int_equal(anvil_request_decode(&m, &d, err, sizeof(err)), -1);
+	frame("connect"); add_bin(ATTR_IP, "1\0", 2); done();
+	assert_int_equal(anvil_request_decode(&m, &d, err, sizeof(err)), -1);
+	frame("auth_fail"); add(ATTR_IP, "1"); add(ATTR_LISTENER,
+	    "012345678901234567890123456789012"); done();
+	assert_int_equal(anvil_request_decode(&m, &d, err, sizeof(err)), -1);
+	frame("hello"); add(ATTR_IP, "1"); done();
+	assert_int_equal(anvil_request_decode(&m, &d, err, sizeof(err)), -1);
+	frame("connect"); add(ATTR_IP, "1 2\n"); done();	/* printable */
+	assert_int_equal(anvil_request_decode(&m, &d, err, sizeof(err)), 0);
+	assert_string_equal(d.ip, "1?2?");
+
+	assert_int_equal(anvil_reply_encode(&b, &a), 0);
+	parse();
+	assert_int_equal(anvil_reply_decode(&m, &e, err, sizeof(err)), 0);
+	assert_true(e.ok);
+	assert_int_equal(e.count, 3);
+	assert_int_equal(e.blocked, 0);
+	assert_int_equal(e.count_minute, -1);
+	assert_int_equal(e.sessions, -1);
+	a = (struct anvil_reply){ 0, -1, -1, -1, -1, "bad ip" };
+	assert_int_equal(anvil_reply_encode(&b, &a), 0);
+	parse();
+	assert_int_equal(anvil_reply_decode(&m, &e, err, sizeof(err)), 0);
+	assert_false(e.ok);
+	assert_string_equal(e.text, "bad ip");
+
+	frame(NULL); add(ATTR_STATUS, "ok"); add(ATTR_BLOCKED, "2"); done();
+	assert_int_equal(anvil_reply_decode(&m, &e, err, sizeof(err)), -1);
+	frame(NULL); add(ATTR_STATUS, "ok"); add(ATTR_SESSIONS, "-3"); done();
+	assert_int_equal(anvil_reply_decode(&m, &e, err, sizeof(err)), -1);
+	frame(NULL); add(ATTR_COUNT, "1"); done();
+	assert_int_equal(anvil_reply_decode(&m, &e, err, sizeof(err)), -1);
+	free(ip64);
+}
+
+static void
+test_client_info(void **state)
+{
+	struct client_info c = { "mx", "192.0.2.1", "helo", "ESMTP", NULL,
+	    "TLSv1.3", "smtp", "id1", -1 }, d;
+	char *h256 = str_of(256, 'h');
+
+	(void)state;
+	assert_int_equal(client_info_encode(&b, &c), 0);
+	assert_int_equal(client_info_decode(b.data, b.len, &d, err,
+	    sizeof(err)), 0);
+	assert_string_equal(d.client_name, "mx");
+	assert_string_equal(d.client_addr, "192.0.2.1");
+	assert_string_equal(d.helo, "helo");
+	assert_string_equal(d.proto, "ESMTP");
+	assert_null(d.auth_user);
+	assert_string_equal(d.tls, "TLSv1.3");
+	assert_string_equal(d.listener, "smtp");
+	assert_string_equal(d.smtp_id, "id1");
+	assert_int_equal(d.uid, -1);
+	client_info_free(&d);
+
+	c = (struct client_info){ .proto = "local", .uid = 1000 };
+	assert_int_equal(client_info_encode(&b, &c), 0);
+	assert_int_equal(client_info_decode(b.data, b.len, &d, err,
+	    sizeof(err)), 0);
+	assert_int_equal(d.uid, 1000);
+	assert_string_equal(d.proto, "local");
+	assert_null(d.helo);
+	client_info_free(&d);
+
+	c.helo = h256;
+	assert_int_equal(client_info_encode(&b, &c), -1);
+	assert_int_equal(client_info_decode("\x05", 1, &d, err,
+	    sizeof(err)), -1);
+	assert_int_equal(client_info_decode("", 0, &d, err, sizeof(err)), 0);
+	client_info_free(&d);
+	frame(NULL); add(ATTR_HELO, h256); done();
+	assert_int_equal(client_info_decode(b.data + 4, b.len - 4, &d, err,
+	    sizeof(err)), -1);
+	frame(NULL); add(ATTR_UID, "-2"); done();
+	assert_int_equal(client_info_decode(b.data + 4, b.len - 4, &d, err,
+	    sizeof(err)), -1);
+	frame(NULL); add(ATTR_HELO, "a\tb"); done();
+	assert_int_equal(client_info_decode(b.data + 4, b.len - 4, &d, err,
+	    sizeof(err)), 0);
+	assert_string_equal(d.helo, "a?b");
+	client_info_free(&d);
+	free(h256);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_words),
+		cmocka_unit_test(test_dstatus_set),
+		cmocka_unit_test(test_reply),
+		cmocka_unit_test(test_reply_rejects),
+		cmocka_unit_test(test_cleanup_open),
+		cmocka_unit_test(test_cleanup_open_rejects),
+		cmocka_unit_test(test_cleanup_data),
+		cmocka_unit_test(test_qmgr_admin),
+		cmocka_unit_test(test_deliver_request),
+		cmocka_unit_test(test_deliver_request_rejects),
+		cmocka_unit_test(test_deliver_status),
+		cmocka_unit_test(test_master),
+		cmocka_unit_test(test_anvil),
+		cmocka_unit_test(test_client_info),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
