@@ -292,21 +292,6 @@ qfile_free(struct qfile *q)
 	memset(q, 0, sizeof(*q));
 }
 
-char *
-qfile_client(const struct qfile *q, const char *name)
-{
-	struct ipc_msg m;
-	char *v;
-
-	if (q->client.len == 0)
-		return NULL;
-	ipc_msg_init(&m);
-	v = ipc_parse(&m, q->client.data, q->client.len) == 0 ?
-	    ipc_get_str(&m, name) : NULL;
-	ipc_msg_free(&m);
-	return v;
-}
-
 int
 qfile_rcpt_update(int fd, const struct qrcpt *r)
 {

@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "proto.h"
 #include "qfile.h"
 
 static int	fd = -1;
@@ -28,7 +29,8 @@ load(const uint8_t *data, size_t size)
 static void
 check(const struct qfile *q, off_t size)
 {
-	char *v;
+	struct client_info ci;
+	char err[128];
 
 	if (q->content_off < 0 || q->content_off > size ||
 	    (off_t)q->content_len > size - q->content_off ||
@@ -43,10 +45,9 @@ check(const struct qfile *q, off_t size)
 		    strlen(r->error) >= QF_ERR_LEN)
 			abort();
 	}
-	if ((v = qfile_client(q, "client_addr")) != NULL)
-		free(v);
-	if ((v = qfile_client(q, "helo")) != NULL)
-		free(v);
+	if (client_info_decode(q->client.data, q->client.len, &ci, err,
+	    sizeof(err)) == 0)
+		client_info_free(&ci);
 }
 
 /* Rewrite the in-place records and read again: same values. */
