@@ -37,11 +37,7 @@ mailbox_path(const struct passwd *pw, char *out, size_t outlen,
 	int		 ok = 0;
 
 	*from_home = 0;
-	if (strncmp(tmpl, "maildir:", 8) == 0) {
-		setres(r, DS_BOUNCE, "5.3.0 Maildir not supported yet");
-		return -1;
-	}
-	if (strncmp(tmpl, "mbox:", 5) != 0) {
+	if (strncmp(tmpl, "mbox:", 5) != 0) {	/* conf refuses any other */
 		setres(r, DS_DEFER, "4.3.5 bad mailbox setting");
 		return -1;
 	}
