@@ -52,7 +52,7 @@ PY = /usr/bin/python3
 
 # keep unit-test objects (make would otherwise delete them as intermediates)
 .SECONDARY: $(UNIT_SRCS:tests/unit/%.c=$(OBJ)/tests/unit/%.o)
-.PHONY: all deps test check check-asan check-valgrind integration run stop install clean fuzz fuzz-run bench
+.PHONY: all deps test check check-asan check-valgrind integration run stop install clean fuzz fuzz-run bench chaos
 all: $(PROG_BINS)
 
 $(OBJ)/%.o: %.c
@@ -135,6 +135,12 @@ run: deps
 
 stop:
 	@sh tools/run.sh stop
+
+# Relay thousands of messages while killing workers and master with -9;
+# prints accepted, delivered, lost, duplicated (fails if any is lost).
+# Never part of `make test` (a short run is tests/integration/test_chaos.py).
+chaos: all
+	$(PY) tests/chaos/chaos.py --messages 5000 --sessions 8 --kills 40
 
 # Side-by-side benchmark against Postfix and OpenSMTPD (bench/README.md).
 # Never part of `make test`.

@@ -17,6 +17,8 @@ enum conf_tls { TLS_NONE, TLS_MAY, TLS_REQUIRED, TLS_WRAPPER };
 enum conf_auth { AUTH_NONE, AUTH_OPTIONAL, AUTH_REQUIRED };
 /* remote_tls: STARTTLS to the next hop (SPEC section 10). */
 enum conf_remote_tls { RTLS_NONE, RTLS_MAY, RTLS_ENCRYPT, RTLS_VERIFY };
+/* remote_auth_tls: the least a session must be for AUTH credentials. */
+enum conf_auth_tls { ATLS_NONE, ATLS_ENCRYPT, ATLS_VERIFY };
 
 /* Keys that a [section] may override: the smtpd policy of one listener. */
 struct conf_smtpd {
@@ -70,6 +72,7 @@ struct conf {
 	char		*sender_login_map;	/* NULL: no MAIL FROM check */
 	enum conf_remote_tls remote_tls;
 	char		*remote_auth;		/* "host user:password" file */
+	enum conf_auth_tls remote_auth_tls;
 	/* process pool sizes (not in SPEC yet; documented in postern.conf.5) */
 	unsigned	 cleanup_processes, local_processes, remote_processes;
 	/* The global smtpd defaults; each listener starts as a copy. */

@@ -323,4 +323,12 @@ conf_validate(struct pctx *p, struct conf *c)
 	if (c->remote_auth != NULL && !conf_worker)
 		check_secret(p, c->remote_auth, conf_key_line(p->gline,
 		    "remote_auth"));
+	/* credentials that could never go: refuse, do not defer forever */
+	if (c->remote_auth != NULL && c->remote_tls == RTLS_NONE &&
+	    c->remote_auth_tls != ATLS_NONE)
+		conf_perr(p, conf_key_line(p->gline, "remote_tls"),
+		    "remote_auth credentials are never sent with remote_tls = "
+		    "none and remote_auth_tls = %s (set remote_tls = verify, "
+		    "or remote_auth_tls = none to send them in plaintext)",
+		    c->remote_auth_tls == ATLS_VERIFY ? "verify" : "encrypt");
 }

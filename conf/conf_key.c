@@ -29,6 +29,7 @@ static const char *const w_auth[] = { "none", "optional", "required",
     NULL };
 static const char *const w_rtls[] = { "none", "may", "encrypt", "verify",
     NULL };
+static const char *const w_atls[] = { "none", "encrypt", "verify", NULL };
 static const char *const w_level[] = { "error", "warning", "info", "debug",
     NULL };
 
@@ -81,6 +82,8 @@ static const struct key keys[] = {
 	{ "sender_login_map", K_STR, G(sender_login_map) },
 	{ "remote_tls", K_ENUM, G(remote_tls), .def = "may", .words = w_rtls },
 	{ "remote_auth", K_PATH, G(remote_auth) },
+	{ "remote_auth_tls", K_ENUM, G(remote_auth_tls), .def = "verify",
+	    .words = w_atls },
 	NB("virtual_map", NB_ROUTE),
 	NB("transport_map", NB_ROUTE),
 	NB("masquerade_as", NB_MASQ),
@@ -140,7 +143,8 @@ _Static_assert(NELEM(keys) <= KEY_MAX, "raise KEY_MAX");
  * 64-bit field. */
 _Static_assert(sizeof(enum conf_tls) == sizeof(int) &&
     sizeof(enum conf_auth) == sizeof(int) &&
-    sizeof(enum conf_remote_tls) == sizeof(int), "enum is not an int");
+    sizeof(enum conf_remote_tls) == sizeof(int) &&
+    sizeof(enum conf_auth_tls) == sizeof(int), "enum is not an int");
 _Static_assert(sizeof(size_t) == sizeof(uint64_t) ||
     sizeof(size_t) == sizeof(unsigned), "odd size_t");
 

@@ -92,13 +92,24 @@ auth_mech(struct job *j, struct conn *c, const struct smtp_ehlo *e,
 {
 	char flat[SMTP_REPLY_TEXT_MAX];
 
-	if (c->tls == NULL && wk.conf.remote_tls != RTLS_NONE) {
+	if (c->tls == NULL && wk.conf.remote_auth_tls != ATLS_NONE) {
 		set_last(j, DS_DEFER, 454, "4.7.0", "credentials for %s are "
 		    "sent only over TLS, and host %s[%s] did not start TLS",
 		    j->nexthop, j->host, j->ip);
 		log_warn("%s: not sending AUTH credentials to %s[%s] without "
-		    "TLS (remote_tls = none would allow it)", j->id, j->host,
-		    j->ip);
+		    "TLS (remote_auth_tls = none would allow it)", j->id,
+		    j->host, j->ip);
+		*res = TRY_NEXT;
+		return NULL;
+	}
+	if (c->tls != NULL && !c->tls_verified &&
+	    wk.conf.remote_auth_tls == ATLS_VERIFY) {
+		set_last(j, DS_DEFER, 454, "4.7.5", "would send credentials "
+		    "for %s over an unverified TLS session with host %s[%s]: "
+		    "%s", j->nexthop, j->host, j->ip, c->tls_why);
+		log_warn("%s: not sending AUTH credentials to %s[%s] over an "
+		    "unverified TLS session (%s; remote_auth_tls = encrypt "
+		    "would allow it)", j->id, j->host, j->ip, c->tls_why);
 		*res = TRY_NEXT;
 		return NULL;
 	}

@@ -246,6 +246,18 @@ hello(struct job *j, struct conn *c, struct smtp_ehlo *e, int helo_ok,
 	return -1;
 }
 
+/* The name is checked too when credentials want a verified session
+ * (remote_auth_tls); only remote_tls = verify fails the handshake. */
+static int
+tls_check(const struct job *j)
+{
+	if (wk.conf.remote_tls == RTLS_VERIFY)
+		return TLSC_REQUIRE;
+	if (j->has_cred && wk.conf.remote_auth_tls == ATLS_VERIFY)
+		return TLSC_CHECK;
+	return TLSC_NOCHECK;
+}
+
 /*
  * STARTTLS per remote_tls, then EHLO again. 0 to go on (over TLS, or in
  * plaintext where remote_tls allows it), -1 with *res set when this try
@@ -308,7 +320,7 @@ starttls(struct job *j, struct conn *c, struct smtp_ehlo *e,
 		c->inlen = 0;
 	}
 	c->stage = "performing the TLS handshake";
-	c->tls = tlsc_connect(c->fd, j->host, j->host, lvl == RTLS_VERIFY,
+	c->tls = tlsc_connect(c->fd, j->host, j->host, tls_check(j),
 	    clock_ms() + (long long)TLS_TIMEOUT * 1000, &info, err,
 	    sizeof(err));
 	if (c->tls == NULL) {
@@ -319,6 +331,8 @@ starttls(struct job *j, struct conn *c, struct smtp_ehlo *e,
 		*res = TRY_NEXT;
 		return -1;
 	}
+	c->tls_verified = info.verified;
+	fmt(c->tls_why, sizeof(c->tls_why), "%s", info.verify_err);
 	if (info.verified)
 		trust = "Verified";
 	else if (strcmp(info.verify_err, "name not checked") == 0)

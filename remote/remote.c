@@ -13,8 +13,9 @@
  * same next hop; a bare-domain next hop is resolved by MX (lib/dns.c: best
  * preference first, A/AAAA of the domain without MX, never to ourselves).
  * STARTTLS per remote_tls (tls_client.c) and AUTH with the remote_auth
- * credentials, which are sent only over TLS (unless remote_tls = none) and
- * must never reach a log line or a status text.
+ * credentials, which are sent only over a session remote_auth_tls allows
+ * (verified TLS unless the admin asks for less) and must never reach a log
+ * line or a status text.
  *
  * This file: the conf/agent hooks. connect.c walks the addresses, dialogue.c
  * talks SMTP over conn.c, auth.c does AUTH, reuse.c caches sessions and

@@ -77,6 +77,8 @@ struct job {
 struct conn {
 	int		 fd;
 	struct tlsc	*tls;		/* after STARTTLS */
+	int		 tls_verified;	/* chain and next hop's name good */
+	char		 tls_why[128];	/* why not verified, when not */
 	char		 in[8192];
 	size_t		 inlen;
 	const char	*stage;		/* "sending RCPT TO", for errors */

@@ -25,7 +25,9 @@
 #include "log.h"
 #include "remote.h"
 
-#define CIPHERS		"HIGH:!aNULL:!eNULL:!MD5:!RC4:!3DES:!DES:!PSK:!SRP"
+/* TLS 1.2: forward-secret AEAD key exchange only (TLS 1.3: OpenSSL's) */
+#define CIPHERS		"ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:" \
+			"!aNULL:!eNULL:!PSK:!SRP"
 
 struct tlsc {
 	SSL	*ssl;
@@ -211,7 +213,7 @@ tlsc_connect(int fd, const char *sni, const char *name, int verify,
 	if (handshake(t, deadline_ms, err, errlen) == -1)
 		goto fail;
 	fill_info(t->ssl, info, verify, name);
-	if (verify && !info->verified) {
+	if (verify == TLSC_REQUIRE && !info->verified) {
 		snprintf(err, errlen, "server certificate not trusted: %s",
 		    info->verify_err);
 		tlsc_free(t);

@@ -29,10 +29,14 @@ int	 tlsc_init(const char *cafile, char *err, size_t errlen);
 /*
  * Handshake on fd (non-blocking). sni: a host name for SNI or NULL;
  * name: what the certificate must match (a host name or an IP literal),
- * checked when verify is set (the chain is always checked, for the log).
+ * checked when verify is TLSC_CHECK or TLSC_REQUIRE (the chain is always
+ * checked, for the log); TLSC_REQUIRE also fails an unverified session.
  * deadline_ms is CLOCK_MONOTONIC milliseconds. Returns NULL with err set
  * on failure (timeout, handshake error, verification failure).
  */
+#define TLSC_NOCHECK	0	/* info->verified is never set */
+#define TLSC_REQUIRE	1	/* chain and name, or the handshake fails */
+#define TLSC_CHECK	2	/* chain and name, the result in info */
 struct tlsc	*tlsc_connect(int fd, const char *sni, const char *name,
 		    int verify, long long deadline_ms, struct tlsc_info *,
 		    char *err, size_t errlen);

@@ -21,7 +21,9 @@
 #include "smtpd.h"
 
 #define KEY_MAX		(64 * 1024)	/* bytes of PEM we read from master's fd */
-#define CIPHERS		"HIGH:!aNULL:!eNULL:!MD5:!RC4:!3DES:!DES:!PSK:!SRP"
+/* TLS 1.2: forward-secret AEAD key exchange only (TLS 1.3: OpenSSL's) */
+#define CIPHERS		"ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:" \
+			"!aNULL:!eNULL:!PSK:!SRP"
 
 /* Read the PEM private key from the fd master passed; -1 on error. */
 static int

@@ -272,9 +272,11 @@ def auth_instance(make_postern, pki, port, extra="", password=PASSWORD):
 
 
 def test_auth_plain_after_tls(make_postern, tls_peer, pki):
+    """remote_tls = may (default) with the peer's CA: the session is
+    verified, so the credentials go."""
     port = free_port("127.0.0.2")
     peer = tls_peer(port, auth=True)
-    p = auth_instance(make_postern, pki, port)
+    p = auth_instance(make_postern, pki, port, "tls_ca = %s\n" % pki["cert"])
     send(p)
     wait_for(lambda: peer.messages, what="delivery")
     assert peer.logins == [("PLAIN", USER)]
@@ -288,7 +290,7 @@ def test_auth_plain_after_tls(make_postern, tls_peer, pki):
 def test_auth_login_when_plain_not_offered(make_postern, tls_peer, pki):
     port = free_port("127.0.0.2")
     peer = tls_peer(port, auth=True, mechs=["LOGIN"])
-    p = auth_instance(make_postern, pki, port)
+    p = auth_instance(make_postern, pki, port, "tls_ca = %s\n" % pki["cert"])
     send(p)
     wait_for(lambda: peer.messages, what="delivery")
     assert peer.logins == [("LOGIN", USER)]
@@ -298,7 +300,8 @@ def test_auth_login_when_plain_not_offered(make_postern, tls_peer, pki):
 def test_auth_wrong_password_deferred(make_postern, tls_peer, pki):
     port = free_port("127.0.0.2")
     peer = tls_peer(port, auth=True)
-    p = auth_instance(make_postern, pki, port, password=PASSWORD + "-wrong")
+    p = auth_instance(make_postern, pki, port, "tls_ca = %s\n" % pki["cert"],
+                      password=PASSWORD + "-wrong")
     send(p)
     q = deferred_reason(p, "SASL authentication failed")
     assert "535 5.7.8" in q and "4.7.8" in q, q
@@ -324,7 +327,8 @@ def test_auth_never_over_plaintext(make_postern, tls_peer, pki):
 def test_auth_plaintext_with_remote_tls_none(make_postern, tls_peer, pki):
     port = free_port("127.0.0.2")
     peer = tls_peer(port, tls=False, auth=True, auth_require_tls=False)
-    p = auth_instance(make_postern, pki, port, "remote_tls = none\n")
+    p = auth_instance(make_postern, pki, port,
+                      "remote_tls = none\nremote_auth_tls = none\n")
     send(p)
     wait_for(lambda: peer.messages, what="delivery")
     assert peer.logins == [("PLAIN", USER)]
@@ -343,3 +347,136 @@ def test_remote_auth_mode_checked(make_postern, pki):
     assert r.returncode != 0
     assert "chmod 600" in r.stdout + r.stderr
     assert PASSWORD not in r.stdout + r.stderr
+
+
+# ------------------------------------- credentials only over verified TLS
+
+def test_auth_encrypt_unverified_never_sent(make_postern, tls_peer, pki):
+    """remote_tls = encrypt, a self-signed peer that offers AUTH: the
+    credentials are never sent (remote_auth_tls = verify by default), the
+    mail waits with the reason."""
+    port = free_port("127.0.0.2")
+    peer = tls_peer(port, auth=True)
+    p = auth_instance(make_postern, pki, port, "remote_tls = encrypt\n")
+    send(p)
+    q = deferred_reason(p, "unverified")
+    assert ("4.7.5 would send credentials for [127.0.0.2]:%d over an "
+            "unverified TLS session" % port) in q, q
+    assert not peer.logins and not peer.failed and not peer.messages
+    assert "status=deferred" in p.log()
+    no_secret(p)
+
+
+def test_auth_may_unverified_never_sent(make_postern, tls_peer, pki):
+    """The default remote_tls = may: TLS with an untrusted certificate is
+    not enough for the credentials either (the wrong CA given)."""
+    port = free_port("127.0.0.2")
+    peer = tls_peer(port, auth=True)
+    p = auth_instance(make_postern, pki, port, "tls_ca = %s\n" % pki["wrong"])
+    send(p)
+    q = deferred_reason(p, "unverified")
+    assert "4.7.5" in q, q
+    assert not peer.logins and not peer.failed and not peer.messages
+
+
+def test_auth_verify_with_ca_delivered(make_postern, tls_peer, pki):
+    port = free_port("127.0.0.2")
+    peer = tls_peer(port, auth=True)
+    p = auth_instance(make_postern, pki, port, "remote_tls = verify\n"
+                      "tls_ca = %s\n" % pki["cert"])
+    send(p)
+    wait_for(lambda: peer.messages, what="delivery")
+    assert peer.logins == [("PLAIN", USER)]
+    assert peer.messages[0][3] is True and peer.messages[0][4] == USER
+    wait_for(lambda: "Verified TLS connection established" in p.log(),
+             what="verified")
+    no_secret(p)
+
+
+def test_auth_tls_encrypt_allows_unverified(make_postern, tls_peer, pki):
+    """The admin asks for less: remote_auth_tls = encrypt."""
+    port = free_port("127.0.0.2")
+    peer = tls_peer(port, auth=True)
+    p = auth_instance(make_postern, pki, port, "remote_tls = encrypt\n"
+                      "remote_auth_tls = encrypt\n")
+    send(p)
+    wait_for(lambda: peer.messages, what="delivery")
+    assert peer.logins == [("PLAIN", USER)]
+    assert peer.messages[0][3] is True
+
+
+def test_check_refuses_auth_that_can_never_go(make_postern, pki):
+    """remote_tls = none with remote_auth: the credentials could never be
+    sent (remote_auth_tls = verify): postern check refuses it."""
+    path = auth_file(pki["dir"], ["[127.0.0.2]:25 %s:%s" % (USER, PASSWORD)])
+    p = make_postern(start=False)
+    with open(p.conf) as f:
+        base = f.read()
+
+    def check(extra):
+        with open(p.conf, "w") as f:
+            f.write(base.replace("\n[smtp]\n", "\n%s\n[smtp]\n" % extra))
+        return p.cli("check", check=False)
+    r = check("remote_auth = %s\nremote_tls = none" % path)
+    assert r.returncode != 0
+    assert "remote_auth_tls" in r.stdout + r.stderr
+    assert PASSWORD not in r.stdout + r.stderr
+    r = check("remote_auth = %s\nremote_tls = encrypt\n"
+              "remote_auth_tls = encrypt" % path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = check("remote_auth = %s\nremote_tls = none\nremote_auth_tls = none"
+              % path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert check("remote_auth_tls = bogus").returncode != 0
+    check("remote_auth = %s\nremote_tls = none" % path)
+    r = p.cli("start", check=False)     # start refuses it too
+    assert "remote_auth_tls" in r.stdout + r.stderr
+    assert r.returncode != 0
+
+
+# ------------------------------------------------ forward-secret ciphers
+
+def test_remote_refuses_rsa_key_exchange(make_postern, pki):
+    """A peer that only speaks TLS 1.2 with RSA key exchange (AES128-SHA):
+    remote's handshake fails, the mail waits."""
+    from aiosmtpd.controller import Controller
+    port = free_port("127.0.0.2")
+    got = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            got.append(envelope.original_content)
+            return "250 2.0.0 Ok"
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(pki["cert"], pki["key"])
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers("AES128-SHA:@SECLEVEL=0")
+    c = Controller(Handler(), hostname="127.0.0.2", port=port,
+                   decode_data=False, tls_context=ctx,
+                   server_hostname="peer.example")
+    c.start()
+    try:
+        p = instance(make_postern, port, "remote_tls = encrypt\n")
+        send(p)
+        q = deferred_reason(p, "Cannot start TLS")
+        assert "4.7.5" in q, q
+        assert not got
+    finally:
+        c.stop()
+
+
+def s_client(port, *args):
+    return subprocess.run(
+        ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
+         "-starttls", "smtp", "-tls1_2"] + list(args),
+        input="QUIT\n", capture_output=True, text=True, timeout=30)
+
+
+def test_smtpd_refuses_rsa_key_exchange(make_postern):
+    p = make_postern(tls=True)
+    r = s_client(p.port, "-cipher", "AES128-SHA:@SECLEVEL=0")
+    assert "Cipher is AES128-SHA" not in r.stdout, r.stdout
+    assert r.returncode != 0, r.stdout + r.stderr
+    r = s_client(p.port, "-cipher", "ECDHE-RSA-AES128-GCM-SHA256")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "ECDHE-RSA-AES128-GCM-SHA256" in r.stdout
