@@ -290,6 +290,15 @@ qfile_info_update(int fd, const struct qfile *q)
 
 /* Writer. Output goes through w->out and is flushed in 64 KiB pieces. */
 
+/* The first failure: keep its errno for the caller's answer. */
+static int
+w_fail(struct qwriter *w)
+{
+	if (w->err == 0)
+		w->err = errno != 0 ? errno : EIO;
+	w->failed = 1;
+	return -1;
+}
 
 static int
 w_flush(struct qwriter *w)
@@ -301,10 +310,8 @@ w_flush(struct qwriter *w)
 	if (w->out.len == 0)
 		return 0;
 	end = lseek(w->fd, 0, SEEK_END);
-	if (end == -1 || pwrite_full(w->fd, w->out.data, w->out.len, end) == -1) {
-		w->failed = 1;
-		return -1;
-	}
+	if (end == -1 || pwrite_full(w->fd, w->out.data, w->out.len, end) == -1)
+		return w_fail(w);
 	w->written += (off_t)w->out.len;
 	buf_reset(&w->out);
 	return 0;
@@ -319,16 +326,14 @@ w_put(struct qwriter *w, const void *p, size_t n)
 		return -1;
 	if (n > 65536) {
 		off_t end = lseek(w->fd, 0, SEEK_END);
-		if (end == -1 || pwrite_full(w->fd, p, n, end) == -1) {
-			w->failed = 1;
-			return -1;
-		}
+		if (end == -1 || pwrite_full(w->fd, p, n, end) == -1)
+			return w_fail(w);
 		w->written += (off_t)n;
 		return 0;
 	}
 	if (buf_append(&w->out, p, n) == -1) {
-		w->failed = 1;
-		return -1;
+		errno = ENOMEM;
+		return w_fail(w);
 	}
 	return 0;
 }
@@ -364,10 +369,8 @@ qfile_create(struct qwriter *w, int dirfd, uint64_t arrival_us,
 		if (w->fd != -1 || errno != EEXIST)
 			break;
 	}
-	if (w->fd == -1) {
-		w->failed = 1;
-		return -1;
-	}
+	if (w->fd == -1)
+		return w_fail(w);
 	{
 		struct stat st;
 		if (fstat(w->fd, &st) == -1) {
@@ -417,10 +420,8 @@ qfile_content_end(struct qwriter *w)
 	if (w_flush(w) == -1)
 		return -1;
 	put32(len, (uint32_t)w->content_len);
-	if (pwrite_full(w->fd, len, 4, w->content_len_off) == -1) {
-		w->failed = 1;
-		return -1;
-	}
+	if (pwrite_full(w->fd, len, 4, w->content_len_off) == -1)
+		return w_fail(w);
 	return 0;
 }
 
@@ -447,10 +448,13 @@ qfile_commit(struct qwriter *w, char id[QID_LEN + 1])
 {
 	struct timespec ts;
 
-	if (w->nrcpt == 0)
-		w->failed = 1;
+	if (w->nrcpt == 0) {
+		errno = EINVAL;
+		(void)w_fail(w);
+	}
 	if (w_record(w, 'E', NULL, 0) == -1 || w_flush(w) == -1 ||
 	    fsync(w->fd) == -1) {
+		(void)w_fail(w);
 		qfile_abort(w);
 		return -1;
 	}
@@ -459,6 +463,7 @@ qfile_commit(struct qwriter *w, char id[QID_LEN + 1])
 		    RENAME_NOREPLACE) == 0)
 			break;
 		if (errno != EEXIST || tries >= 100) {
+			(void)w_fail(w);
 			qfile_abort(w);
 			return -1;
 		}
@@ -473,6 +478,7 @@ qfile_commit(struct qwriter *w, char id[QID_LEN + 1])
 	w->fd = -1;
 	buf_free(&w->out);
 	if (fsync(w->dirfd) == -1) {
+		(void)w_fail(w);
 		/* The file is named but may not survive a crash: undo. */
 		unlinkat(w->dirfd, id, 0);
 		return -1;

@@ -24,6 +24,7 @@
 #define EX_USAGE_	64
 #define EX_DATAERR_	65
 #define EX_TEMPFAIL_	75
+#define EX_NOPERM_	77
 
 #define CHUNK		(64 * 1024)
 #define OPEN_TIMEOUT_MS	(60 * 1000)
@@ -148,6 +149,10 @@ answer(const struct ipc_msg *m, const char *when)
 		    r.text ? r.text : "");
 		rc = r.code >= 500 && r.code < 600 ? EX_DATAERR_ :
 		    EX_TEMPFAIL_;
+		/* 5.7.x: we may not submit (authorized_submit_users) */
+		if (rc == EX_DATAERR_ && r.text != NULL &&
+		    strncmp(r.text, "5.7.", 4) == 0)
+			rc = EX_NOPERM_;
 	} else {
 		fprintf(stderr, "sendmail: %s: %s\n", when,
 		    r.text ? r.text : "unknown error");
