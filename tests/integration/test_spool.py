@@ -155,6 +155,8 @@ def test_queue_minfree_452(small_queue, users):
     assert r[0][0] == 452 and b"4.3.1" in r[0][1], r
     r = smtp_send(p, rcpt, b"x\r\n")
     assert r[1][0] == 250 and r[2][0] == 452 and b"4.3.1" in r[2][1], r
+    r = sendmail(p, ["-i", rcpt], b"Subject: local\n\nno room\n")
+    assert r.returncode == 75 and b"452 4.3.1" in r.stderr, r
     os.unlink(filler)
     # 1.5 x SIZE over the free space: refused, even with room for minfree
     r = smtp_send(p, rcpt, b"x\r\n", size=6 * 1024 * 1024)
@@ -177,6 +179,9 @@ def test_enospc_mid_message(small_queue, users, peer_factory):
     assert r[-1][0] == 452 and b"4.3.1" in r[-1][1], r
     assert not [n for n in os.listdir(os.path.join(p.queue, "incoming"))
                 if n.startswith("t.")]
+    queued = sum(len(p.queue_files(d)) for d in
+                 ("incoming", "active", "deferred"))
+    assert queued == 1      # the early message only: nothing half-written
     os.unlink(filler)
     peer = peer_factory(p.smarthost_port)
     p.cli("queue", "flush", check=False)
