@@ -207,3 +207,15 @@ def test_bare_cr_and_long_lines(postern, users, peer_factory):
     assert b"L" * 1200 in data.replace(b"\r\n", b"")
     assert b"h" * 1100 in data.replace(b"\r\n ", b"")
     assert b"\r\nend\r\n" in data
+
+
+def test_sendmail_streams_past_the_read_ahead(postern, users):
+    # sendmail reads up to 4 MiB before it connects; a bigger message
+    # streams on, in one piece, with the "." line ending it (no -i).
+    line = b"0123456789" * 9 + b"\n"
+    body = (b"To: %s@localhost\nSubject: big local\n\n" % users["alice"].encode()
+            + line * 60000 + b"last line\n.\nnot sent\n")
+    r = sendmail(postern, ["-t"], body)
+    assert r.returncode == 0, r
+    box = postern.wait_mbox(users["alice"], b"last line", timeout=60)
+    assert box.count(line) >= 60000 and b"not sent" not in box
