@@ -6,6 +6,7 @@
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <ctype.h>
 #include <dirent.h>
@@ -25,11 +26,14 @@
 #include "log.h"
 #include "proto.h"
 #include "qfile.h"
+#include "qspace.h"
 #include "reply.h"
 #include "worker.h"
 
 #define JOB_TIMEOUT_MS	(10 * 60 * 1000)
+#define LOCAL_TIMEOUT_MS (2 * 60 * 1000)	/* per frame, public socket */
 #define MAX_RCPT	QF_MAX_RCPT
+#define LINE_OCTETS	998	/* longest line out, without CRLF (5321) */
 
 struct job {
 	struct cleanup_open o;	/* the open request, socket rules in */
@@ -41,6 +45,7 @@ struct job {
 	size_t		 nrcpt;
 	struct buf	 client;	/* ipc payload for the 'C' record */
 	size_t		 max_size, max_header;
+	int		 timeout_ms;	/* per frame from the client */
 
 	/* content state */
 	struct buf	 hdr;		/* header section, until the blank line */
@@ -55,6 +60,9 @@ struct job {
 
 static struct worker	 wk;
 static int		 incoming_fd = -1;
+static int		 public_fd[16];	/* by listener: public/cleanup? */
+static uid_t		*submit_uids;	/* authorized_submit_users */
+static size_t		 nsubmit_uids;
 
 static void
 job_free(struct job *j)
@@ -349,6 +357,55 @@ content_line(struct job *j, const char *l, size_t n)
 	qfile_content_write(&j->w, l, n);
 }
 
+/*
+ * One logical line without its terminator, out in pieces of at most
+ * LINE_OCTETS octets so that what we relay we would accept ourselves: a
+ * long header is folded (each later piece starts with a space), a long
+ * body line just gets line breaks.
+ */
+static void
+content_segment(struct job *j, const char *l, size_t len)
+{
+	char piece[LINE_OCTETS + 1];
+	int fold = 0, hdr = 0;
+
+	if (len > LINE_OCTETS && !j->in_body)
+		hdr = is_header_line(l, len);
+	do {
+		size_t k = 0, take;
+
+		if (fold)
+			piece[k++] = ' ';
+		take = len < LINE_OCTETS - k ? len : LINE_OCTETS - k;
+		memcpy(piece + k, l, take);
+		k += take;
+		piece[k++] = '\n';
+		content_line(j, piece, k);
+		l += take;
+		len -= take;
+		fold = hdr;
+	} while (len > 0);
+}
+
+/*
+ * One LF-terminated line as it came. No bare CR reaches a queue file
+ * (remote would pass it on, and "\r.\r" ends DATA at some receivers):
+ * CRLF becomes LF and every other CR a line break (LF) too.
+ */
+static void
+content_in(struct job *j, const char *l, size_t n)
+{
+	const char *stop = l + n - 1, *cr;	/* l[n - 1] is the LF */
+
+	if (stop > l && stop[-1] == '\r')
+		stop--;
+	while ((cr = memchr(l, '\r', (size_t)(stop - l))) != NULL) {
+		content_segment(j, l, (size_t)(cr - l));
+		l = cr + 1;
+	}
+	content_segment(j, l, (size_t)(stop - l));
+}
+
 static void
 content_chunk(struct job *j, const char *p, size_t n)
 {
@@ -357,13 +414,13 @@ content_chunk(struct job *j, const char *p, size_t n)
 		size_t take = nl ? (size_t)(nl - p) + 1 : n;
 
 		if (j->line.len == 0 && nl) {
-			content_line(j, p, take);
+			content_in(j, p, take);
 		} else if (buf_append(&j->line, p, take) == -1) {
 			job_fail(j, reply_code(R_MSG_SIZE),
 		    reply_text(R_MSG_SIZE));
 			buf_reset(&j->line);
 		} else if (nl) {
-			content_line(j, j->line.data, j->line.len);
+			content_in(j, j->line.data, j->line.len);
 			buf_reset(&j->line);
 		}
 		p += take;
@@ -384,8 +441,9 @@ reply(int fd, int ok, int code, const char *text, const char *id)
 
 /*
  * Apply the socket's rules to a decoded open request: on public/cleanup
- * local is forced, msa and the client_* attributes are ignored and only
- * the display name is kept (no quotes, brackets or controls); on
+ * local and the Received: trace are forced, msa, the size limits and the
+ * client_* attributes are ignored and only the display name is kept (no
+ * quotes, brackets or controls); on
  * private/cleanup the display name is ignored.
  */
 static void
@@ -401,6 +459,9 @@ open_rules(struct cleanup_open *o, int public)
 	}
 	o->local = 1;
 	o->msa = 0;
+	o->received = 1;	/* a local user's mail is always traceable */
+	o->max_size = 0;	/* the server's limits apply, always */
+	o->max_header_size = 0;
 	for (size_t i = 0; i < sizeof(session) / sizeof(session[0]); i++) {
 		free(*session[i]);
 		*session[i] = NULL;
@@ -462,13 +523,50 @@ job_open(struct job *j, int public, uid_t uid)
 	return 0;
 }
 
+/* May this local uid submit (authorized_submit_users)? */
+static int
+submit_allowed(uid_t uid)
+{
+	if (wk.conf.authorized_submit_users == NULL)
+		return 1;
+	for (size_t i = 0; i < nsubmit_uids; i++)
+		if (submit_uids[i] == uid)
+			return 1;
+	return 0;
+}
+
+/* The reply for a failed queue write: a full disk is 452 4.3.1. */
+static enum reply_id
+write_reply(int err)
+{
+	return err == ENOSPC || err == EDQUOT ? R_NO_SPACE : R_QUEUE;
+}
+
+/* A local submission refused before any file is made: 0 if it may go. */
+static int
+local_refuse(int fd, uid_t uid)
+{
+	enum reply_id r;
+
+	if (!submit_allowed(uid))
+		r = R_SUBMIT_DENIED;
+	else if (!qspace_ok(wk.conf.queue_dir, wk.conf.queue_minfree, 0))
+		r = R_NO_SPACE;
+	else
+		return 0;
+	log_info("NOQUEUE: reject: uid=%lu: %d %s", (unsigned long)uid,
+	    reply_code(r), reply_text(r));
+	reply(fd, 0, reply_code(r), reply_text(r), NULL);
+	return -1;
+}
+
 /* Read and check the open request, create the queue file, say ok. */
 static int
 job_start(int fd, struct ipc_msg *m, struct job *j, int public, uid_t uid)
 {
 	char why[128];
 
-	if (ipc_recv(fd, m, JOB_TIMEOUT_MS) == -1 ||
+	if (ipc_recv(fd, m, j->timeout_ms) == -1 ||
 	    proto_req_type(m) != REQ_OPEN) {
 		log_warn("bad or missing open request");
 		return -1;
@@ -478,14 +576,18 @@ job_start(int fd, struct ipc_msg *m, struct job *j, int public, uid_t uid)
 		reply(fd, 0, 554, "5.5.4 Bad request", NULL);
 		return -1;
 	}
+	if (public && local_refuse(fd, uid) == -1)
+		return -1;
 	if (job_open(j, public, uid) == -1) {
 		reply(fd, 0, 554, "5.5.4 Bad request", NULL);
 		return -1;
 	}
 	if (qfile_create(&j->w, incoming_fd, clock_us(), 0, j->sender,
 	    &j->client) == -1) {
-		log_error("cannot create queue file: %s", strerror(errno));
-		reply(fd, 0, reply_code(R_QUEUE), reply_text(R_QUEUE), NULL);
+		enum reply_id r = write_reply(j->w.err);
+
+		log_error("cannot create queue file: %s", strerror(j->w.err));
+		reply(fd, 0, reply_code(r), reply_text(r), NULL);
 		return -1;
 	}
 	j->w_open = 1;
@@ -501,7 +603,7 @@ job_content(int fd, struct ipc_msg *m, struct job *j)
 	size_t len;
 
 	for (;;) {
-		if (ipc_recv(fd, m, JOB_TIMEOUT_MS) == -1) {
+		if (ipc_recv(fd, m, j->timeout_ms) == -1) {
 			log_warn("%s: client went away: %s", j->w.id,
 			    strerror(errno));
 			return -1;
@@ -531,7 +633,7 @@ job_finish(int fd, struct job *j, int public)
 
 	if (j->line.len) {		/* no final newline */
 		buf_putc(&j->line, '\n');
-		content_line(j, j->line.data, j->line.len);
+		content_in(j, j->line.data, j->line.len);
 	}
 	if (!j->in_body && !j->err_code)
 		header_done(j);
@@ -568,8 +670,9 @@ job_finish(int fd, struct job *j, int public)
 	return;
 
 write_error:
-	log_error("%s: queue write error: %s", j->w.id, strerror(errno));
-	reply(fd, 0, reply_code(R_QUEUE), reply_text(R_QUEUE), NULL);
+	log_error("%s: queue write error: %s", j->w.id, strerror(j->w.err));
+	reply(fd, 0, reply_code(write_reply(j->w.err)),
+	    reply_text(write_reply(j->w.err)), NULL);
 }
 
 static void
@@ -582,6 +685,7 @@ serve(int fd, int public)
 	uid_t uid = (uid_t)-1;
 
 	memset(&j, 0, sizeof(j));
+	j.timeout_ms = public ? LOCAL_TIMEOUT_MS : JOB_TIMEOUT_MS;
 	cleanup_open_init(&j.o);
 	if (public) {
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen)
@@ -626,6 +730,54 @@ sweep_temp(void)
 	closedir(d);
 }
 
+/* Which listening sockets are public/cleanup, by their bound path. */
+static void
+find_public(void)
+{
+	const char *suffix = QDIR_PUBLIC "/cleanup";
+	size_t sl = strlen(suffix);
+
+	for (int i = 0; i < wk.nlisten && i < 16; i++) {
+		struct sockaddr_un sa;
+		socklen_t len = sizeof(sa);
+		size_t pl;
+
+		memset(&sa, 0, sizeof(sa));
+		if (getsockname(wk.listen_fd[i], (struct sockaddr *)&sa,
+		    &len) == -1 || sa.sun_family != AF_UNIX)
+			fatal("listening socket %d: not a unix socket", i);
+		pl = strnlen(sa.sun_path, sizeof(sa.sun_path));
+		public_fd[i] = pl >= sl &&
+		    strcmp(sa.sun_path + pl - sl, suffix) == 0;
+	}
+}
+
+/* authorized_submit_users as uids (names that do not exist are noted). */
+static void
+load_submit_users(void)
+{
+	char *list, *p, *name;
+
+	if (wk.conf.authorized_submit_users == NULL)
+		return;
+	list = xstrdup(wk.conf.authorized_submit_users);
+	p = list;
+	while ((name = strsep(&p, ", \t")) != NULL) {
+		struct passwd *pw;
+
+		if (*name == '\0')
+			continue;
+		if ((pw = getpwnam(name)) == NULL) {
+			log_warn("authorized_submit_users: no user %s", name);
+			continue;
+		}
+		submit_uids = xreallocarray(submit_uids, nsubmit_uids + 1,
+		    sizeof(*submit_uids));
+		submit_uids[nsubmit_uids++] = pw->pw_uid;
+	}
+	free(list);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -639,12 +791,13 @@ main(int argc, char **argv)
 	if (incoming_fd == -1)
 		fatal("open %s: %s", path, strerror(errno));
 	sweep_temp();
+	find_public();
+	load_submit_users();
 	while (!worker_stop) {
 		int which, fd = worker_accept(&wk, 1000, &which);
 		if (fd == -1)
 			continue;
-		/* fd 3 is private/cleanup; any later one is public. */
-		serve(fd, which > 0);
+		serve(fd, which >= 0 && which < 16 ? public_fd[which] : 1);
 		close(fd);
 	}
 	return 0;

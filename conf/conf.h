@@ -75,6 +75,10 @@ struct conf {
 	enum conf_auth_tls remote_auth_tls;
 	/* process pool sizes (not in SPEC yet; documented in postern.conf.5) */
 	unsigned	 cleanup_processes, local_processes, remote_processes;
+	unsigned	 submit_processes;	/* cleanup for public/cleanup */
+	/* local submission and the queue's disk (SPEC section 3) */
+	uint64_t	 queue_minfree;		/* bytes; 0: only 1.5 x SIZE */
+	char		*authorized_submit_users; /* NULL: everyone */
 	/* The global smtpd defaults; each listener starts as a copy. */
 	struct conf_smtpd smtpd;
 	struct conf_smtpd listener[CONF_MAX_LISTENERS];

@@ -319,6 +319,15 @@ qfile_info_update(int fd, const struct qfile *q)
 
 /* Writer. Output goes through w->out and is flushed in 64 KiB pieces. */
 
+/* The first failure: keep its errno for the caller's answer. */
+static int
+w_fail(struct qwriter *w)
+{
+	if (w->err == 0)
+		w->err = errno != 0 ? errno : EIO;
+	w->failed = 1;
+	return -1;
+}
 
 static int
 w_flush(struct qwriter *w)
@@ -331,10 +340,8 @@ w_flush(struct qwriter *w)
 		return 0;
 	end = lseek(w->fd, 0, SEEK_END);
 	if (end == -1 ||
-	    pwrite_full(w->fd, w->out.data, w->out.len, end) == -1) {
-		w->failed = 1;
-		return -1;
-	}
+	    pwrite_full(w->fd, w->out.data, w->out.len, end) == -1)
+		return w_fail(w);
 	w->written += (off_t)w->out.len;
 	buf_reset(&w->out);
 	return 0;
@@ -349,16 +356,14 @@ w_put(struct qwriter *w, const void *p, size_t n)
 		return -1;
 	if (n > 65536) {
 		off_t end = lseek(w->fd, 0, SEEK_END);
-		if (end == -1 || pwrite_full(w->fd, p, n, end) == -1) {
-			w->failed = 1;
-			return -1;
-		}
+		if (end == -1 || pwrite_full(w->fd, p, n, end) == -1)
+			return w_fail(w);
 		w->written += (off_t)n;
 		return 0;
 	}
 	if (buf_append(&w->out, p, n) == -1) {
-		w->failed = 1;
-		return -1;
+		errno = ENOMEM;
+		return w_fail(w);
 	}
 	return 0;
 }
@@ -394,10 +399,8 @@ qfile_create(struct qwriter *w, int dirfd, uint64_t arrival_us,
 		if (w->fd != -1 || errno != EEXIST)
 			break;
 	}
-	if (w->fd == -1) {
-		w->failed = 1;
-		return -1;
-	}
+	if (w->fd == -1)
+		return w_fail(w);
 	{
 		struct stat st;
 		if (fstat(w->fd, &st) == -1) {
@@ -447,10 +450,8 @@ qfile_content_end(struct qwriter *w)
 	if (w_flush(w) == -1)
 		return -1;
 	put32(len, (uint32_t)w->content_len);
-	if (pwrite_full(w->fd, len, 4, w->content_len_off) == -1) {
-		w->failed = 1;
-		return -1;
-	}
+	if (pwrite_full(w->fd, len, 4, w->content_len_off) == -1)
+		return w_fail(w);
 	return 0;
 }
 
@@ -477,10 +478,13 @@ qfile_commit(struct qwriter *w, char id[QID_LEN + 1])
 {
 	struct timespec ts;
 
-	if (w->nrcpt == 0)
-		w->failed = 1;
+	if (w->nrcpt == 0) {
+		errno = EINVAL;
+		(void)w_fail(w);
+	}
 	if (w_record(w, 'E', NULL, 0) == -1 || w_flush(w) == -1 ||
 	    fsync(w->fd) == -1) {
+		(void)w_fail(w);
 		qfile_abort(w);
 		return -1;
 	}
@@ -489,6 +493,7 @@ qfile_commit(struct qwriter *w, char id[QID_LEN + 1])
 		    RENAME_NOREPLACE) == 0)
 			break;
 		if (errno != EEXIST || tries >= 100) {
+			(void)w_fail(w);
 			qfile_abort(w);
 			return -1;
 		}
@@ -503,6 +508,7 @@ qfile_commit(struct qwriter *w, char id[QID_LEN + 1])
 	w->fd = -1;
 	buf_free(&w->out);
 	if (fsync(w->dirfd) == -1) {
+		(void)w_fail(w);
 		/* The file is named but may not survive a crash: undo. */
 		unlinkat(w->dirfd, id, 0);
 		return -1;

@@ -99,11 +99,14 @@ struct qwriter {
 	size_t		 nrcpt;
 	struct buf	 out;		/* write-behind buffer */
 	int		 failed;
+	int		 err;		/* errno of the first write failure */
 };
 
 /* Writer, in this order: create, content_write*, content_end, add_rcpt*,
- * commit. w->id is the queue ID from create on (Received: uses it). Any failure leaves w->failed set; commit then fails and the
- * temp file is removed. commit: 'E', fsync(file), rename tmp -> ID with
+ * commit. w->id is the queue ID from create on (Received: uses it). Any
+ * failure leaves w->failed set and the errno of the first one in w->err
+ * (ENOSPC: the disk is full); commit then fails and the temp file is
+ * removed. commit: 'E', fsync(file), rename tmp -> ID with
  * RENAME_NOREPLACE, fsync(dir). Only after commit returns 0 may anyone
  * say 250. */
 int	 qfile_create(struct qwriter *, int incoming_dirfd, uint64_t arrival_us,

@@ -55,6 +55,8 @@ enum reply_id {
 	R_HDR_SIZE,
 	R_MSG_SIZE,
 	R_QUEUE,
+	R_NO_SPACE,
+	R_SUBMIT_DENIED,
 	/* AUTH */
 	R_AUTH_CHALLENGE,	/* base64 */
 	R_AUTH_OK,

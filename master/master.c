@@ -328,9 +328,12 @@ setup_services(char *err, size_t errlen)
 
 	if (setup_listeners(err, errlen) == -1)
 		return -1;
+	/* Local submission has its own pool: it cannot starve smtpd's. */
 	s = svc_add("cleanup", "cleanup", cf.cleanup_processes);
-	if (svc_listen_unix(s, QDIR_PRIVATE "/cleanup", 0600, err, errlen) ||
-	    svc_listen_unix(s, QDIR_PUBLIC "/cleanup", 0666, err, errlen))
+	if (svc_listen_unix(s, QDIR_PRIVATE "/cleanup", 0600, err, errlen))
+		return -1;
+	s = svc_add("submit", "cleanup", cf.submit_processes);
+	if (svc_listen_unix(s, QDIR_PUBLIC "/cleanup", 0666, err, errlen))
 		return -1;
 	s = svc_add("qmgr", "qmgr", 1);
 	s->single = 1;
@@ -601,6 +604,8 @@ reload(void)
 			n = transport_processes(s->transport, &nc);
 		else if (strcmp(s->name, "cleanup") == 0)
 			n = nc.cleanup_processes;
+		else if (strcmp(s->name, "submit") == 0)
+			n = nc.submit_processes;
 		s->count = n > MAX_PROCS ? MAX_PROCS : n;
 	}
 	conf_free(&cf);

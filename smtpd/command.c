@@ -16,6 +16,7 @@
 #include "addr.h"
 #include "log.h"
 #include "qfile.h"
+#include "qspace.h"
 #include "smtpd.h"
 
 typedef void (*command_fn)(struct session *, const struct smtp_cmd *);
@@ -176,6 +177,9 @@ mail_check(struct session *s, const struct smtp_cmd *c, char *a,
 		r = R_NESTED_MAIL;
 	else if (c->size > lc->max_message_size)
 		r = R_MSG_SIZE;
+	else if (c->size > 0 && !qspace_ok(wk.conf.queue_dir,
+	    wk.conf.queue_minfree, c->size))
+		r = R_NO_SPACE;
 	else if (c->path.null) {
 		a[0] = '\0';
 		return 0;
@@ -266,6 +270,10 @@ cmd_data(struct session *s, const struct smtp_cmd *c)
 	}
 	if (s->nrcpt == 0) {
 		session_reply(s, R_NO_RCPT);
+		return;
+	}
+	if (!qspace_ok(wk.conf.queue_dir, wk.conf.queue_minfree, 0)) {
+		session_reply(s, R_NO_SPACE);
 		return;
 	}
 	data_start(s);

@@ -24,8 +24,10 @@
 #define EX_USAGE_	64
 #define EX_DATAERR_	65
 #define EX_TEMPFAIL_	75
+#define EX_NOPERM_	77
 
 #define CHUNK		(64 * 1024)
+#define PREREAD_MAX	(4 * 1024 * 1024)	/* read before connecting */
 #define OPEN_TIMEOUT_MS	(60 * 1000)
 #define DATA_TIMEOUT_MS	(10 * 60 * 1000)
 
@@ -36,6 +38,7 @@ struct sm {
 	int		 dot_ends;	/* no -i: a lone "." line ends input */
 	struct buf	 out;		/* content not yet sent */
 	struct buf	 frame;
+	int		 eof;		/* stdin is all read */
 	int		 pending_cr;
 	int		 state;		/* S_BOL, S_MID, S_DOT */
 	int		 done;
@@ -53,20 +56,21 @@ usage(void)
 	return EX_USAGE_;
 }
 
-/* Send out as one req=data frame. */
+/* Send out as req=data frames of at most CHUNK bytes. */
 static void
 flush_chunk(struct sm *s)
 {
-	if (s->out.len == 0 || s->failed) {
-		buf_reset(&s->out);
-		return;
-	}
-	if (cleanup_data_encode(&s->frame, s->out.data, s->out.len) == -1) {
-		s->failed = 1;
-		s->send_errno = EMSGSIZE;
-	} else if (ipc_send(s->fd, &s->frame, DATA_TIMEOUT_MS) == -1) {
-		s->failed = 1;
-		s->send_errno = errno;
+	for (size_t off = 0; off < s->out.len && !s->failed; off += CHUNK) {
+		size_t n = s->out.len - off < CHUNK ? s->out.len - off : CHUNK;
+
+		if (cleanup_data_encode(&s->frame, s->out.data + off,
+		    n) == -1) {
+			s->failed = 1;
+			s->send_errno = EMSGSIZE;
+		} else if (ipc_send(s->fd, &s->frame, DATA_TIMEOUT_MS) == -1) {
+			s->failed = 1;
+			s->send_errno = errno;
+		}
 	}
 	buf_reset(&s->out);
 }
@@ -74,12 +78,12 @@ flush_chunk(struct sm *s)
 static void
 emit(struct sm *s, char c)
 {
-	if (buf_putc(&s->out, c) == -1) {	/* cannot happen: cap > CHUNK */
+	if (buf_putc(&s->out, c) == -1) {	/* cannot: see preread() */
 		s->failed = 1;
 		s->send_errno = EMSGSIZE;
 		return;
 	}
-	if (s->out.len >= CHUNK)
+	if (s->out.len >= CHUNK && s->fd != -1)	/* not while preread() */
 		flush_chunk(s);
 }
 
@@ -148,6 +152,10 @@ answer(const struct ipc_msg *m, const char *when)
 		    r.text ? r.text : "");
 		rc = r.code >= 500 && r.code < 600 ? EX_DATAERR_ :
 		    EX_TEMPFAIL_;
+		/* 5.7.x: we may not submit (authorized_submit_users) */
+		if (rc == EX_DATAERR_ && r.text != NULL &&
+		    strncmp(r.text, "5.7.", 4) == 0)
+			rc = EX_NOPERM_;
 	} else {
 		fprintf(stderr, "sendmail: %s: %s\n", when,
 		    r.text ? r.text : "unknown error");
@@ -231,21 +239,55 @@ open_frame(struct sm *s, const char *sender, const char *fullname,
 	return rc;
 }
 
-/* Stdin through the CRLF and dot stages into data frames; -1 on a read
- * error. */
+/* One read of stdin into rb: its length, 0 at EOF, -1 (said) on error. */
+static ssize_t
+read_in(char *rb)
+{
+	ssize_t got;
+
+	while ((got = read(STDIN_FILENO, rb, CHUNK)) == -1 && errno == EINTR)
+		;
+	if (got == -1)
+		fprintf(stderr, "sendmail: read error on standard input: %s\n",
+		    strerror(errno));
+	return got;
+}
+
+/*
+ * Read stdin ahead through the stages into s->out, up to PREREAD_MAX,
+ * before we connect: a slow producer (a cron job's output) then never
+ * holds a cleanup process, which gives a local client only minutes per
+ * frame; only a bigger message streams while it is read. 0, or -1 on a
+ * read error.
+ */
+static int
+preread(struct sm *s)
+{
+	char *rb = xmalloc(CHUNK);
+	ssize_t got = 1;
+
+	/* a byte in makes at most two out ("." of a held dot line) */
+	while (!s->done && s->out.len + 2 * CHUNK <= PREREAD_MAX &&
+	    (got = read_in(rb)) > 0)
+		for (ssize_t i = 0; i < got && !s->done; i++)
+			crlf_stage(s, rb[i]);
+	free(rb);
+	s->eof = got == 0;
+	return got == -1 ? -1 : 0;
+}
+
+/* The rest of stdin (after preread()) through the CRLF and dot stages
+ * into data frames; -1 on a read error. */
 static int
 copy_input(struct sm *s)
 {
 	char *rb = xmalloc(CHUNK);
 
-	while (!s->done && !s->failed) {
-		ssize_t got = read(STDIN_FILENO, rb, CHUNK);
+	flush_chunk(s);
+	while (!s->eof && !s->done && !s->failed) {
+		ssize_t got = read_in(rb);
 
-		if (got == -1 && errno == EINTR)
-			continue;
 		if (got == -1) {
-			fprintf(stderr, "sendmail: read error on standard "
-			    "input: %s\n", strerror(errno));
 			free(rb);
 			return -1;
 		}
@@ -271,6 +313,8 @@ transfer(struct sm *s, const char *path, struct ipc_msg *m)
 {
 	int rc;
 
+	if (preread(s) == -1)
+		return EX_TEMPFAIL_;
 	if ((s->fd = ipc_connect(path)) == -1) {
 		fprintf(stderr, "sendmail: cannot connect to postern (is it "
 		    "running?): %s: %s\n", path, strerror(errno));
@@ -323,7 +367,7 @@ submit(const struct conf *c, const char *sender, const char *fullname,
 	s.fd = -1;
 	s.dot_ends = dot_ends;
 	s.state = S_BOL;
-	buf_init(&s.out, CHUNK + 16);
+	buf_init(&s.out, PREREAD_MAX + 16);
 	buf_init(&s.frame, IPC_MAX_FRAME + 4);
 	ipc_msg_init(&m);
 	rc = open_frame(&s, sender, fullname, extract, nrcpt, rcpt);

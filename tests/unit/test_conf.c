@@ -477,7 +477,7 @@ test_not_built_keys(void **state)
 	    "1: mailbox: not supported yet (only mbox:PATH delivery is "
 	    "built)");
 	expect_error("mailbox = /var/mail/%u\n", "1: mailbox must be mbox:PATH");
-	assert_int_equal(load("queue_minfree = 1m\ntransport_map = x\n"
+	assert_int_equal(load("default_privs = nobody\ntransport_map = x\n"
 	    "mailbox_command = /bin/true\nexposed_users = root\n", &c, &e),
 	    -1);
 	assert_int_equal(e.n, 4);
@@ -486,6 +486,9 @@ test_not_built_keys(void **state)
 	assert_int_equal(load(
 	    "dns_servers = 127.0.0.1:5353\n"
 	    "dnsbl = zen.example.org\n"
+	    "queue_minfree = 1m\n"
+	    "authorized_submit_users = root, nobody\n"
+	    "submit_processes = 2\n"
 	    "[smtp]\n"
 	    "listen = 0.0.0.0:25\n"
 	    "auth_mechanisms = PLAIN LOGIN\n",
