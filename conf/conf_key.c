@@ -81,6 +81,14 @@ static const struct key keys[] = {
 	{ "sender_login_map", K_STR, G(sender_login_map) },
 	{ "remote_tls", K_ENUM, G(remote_tls), .def = "may", .words = w_rtls },
 	{ "remote_auth", K_PATH, G(remote_auth) },
+	/* the AUTH lockout (anvil and every smtpd); 0 disables it */
+	{ "auth_failure_limit", K_NUM, G(auth_failure_limit), .def = "5" },
+	{ "auth_failure_window", K_DUR, G(auth_failure_window), .def = "10m",
+	    .min = 1 },
+	{ "auth_lockout_time", K_DUR, G(auth_lockout_time), .def = "10m",
+	    .min = 1 },
+	{ "auth_lockout_exempt_local", K_BOOL, G(auth_lockout_exempt_local),
+	    .def = "yes" },
 	NB("virtual_map", NB_ROUTE),
 	NB("transport_map", NB_ROUTE),
 	NB("masquerade_as", NB_MASQ),
@@ -90,7 +98,6 @@ static const struct key keys[] = {
 	NB("exposed_users", NB_MASQ),
 	NB("mailbox_command", "delivery through a command is not built"),
 	NB("allow_forward_files", "~/.forward files are not read yet"),
-	NB("client_session_limit", "no per-client session limit yet"),
 	NB("queue_minfree", "free queue space is not checked yet"),
 	NB("authorized_submit_users", "every local user may submit"),
 	NB("trusted_users", "sendmail -f is not restricted yet"),
@@ -133,6 +140,11 @@ static const struct key keys[] = {
 	    .min = 1 },
 	{ "data_timeout", K_DUR, L(data_timeout), .def = "10m", .min = 1 },
 	{ "max_errors", K_NUM, L(max_errors), .def = "20", .min = 1 },
+	{ "junk_command_limit", K_NUM, L(junk_command_limit), .def = "100" },
+	{ "session_timeout", K_DUR, L(session_timeout), .def = "1h" },
+	{ "min_data_rate", K_SIZE, L(min_data_rate), .def = "500" },
+	{ "client_session_limit", K_NUM, L(client_session_limit),
+	    .def = "50" },
 };
 
 _Static_assert(NELEM(keys) <= KEY_MAX, "raise KEY_MAX");
