@@ -9,6 +9,7 @@ import base64
 import os
 import smtplib
 import socket
+import ssl
 import time
 
 import pytest
@@ -65,11 +66,15 @@ def closed(s, f, timeout):
 
 # ---------------------------------------------------- item 6: smtpd limits
 
-def test_client_that_never_reads_cannot_grow_smtpd(make_postern, users):
-    p = make_postern()
+@pytest.mark.parametrize("tls", [False, True])
+def test_client_that_never_reads_cannot_grow_smtpd(make_postern, users, tls):
+    p = make_postern(tls=tls)
     pid = wait_for(lambda: smtpd_pid(p), what="smtpd of [smtp]")
     s, f, code, _ = connect(p, "127.0.0.1")
     assert code == 220
+    if tls:
+        assert cmd(s, f, "STARTTLS")[0] == 220
+        s = ctx().wrap_socket(s)
     before = rss_kb(pid)
     # EHLO is no error and no junk command, and each answer is ~12 times
     # the command: 1M of them would be ~100 MB of replies.
@@ -79,7 +84,8 @@ def test_client_that_never_reads_cannot_grow_smtpd(make_postern, users):
     while time.time() < deadline and sent < 40 * 1024 * 1024:
         try:
             sent += s.send(chunk)
-        except BlockingIOError:
+        except (BlockingIOError, ssl.SSLWantWriteError,
+                ssl.SSLWantReadError):
             time.sleep(0.05)
     time.sleep(1)
     grown = rss_kb(pid) - before
@@ -280,3 +286,40 @@ def test_auth_lockout_of_local_addresses_when_asked(sub_factory):
     c = starttls_from("127.0.0.1", p.sub_port)
     assert c.docmd("AUTH", "PLAIN " + RIGHT)[0] == 235
     c.quit()
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="SASL setup needs root")
+def test_auth_lockout_counts_ipv6_by_64(sub_factory, users):
+    s = sub_factory(extra="auth = optional\nauth_lockout_exempt_local = no\n"
+                    "auth_failure_limit = 2\n")
+    p = s.p
+    with open(p.conf) as f:
+        text = f.read()
+    with open(p.conf, "w") as f:
+        f.write(text.replace("listen = 127.0.0.1:%d\n" % p.port,
+                             "listen = 127.0.0.1:%d, [::1]:%d\n"
+                             % (p.port, p.port)))
+    s.start()
+
+    def v6():
+        c = smtplib.SMTP("::1", p.port, timeout=20)
+        c.ehlo("client.example")
+        c.starttls(context=ctx())
+        c.ehlo("client.example")
+        return c
+    c = v6()
+    for _ in range(2):
+        assert c.docmd("AUTH", "PLAIN " + WRONG)[0] == 535
+    c.close()
+    # anvil counted ::1 as its /64
+    wait_for(lambda: "blocking ::/64 for 600s: 2 failed AUTHs" in p.log(),
+             what="the /64 blocked")
+    c = v6()
+    assert c.docmd("AUTH", "PLAIN " + RIGHT)[0] == 421
+    c.close()
+    # mail without AUTH from the locked-out client still flows
+    c = smtplib.SMTP("::1", p.port, timeout=20)
+    c.sendmail("a@c.test", ["%s@localhost" % users["bob"]],
+               "Subject: v6\r\n\r\nfrom the locked-out /64\r\n")
+    c.quit()
+    p.wait_mbox(users["bob"], b"from the locked-out /64")
