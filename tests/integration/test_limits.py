@@ -64,6 +64,22 @@ def closed(s, f, timeout):
         return False
 
 
+def pipeline(s, f, data):
+    """Send data at once; the replies' "NNN X.X.X" until the close."""
+    s.sendall(data)
+    codes = []
+    s.settimeout(20)
+    while True:
+        try:
+            line = f.readline()
+        except ConnectionResetError:
+            break
+        if not line:
+            return codes
+        codes.append(line[:9])
+    return codes
+
+
 # ---------------------------------------------------- item 6: smtpd limits
 
 @pytest.mark.parametrize("tls", [False, True])
@@ -104,17 +120,7 @@ def test_junk_commands_are_limited(make_postern):
     p = make_postern(extra="junk_command_limit = 100\nmax_errors = 20\n")
     s, f, code, _ = connect(p, "127.0.0.1")
     assert code == 220
-    s.sendall(b"NOOP\r\n" * 125)
-    codes = []
-    s.settimeout(20)
-    while True:
-        try:
-            line = f.readline()
-        except ConnectionResetError:
-            break
-        if not line:
-            break
-        codes.append(line[:9])
+    codes = pipeline(s, f, b"NOOP\r\n" * 125)
     # 100 junk commands free, then each counts as an error: 20 more
     assert codes.count(b"250 2.0.0") == 120, len(codes)
     assert codes[-1] == b"421 4.7.0", codes[-3:]
@@ -124,14 +130,7 @@ def test_junk_commands_are_limited(make_postern):
 def test_unknown_commands_hit_the_error_limit(make_postern):
     p = make_postern(extra="max_errors = 100\n")
     s, f, code, _ = connect(p, "127.0.0.1")
-    s.sendall(b"XYZZY\r\n" * 101)
-    codes = []
-    s.settimeout(20)
-    while True:
-        line = f.readline()
-        if not line:
-            break
-        codes.append(line[:3])
+    codes = [c[:3] for c in pipeline(s, f, b"XYZZY\r\n" * 101)]
     assert codes.count(b"500") == 100 and codes[-1] == b"421", codes[-3:]
 
 
@@ -241,14 +240,21 @@ def starttls_from(src, port):
     return c
 
 
+def auth_as(c, n_wrong, then=None):
+    """n_wrong failed AUTHs (535 each), then maybe one with the right
+    password: its reply code."""
+    for _ in range(n_wrong):
+        assert c.docmd("AUTH", "PLAIN " + WRONG)[0] == 535
+    code = c.docmd("AUTH", "PLAIN " + RIGHT)[0] if then else None
+    c.close()
+    return code
+
+
 @pytest.mark.skipif(not IS_ROOT, reason="SASL setup needs root")
 def test_auth_lockout_refuses_auth_only(sub_factory, users):
     s = auth_sub(sub_factory)
     p = s.p
-    c = starttls_from("127.0.0.3", p.sub_port)
-    for _ in range(5):
-        assert c.docmd("AUTH", "PLAIN " + WRONG)[0] == 535
-    c.close()
+    auth_as(starttls_from("127.0.0.3", p.sub_port), 5)
     # AUTH is refused from that client, even with the password ...
     c = starttls_from("127.0.0.3", p.sub_port)
     code, msg = c.docmd("AUTH", "PLAIN " + RIGHT)
@@ -262,11 +268,7 @@ def test_auth_lockout_refuses_auth_only(sub_factory, users):
     c.quit()
     p.wait_mbox(users["alice"], b"locked out of AUTH only")
     # and the host's own address is not locked out by default
-    c = starttls_from("127.0.0.1", p.sub_port)
-    for _ in range(5):
-        assert c.docmd("AUTH", "PLAIN " + WRONG)[0] == 535
-    assert c.docmd("AUTH", "PLAIN " + RIGHT)[0] == 235
-    c.quit()
+    assert auth_as(starttls_from("127.0.0.1", p.sub_port), 5, 1) == 235
     assert "blocking 127.0.0.3 for 600s: 5 failed AUTHs" in p.log()
 
 
@@ -275,17 +277,10 @@ def test_auth_lockout_of_local_addresses_when_asked(sub_factory):
     s = auth_sub(sub_factory, "auth_lockout_exempt_local = no\n"
                  "auth_failure_limit = 2\nauth_lockout_time = 3s\n")
     p = s.p
-    c = starttls_from("127.0.0.1", p.sub_port)
-    for _ in range(2):
-        assert c.docmd("AUTH", "PLAIN " + WRONG)[0] == 535
-    c.close()
-    c = starttls_from("127.0.0.1", p.sub_port)
-    assert c.docmd("AUTH", "PLAIN " + RIGHT)[0] == 421
-    c.close()
+    auth_as(starttls_from("127.0.0.1", p.sub_port), 2)
+    assert auth_as(starttls_from("127.0.0.1", p.sub_port), 0, 1) == 421
     time.sleep(3.5)         # auth_lockout_time is over
-    c = starttls_from("127.0.0.1", p.sub_port)
-    assert c.docmd("AUTH", "PLAIN " + RIGHT)[0] == 235
-    c.quit()
+    assert auth_as(starttls_from("127.0.0.1", p.sub_port), 0, 1) == 235
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="SASL setup needs root")
@@ -307,16 +302,11 @@ def test_auth_lockout_counts_ipv6_by_64(sub_factory, users):
         c.starttls(context=ctx())
         c.ehlo("client.example")
         return c
-    c = v6()
-    for _ in range(2):
-        assert c.docmd("AUTH", "PLAIN " + WRONG)[0] == 535
-    c.close()
+    auth_as(v6(), 2)
     # anvil counted ::1 as its /64
     wait_for(lambda: "blocking ::/64 for 600s: 2 failed AUTHs" in p.log(),
              what="the /64 blocked")
-    c = v6()
-    assert c.docmd("AUTH", "PLAIN " + RIGHT)[0] == 421
-    c.close()
+    assert auth_as(v6(), 0, 1) == 421
     # mail without AUTH from the locked-out client still flows
     c = smtplib.SMTP("::1", p.port, timeout=20)
     c.sendmail("a@c.test", ["%s@localhost" % users["bob"]],
