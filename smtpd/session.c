@@ -295,9 +295,10 @@ timer_cb(evutil_socket_t fd, short ev, void *arg)
 
 	(void)fd; (void)ev;
 	if (!s->closing && s->outwait) {
-		out_resume(s);
-		if (s->outwait)
+		if (out_pending(s) > OUT_LOWAT)
 			evtimer_add(s->timer, &tv);
+		else
+			out_resume(s);	/* may free s; out_full re-arms */
 		return;
 	}
 	if (!session_try_finish(s))
