@@ -1,6 +1,7 @@
 /*
  * anvil: the per-client-IP counters every smtpd shares (failed AUTHs and
- * the block they lead to, connections per minute, open sessions), kept in
+ * the AUTH lockout they lead to, connections per minute, open sessions;
+ * an IPv6 client is its /64, lib/proto's anvil_client_key), kept in
  * one bounded in-memory table and served on private/anvil (lib/ipc frames,
  * docs/internals.md). A restart forgets everything. It never blocks on a
  * client, never grows without bound, never touches the network or queue.
@@ -26,9 +27,11 @@
 #define SLOTS		16384	/* client IPs remembered (LRU eviction) */
 #define BUCKETS		32768	/* hash heads, a power of two */
 #define IP_MAX		64
-#define FAIL_MAX	5	/* failed AUTHs ... */
-#define FAIL_WINDOW	600	/* ... within this many seconds ... */
-#define FAIL_BAN	600	/* ... block the client this long */
+/* auth_failure_limit failed AUTHs within auth_failure_window lock the
+ * client out of AUTH for auth_lockout_time (a limit of 0: never) */
+#define FAIL_MAX	wk.conf.auth_failure_limit
+#define FAIL_WINDOW	((time_t)wk.conf.auth_failure_window)
+#define FAIL_BAN	((time_t)wk.conf.auth_lockout_time)
 #define CONN_WINDOW	60	/* connection rate window, seconds */
 #define MAX_CLIENTS	256	/* smtpd processes connected */
 #define MAX_HELD	65536	/* open sessions one client may announce */
@@ -208,15 +211,15 @@ do_auth_fail(struct client *c, const char *ip, const char *listener,
 		r->fail_first = now;
 	}
 	n = ++r->fails;
-	if (n >= FAIL_MAX && !blocked(r, now)) {
+	if (FAIL_MAX > 0 && n >= FAIL_MAX && !blocked(r, now)) {
 		r->blocked_until = now + FAIL_BAN;
 		r->fails = 0;
-		log_warn("blocking %s for %ds: %u failed AUTHs within %ds "
-		    "(last on listener %s)", ip, FAIL_BAN, n, FAIL_WINDOW,
-		    listener);
+		log_warn("blocking %s for %llds: %u failed AUTHs within %llds "
+		    "(last on listener %s)", ip, (long long)FAIL_BAN, n,
+		    (long long)FAIL_WINDOW, listener);
 	} else
-		log_debug("failed AUTH from %s on %s (%u within %ds)", ip,
-		    listener, n, FAIL_WINDOW);
+		log_debug("failed AUTH from %s on %s (%u within %llds)", ip,
+		    listener, n, (long long)FAIL_WINDOW);
 	reply_ok(c, n, blocked(r, now), -1, -1);
 }
 
@@ -423,9 +426,9 @@ main(int argc, char **argv)
 	if ((tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL)) == NULL ||
 	    event_add(tick, &one) == -1)
 		fatal("cannot add timer");
-	log_info("started: %d client slots, %d failed AUTHs in %ds block "
-	    "for %ds (counters are in memory only)", SLOTS, FAIL_MAX,
-	    FAIL_WINDOW, FAIL_BAN);
+	log_info("started: %d client slots (IPv6 by /64), %u failed AUTHs "
+	    "in %llds block AUTH for %llds (counters are in memory only)",
+	    SLOTS, FAIL_MAX, (long long)FAIL_WINDOW, (long long)FAIL_BAN);
 
 	event_base_dispatch(base);
 

@@ -43,6 +43,10 @@ struct conf_smtpd {
 	unsigned	 command_timeout;	/* seconds */
 	unsigned	 data_timeout;
 	unsigned	 max_errors;
+	unsigned	 junk_command_limit;	/* NOOP RSET VRFY EXPN HELP */
+	unsigned	 session_timeout;	/* whole session, 0 = none */
+	size_t		 min_data_rate;		/* octets/s extending DATA */
+	unsigned	 client_session_limit;	/* per client (v6: /64) */
 };
 
 struct conf {
@@ -73,6 +77,10 @@ struct conf {
 	enum conf_remote_tls remote_tls;
 	char		*remote_auth;		/* "host user:password" file */
 	enum conf_auth_tls remote_auth_tls;
+	/* the AUTH lockout: limit failures in window lock out for time */
+	unsigned	 auth_failure_limit;	/* 0 = no lockout */
+	uint64_t	 auth_failure_window, auth_lockout_time;	/* s */
+	int		 auth_lockout_exempt_local;
 	/* process pool sizes (not in SPEC yet; documented in postern.conf.5) */
 	unsigned	 cleanup_processes, local_processes, remote_processes;
 	unsigned	 submit_processes;	/* cleanup for public/cleanup */

@@ -88,6 +88,14 @@ static const struct key keys[] = {
 	{ "remote_auth", K_PATH, G(remote_auth) },
 	{ "remote_auth_tls", K_ENUM, G(remote_auth_tls), .def = "verify",
 	    .words = w_atls },
+	/* the AUTH lockout (anvil and every smtpd); 0 disables it */
+	{ "auth_failure_limit", K_NUM, G(auth_failure_limit), .def = "5" },
+	{ "auth_failure_window", K_DUR, G(auth_failure_window), .def = "10m",
+	    .min = 1 },
+	{ "auth_lockout_time", K_DUR, G(auth_lockout_time), .def = "10m",
+	    .min = 1 },
+	{ "auth_lockout_exempt_local", K_BOOL, G(auth_lockout_exempt_local),
+	    .def = "yes" },
 	NB("virtual_map", NB_ROUTE),
 	NB("transport_map", NB_ROUTE),
 	NB("masquerade_as", NB_MASQ),
@@ -97,7 +105,6 @@ static const struct key keys[] = {
 	NB("exposed_users", NB_MASQ),
 	NB("mailbox_command", "delivery through a command is not built"),
 	NB("allow_forward_files", "~/.forward files are not read yet"),
-	NB("client_session_limit", "no per-client session limit yet"),
 	NB("trusted_users", "sendmail -f is not restricted yet"),
 	NB("default_privs", "alias commands and files are not built"),
 	NB("mailbox_size_limit", "mailbox sizes are not limited yet"),
@@ -138,6 +145,11 @@ static const struct key keys[] = {
 	    .min = 1 },
 	{ "data_timeout", K_DUR, L(data_timeout), .def = "10m", .min = 1 },
 	{ "max_errors", K_NUM, L(max_errors), .def = "20", .min = 1 },
+	{ "junk_command_limit", K_NUM, L(junk_command_limit), .def = "100" },
+	{ "session_timeout", K_DUR, L(session_timeout), .def = "1h" },
+	{ "min_data_rate", K_SIZE, L(min_data_rate), .def = "500" },
+	{ "client_session_limit", K_NUM, L(client_session_limit),
+	    .def = "50" },
 };
 
 _Static_assert(NELEM(keys) <= KEY_MAX, "raise KEY_MAX");

@@ -5,6 +5,10 @@
  * Encoders never emit a frame the matching decoder would refuse.
  * Nothing here does I/O beyond building and reading frames in memory.
  */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -797,6 +801,26 @@ anvil_request_encode(struct buf *b, const struct anvil_request *r)
 	return finish(b, bad);
 }
 
+int
+anvil_client_key(const char *ip, char *out, size_t outlen)
+{
+	struct in6_addr a;
+	char txt[INET6_ADDRSTRLEN];
+
+	if (strchr(ip, ':') == NULL || inet_pton(AF_INET6, ip, &a) != 1 ||
+	    IN6_IS_ADDR_V4MAPPED(&a)) {
+		(void)strlcpy(out, ip, outlen);
+		return strchr(ip, ':') == NULL ? 0 : -1;
+	}
+	memset(&a.s6_addr[8], 0, 8);
+	if (inet_ntop(AF_INET6, &a, txt, sizeof(txt)) == NULL ||
+	    (size_t)snprintf(out, outlen, "%s/64", txt) >= outlen) {
+		(void)strlcpy(out, ip, outlen);
+		return -1;
+	}
+	return 0;
+}
+
 /* Anything but printable ASCII in an IP or a name becomes '?'. */
 static void
 printable(char *s)
@@ -810,6 +834,8 @@ int
 anvil_request_decode(const struct ipc_msg *m, struct anvil_request *r,
     char *err, size_t errlen)
 {
+	char key[sizeof(r->ip)];
+
 	memset(r, 0, sizeof(*r));
 	r->req = proto_req_type(m);
 	if (!anvil_req(r->req))
@@ -818,6 +844,8 @@ anvil_request_decode(const struct ipc_msg *m, struct anvil_request *r,
 	    == -1 || r->ip[0] == '\0')
 		return fail(err, errlen, "missing or bad ip");
 	printable(r->ip);
+	(void)anvil_client_key(r->ip, key, sizeof(key));
+	(void)strlcpy(r->ip, key, sizeof(r->ip));
 	if (get_fixed(m, ATTR_LISTENER, r->listener, sizeof(r->listener), 0,
 	    0, err, errlen) == -1)
 		return -1;

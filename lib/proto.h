@@ -179,6 +179,13 @@ struct anvil_request {
 	char		 listener[33];	/* auth_fail only; "" if absent */
 };
 int	 anvil_request_encode(struct buf *, const struct anvil_request *);
+/*
+ * The client a counter is kept for: an IPv4 address as it is, an IPv6
+ * address by its /64 ("2001:db8:1:2::/64": one site hands out a /64).
+ * 0, or -1 if ip is no address (out is then a copy, cut to fit).
+ * anvil_request_decode applies it to the ip of every request.
+ */
+int	 anvil_client_key(const char *ip, char *out, size_t outlen);
 int	 anvil_request_decode(const struct ipc_msg *, struct anvil_request *,
 	    char *err, size_t errlen);
 

@@ -2,8 +2,10 @@
  * smtpd auth: SMTP AUTH (RFC 4954) with Cyrus SASL (sasl_app names
  * APP.conf), the mechanisms offered (auth_mechanisms, no PLAIN/LOGIN
  * before TLS with auth_plaintext_requires_tls), sender_login_map, and the
- * per-client-IP count of failed AUTHs that refuses brute-forcers (421),
- * shared by every listener through anvil, with a per-process fallback.
+ * per-client count of failed AUTHs that locks brute-forcers out of AUTH
+ * (421 at AUTH; mail that needs no AUTH still flows), shared by every
+ * listener through anvil, with a per-process fallback; the host's own
+ * addresses are exempt unless auth_lockout_exempt_local = no.
  * Must never log an AUTH payload or anything derived from a password:
  * only the client, the mechanism, the login name and the SASL error.
  */
@@ -29,9 +31,9 @@
  * process's own count, shared by the sessions of this listener only. It
  * is always kept, and decides alone while anvil cannot be reached.
  */
-#define FAIL_MAX	5	/* failed AUTHs ... */
-#define FAIL_WINDOW	600	/* ... within this many seconds ... */
-#define FAIL_BAN	600	/* ... refuse the client for this long */
+#define FAIL_MAX	wk.conf.auth_failure_limit	/* failures ... */
+#define FAIL_WINDOW	((time_t)wk.conf.auth_failure_window)	/* in ... */
+#define FAIL_BAN	((time_t)wk.conf.auth_lockout_time)	/* lock */
 #define FAIL_SLOTS	1024
 
 
@@ -273,10 +275,25 @@ fail_find(const char *ip, int create)
 	return victim;
 }
 
-int
+/* Does the lockout apply to this client at all? */
+static int
+lockout_applies(const char *ip)
+{
+	return FAIL_MAX > 0 && !(wk.conf.auth_lockout_exempt_local &&
+	    client_is_host(ip));
+}
+
+/* Locked out of AUTH (this process's count): 1 and the reply in out. */
+static int
 auth_refused(const char *ip, char *out, size_t outlen)
 {
-	struct failrec *f = fail_find(ip, 0);
+	char key[64];
+	struct failrec *f;
+
+	if (!lockout_applies(ip))
+		return 0;
+	(void)anvil_client_key(ip, key, sizeof(key));
+	f = fail_find(key, 0);
 
 	if (f == NULL || f->until <= time(NULL))
 		return 0;
@@ -288,10 +305,12 @@ auth_refused(const char *ip, char *out, size_t outlen)
 static int
 fail_count(struct session *s)
 {
-	struct failrec *f = fail_find(s->ip, 1);
+	struct failrec *f;
 	time_t now = time(NULL);
+	char key[64];
 
-	if (f == NULL)
+	(void)anvil_client_key(s->ip, key, sizeof(key));
+	if ((f = fail_find(key, 1)) == NULL)
 		return 0;
 	if (f->n == 0 || now - f->first > FAIL_WINDOW) {
 		f->n = 0;
@@ -303,9 +322,10 @@ fail_count(struct session *s)
 		return 0;
 	f->until = now + FAIL_BAN;
 	f->n = 0;
-	log_warn("%s: too many failed AUTHs from %s[%s] (%d within %ds, "
-	    "last with %s): refused for %ds", s->id, s->name, s->ip, FAIL_MAX,
-	    FAIL_WINDOW, s->auth_mech, FAIL_BAN);
+	log_warn("%s: too many failed AUTHs from %s[%s] (%u within %llds, "
+	    "last with %s): AUTH refused for %llds", s->id, s->name, s->ip,
+	    FAIL_MAX, (long long)FAIL_WINDOW, s->auth_mech,
+	    (long long)FAIL_BAN);
 	return 1;
 }
 
@@ -321,9 +341,9 @@ anvil_fail_done(void *arg, const struct anvil_reply *m)
 		long long n = m->count >= 0 ? m->count : 0;
 
 		log_warn("%s: too many failed AUTHs from %s[%s] (%lld on all "
-		    "listeners within %ds, last with %s): refused for %ds",
-		    s->id, s->name, s->ip, n, FAIL_WINDOW, s->auth_mech,
-		    FAIL_BAN);
+		    "listeners within %llds, last with %s): AUTH refused for "
+		    "%llds", s->id, s->name, s->ip, n, (long long)FAIL_WINDOW,
+		    s->auth_mech, (long long)FAIL_BAN);
 		session_reply(s, R_AUTH_REFUSED);
 		session_close(s);
 	}
@@ -343,6 +363,8 @@ auth_failed(struct session *s, int r)
 	sasl_drop(s);
 	s->state = S_CMD;
 	session_reply(s, R_AUTH_FAIL);
+	if (!lockout_applies(s->ip))
+		return;
 	asked = anvil_request(REQ_AUTH_FAIL, s->ip, wk.service,
 	    anvil_fail_done, s) == 0;
 	if (fail_count(s)) {
@@ -433,6 +455,7 @@ auth_cmd(struct session *s, const char *arg)
 	}
 	/* Blocked through another listener since this session began? */
 	if (sasl_up && s->auth_user == NULL && s->auth_wait == NULL &&
+	    lockout_applies(s->ip) &&
 	    anvil_request(REQ_AUTH_CHECK, s->ip, NULL, anvil_check_done, s)
 	    == 0) {
 		s->auth_wait = xstrdup(arg);

@@ -158,6 +158,7 @@ cleanup_ok(struct session *s, const struct proto_reply *pr)
 		log_debug("%s: %s: queued from %s[%s]", s->id, id, s->name,
 		    s->ip);
 	}
+	s->njunk = s->nerrors = 0;	/* mail delivered (as Postfix) */
 	to_command_state(s);
 }
 

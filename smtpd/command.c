@@ -98,6 +98,13 @@ command(struct session *s, const char *line, size_t len)
 	}
 	s->cnt[c.verb]++;
 	s->last = commands[c.verb].name;
+	/* Past junk_command_limit (until a message is accepted), each of
+	 * these counts as an error: max_errors ends such a session. */
+	if ((c.verb == SMTP_NOOP || c.verb == SMTP_RSET ||
+	    c.verb == SMTP_VRFY || c.verb == SMTP_EXPN ||
+	    c.verb == SMTP_HELP) && lc->junk_command_limit > 0 &&
+	    ++s->njunk > lc->junk_command_limit)
+		s->nerrors++;
 	if (shutting && !worker_graceful && !s->mail && c.verb != SMTP_QUIT) {
 		session_reply(s, R_SHUTDOWN);
 		session_close(s);

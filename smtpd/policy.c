@@ -48,7 +48,6 @@ struct pstate {
 	int		 mdone;
 	enum dns_status	 mst;
 	/* anvil, the counters shared by every listener */
-	int		 anvil_blocked;	/* too many failed AUTHs */
 	int		 anvil_conn;	/* a connect was counted ... */
 	unsigned	 anvil_gen;	/* ... on this anvil connection */
 	char		 anvil_reject[REPLY_MAX];
@@ -161,9 +160,7 @@ policy_connect(struct session *s, char *out, size_t outlen)
 	const char *vname = strcmp(s->name, "unknown") ? s->name : NULL;
 	int n;
 
-	/* anvil's per-IP verdicts (policy_connect_start) */
-	if (ps != NULL && ps->anvil_blocked)
-		return policy_reply(out, outlen, R_AUTH_REFUSED);
+	/* anvil's per-client verdicts (policy_connect_start) */
 	if (ps != NULL && ps->anvil_reject[0])
 		return copy_reply(out, outlen, ps->anvil_reject);
 	res.action = ACCESS_NONE;
@@ -329,17 +326,6 @@ dns_done(void *arg, int tag, enum dns_status st, struct ub_result *res)
 
 static int	client_exempt(const char *);
 
-static void
-anvil_check_cb(void *arg, const struct anvil_reply *m)
-{
-	struct session *s = arg;
-	struct pstate *ps = s->pdns;
-
-	if (m != NULL && m->blocked == 1)
-		ps->anvil_blocked = 1;
-	connect_step_done(ps);
-}
-
 /* The client's connections per minute and open sessions, all listeners
  * together; the same limits as policy_accept's per-process ones. */
 static void
@@ -348,7 +334,7 @@ anvil_connect_cb(void *arg, const struct anvil_reply *m)
 	struct session *s = arg;
 	struct pstate *ps = s->pdns;
 	long long cm, ns;
-	size_t cap = lc->max_sessions > 1 ? (lc->max_sessions + 1) / 2 : 1;
+	long long cap = lc->client_session_limit;
 
 	if (m == NULL || m->count_minute < 0 || m->sessions < 0)
 		goto done;
@@ -362,10 +348,10 @@ anvil_connect_cb(void *arg, const struct anvil_reply *m)
 		    lc->client_connection_rate_limit, cm);
 		(void)reply_format(ps->anvil_reject, sizeof(ps->anvil_reject),
 		    R_RATE_CLIENT);
-	} else if (lc->max_sessions > 0 && ns > (long long)cap) {
+	} else if (cap > 0 && ns > cap) {
 		log_warn("too many connections from unknown[%s]: reject "
-		    "(%lld open on all listeners, per-client cap %zu)", s->ip,
-		    ns, cap);
+		    "(%lld open on all listeners, client_session_limit=%lld)",
+		    s->ip, ns, cap);
 		(void)reply_format(ps->anvil_reject, sizeof(ps->anvil_reject),
 		    R_CONC_CLIENT);
 	}
@@ -377,11 +363,9 @@ done:
 static void
 anvil_connect_start(struct session *s, struct pstate *ps)
 {
+	/* the AUTH lockout is auth.c's, at AUTH: mail needs none */
 	if (!anvil_up())
 		return;		/* policy_accept's local tables decide */
-	if (auth_enabled() && anvil_request(REQ_AUTH_CHECK, s->ip, NULL,
-	    anvil_check_cb, s) == 0)
-		ps->npending++;
 	if (client_exempt(s->ip))
 		return;
 	ps->anvil_gen = anvil_generation();
@@ -679,7 +663,7 @@ ip_hash(const char *ip)
 static unsigned
 client_count(const char *ip, time_t now)
 {
-	unsigned h = ip_hash(ip);
+	unsigned h = ip_hash(ip);	/* ip: anvil_client_key's */
 	struct client_rate *c, *victim = NULL;
 
 	for (unsigned i = 0; i < CLIENT_PROBE; i++) {
@@ -704,11 +688,14 @@ client_count(const char *ip, time_t now)
 	return 1;
 }
 
+/* Exempt from the per-client limits: the host itself, Connect: OK/RELAY. */
 static int
 client_exempt(const char *ip)
 {
 	struct access_result res;
 
+	if (client_is_host(ip))
+		return 1;
 	return have_access &&
 	    access_check_connect(&access_map, ip, NULL, &res) == 1 &&
 	    (res.action == ACCESS_OK || res.action == ACCESS_RELAY);
@@ -719,7 +706,8 @@ policy_accept(const char *ip, char *out, size_t outlen)
 {
 	time_t now = time(NULL);
 	struct session *t;
-	size_t same = 0, cap;
+	char key[64], tkey[64];
+	size_t same = 0;
 
 	if (lc->connection_rate_limit > 0) {
 		if (now != lsec) {
@@ -735,21 +723,25 @@ policy_accept(const char *ip, char *out, size_t outlen)
 	}
 	if (client_exempt(ip))
 		return 0;
+	(void)anvil_client_key(ip, key, sizeof(key));	/* v6: its /64 */
 	if (lc->client_connection_rate_limit > 0 &&
-	    client_count(ip, now) > lc->client_connection_rate_limit) {
+	    client_count(key, now) > lc->client_connection_rate_limit) {
 		log_warn("client connection rate limit exceeded: reject "
 		    "connect from unknown[%s] (client_connection_rate_limit="
 		    "%u/min)", ip, lc->client_connection_rate_limit);
 		return policy_reply(out, outlen, R_RATE_CLIENT);
 	}
-	/* one client may hold at most half of max_sessions (as Postfix) */
-	cap = lc->max_sessions > 1 ? (lc->max_sessions + 1) / 2 : 1;
-	TAILQ_FOREACH(t, &sessions, entry)
-		if (strcmp(t->ip, ip) == 0)
+	if (lc->client_session_limit == 0)
+		return 0;
+	TAILQ_FOREACH(t, &sessions, entry) {
+		(void)anvil_client_key(t->ip, tkey, sizeof(tkey));
+		if (strcmp(tkey, key) == 0)
 			same++;
-	if (lc->max_sessions > 0 && same >= cap) {
+	}
+	if (same >= lc->client_session_limit) {
 		log_warn("too many connections from unknown[%s]: reject "
-		    "(%zu open, per-client cap %zu)", ip, same, cap);
+		    "(%zu open, client_session_limit=%u)", ip, same,
+		    lc->client_session_limit);
 		return policy_reply(out, outlen, R_CONC_CLIENT);
 	}
 	return 0;

@@ -2,7 +2,10 @@
  * smtpd session: one SMTP dialogue on a bufferevent. Owns the session's
  * life (accept, banner, timeouts, close), its replies, and the one bounded
  * line reader that splits hostile input for commands, AUTH and DATA.
- * Runs one command at a time (pipelined input waits in the buffer).
+ * Runs one command at a time (pipelined input waits in the buffer), and
+ * none while its replies are above OUT_HIWAT (a client that never reads
+ * holds at most its input buffer and one bound of replies); deadlines
+ * for the whole session and the whole DATA phase.
  * Never blocks the event loop; never reads a line past its limit.
  */
 #include <sys/socket.h>
@@ -64,10 +67,76 @@ session_reply(struct session *s, enum reply_id id, ...)
 	session_reply_line(s, line);
 }
 
+/* ---- deadlines: the whole session, the whole DATA phase ---- */
+
+/* DATA must end within data_timeout, plus a second for every
+ * min_data_rate octets received (a big message from a slow link). */
+static time_t
+data_deadline(const struct session *s)
+{
+	size_t rate = lc->min_data_rate;
+
+	return s->data_begin + (time_t)lc->data_timeout +
+	    (time_t)(rate > 0 ? s->msg_size / rate : 0);
+}
+
+static void
+deadline_arm(struct session *s)
+{
+	struct timeval tv = { 0, 0 };
+	time_t now = time(NULL), at = s->session_end;
+
+	if (s->data_begin && (at == 0 || data_deadline(s) < at))
+		at = data_deadline(s);
+	if (at == 0) {
+		evtimer_del(s->deadline);
+		return;
+	}
+	tv.tv_sec = at > now ? at - now : 0;
+	evtimer_add(s->deadline, &tv);
+}
+
+static void
+deadline_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct session *s = arg;
+	time_t now = time(NULL);
+	const char *what;
+
+	(void)fd; (void)ev;
+	if (s->closing)
+		return;
+	if (s->data_begin && now >= data_deadline(s))
+		what = "DATA deadline";
+	else if (s->session_end && now >= s->session_end &&
+	    s->state != S_WAIT_OPEN && s->state != S_WAIT_END)
+		what = "session deadline";	/* cleanup answers first */
+	else {
+		struct timeval one = { 1, 0 };
+
+		if (s->data_begin || s->session_end > now)
+			deadline_arm(s);	/* more data came: later */
+		else
+			evtimer_add(s->deadline, &one);
+		return;
+	}
+	log_info("%s exceeded after %s from %s[%s]", what,
+	    s->last ? s->last : "CONNECT", s->name, s->ip);
+	session_reply(s, R_TIMEOUT);
+	session_close(s);
+}
+
+/* Per-read timeouts for the state, and the deadlines that go with it. */
 void
 session_timeouts(struct session *s)
 {
 	struct timeval rd = { 0, 0 }, wr = { 0, 0 };
+
+	if (s->state != S_DATA)
+		s->data_begin = 0;
+	else if (s->data_begin == 0)
+		s->data_begin = time(NULL);
+	deadline_arm(s);
 
 	rd.tv_sec = s->state == S_DATA ? lc->data_timeout : lc->command_timeout;
 	wr.tv_sec = lc->command_timeout;
@@ -81,6 +150,8 @@ session_setup_bev(struct session *s)
 {
 	bufferevent_setcb(s->bev, client_read, client_write, client_event, s);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, CLIENT_RD_HIWAT);
+	/* client_write runs once the replies are down to OUT_LOWAT */
+	bufferevent_setwatermark(s->bev, EV_WRITE, OUT_LOWAT, 0);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	session_timeouts(s);
 }
@@ -138,6 +209,7 @@ session_free(struct session *s)
 	session_txn_reset(s);
 	bufferevent_free(s->bev);	/* frees the plain one under a filter */
 	event_free(s->timer);
+	event_free(s->deadline);
 	buf_free(&s->chunk);
 	buf_free(&s->frame);
 	free(s);
@@ -176,6 +248,45 @@ session_try_finish(struct session *s)
 	return 1;
 }
 
+/* Replies queued, the TLS layer's included. */
+static size_t
+out_pending(const struct session *s)
+{
+	size_t n = evbuffer_get_length(bufferevent_get_output(s->bev));
+
+	if (s->bev != s->plain)
+		n += evbuffer_get_length(bufferevent_get_output(s->plain));
+	return n;
+}
+
+/* Over the bound: no more commands until the client reads its replies
+ * (client_write, or this timer under TLS). 1 if so. */
+static int
+out_full(struct session *s)
+{
+	struct timeval tv = { 0, 100000 };
+
+	if (s->outwait)
+		return 1;
+	if (out_pending(s) < OUT_HIWAT)
+		return 0;
+	s->outwait = 1;
+	log_debug("%s: %zu octets of replies unread by %s[%s]: input waits",
+	    s->id, out_pending(s), s->name, s->ip);
+	evtimer_add(s->timer, &tv);
+	return 1;
+}
+
+/* The client read enough of its replies: go on with its commands. */
+static void
+out_resume(struct session *s)
+{
+	if (!s->outwait || s->closing || out_pending(s) > OUT_LOWAT)
+		return;
+	s->outwait = 0;
+	session_kick(s);
+}
+
 static void
 timer_cb(evutil_socket_t fd, short ev, void *arg)
 {
@@ -183,6 +294,13 @@ timer_cb(evutil_socket_t fd, short ev, void *arg)
 	struct timeval tv = { 0, 100000 };
 
 	(void)fd; (void)ev;
+	if (!s->closing && s->outwait) {
+		if (out_pending(s) > OUT_LOWAT)
+			evtimer_add(s->timer, &tv);
+		else
+			out_resume(s);	/* may free s; out_full re-arms */
+		return;
+	}
 	if (!session_try_finish(s))
 		evtimer_add(s->timer, &tv);
 }
@@ -342,7 +460,7 @@ session_process(struct session *s)
 {
 	int r;
 
-	while (!s->closing && !s->throttled && !s->dns_wait) {
+	while (!s->closing && !s->throttled && !s->dns_wait && !out_full(s)) {
 		if (s->state == S_CMD)
 			r = cmd_step(s);
 		else if (s->state == S_AUTH)
@@ -386,6 +504,8 @@ client_write(struct bufferevent *b, void *arg)
 	(void)b;
 	if (s->closing)
 		(void)session_try_finish(s);
+	else
+		out_resume(s);
 }
 
 static void
@@ -432,7 +552,8 @@ session_new(int fd, const char *ip)
 	s = xcalloc(1, sizeof(*s));
 	s->plain = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
 	s->timer = evtimer_new(base, timer_cb, s);
-	if (s->plain == NULL || s->timer == NULL) {
+	s->deadline = evtimer_new(base, deadline_cb, s);
+	if (s->plain == NULL || s->timer == NULL || s->deadline == NULL) {
 		log_error("cannot set up a session for %s", ip);
 		if (s->plain)
 			bufferevent_free(s->plain);
@@ -440,6 +561,8 @@ session_new(int fd, const char *ip)
 			close(fd);
 		if (s->timer)
 			event_free(s->timer);
+		if (s->deadline)
+			event_free(s->deadline);
 		free(s);
 		return NULL;
 	}
@@ -451,6 +574,8 @@ session_new(int fd, const char *ip)
 	buf_init(&s->chunk, 64 * 1024);
 	buf_init(&s->frame, IPC_MAX_FRAME + 4);
 	s->state = S_CMD;
+	if (lc->session_timeout > 0)
+		s->session_end = time(NULL) + (time_t)lc->session_timeout;
 	return s;
 }
 

@@ -102,13 +102,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		accept_refuse(fd, rl);
 		return;
 	}
-	/* refused after too many failed AUTHs (smtpd/auth.c) */
-	if (auth_enabled() && auth_refused(ip, rl, sizeof(rl))) {
-		log_info("NOQUEUE: reject: CONNECT from unknown[%s]: %s", ip,
-		    rl);
-		accept_refuse(fd, rl);
-		return;
-	}
+	/* the AUTH lockout refuses AUTH only (smtpd/auth.c), not this */
 	session_accept(fd, ip);
 }
 

@@ -4,7 +4,8 @@
  * cleanup_client.c: DATA to cleanup; policy.c: access map, relay and
  * recipient checks;
  * tls.c: the SSL_CTX and STARTTLS; auth.c: SMTP AUTH with Cyrus SASL and
- * the failed-AUTH counter; smtpd.c: start-up, listeners, stop).
+ * the failed-AUTH counter; hostaddr.c: the host's own addresses;
+ * smtpd.c: start-up, listeners, stop).
  */
 #ifndef POSTERN_SMTPD_H
 #define POSTERN_SMTPD_H
@@ -36,7 +37,8 @@ struct session {
 	TAILQ_ENTRY(session) entry;
 	struct bufferevent *plain;	/* the socket */
 	struct bufferevent *bev;	/* plain, or the TLS filter over it */
-	struct event	*timer;		/* linger while closing */
+	struct event	*timer;		/* linger while closing; output wait */
+	struct event	*deadline;	/* session_timeout, the DATA phase */
 	char		 id[40];	/* smtp_id */
 	char		 ip[64];
 	char		 name[256];	/* verified PTR name, or "unknown" */
@@ -46,6 +48,10 @@ struct session {
 	const char	*last;		/* last command, for "lost connection after" */
 	unsigned	 cnt[SMTP_AUTH + 1];
 	unsigned	 ncmds, nerrors;
+	unsigned	 njunk;		/* NOOP RSET VRFY EXPN HELP */
+	int		 outwait;	/* replies above the bound: no input */
+	time_t		 session_end;	/* 0: none */
+	time_t		 data_begin;	/* 354 sent (S_DATA), else 0 */
 
 	int		 helo_seen, esmtp;
 	char		 helo[256];
@@ -112,6 +118,8 @@ struct line {
 };
 
 /* session.c */
+#define OUT_HIWAT	(64 * 1024)	/* replies queued: stop reading */
+#define OUT_LOWAT	(OUT_HIWAT / 2)	/* ... read again below this */
 void	 session_accept(int fd, const char *ip);
 void	 session_reply(struct session *, enum reply_id, ...);
 /* A formatted reply (access map, cleanup, policy): one line, no CRLF. */
@@ -159,6 +167,9 @@ void	 policy_session_end(struct session *);
 /* Rate limits and per-client cap at accept: 0, or -1 with a 421 in out. */
 int	 policy_accept(const char *ip, char *out, size_t outlen);
 
+/* hostaddr.c: 1 if ip is one of this host's own addresses. */
+int	 client_is_host(const char *ip);
+
 /* dns.c: asynchronous lookups in the event loop */
 struct sdns_q;
 struct ub_result;
@@ -185,9 +196,7 @@ void	 auth_reset(struct session *);
  * (reply in out). */
 int	 auth_sender_ok(struct session *, const char *sender, char *out,
 	    size_t outlen);
-/* Refused for too many failed AUTHs (this process's count): 1 and reply
- * in out. */
-int	 auth_refused(const char *ip, char *out, size_t outlen);
+
 
 /* anvil_client.c: the per-IP counters shared by every smtpd (anvil).
  * A callback gets the reply, or NULL: no answer (anvil down or slow),

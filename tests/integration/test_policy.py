@@ -315,7 +315,7 @@ def test_client_connection_rate_limit(make_postern):
 
 
 def test_per_client_session_cap(make_postern):
-    p = instance(make_postern, extra="max_sessions = 4\n")
+    p = instance(make_postern, extra="client_session_limit = 2\n")
     held = [connect(p, "127.0.0.5") for _ in range(2)]
     assert all(h[2] == 220 for h in held)
     s, f, code, text = connect(p, "127.0.0.5")

@@ -117,6 +117,14 @@ test_defaults(void **state)
 	assert_int_equal(l->command_timeout, 300);
 	assert_int_equal(l->data_timeout, 600);
 	assert_int_equal(l->max_errors, 20);
+	assert_int_equal(l->junk_command_limit, 100);
+	assert_int_equal(l->session_timeout, 3600);
+	assert_int_equal(l->min_data_rate, 500);
+	assert_int_equal(l->client_session_limit, 50);
+	assert_int_equal(c.auth_failure_limit, 5);
+	assert_int_equal(c.auth_failure_window, 600);
+	assert_int_equal(c.auth_lockout_time, 600);
+	assert_int_equal(c.auth_lockout_exempt_local, 1);
 	assert_string_equal(c.file, tmpl);
 	done(&c, &e);
 }
@@ -216,6 +224,21 @@ test_global_after_section(void **state)
 	assert_int_equal(s->max_errors, 7);
 	assert_int_equal(s->data_timeout, 120);
 	assert_int_equal(c.smtpd.data_timeout, 600);
+	done(&c, &e);
+	/* the limits: per listener; the AUTH lockout: global, 0 is off */
+	assert_int_equal(load(
+	    "client_session_limit = 2\nauth_failure_limit = 0\n"
+	    "auth_lockout_exempt_local = no\nauth_failure_window = 1h\n"
+	    "[smtp]\nlisten = 0.0.0.0:25\nclient_session_limit = 0\n"
+	    "session_timeout = 0\njunk_command_limit = 7\n", &c, &e), 0);
+	s = conf_listener(&c, "smtp");
+	assert_int_equal(s->client_session_limit, 0);
+	assert_int_equal(c.smtpd.client_session_limit, 2);
+	assert_int_equal(s->session_timeout, 0);
+	assert_int_equal(s->junk_command_limit, 7);
+	assert_int_equal(c.auth_failure_limit, 0);
+	assert_int_equal(c.auth_failure_window, 3600);
+	assert_int_equal(c.auth_lockout_exempt_local, 0);
 	done(&c, &e);
 }
 

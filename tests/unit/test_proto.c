@@ -581,6 +581,37 @@ test_master(void **state)
 }
 
 static void
+test_anvil_client_key(void **state)
+{
+	char k[64], l[64];
+
+	(void)state;
+	assert_int_equal(anvil_client_key("192.0.2.7", k, sizeof(k)), 0);
+	assert_string_equal(k, "192.0.2.7");
+	/* two addresses of one /64 are one client; the next /64 is not */
+	assert_int_equal(anvil_client_key("2001:db8:1:2::1", k, sizeof(k)),
+	    0);
+	assert_int_equal(anvil_client_key("2001:db8:1:2:ffff:1:2:3", l,
+	    sizeof(l)), 0);
+	assert_string_equal(k, "2001:db8:1:2::/64");
+	assert_string_equal(k, l);
+	assert_int_equal(anvil_client_key("2001:db8:1:3::1", l, sizeof(l)),
+	    0);
+	assert_string_not_equal(k, l);
+	assert_int_equal(anvil_client_key("::1", k, sizeof(k)), 0);
+	assert_string_equal(k, "::/64");
+	assert_int_equal(anvil_client_key("fe80::1:2:3:4", k, sizeof(k)), 0);
+	assert_string_equal(k, "fe80::/64");
+	/* not an address: a copy, cut to fit */
+	assert_int_equal(anvil_client_key("1:x", k, sizeof(k)), -1);
+	assert_string_equal(k, "1:x");
+	assert_int_equal(anvil_client_key("2001:db8::1", k, 8), -1);
+	assert_string_equal(k, "2001:db");
+	assert_int_equal(anvil_client_key("unknown", k, sizeof(k)), 0);
+	assert_string_equal(k, "unknown");
+}
+
+static void
 test_anvil(void **state)
 {
 	struct anvil_request r = { REQ_AUTH_FAIL, "192.0.2.1", "smtp" }, d;
@@ -618,6 +649,10 @@ test_anvil(void **state)
 	frame("connect"); add(ATTR_IP, "1 2\n"); done();	/* printable */
 	assert_int_equal(anvil_request_decode(&m, &d, err, sizeof(err)), 0);
 	assert_string_equal(d.ip, "1?2?");
+	/* IPv6 clients count by their /64 */
+	frame("connect"); add(ATTR_IP, "2001:db8:1:2:aaaa::5"); done();
+	assert_int_equal(anvil_request_decode(&m, &d, err, sizeof(err)), 0);
+	assert_string_equal(d.ip, "2001:db8:1:2::/64");
 
 	assert_int_equal(anvil_reply_encode(&b, &a), 0);
 	parse();
@@ -711,6 +746,7 @@ main(void)
 		cmocka_unit_test(test_deliver_status),
 		cmocka_unit_test(test_master),
 		cmocka_unit_test(test_anvil),
+		cmocka_unit_test(test_anvil_client_key),
 		cmocka_unit_test(test_client_info),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
