@@ -643,6 +643,7 @@ main(int argc, char **argv)
 	if (incoming_fd == -1)
 		fatal("open %s: %s", path, strerror(errno));
 	sweep_temp();
+	worker_confine(&wk);
 	while (!worker_stop) {
 		int which, fd = worker_accept(&wk, 1000, &which);
 		if (fd == -1)
