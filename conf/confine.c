@@ -48,11 +48,11 @@ struct ll_ruleset_attr {
 			 LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_REFER)
 
 void
-confine_process(const char *prog, int root_ok)
+confine_process(const char *prog, int keeps_root)
 {
 	struct rlimit rl = { 0, 0 };
 
-	if (!root_ok && (getuid() == 0 || geteuid() == 0))
+	if (!keeps_root && (getuid() == 0 || geteuid() == 0))
 		fatal("%s runs as root: it must run as the unprivileged user",
 		    prog);
 	if (setrlimit(RLIMIT_CORE, &rl) == -1)
@@ -61,7 +61,7 @@ confine_process(const char *prog, int root_ok)
 	 * could ptrace another and read its keys and SASL state. */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
 		fatal("prctl PR_SET_DUMPABLE: %s", strerror(errno));
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+	if (!keeps_root && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		fatal("prctl PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
 }
 

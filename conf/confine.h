@@ -19,11 +19,14 @@ struct confine_rule {
 };
 
 /*
- * Not dumpable (no core, no ptrace by the same uid), RLIMIT_CORE 0,
- * PR_SET_NO_NEW_PRIVS. Fatal if it cannot; root_ok = 0 also makes it
- * fatal to run as root (uid or euid 0).
+ * Not dumpable (no core, no ptrace by the same uid), RLIMIT_CORE 0 and,
+ * unless keeps_root, PR_SET_NO_NEW_PRIVS and a check that it does not
+ * run as root (uid or euid 0). Fatal if any of it fails. A program that
+ * keeps root (local) runs the recipients' commands, which may rely on
+ * their set-id bits (Debian's procmail is setuid root), hence no
+ * no_new_privs there.
  */
-void	 confine_process(const char *prog, int root_ok);
+void	 confine_process(const char *prog, int keeps_root);
 
 /*
  * Landlock: from now on this process may open only what lies below the

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <string.h>
 #include <termios.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <seccomp.h>
@@ -43,7 +44,7 @@ static const int allow[] = {
 	SCMP_SYS(lstat), SCMP_SYS(statx), SCMP_SYS(fstatfs),
 	SCMP_SYS(access), SCMP_SYS(faccessat), SCMP_SYS(faccessat2),
 	SCMP_SYS(fcntl), SCMP_SYS(flock), SCMP_SYS(getdents64),
-	SCMP_SYS(readlink), SCMP_SYS(getcwd), SCMP_SYS(dup), SCMP_SYS(dup3),
+	SCMP_SYS(readlink), SCMP_SYS(readlinkat), SCMP_SYS(getcwd), SCMP_SYS(dup), SCMP_SYS(dup3),
 	SCMP_SYS(fsync), SCMP_SYS(fdatasync),
 	/* events */
 	SCMP_SYS(epoll_create1), SCMP_SYS(epoll_ctl), SCMP_SYS(epoll_wait),
@@ -61,13 +62,25 @@ static const int allow[] = {
 };
 
 static void
-on_sigsys(int sig, siginfo_t *si, void *uc)
+on_sigsys(int sig, siginfo_t *si, void *ctx)
 {
-	(void)sig; (void)uc;
+	long long a0 = -1, a1 = -1;
+
+	(void)sig; (void)ctx;
+#if defined(__x86_64__)
+	a0 = ((ucontext_t *)ctx)->uc_mcontext.gregs[REG_RDI];
+	a1 = ((ucontext_t *)ctx)->uc_mcontext.gregs[REG_RSI];
+#endif
 	/* Not async-signal-safe in general, but the process ends here and
 	 * a reason in the log is worth the risk. */
-	log_error("seccomp: system call %d not allowed; exiting",
-	    si->si_syscall);
+	log_error("seccomp: system call %d (%lld, %lld, ...) not allowed; "
+	    "exiting", si->si_syscall, a0, a1);
+#if defined(SANDBOX_LEARN) && defined(__x86_64__)
+	/* make CFLAGS=-DSANDBOX_LEARN: log every refused call and go on
+	 * (ENOSYS), to find what a new library version needs. */
+	((ucontext_t *)ctx)->uc_mcontext.gregs[REG_RAX] = -ENOSYS;
+	return;
+#endif
 	_exit(70);
 }
 
@@ -99,10 +112,17 @@ rules(scmp_filter_ctx ctx)
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64),
 		    1, SCMP_A2(SCMP_CMP_EQ, 0));
-	/* Thread names, nothing else of prctl. */
+	/* prctl: thread names, and reading the capability bounding set
+	 * (libsystemd in the NSS module behind getpwnam()), nothing else. */
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
 		    SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+		    SCMP_A0(SCMP_CMP_EQ, PR_GET_NAME));
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+		    SCMP_A0(SCMP_CMP_EQ, PR_CAPBSET_READ));
 	/* ioctl: bytes waiting and isatty(), never TIOCSTI. */
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
