@@ -44,7 +44,8 @@ static const int allow[] = {
 	SCMP_SYS(lstat), SCMP_SYS(statx), SCMP_SYS(fstatfs),
 	SCMP_SYS(access), SCMP_SYS(faccessat), SCMP_SYS(faccessat2),
 	SCMP_SYS(fcntl), SCMP_SYS(flock), SCMP_SYS(getdents64),
-	SCMP_SYS(readlink), SCMP_SYS(readlinkat), SCMP_SYS(getcwd), SCMP_SYS(dup), SCMP_SYS(dup3),
+	SCMP_SYS(readlink), SCMP_SYS(readlinkat), SCMP_SYS(getcwd),
+	SCMP_SYS(dup), SCMP_SYS(dup3),
 	SCMP_SYS(fsync), SCMP_SYS(fdatasync),
 	/* events */
 	SCMP_SYS(epoll_create1), SCMP_SYS(epoll_ctl), SCMP_SYS(epoll_wait),
@@ -84,55 +85,57 @@ on_sigsys(int sig, siginfo_t *si, void *ctx)
 	_exit(70);
 }
 
+/* Syscalls allowed (or answered with an errno) for one argument value:
+ * (argument & mask) == value. */
+static const struct {
+	int		 nr;
+	unsigned	 arg;
+	scmp_datum_t	 mask, value;
+	int		 err;		/* 0: allow */
+} narrow[] = {
+	/* threads (libunbound), never a new process */
+	{ SCMP_SYS(clone), 0, CLONE_THREAD, CLONE_THREAD, 0 },
+	/* reading limits, never setting them */
+	{ SCMP_SYS(prlimit64), 2, ~(scmp_datum_t)0, 0, 0 },
+	/* thread names; the capability bounding set (libsystemd in the
+	 * NSS module behind getpwnam() reads it) */
+	{ SCMP_SYS(prctl), 0, 0xffffffff, PR_SET_NAME, 0 },
+	{ SCMP_SYS(prctl), 0, 0xffffffff, PR_GET_NAME, 0 },
+	{ SCMP_SYS(prctl), 0, 0xffffffff, PR_CAPBSET_READ, 0 },
+	/* ioctl: bytes waiting, non-blocking, isatty(); never TIOCSTI */
+	{ SCMP_SYS(ioctl), 1, 0xffffffff, FIONREAD, 0 },
+	{ SCMP_SYS(ioctl), 1, 0xffffffff, FIONBIO, 0 },
+	{ SCMP_SYS(ioctl), 1, 0xffffffff, TCGETS, ENOTTY },
+};
+
 static int
 rules(scmp_filter_ctx ctx)
 {
-	pid_t me = getpid();
+	/* Signals to itself only (abort(), raise()). */
+	scmp_datum_t me = (scmp_datum_t)getpid();
+	const int self[] = { SCMP_SYS(kill), SCMP_SYS(tgkill) };
 	int r = 0;
 
 	for (size_t i = 0; r == 0 && i < sizeof(allow) / sizeof(allow[0]);
 	    i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allow[i], 0);
-	/* Threads (libunbound), never a new process: glibc falls back
-	 * from clone3, whose flags a filter cannot see, to clone. */
+	for (size_t i = 0; r == 0 && i < sizeof(narrow) / sizeof(narrow[0]);
+	    i++) {
+		struct scmp_arg_cmp c = { narrow[i].arg, SCMP_CMP_MASKED_EQ,
+		    narrow[i].mask, narrow[i].value };
+
+		r = seccomp_rule_add_array(ctx, narrow[i].err ?
+		    SCMP_ACT_ERRNO((uint32_t)narrow[i].err) : SCMP_ACT_ALLOW,
+		    narrow[i].nr, 1, &c);
+	}
+	for (size_t i = 0; r == 0 && i < 2; i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, self[i], 1,
+		    SCMP_A0(SCMP_CMP_EQ, me));
+	/* glibc falls back from clone3, whose flags a filter cannot see,
+	 * to clone. */
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS),
 		    SCMP_SYS(clone3), 0);
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-		    SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
-	/* Signals to itself only (abort(), raise()). */
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-		    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)me));
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,
-		    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)me));
-	/* Reading limits, never setting them. */
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64),
-		    1, SCMP_A2(SCMP_CMP_EQ, 0));
-	/* prctl: thread names, and reading the capability bounding set
-	 * (libsystemd in the NSS module behind getpwnam()), nothing else. */
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-		    SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-		    SCMP_A0(SCMP_CMP_EQ, PR_GET_NAME));
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-		    SCMP_A0(SCMP_CMP_EQ, PR_CAPBSET_READ));
-	/* ioctl: bytes waiting and isatty(), never TIOCSTI. */
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-		    SCMP_A1(SCMP_CMP_EQ, FIONREAD));
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-		    SCMP_A1(SCMP_CMP_EQ, FIONBIO));
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOTTY),
-		    SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, TCGETS));
 	return r;
 }
 
