@@ -53,7 +53,7 @@ PY = /usr/bin/python3
 
 # keep unit-test objects (make would otherwise delete them as intermediates)
 .SECONDARY: $(UNIT_SRCS:tests/unit/%.c=$(OBJ)/tests/unit/%.o)
-.PHONY: all deps test check check-asan check-valgrind integration run stop install clean fuzz bench
+.PHONY: all deps test check check-asan check-valgrind integration run stop install clean fuzz fuzz-run bench
 all: $(PROG_BINS)
 
 $(OBJ)/%.o: %.c
@@ -87,6 +87,8 @@ $(BUILD)/tests/test_mailq: $(OBJ)/tools/queue.o
 
 # libFuzzer harnesses (tests/fuzz/fuzz_*.c) with ASan+UBSan; built, not
 # run, by `make fuzz`:  build/fuzz/fuzz_addr -max_total_time=60
+# `make fuzz-run` builds and runs each for FUZZ_RUNS executions from a
+# copy of its seed corpus (tests/fuzz/README); any crash or leak fails it.
 FUZZ_CC   ?= clang
 FUZZ_SRCS  = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS  = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
@@ -96,6 +98,9 @@ fuzz: $(FUZZ_BINS)
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(LDLIBS)
+FUZZ_RUNS ?= 1000000
+fuzz-run: $(FUZZ_BINS)
+	@sh tests/fuzz/run.sh $(FUZZ_RUNS) $(FUZZ_BINS)
 
 deps:
 	@sh tools/deps.sh

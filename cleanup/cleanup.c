@@ -376,14 +376,10 @@ reply(int fd, int ok, int code, const char *text, const char *id)
 {
 	struct proto_reply r = { ok, code, (char *)(uintptr_t)text,
 	    (char *)(uintptr_t)id };
-	struct buf b;
 
-	buf_init(&b, IPC_MAX_FRAME + 4);
-	if (proto_reply_encode(&b, &r) == -1)
-		log_warn("cannot encode reply: %d %s", code, text ? text : "");
-	else if (ipc_send(fd, &b, 10000) == -1)
-		log_warn("cannot answer client: %s", strerror(errno));
-	buf_free(&b);
+	if (proto_reply_send(fd, &r, 10000) == -1)
+		log_warn("cannot answer client (%d %s): %s", code,
+		    text ? text : "", strerror(errno));
 }
 
 /*

@@ -125,126 +125,102 @@ skip_route(const char *p, size_t len, size_t *used, const char **why)
 	return -1;
 }
 
-int
-addr_parse_path(const char *in, size_t len, int allow_null, struct addr *a,
-    const char **why)
+/* Strip the "<...>" around the path in p, n. 1 if it was the null path
+ * <>, 0, or -1 with *why set. */
+static int
+strip_angles(const char **p, size_t *n, const char **why)
 {
-	const char	*p, *dom;
-	size_t		 i, n, l, used, dlen;
-	const char	*dummy;
-
-	if (why == NULL)
-		why = &dummy;
-	memset(a, 0, sizeof(*a));
-	if (in == NULL) {
-		*why = "empty address";
-		return -1;
-	}
-	for (i = 0; i < len; i++) {
-		if (in[i] == '\0' || is_ctl((unsigned char)in[i])) {
-			*why = "control character in address";
-			return -1;
-		}
-	}
-
-	p = in;
-	n = len;
-	if (n > 0 && p[0] == '<') {
-		if (n < 2 || p[n - 1] != '>') {
+	if (*n > 0 && (*p)[0] == '<') {
+		if (*n < 2 || (*p)[*n - 1] != '>') {
 			*why = "unbalanced angle brackets";
 			return -1;
 		}
-		p++;
-		n -= 2;
-		if (n == 0) {
-			if (!allow_null) {
-				*why = "null path not allowed";
-				return -1;
-			}
-			a->null = 1;
-			return 0;
-		}
-	} else if (n > 0 && p[n - 1] == '>') {
+		(*p)++;
+		*n -= 2;
+		if (*n == 0)
+			return 1;
+	} else if (*n > 0 && (*p)[*n - 1] == '>') {
 		*why = "unbalanced angle brackets";
 		return -1;
 	}
-	if (n == 0) {
+	if (*n == 0) {
 		*why = "empty address";
 		return -1;
 	}
+	return 0;
+}
 
-	if (p[0] == '@') {
-		if (skip_route(p, n, &used, why) == -1)
-			return -1;
-		p += used;
-		n -= used;
-		if (n == 0) {
-			*why = "missing mailbox after source route";
-			return -1;
+/* A quoted local part "..." at p: unquoted into a->local. Returns the
+ * bytes used (up to the '@' or the end), or 0 with *why set. */
+static size_t
+local_quoted(const char *p, size_t n, struct addr *a, const char **why)
+{
+	size_t	 i, l = 0;
+
+	a->quoted = 1;
+	for (i = 1; i < n && p[i] != '"'; i++) {
+		unsigned char c = p[i];
+
+		if (c == '\\') {
+			if (++i == n)
+				break;
+			c = p[i];
 		}
+		if (l >= LOCAL_MAX) {
+			*why = "local part too long";
+			return 0;
+		}
+		a->local[l++] = c;
 	}
-
-	/* Local part. */
-	i = 0;
-	l = 0;
-	if (p[0] == '"') {
-		a->quoted = 1;
-		for (i = 1; i < n && p[i] != '"'; i++) {
-			unsigned char c = p[i];
-
-			if (c == '\\') {
-				if (++i == n) {
-					*why = "unterminated quoted string";
-					return -1;
-				}
-				c = p[i];
-			}
-			if (l >= LOCAL_MAX) {
-				*why = "local part too long";
-				return -1;
-			}
-			a->local[l++] = c;
-		}
-		if (i == n) {
-			*why = "unterminated quoted string";
-			return -1;
-		}
-		i++;			/* closing quote */
-		if (i < n && p[i] != '@') {
-			*why = "junk after quoted local part";
-			return -1;
-		}
-	} else {
-		for (; i < n && p[i] != '@'; i++) {
-			unsigned char c = p[i];
-
-			if (c == ' ' || c == '\t') {
-				*why = "space in address";
-				return -1;
-			}
-			if (c != '.' && !is_atext(c)) {
-				*why = "invalid character in local part";
-				return -1;
-			}
-			if (l >= LOCAL_MAX) {
-				*why = "local part too long";
-				return -1;
-			}
-			a->local[l++] = c;
-		}
-		if (l == 0) {
-			*why = "empty local part";
-			return -1;
-		}
+	if (i >= n) {
+		*why = "unterminated quoted string";
+		return 0;
+	}
+	i++;			/* closing quote */
+	if (i < n && p[i] != '@') {
+		*why = "junk after quoted local part";
+		return 0;
 	}
 	a->local[l] = '\0';
+	return i;
+}
 
-	if (i == n)		/* bare local part, e.g. "postmaster" */
+/* A dot-atom local part at p, copied into a->local. Returns the bytes
+ * used (up to the '@' or the end), or 0 with *why set. */
+static size_t
+local_atom(const char *p, size_t n, struct addr *a, const char **why)
+{
+	size_t	 i;
+
+	for (i = 0; i < n && p[i] != '@'; i++) {
+		unsigned char c = p[i];
+
+		if (c == ' ' || c == '\t') {
+			*why = "space in address";
+			return 0;
+		}
+		if (c != '.' && !is_atext(c)) {
+			*why = "invalid character in local part";
+			return 0;
+		}
+		if (i >= LOCAL_MAX) {
+			*why = "local part too long";
+			return 0;
+		}
+		a->local[i] = c;
+	}
+	if (i == 0) {
+		*why = "empty local part";
 		return 0;
+	}
+	a->local[i] = '\0';
+	return i;
+}
 
-	/* Domain. */
-	dom = p + i + 1;
-	dlen = n - i - 1;
+/* The domain after the '@' (dlen bytes at dom), checked and copied. */
+static int
+domain_parse(const char *dom, size_t dlen, struct addr *a, const char **why)
+{
 	if (dlen == 0) {
 		*why = "empty domain";
 		return -1;
@@ -266,6 +242,54 @@ addr_parse_path(const char *in, size_t len, int allow_null, struct addr *a,
 	if (dom[0] != '[')
 		addr_domain_norm(a->domain);
 	return 0;
+}
+
+int
+addr_parse_path(const char *in, size_t len, int allow_null, struct addr *a,
+    const char **why)
+{
+	const char	*p, *dummy;
+	size_t		 i, n, used;
+	int		 r;
+
+	if (why == NULL)
+		why = &dummy;
+	memset(a, 0, sizeof(*a));
+	if (in == NULL) {
+		*why = "empty address";
+		return -1;
+	}
+	for (i = 0; i < len; i++) {
+		if (in[i] == '\0' || is_ctl((unsigned char)in[i])) {
+			*why = "control character in address";
+			return -1;
+		}
+	}
+	p = in;
+	n = len;
+	if ((r = strip_angles(&p, &n, why)) != 0) {
+		if (r == 1 && !allow_null)
+			*why = "null path not allowed";
+		else if (r == 1)
+			a->null = 1;
+		return r == 1 && allow_null ? 0 : -1;
+	}
+	if (p[0] == '@') {
+		if (skip_route(p, n, &used, why) == -1)
+			return -1;
+		p += used;
+		n -= used;
+		if (n == 0) {
+			*why = "missing mailbox after source route";
+			return -1;
+		}
+	}
+	i = p[0] == '"' ? local_quoted(p, n, a, why) : local_atom(p, n, a, why);
+	if (i == 0)
+		return -1;
+	if (i == n)		/* bare local part, e.g. "postmaster" */
+		return 0;
+	return domain_parse(p + i + 1, n - i - 1, a, why);
 }
 
 /* Does a local part need quoting to be a valid dot-atom? */

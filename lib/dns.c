@@ -34,6 +34,15 @@ is_sep(char c)
 	return c == ',' || c == ' ' || c == '\t' || c == '\n';
 }
 
+/* The start of the next list entry, at the NUL if there is none. */
+static const char *
+skip_sep(const char *p)
+{
+	while (*p && is_sep(*p))
+		p++;
+	return p;
+}
+
 static int
 parse_port(const char *p, size_t n, unsigned *port)
 {
@@ -72,9 +81,7 @@ dns_servers_parse(const char *spec, char out[][80], size_t max)
 	if (spec == NULL)
 		return 0;
 	for (;;) {
-		while (*p && is_sep(*p))
-			p++;
-		if (*p == '\0')
+		if (*(p = skip_sep(p)) == '\0')
 			break;
 		for (e = p; *e && !is_sep(*e); e++)
 			;
@@ -299,9 +306,7 @@ dns_bl_parse(const char *spec, struct dns_bl *bl, size_t max)
 	if (spec == NULL)
 		return 0;
 	for (;;) {
-		while (*p && is_sep(*p))
-			p++;
-		if (*p == '\0')
+		if (*(p = skip_sep(p)) == '\0')
 			break;
 		if (n >= max)
 			return -1;
@@ -453,21 +458,17 @@ dns_addrinfo_free(struct addrinfo *ai)
 	}
 }
 
-enum dns_status
-dns_mail_targets(const char *servers, const char *domain, const char *myname,
-    unsigned port, struct addrinfo **res, char *why, size_t whylen)
+/* The MX list of domain, best first, ourselves and worse trimmed; the
+ * domain itself when it has none. Anything but DNS_OK sets why. */
+static enum dns_status
+mx_hosts(struct ub_ctx *ctx, const char *domain, const char *myname,
+    struct dns_mx mx[DNS_MAX_MX], size_t *nmxp, char *why, size_t whylen)
 {
-	struct dns_mx mx[DNS_MAX_MX];
 	struct ub_result *r;
-	struct ub_ctx *ctx;
-	struct addrinfo **tail = res;
 	enum dns_status st;
-	size_t nmx = 0, count = 0;
-	int was_me, tempfail = 0;
+	size_t nmx = 0;
+	int was_me;
 
-	*res = NULL;
-	if ((ctx = sync_get(servers, why, whylen)) == NULL)
-		return DNS_TEMPFAIL;
 	st = query(ctx, domain, T_MX, &r);
 	if (st == DNS_OK) {
 		for (int i = 0; r->data[i] != NULL && nmx < DNS_MAX_MX; i++)
@@ -477,16 +478,11 @@ dns_mail_targets(const char *servers, const char *domain, const char *myname,
 	}
 	if (r)
 		ub_resolve_free(r);
-	if (st == DNS_NXDOMAIN) {
+	if (st == DNS_NXDOMAIN || st == DNS_TEMPFAIL) {
 		snprintf(why, whylen, "Host or domain name not found. Name "
-		    "service error for name=%s type=MX: Host not found", domain);
-		return DNS_NXDOMAIN;
-	}
-	if (st == DNS_TEMPFAIL) {
-		snprintf(why, whylen, "Host or domain name not found. Name "
-		    "service error for name=%s type=MX: Host not found, try "
-		    "again", domain);
-		return DNS_TEMPFAIL;
+		    "service error for name=%s type=MX: Host not found%s",
+		    domain, st == DNS_TEMPFAIL ? ", try again" : "");
+		return st;
 	}
 	if (st == DNS_OK && nmx == 0) {
 		snprintf(why, whylen, "malformed MX records for %s", domain);
@@ -497,20 +493,41 @@ dns_mail_targets(const char *servers, const char *domain, const char *myname,
 		    "(null MX)", domain);
 		return DNS_NXDOMAIN;
 	}
+	*nmxp = 1;
 	if (nmx == 0) {		/* no MX: the domain itself, RFC 5321 5.1 */
 		mx[0].pref = 0;
 		if (snprintf(mx[0].host, sizeof(mx[0].host), "%s", domain) < 0)
 			return DNS_TEMPFAIL;
-		nmx = 1;
-	} else {
-		dns_mx_sort(mx, nmx);
-		nmx = dns_mx_trim_self(mx, nmx, myname, &was_me);
-		if (was_me && nmx == 0) {
-			snprintf(why, whylen, "mail for %s loops back to myself "
-			    "(best MX is %s)", domain, myname);
-			return DNS_LOOP;
-		}
+		return DNS_OK;
 	}
+	dns_mx_sort(mx, nmx);
+	*nmxp = nmx = dns_mx_trim_self(mx, nmx, myname, &was_me);
+	if (was_me && nmx == 0) {
+		snprintf(why, whylen, "mail for %s loops back to myself "
+		    "(best MX is %s)", domain, myname);
+		return DNS_LOOP;
+	}
+	return DNS_OK;
+}
+
+enum dns_status
+dns_mail_targets(const char *servers, const char *domain, const char *myname,
+    unsigned port, struct addrinfo **res, char *why, size_t whylen)
+{
+	struct dns_mx mx[DNS_MAX_MX];
+	struct ub_result *r;
+	struct ub_ctx *ctx;
+	struct addrinfo **tail = res;
+	enum dns_status st;
+	size_t nmx = 0, count = 0;
+	int tempfail = 0;
+
+	*res = NULL;
+	if ((ctx = sync_get(servers, why, whylen)) == NULL)
+		return DNS_TEMPFAIL;
+	if ((st = mx_hosts(ctx, domain, myname, mx, &nmx, why, whylen)) !=
+	    DNS_OK)
+		return st;
 	for (size_t i = 0; i < nmx && count < DNS_MAX_ADDRS; i++) {
 		static const int types[2] = { T_A, T_AAAA };
 

@@ -47,7 +47,8 @@ name_ok(const char *name, size_t n)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		char c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '_'))
 			return 0;
 	}
 	return 1;
@@ -237,37 +238,20 @@ io_wait(int fd, short ev, long long deadline)
 	}
 }
 
-int
-ipc_send(int fd, const struct buf *frame, int timeout_ms)
-{
-	long long deadline = timeout_ms > 0 ? clock_ms() + timeout_ms : 0;
-	size_t off = 0;
-
-	while (off < frame->len) {
-		if (io_wait(fd, POLLOUT, deadline) == -1)
-			return -1;
-		ssize_t n = send(fd, frame->data + off, frame->len - off,
-		    MSG_NOSIGNAL);
-		if (n == -1) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			return -1;
-		}
-		off += (size_t)n;
-	}
-	return 0;
-}
-
+/* Send (out 1) or receive (out 0) all of len bytes before deadline.
+ * EOF while receiving is ECONNRESET. 0 or -1, errno set. */
 static int
-read_full(int fd, void *p, size_t len, long long deadline)
+io_full(int fd, void *p, size_t len, long long deadline, int out)
 {
 	size_t off = 0;
+	ssize_t n;
 
 	while (off < len) {
-		if (io_wait(fd, POLLIN, deadline) == -1)
+		if (io_wait(fd, out ? POLLOUT : POLLIN, deadline) == -1)
 			return -1;
-		ssize_t n = read(fd, (char *)p + off, len - off);
-		if (n == 0) {
+		n = out ? send(fd, (char *)p + off, len - off, MSG_NOSIGNAL) :
+		    read(fd, (char *)p + off, len - off);
+		if (n == 0 && !out) {
 			errno = ECONNRESET;
 			return -1;
 		}
@@ -282,6 +266,14 @@ read_full(int fd, void *p, size_t len, long long deadline)
 }
 
 int
+ipc_send(int fd, const struct buf *frame, int timeout_ms)
+{
+	long long deadline = timeout_ms > 0 ? clock_ms() + timeout_ms : 0;
+
+	return io_full(fd, frame->data, frame->len, deadline, 1);
+}
+
+int
 ipc_recv(int fd, struct ipc_msg *m, int timeout_ms)
 {
 	long long deadline = timeout_ms > 0 ? clock_ms() + timeout_ms : 0;
@@ -290,7 +282,7 @@ ipc_recv(int fd, struct ipc_msg *m, int timeout_ms)
 	char *tmp;
 	int r;
 
-	if (read_full(fd, hdr, 4, deadline) == -1)
+	if (io_full(fd, hdr, 4, deadline, 0) == -1)
 		return -1;
 	n = get32(hdr);
 	if (n > IPC_MAX_FRAME) {
@@ -298,7 +290,7 @@ ipc_recv(int fd, struct ipc_msg *m, int timeout_ms)
 		return -1;
 	}
 	tmp = xmalloc(n ? n : 1);
-	if (read_full(fd, tmp, n, deadline) == -1) {
+	if (io_full(fd, tmp, n, deadline, 0) == -1) {
 		free(tmp);
 		return -1;
 	}

@@ -55,8 +55,10 @@ log_open(const char *prog, const char *dest, enum log_level lvl)
 	return 0;
 }
 
+/* echo: also to stderr when the log goes to a file (fatal start-up
+ * errors must reach the admin's terminal). */
 static void
-log_emit(enum log_level lvl, const char *fmt, va_list ap)
+log_emit(enum log_level lvl, int echo, const char *fmt, va_list ap)
 {
 	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 	static const char *tag[] = { "error: ", "warning: ", "", "debug: " };
@@ -84,45 +86,23 @@ log_emit(enum log_level lvl, const char *fmt, va_list ap)
 				n = sizeof(line) - 1;
 			(void)!write(log_fd, line, (size_t)n);
 		}
+		if (echo && log_fd != 2)
+			fprintf(stderr, "%s: %s\n", log_prog, msg);
 	}
 	errno = saved;
 }
 
-#define LOG_FN(name, lvl) \
+/* Each entry point: log, then what follows (nothing, exit or abort). */
+#define LOG_FN(name, lvl, echo, then) \
 void name(const char *fmt, ...) \
-{ va_list ap; va_start(ap, fmt); log_emit(lvl, fmt, ap); va_end(ap); }
+{ va_list ap; va_start(ap, fmt); log_emit(lvl, echo, fmt, ap); va_end(ap); \
+	then; }
 
-LOG_FN(log_error, LOG_LVL_ERROR)
-LOG_FN(log_warn, LOG_LVL_WARNING)
-LOG_FN(log_info, LOG_LVL_INFO)
-LOG_FN(log_debug, LOG_LVL_DEBUG)
-
-void
-fatal(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_emit(LOG_LVL_ERROR, fmt, ap);
-	va_end(ap);
-	if (log_fd != 2 && !log_syslog) {
-		/* Start-up failures must reach the admin's terminal too. */
-		va_start(ap, fmt);
-		fprintf(stderr, "%s: ", log_prog);
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
-		va_end(ap);
-	}
-	exit(1);
-}
-
-void
-panic(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_emit(LOG_LVL_ERROR, fmt, ap);
-	va_end(ap);
-	abort();
-}
+LOG_FN(log_error, LOG_LVL_ERROR, 0, (void)0)
+LOG_FN(log_warn, LOG_LVL_WARNING, 0, (void)0)
+LOG_FN(log_info, LOG_LVL_INFO, 0, (void)0)
+LOG_FN(log_debug, LOG_LVL_DEBUG, 0, (void)0)
+/* Start-up failures: log, echo to the terminal, exit(1). */
+LOG_FN(fatal, LOG_LVL_ERROR, 1, exit(1))
+/* A bug: log and abort(); master restarts the worker. */
+LOG_FN(panic, LOG_LVL_ERROR, 0, abort())

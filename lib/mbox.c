@@ -211,6 +211,72 @@ storage_err(int e, const char *what, char *err, size_t errlen)
 		snprintf(err, errlen, "4.2.0 %s: %s", what, strerror(e));
 }
 
+/* The "From " line, Return-Path and Delivered-To. 0, or -1 (errno). */
+static int
+write_envelope(struct mbox_quoter *q, const char *sender, const char *rcpt,
+    time_t when)
+{
+	char	 line[1200], s[512], r[512];
+	int	 n;
+
+	sanitize(s, sizeof(s), sender ? sender : "");
+	sanitize(r, sizeof(r), rcpt ? rcpt : "");
+	if (mbox_from_line(line, sizeof(line), sender, when) == -1) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (mbox_quote_raw(q, line, strlen(line)) == -1)
+		return -1;
+	n = snprintf(line, sizeof(line),
+	    "Return-Path: <%s>\nDelivered-To: %s\n", s, r);
+	if (n < 0 || (size_t)n >= sizeof(line)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return mbox_quote_raw(q, line, (size_t)n);
+}
+
+/* The content, quoted: from mem, or len bytes at off of content_fd.
+ * 0, or -1 (errno; *what says so when the queue file failed). */
+static int
+feed_content(struct mbox_quoter *q, const void *mem, int content_fd,
+    off_t off, size_t len, const char **what)
+{
+	char	*chunk;
+	size_t	 done = 0;
+	int	 ret = 0, e;
+
+	if (mem != NULL)
+		return mbox_quote_feed(q, mem, len);
+	if ((chunk = malloc(CHUNK)) == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	while (done < len) {
+		size_t want = len - done < CHUNK ? len - done : CHUNK;
+		ssize_t got = pread(content_fd, chunk, want,
+		    off + (off_t)done);
+		if (got == -1 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			if (got == 0)
+				errno = EIO;
+			*what = "cannot read queue file";
+			ret = -1;
+			break;
+		}
+		if (mbox_quote_feed(q, chunk, (size_t)got) == -1) {
+			ret = -1;
+			break;
+		}
+		done += (size_t)got;
+	}
+	e = errno;
+	free(chunk);
+	errno = e;
+	return ret;
+}
+
 int
 mbox_write_message(int fd, mbox_write_fn wfn, void *wctx, const char *sender,
     const char *rcpt, time_t when, const void *mem, int content_fd, off_t off,
@@ -218,10 +284,8 @@ mbox_write_message(int fd, mbox_write_fn wfn, void *wctx, const char *sender,
 {
 	struct mbox_quoter	*q;
 	struct stat		 st;
-	char			 line[1200], s[512], r[512], *chunk = NULL;
-	size_t			 done = 0;
 	off_t			 size0;
-	int			 n, e, ret = MBOX_TEMP;
+	int			 e;
 	const char		*what = "mailbox write error";
 
 	if (fstat(fd, &st) == -1) {
@@ -239,54 +303,15 @@ mbox_write_message(int fd, mbox_write_fn wfn, void *wctx, const char *sender,
 		return MBOX_TEMP;
 	}
 	mbox_quote_init(q, wfn, wctx);
-	sanitize(s, sizeof(s), sender ? sender : "");
-	sanitize(r, sizeof(r), rcpt ? rcpt : "");
-	if (mbox_from_line(line, sizeof(line), sender, when) == -1) {
-		errno = EINVAL;
-		goto fail;
-	}
-	if (mbox_quote_raw(q, line, strlen(line)) == -1)
-		goto fail;
-	n = snprintf(line, sizeof(line), "Return-Path: <%s>\nDelivered-To: %s\n",
-	    s, r);
-	if (n < 0 || (size_t)n >= sizeof(line)) {
-		errno = EINVAL;
-		goto fail;
-	}
-	if (mbox_quote_raw(q, line, (size_t)n) == -1)
-		goto fail;
-	if (mem != NULL) {
-		if (mbox_quote_feed(q, mem, len) == -1)
-			goto fail;
-	} else {
-		if ((chunk = malloc(CHUNK)) == NULL) {
-			errno = ENOMEM;
-			goto fail;
-		}
-		while (done < len) {
-			size_t want = len - done < CHUNK ? len - done : CHUNK;
-			ssize_t got = pread(content_fd, chunk, want,
-			    off + (off_t)done);
-			if (got == -1 && errno == EINTR)
-				continue;
-			if (got <= 0) {
-				if (got == 0)
-					errno = EIO;
-				what = "cannot read queue file";
-				goto fail;
-			}
-			if (mbox_quote_feed(q, chunk, (size_t)got) == -1)
-				goto fail;
-			done += (size_t)got;
-		}
-	}
-	if (mbox_quote_finish(q) == -1)
+	if (write_envelope(q, sender, rcpt, when) == -1 ||
+	    feed_content(q, mem, content_fd, off, len, &what) == -1 ||
+	    mbox_quote_finish(q) == -1)
 		goto fail;
 	what = "mailbox fsync error";
 	if (fsync(fd) == -1)
 		goto fail;
-	ret = MBOX_OK;
-	goto out;
+	free(q);
+	return MBOX_OK;
 fail:
 	e = errno;
 	storage_err(e, what, err, errlen);
@@ -294,10 +319,8 @@ fail:
 	if (ftruncate(fd, size0) == -1 || fsync(fd) == -1) {
 		/* Nothing more we can do; the error is already a defer. */
 	}
-out:
-	free(chunk);
 	free(q);
-	return ret;
+	return MBOX_TEMP;
 }
 
 static void

@@ -283,6 +283,21 @@ proto_reply_encode(struct buf *b, const struct proto_reply *r)
 	return finish(b, bad);
 }
 
+int
+proto_reply_send(int fd, const struct proto_reply *r, int timeout_ms)
+{
+	struct buf b;
+	int ret = -1;
+
+	buf_init(&b, IPC_MAX_FRAME + 4);
+	if (proto_reply_encode(&b, r) == 0)
+		ret = ipc_send(fd, &b, timeout_ms);
+	else
+		errno = EINVAL;
+	buf_free(&b);
+	return ret;
+}
+
 /* status=ok|error into *ok. */
 static int
 get_status(const struct ipc_msg *m, int *ok, char *err, size_t errlen)

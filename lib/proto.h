@@ -97,6 +97,8 @@ int	 proto_reply_encode(struct buf *, const struct proto_reply *);
 int	 proto_reply_decode(const struct ipc_msg *, struct proto_reply *,
 	    char *err, size_t errlen);
 void	 proto_reply_free(struct proto_reply *);
+/* Encode and send; -1 with errno (EINVAL: the reply does not encode). */
+int	 proto_reply_send(int fd, const struct proto_reply *, int timeout_ms);
 
 /* ---- cleanup: open, data, end, abort ---- */
 struct cleanup_open {

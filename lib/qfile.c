@@ -62,19 +62,24 @@ qid_valid(const char *s)
 	size_t i;
 
 	for (i = 0; i < QID_LEN; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'F')))
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'A' && s[i] <= 'F')))
 			return 0;
 	return s[i] == '\0';
 }
 
+/* All of len bytes at off, read (out 0) or written (out 1); EIO when a
+ * read meets the end of the file. 0 or -1, errno set. */
 static int
-pread_full(int fd, void *p, size_t len, off_t off)
+pio_full(int fd, void *p, size_t len, off_t off, int out)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = pread(fd, (char *)p + done, len - done,
-		    off + (off_t)done);
+		char *at = (char *)p + done;
+		off_t o = off + (off_t)done;
+		ssize_t n = out ? pwrite(fd, at, len - done, o) :
+		    pread(fd, at, len - done, o);
 		if (n == 0) {
 			errno = EIO;
 			return -1;
@@ -90,21 +95,15 @@ pread_full(int fd, void *p, size_t len, off_t off)
 }
 
 static int
+pread_full(int fd, void *p, size_t len, off_t off)
+{
+	return pio_full(fd, p, len, off, 0);
+}
+
+static int
 pwrite_full(int fd, const void *p, size_t len, off_t off)
 {
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pwrite(fd, (const char *)p + done, len - done,
-		    off + (off_t)done);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		done += (size_t)n;
-	}
-	return 0;
+	return pio_full(fd, (void *)p, len, off, 1);	/* only read from */
 }
 
 static int
@@ -114,125 +113,170 @@ bad(char *err, size_t errlen, const char *what, off_t off)
 	return -1;
 }
 
+/* What the record loop of qfile_read has seen so far. */
+struct qread {
+	int		 fd;
+	struct qfile	*q;
+	char		*err;
+	size_t		 errlen;
+	int		 seen_s, seen_m, seen_e;
+	size_t		 rcap;
+};
+
+/* The header and the 'I' record, which must come first. */
+static int
+read_head(struct qread *r, off_t size)
+{
+	unsigned char hdr[8], rh[5], info[QF_INFO_LEN];
+	struct qfile *q = r->q;
+	off_t off = 8;
+
+	if (size < 8 || pread_full(r->fd, hdr, 8, 0) == -1)
+		return bad(r->err, r->errlen, "short file", 0);
+	if (memcmp(hdr, QF_MAGIC, 4) != 0)
+		return bad(r->err, r->errlen, "bad magic", 0);
+	if (hdr[4] != QF_VERSION)
+		return bad(r->err, r->errlen, "unknown version", 4);
+	if (size - off < 5 + QF_INFO_LEN ||
+	    pread_full(r->fd, rh, 5, off) == -1 || rh[0] != 'I' ||
+	    get32(rh + 1) != QF_INFO_LEN ||
+	    pread_full(r->fd, info, QF_INFO_LEN, off + 5) == -1)
+		return bad(r->err, r->errlen, "missing info record", off);
+	q->info_off = off + 5;
+	q->arrival_us = get64(info);
+	q->next_try = (int64_t)get64(info + 8);
+	q->attempts = get32(info + 16);
+	q->flags = get32(info + 20);
+	return 0;
+}
+
+static int
+rec_sender(struct qread *r, off_t off, uint32_t len)
+{
+	struct qfile *q = r->q;
+
+	if (r->seen_s || len > QF_MAX_ADDR)
+		return bad(r->err, r->errlen, "bad sender record", off);
+	q->sender = xmalloc(len + 1);
+	if (pread_full(r->fd, q->sender, len, off + 5) == -1)
+		return bad(r->err, r->errlen, "read error", off);
+	q->sender[len] = '\0';
+	if (strlen(q->sender) != len)
+		return bad(r->err, r->errlen, "NUL in sender", off);
+	r->seen_s = 1;
+	return 0;
+}
+
+static int
+rec_client(struct qread *r, off_t off, uint32_t len)
+{
+	char *tmp;
+
+	if (len > QF_MAX_CLIENT)
+		return bad(r->err, r->errlen, "client record too long", off);
+	tmp = xmalloc(len + 1);
+	if (pread_full(r->fd, tmp, len, off + 5) == -1) {
+		free(tmp);
+		return bad(r->err, r->errlen, "read error", off);
+	}
+	buf_reset(&r->q->client);
+	buf_append(&r->q->client, tmp, len);
+	free(tmp);
+	return 0;
+}
+
+static int
+rec_rcpt(struct qread *rd, off_t off, uint32_t len)
+{
+	unsigned char rfix[QF_RFIX];
+	struct qfile *q = rd->q;
+	struct qrcpt *r;
+	size_t alen;
+
+	if (!rd->seen_m || len <= QF_RFIX ||
+	    len - QF_RFIX > QF_MAX_ADDR || q->nrcpt >= QF_MAX_RCPT)
+		return bad(rd->err, rd->errlen, "bad recipient record", off);
+	if (q->nrcpt == rd->rcap) {
+		rd->rcap = rd->rcap ? rd->rcap * 2 : 8;
+		q->rcpt = xreallocarray(q->rcpt, rd->rcap, sizeof(*r));
+	}
+	r = &q->rcpt[q->nrcpt];
+	memset(r, 0, sizeof(*r));
+	alen = len - QF_RFIX;
+	if (pread_full(rd->fd, rfix, QF_RFIX, off + 5) == -1)
+		return bad(rd->err, rd->errlen, "read error", off);
+	r->addr = xmalloc(alen + 1);
+	q->nrcpt++;
+	if (pread_full(rd->fd, r->addr, alen, off + 5 + QF_RFIX) == -1)
+		return bad(rd->err, rd->errlen, "read error", off);
+	r->addr[alen] = '\0';
+	r->status = (char)rfix[0];
+	r->code = (int)get32(rfix + 4);
+	memcpy(r->error, rfix + 8, QF_ERR_LEN);
+	r->error[QF_ERR_LEN - 1] = '\0';
+	r->off = off + 5;
+	if (strlen(r->addr) != alen || get32(rfix + 4) > 999 ||
+	    (r->status != QR_PENDING && r->status != QR_SENT &&
+	    r->status != QR_FAILED && r->status != QR_DONE_FAILED))
+		return bad(rd->err, rd->errlen, "bad recipient data", off);
+	return 0;
+}
+
+/* One record of type t and len data bytes at off. */
+static int
+read_record(struct qread *r, int t, off_t off, uint32_t len)
+{
+	switch (t) {
+	case 'S':
+		return rec_sender(r, off, len);
+	case 'C':
+		return rec_client(r, off, len);
+	case 'M':
+		if (!r->seen_s || r->seen_m)
+			return bad(r->err, r->errlen, "misplaced content", off);
+		r->q->content_off = off + 5;
+		r->q->content_len = len;
+		r->seen_m = 1;
+		return 0;
+	case 'R':
+		return rec_rcpt(r, off, len);
+	case 'E':
+		if (len != 0 || r->q->nrcpt == 0)
+			return bad(r->err, r->errlen, "bad end record", off);
+		r->seen_e = 1;
+		return 0;
+	default:
+		return bad(r->err, r->errlen, "unknown record type", off);
+	}
+}
+
 int
 qfile_read(int fd, struct qfile *q, char *err, size_t errlen)
 {
-	unsigned char hdr[8], rh[5], info[QF_INFO_LEN], rfix[QF_RFIX];
+	struct qread r = { .fd = fd, .q = q, .err = err, .errlen = errlen };
+	unsigned char rh[5];
 	struct stat st;
 	off_t off;
-	int seen_s = 0, seen_m = 0, seen_e = 0;
-	size_t rcap = 0;
 
 	memset(q, 0, sizeof(*q));
 	buf_init(&q->client, QF_MAX_CLIENT);
 	if (fstat(fd, &st) == -1)
 		return bad(err, errlen, "cannot stat", 0);
 	q->size = st.st_size;
-	if (st.st_size < 8 || pread_full(fd, hdr, 8, 0) == -1)
-		return bad(err, errlen, "short file", 0);
-	if (memcmp(hdr, QF_MAGIC, 4) != 0)
-		return bad(err, errlen, "bad magic", 0);
-	if (hdr[4] != QF_VERSION)
-		return bad(err, errlen, "unknown version", 4);
-	off = 8;
-	/* 'I' must come first. */
-	if (st.st_size - off < 5 + QF_INFO_LEN ||
-	    pread_full(fd, rh, 5, off) == -1 || rh[0] != 'I' ||
-	    get32(rh + 1) != QF_INFO_LEN ||
-	    pread_full(fd, info, QF_INFO_LEN, off + 5) == -1)
-		return bad(err, errlen, "missing info record", off);
-	q->info_off = off + 5;
-	q->arrival_us = get64(info);
-	q->next_try = (int64_t)get64(info + 8);
-	q->attempts = get32(info + 16);
-	q->flags = get32(info + 20);
-	off += 5 + QF_INFO_LEN;
-
-	while (off < st.st_size) {
-		uint32_t len;
-
-		if (seen_e)
+	if (read_head(&r, st.st_size) == -1)
+		return -1;
+	for (off = 8 + 5 + QF_INFO_LEN; off < st.st_size;
+	    off += 5 + (off_t)get32(rh + 1)) {
+		if (r.seen_e)
 			return bad(err, errlen, "data after end record", off);
 		if (st.st_size - off < 5 || pread_full(fd, rh, 5, off) == -1)
 			return bad(err, errlen, "truncated record header", off);
-		len = get32(rh + 1);
-		if ((off_t)len > st.st_size - off - 5)
+		if ((off_t)get32(rh + 1) > st.st_size - off - 5)
 			return bad(err, errlen, "record overruns file", off);
-		switch (rh[0]) {
-		case 'S':
-			if (seen_s || len > QF_MAX_ADDR)
-				return bad(err, errlen, "bad sender record", off);
-			q->sender = xmalloc(len + 1);
-			if (pread_full(fd, q->sender, len, off + 5) == -1)
-				return bad(err, errlen, "read error", off);
-			q->sender[len] = '\0';
-			if (strlen(q->sender) != len)
-				return bad(err, errlen, "NUL in sender", off);
-			seen_s = 1;
-			break;
-		case 'C': {
-			char *tmp;
-			if (len > QF_MAX_CLIENT)
-				return bad(err, errlen, "client record too long", off);
-			tmp = xmalloc(len + 1);
-			if (pread_full(fd, tmp, len, off + 5) == -1) {
-				free(tmp);
-				return bad(err, errlen, "read error", off);
-			}
-			buf_reset(&q->client);
-			buf_append(&q->client, tmp, len);
-			free(tmp);
-			break;
-		}
-		case 'M':
-			if (!seen_s || seen_m)
-				return bad(err, errlen, "misplaced content", off);
-			q->content_off = off + 5;
-			q->content_len = len;
-			seen_m = 1;
-			break;
-		case 'R': {
-			struct qrcpt *r;
-			size_t alen;
-			if (!seen_m || len <= QF_RFIX ||
-			    len - QF_RFIX > QF_MAX_ADDR || q->nrcpt >= QF_MAX_RCPT)
-				return bad(err, errlen, "bad recipient record", off);
-			if (q->nrcpt == rcap) {
-				rcap = rcap ? rcap * 2 : 8;
-				q->rcpt = xreallocarray(q->rcpt, rcap, sizeof(*r));
-			}
-			r = &q->rcpt[q->nrcpt];
-			memset(r, 0, sizeof(*r));
-			alen = len - QF_RFIX;
-			if (pread_full(fd, rfix, QF_RFIX, off + 5) == -1)
-				return bad(err, errlen, "read error", off);
-			r->addr = xmalloc(alen + 1);
-			q->nrcpt++;
-			if (pread_full(fd, r->addr, alen, off + 5 + QF_RFIX) == -1)
-				return bad(err, errlen, "read error", off);
-			r->addr[alen] = '\0';
-			r->status = (char)rfix[0];
-			r->code = (int)get32(rfix + 4);
-			memcpy(r->error, rfix + 8, QF_ERR_LEN);
-			r->error[QF_ERR_LEN - 1] = '\0';
-			r->off = off + 5;
-			if (strlen(r->addr) != alen || r->code > 999 ||
-			    (r->status != QR_PENDING && r->status != QR_SENT &&
-			    r->status != QR_FAILED && r->status != QR_DONE_FAILED))
-				return bad(err, errlen, "bad recipient data", off);
-			break;
-		}
-		case 'E':
-			if (len != 0 || q->nrcpt == 0)
-				return bad(err, errlen, "bad end record", off);
-			seen_e = 1;
-			break;
-		default:
-			return bad(err, errlen, "unknown record type", off);
-		}
-		off += 5 + (off_t)len;
+		if (read_record(&r, rh[0], off, get32(rh + 1)) == -1)
+			return -1;
 	}
-	if (!seen_e)
+	if (!r.seen_e)
 		return bad(err, errlen, "incomplete file (no end record)", off);
 	return 0;
 }
@@ -246,21 +290,6 @@ qfile_free(struct qfile *q)
 	free(q->sender);
 	buf_free(&q->client);
 	memset(q, 0, sizeof(*q));
-}
-
-char *
-qfile_client(const struct qfile *q, const char *name)
-{
-	struct ipc_msg m;
-	char *v;
-
-	if (q->client.len == 0)
-		return NULL;
-	ipc_msg_init(&m);
-	v = ipc_parse(&m, q->client.data, q->client.len) == 0 ?
-	    ipc_get_str(&m, name) : NULL;
-	ipc_msg_free(&m);
-	return v;
 }
 
 int
@@ -301,7 +330,8 @@ w_flush(struct qwriter *w)
 	if (w->out.len == 0)
 		return 0;
 	end = lseek(w->fd, 0, SEEK_END);
-	if (end == -1 || pwrite_full(w->fd, w->out.data, w->out.len, end) == -1) {
+	if (end == -1 ||
+	    pwrite_full(w->fd, w->out.data, w->out.len, end) == -1) {
 		w->failed = 1;
 		return -1;
 	}

@@ -66,7 +66,7 @@ struct qfile {
 	uint32_t	 flags;
 	off_t		 info_off;	/* offset of the 'I' data */
 	char		*sender;
-	struct buf	 client;	/* raw ipc payload; see qfile_client() */
+	struct buf	 client;	/* raw ipc payload: client_info_decode() */
 	struct qrcpt	*rcpt;
 	size_t		 nrcpt;
 	off_t		 content_off;
@@ -83,8 +83,6 @@ int	 qid_valid(const char *);
  * Returns 0, or -1 with a reason in err. */
 int	 qfile_read(int fd, struct qfile *, char *err, size_t errlen);
 void	 qfile_free(struct qfile *);
-/* A client attribute as a fresh string, or NULL. */
-char	*qfile_client(const struct qfile *, const char *name);
 /* In-place updates (no fsync: the caller decides). */
 int	 qfile_rcpt_update(int fd, const struct qrcpt *);
 int	 qfile_info_update(int fd, const struct qfile *);

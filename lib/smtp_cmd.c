@@ -107,13 +107,82 @@ parse_size(const char *v, unsigned long long *out)
 	return 0;
 }
 
+#define PKEY_SIZE	sizeof(((struct smtp_cmd *)0)->param[0].key)
+#define PVAL_SIZE	sizeof(((struct smtp_cmd *)0)->param[0].val)
+
+/* Copy one KEY[=VALUE] at p[*i..n) into key and val (upper-casing the
+ * key); advances *i. Returns the value length, or -1 if malformed. */
+static int
+param_split(const char *p, size_t n, size_t *i, char *key, char *val)
+{
+	size_t	 klen = 0, vlen = 0;
+
+	for (; *i < n && !is_sp(p[*i]) && p[*i] != '='; (*i)++) {
+		unsigned char c = p[*i];
+
+		if ((!isalnum(c) && !(c == '-' && klen > 0)) ||
+		    klen + 1 >= PKEY_SIZE)
+			return -1;
+		key[klen++] = toupper(c);
+	}
+	key[klen] = '\0';
+	if (klen == 0)
+		return -1;
+	if (*i < n && p[*i] == '=') {
+		for ((*i)++; *i < n && !is_sp(p[*i]); (*i)++) {
+			unsigned char c = p[*i];
+
+			if (c < 0x21 || c == 0x7f || c == '=' ||
+			    vlen + 1 >= PVAL_SIZE)
+				return -1;
+			val[vlen++] = c;
+		}
+		if (vlen == 0)
+			return -1;
+	}
+	val[vlen] = '\0';
+	return (int)vlen;
+}
+
+/* Is KEY=val allowed here, and what does it set? NULL or the reply. */
+static const char *
+param_apply(struct smtp_cmd *cmd, int mail, char *key, char *val,
+    size_t vlen)
+{
+	for (size_t k = 0; k < cmd->nparam; k++)
+		if (strcmp(cmd->param[k].key, key) == 0)
+			return R_DUP;
+	if (!in_list(key, mail ? mail_params : rcpt_params))
+		return R_UNSUPP;
+	if (mail && strcmp(key, "SIZE") == 0) {
+		if (parse_size(val, &cmd->size) == -1)
+			return R_SIZE;
+	} else if (mail && strcmp(key, "BODY") == 0) {
+		for (size_t j = 0; val[j] != '\0'; j++)
+			val[j] = toupper((unsigned char)val[j]);
+		if (strcmp(val, "8BITMIME") == 0)
+			cmd->body_8bit = 1;
+		else if (strcmp(val, "7BIT") == 0)
+			cmd->body_8bit = 0;
+		else
+			return R_BODY;
+	} else if (mail && strcmp(key, "SMTPUTF8") == 0) {
+		if (vlen != 0)
+			return R_PARAM;
+	} else if (vlen == 0)
+		return R_PARAM;
+	return NULL;
+}
+
 /* Parse " KEY[=VALUE] ..." into cmd->param; mail selects the allowed set. */
 static int
 parse_params(const char *p, size_t n, int mail, struct smtp_cmd *cmd,
     const char **reply)
 {
-	size_t	 i = 0, k, klen, vlen, j;
-	char	*key, *val;
+	size_t		 i = 0;
+	char		*key, *val;
+	const char	*bad;
+	int		 vlen;
 
 	while (i < n) {
 		while (i < n && is_sp(p[i]))
@@ -126,77 +195,13 @@ parse_params(const char *p, size_t n, int mail, struct smtp_cmd *cmd,
 		}
 		key = cmd->param[cmd->nparam].key;
 		val = cmd->param[cmd->nparam].val;
-		for (klen = 0; i < n && !is_sp(p[i]) && p[i] != '='; i++) {
-			unsigned char c = p[i];
-
-			if (!isalnum(c) && !(c == '-' && klen > 0)) {
-				*reply = R_PARAM;
-				return -1;
-			}
-			if (klen + 1 >= sizeof(cmd->param[0].key)) {
-				*reply = R_PARAM;
-				return -1;
-			}
-			key[klen++] = toupper(c);
-		}
-		key[klen] = '\0';
-		if (klen == 0) {
+		if ((vlen = param_split(p, n, &i, key, val)) == -1) {
 			*reply = R_PARAM;
 			return -1;
 		}
-		vlen = 0;
-		if (i < n && p[i] == '=') {
-			for (i++; i < n && !is_sp(p[i]); i++) {
-				unsigned char c = p[i];
-
-				if (c < 0x21 || c == 0x7f || c == '=') {
-					*reply = R_PARAM;
-					return -1;
-				}
-				if (vlen + 1 >= sizeof(cmd->param[0].val)) {
-					*reply = R_PARAM;
-					return -1;
-				}
-				val[vlen++] = c;
-			}
-			if (vlen == 0) {
-				*reply = R_PARAM;
-				return -1;
-			}
-		}
-		val[vlen] = '\0';
-		for (k = 0; k < cmd->nparam; k++)
-			if (strcmp(cmd->param[k].key, key) == 0) {
-				*reply = R_DUP;
-				return -1;
-			}
-		if (!in_list(key, mail ? mail_params : rcpt_params)) {
-			*reply = R_UNSUPP;
-			return -1;
-		}
-		if (mail && strcmp(key, "SIZE") == 0) {
-			if (parse_size(val, &cmd->size) == -1) {
-				*reply = R_SIZE;
-				return -1;
-			}
-		} else if (mail && strcmp(key, "BODY") == 0) {
-			for (j = 0; val[j] != '\0'; j++)
-				val[j] = toupper((unsigned char)val[j]);
-			if (strcmp(val, "8BITMIME") == 0)
-				cmd->body_8bit = 1;
-			else if (strcmp(val, "7BIT") == 0)
-				cmd->body_8bit = 0;
-			else {
-				*reply = R_BODY;
-				return -1;
-			}
-		} else if (mail && strcmp(key, "SMTPUTF8") == 0) {
-			if (vlen != 0) {
-				*reply = R_PARAM;
-				return -1;
-			}
-		} else if (vlen == 0) {
-			*reply = R_PARAM;
+		if ((bad = param_apply(cmd, mail, key, val, (size_t)vlen)) !=
+		    NULL) {
+			*reply = bad;
 			return -1;
 		}
 		cmd->nparam++;
@@ -236,6 +241,49 @@ parse_path_cmd(struct smtp_cmd *cmd, int mail, const char **reply)
 		return -1;
 	}
 	return parse_params(p + pl, n - pl, mail, cmd, reply);
+}
+
+/* The argument each verb wants: none, one, or a path with parameters. */
+static int
+verb_args(struct smtp_cmd *cmd, const char **reply)
+{
+	switch (cmd->verb) {
+	case SMTP_HELO:
+	case SMTP_EHLO:
+		if (cmd->arg[0] == '\0') {
+			*reply = cmd->verb == SMTP_HELO ? R_HELO : R_EHLO;
+			return -1;
+		}
+		break;
+	case SMTP_MAIL:
+		return parse_path_cmd(cmd, 1, reply);
+	case SMTP_RCPT:
+		return parse_path_cmd(cmd, 0, reply);
+	case SMTP_DATA:
+	case SMTP_RSET:
+	case SMTP_QUIT:
+	case SMTP_STARTTLS:
+		if (cmd->arg[0] != '\0') {
+			*reply = R_NOARGS;
+			return -1;
+		}
+		break;
+	case SMTP_BDAT:
+		if (cmd->arg[0] == '\0') {
+			*reply = R_BDAT;
+			return -1;
+		}
+		break;
+	case SMTP_AUTH:
+		if (cmd->arg[0] == '\0') {
+			*reply = R_AUTH;
+			return -1;
+		}
+		break;
+	default:	/* NOOP, HELP, VRFY, EXPN: optional argument */
+		break;
+	}
+	return 0;
 }
 
 int
@@ -281,41 +329,5 @@ smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *cmd,
 	memcpy(cmd->arg, line + s, e - s);
 	cmd->arg[e - s] = '\0';
 
-	switch (cmd->verb) {
-	case SMTP_HELO:
-	case SMTP_EHLO:
-		if (cmd->arg[0] == '\0') {
-			*reply = cmd->verb == SMTP_HELO ? R_HELO : R_EHLO;
-			return -1;
-		}
-		break;
-	case SMTP_MAIL:
-		return parse_path_cmd(cmd, 1, reply);
-	case SMTP_RCPT:
-		return parse_path_cmd(cmd, 0, reply);
-	case SMTP_DATA:
-	case SMTP_RSET:
-	case SMTP_QUIT:
-	case SMTP_STARTTLS:
-		if (cmd->arg[0] != '\0') {
-			*reply = R_NOARGS;
-			return -1;
-		}
-		break;
-	case SMTP_BDAT:
-		if (cmd->arg[0] == '\0') {
-			*reply = R_BDAT;
-			return -1;
-		}
-		break;
-	case SMTP_AUTH:
-		if (cmd->arg[0] == '\0') {
-			*reply = R_AUTH;
-			return -1;
-		}
-		break;
-	default:	/* NOOP, HELP, VRFY, EXPN: optional argument */
-		break;
-	}
-	return 0;
+	return verb_args(cmd, reply);
 }

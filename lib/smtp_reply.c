@@ -5,6 +5,7 @@
  * It must never write past the fixed buffers of struct smtp_reply.
  */
 #include <ctype.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -232,6 +233,21 @@ ehlo_auth(struct smtp_ehlo *e, const char *p, size_t n)
 	e->auth_mechs[o] = '\0';
 }
 
+/* The keywords that only say "offered". */
+static const struct {
+	const char	*kw;
+	size_t		 off;
+} ehlo_flags[] = {
+	{ "PIPELINING", offsetof(struct smtp_ehlo, pipelining) },
+	{ "8BITMIME", offsetof(struct smtp_ehlo, eightbitmime) },
+	{ "STARTTLS", offsetof(struct smtp_ehlo, starttls) },
+	{ "ENHANCEDSTATUSCODES",
+	    offsetof(struct smtp_ehlo, enhancedstatuscodes) },
+	{ "SMTPUTF8", offsetof(struct smtp_ehlo, smtputf8) },
+	{ "DSN", offsetof(struct smtp_ehlo, dsn) },
+	{ "CHUNKING", offsetof(struct smtp_ehlo, chunking) },
+};
+
 static void
 ehlo_line(struct smtp_ehlo *e, const char *l, size_t n)
 {
@@ -253,21 +269,12 @@ ehlo_line(struct smtp_ehlo *e, const char *l, size_t n)
 	}
 	while (alen > 0 && arg[alen - 1] == ' ')
 		alen--;
-	if (kw_is(l, kl, "PIPELINING"))
-		e->pipelining = 1;
-	else if (kw_is(l, kl, "8BITMIME"))
-		e->eightbitmime = 1;
-	else if (kw_is(l, kl, "STARTTLS"))
-		e->starttls = 1;
-	else if (kw_is(l, kl, "ENHANCEDSTATUSCODES"))
-		e->enhancedstatuscodes = 1;
-	else if (kw_is(l, kl, "SMTPUTF8"))
-		e->smtputf8 = 1;
-	else if (kw_is(l, kl, "DSN"))
-		e->dsn = 1;
-	else if (kw_is(l, kl, "CHUNKING"))
-		e->chunking = 1;
-	else if (kw_is(l, kl, "SIZE")) {
+	for (size_t i = 0; i < sizeof(ehlo_flags) / sizeof(ehlo_flags[0]); i++)
+		if (kw_is(l, kl, ehlo_flags[i].kw)) {
+			*(int *)((char *)e + ehlo_flags[i].off) = 1;
+			return;
+		}
+	if (kw_is(l, kl, "SIZE")) {
 		unsigned long long v;
 
 		e->size = 1;

@@ -39,6 +39,7 @@ struct compile {
 	struct conf_errors	*errs;
 	struct cdb_make		 cdbm;
 	size_t			 line;
+	size_t			 dupline;	/* line warned of a duplicate */
 	int			 nerr;
 	int			 ioerr;
 };
@@ -110,8 +111,11 @@ put(struct compile *c, const char *key, const char *val)
 		c->ioerr = 1;
 		return -1;
 	}
-	if (r > 0)
+	/* once a line: a CIDR entry may repeat thousands of keys */
+	if (r > 0 && c->dupline != c->line) {
 		cmsg(c, 1, "duplicate key \"%s\", the last one wins", key);
+		c->dupline = c->line;
+	}
 	if (cdb_make_put(&c->cdbm, key, klen, val, vlen,
 	    CDB_PUT_REPLACE) < 0) {
 		cmsg(c, 0, "cannot write: %s", strerror(errno));
@@ -422,42 +426,18 @@ flush_entry(struct compile *c, struct sbuf *ent, size_t line)
 	ent->s[0] = '\0';
 }
 
-int
-map_compile(const char *path, enum map_kind kind, struct conf_errors *errs)
+/* Every entry of the source file (continuation lines joined) into the
+ * cdb; a read or write failure sets c->ioerr. */
+static void
+read_entries(struct compile *c, FILE *fp)
 {
-	struct compile	 c;
 	struct sbuf	 ent = { NULL, 0, 0 };
-	FILE		*fp;
-	char		*line = NULL, *p, *dst = NULL, *tmp = NULL;
+	char		*line = NULL, *p;
 	size_t		 lcap = 0, entline = 0, len;
 	ssize_t		 n;
-	int		 fd = -1, ret = -1;
 
-	memset(&c, 0, sizeof(c));
-	c.path = path;
-	c.kind = kind;
-	c.errs = errs;
-	if ((fp = fopen(path, "r")) == NULL) {
-		conf_errors_add(errs, 0, "%s: cannot open: %s", path, strerror(errno));
-		return -1;
-	}
-	if (asprintf(&dst, "%s.cdb", path) == -1 ||
-	    asprintf(&tmp, "%s.cdb.tmp%ld", path, (long)getpid()) == -1) {
-		dst = tmp = NULL;
-		conf_errors_add(errs, 0, "%s: out of memory", path);
-		goto done;
-	}
-	if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0644)) == -1) {
-		conf_errors_add(errs, 0, "%s: cannot create: %s", tmp, strerror(errno));
-		goto done;
-	}
-	if (cdb_make_start(&c.cdbm, fd) == -1) {
-		conf_errors_add(errs, 0, "%s: %s", tmp, strerror(errno));
-		goto done;
-	}
 	while ((n = getline(&line, &lcap, fp)) != -1) {
-		c.line++;
+		c->line++;
 		len = (size_t)n;
 		while (len > 0 && (line[len - 1] == '\n' ||
 		    line[len - 1] == '\r'))
@@ -470,56 +450,103 @@ map_compile(const char *path, enum map_kind kind, struct conf_errors *errs)
 		if (p != line) {
 			/* continuation of the previous entry */
 			if (ent.len == 0) {
-				cmsg(&c, 0, "continuation line with no entry");
+				cmsg(c, 0, "continuation line with no entry");
 				continue;
 			}
 			if (sbuf_add(&ent, " ", 1) == -1 ||
 			    sbuf_add(&ent, p, strlen(p)) == -1)
-				c.ioerr = 1;
+				c->ioerr = 1;
 			continue;
 		}
-		flush_entry(&c, &ent, entline);
-		entline = c.line;
+		flush_entry(c, &ent, entline);
+		entline = c->line;
 		if (sbuf_add(&ent, line, len) == -1)
-			c.ioerr = 1;
-		if (c.ioerr)
+			c->ioerr = 1;
+		if (c->ioerr)
 			break;
 	}
 	if (ferror(fp)) {
-		conf_errors_add(errs, 0, "%s: read error: %s", path, strerror(errno));
-		c.ioerr = 1;
+		conf_errors_add(c->errs, 0, "%s: read error: %s", c->path,
+		    strerror(errno));
+		c->ioerr = 1;
 	}
-	if (!c.ioerr)
-		flush_entry(&c, &ent, entline);
-	if (cdb_make_finish(&c.cdbm) == -1) {
-		conf_errors_add(errs, 0, "%s: cannot write: %s", tmp, strerror(errno));
-		c.ioerr = 1;
+	if (!c->ioerr)
+		flush_entry(c, &ent, entline);
+	free(line);
+	free(ent.s);
+}
+
+/* Make the written cdb durable and put it in place; closes *fd. */
+static int
+install(struct compile *c, int *fd, const char *tmp, const char *dst)
+{
+	if (fsync(*fd) == -1) {
+		conf_errors_add(c->errs, 0, "%s: fsync: %s",
+		    tmp, strerror(errno));
+		return -1;
 	}
-	if (c.ioerr || c.nerr)
-		goto done;
-	if (fsync(fd) == -1) {
-		conf_errors_add(errs, 0, "%s: fsync: %s", tmp, strerror(errno));
-		goto done;
+	if (close(*fd) == -1) {
+		*fd = -1;
+		conf_errors_add(c->errs, 0, "%s: close: %s",
+		    tmp, strerror(errno));
+		return -1;
 	}
-	if (close(fd) == -1) {
-		fd = -1;
-		conf_errors_add(errs, 0, "%s: close: %s", tmp, strerror(errno));
-		goto done;
-	}
-	fd = -1;
+	*fd = -1;
 	if (rename(tmp, dst) == -1) {
-		conf_errors_add(errs, 0, "%s: rename: %s", dst, strerror(errno));
+		conf_errors_add(c->errs, 0, "%s: rename: %s",
+		    dst, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+map_compile(const char *path, enum map_kind kind, struct conf_errors *errs)
+{
+	struct compile	 c;
+	FILE		*fp;
+	char		*dst = NULL, *tmp = NULL;
+	int		 fd = -1, ret = -1;
+
+	memset(&c, 0, sizeof(c));
+	c.path = path;
+	c.kind = kind;
+	c.errs = errs;
+	if ((fp = fopen(path, "r")) == NULL) {
+		conf_errors_add(errs, 0, "%s: cannot open: %s",
+		    path, strerror(errno));
+		return -1;
+	}
+	if (asprintf(&dst, "%s.cdb", path) == -1 ||
+	    asprintf(&tmp, "%s.cdb.tmp%ld", path, (long)getpid()) == -1) {
+		dst = tmp = NULL;
+		conf_errors_add(errs, 0, "%s: out of memory", path);
 		goto done;
 	}
-	ret = 0;
+	if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0644)) == -1) {
+		conf_errors_add(errs, 0, "%s: cannot create: %s", tmp,
+		    strerror(errno));
+		goto done;
+	}
+	if (cdb_make_start(&c.cdbm, fd) == -1) {
+		conf_errors_add(errs, 0, "%s: %s", tmp, strerror(errno));
+		goto done;
+	}
+	read_entries(&c, fp);
+	if (cdb_make_finish(&c.cdbm) == -1) {
+		conf_errors_add(errs, 0, "%s: cannot write: %s",
+		    tmp, strerror(errno));
+		c.ioerr = 1;
+	}
+	if (!c.ioerr && !c.nerr && install(&c, &fd, tmp, dst) == 0)
+		ret = 0;
 done:
 	if (fd != -1)
 		close(fd);
 	if (ret == -1 && tmp != NULL)
 		unlink(tmp);
 	fclose(fp);
-	free(line);
-	free(ent.s);
 	free(dst);
 	free(tmp);
 	return ret;

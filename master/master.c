@@ -640,7 +640,6 @@ control(void)
 	struct ipc_msg im;
 	struct master_request mr;
 	struct proto_reply r = { 0, 0, NULL, NULL };
-	struct buf b;
 	char text[DSTATUS_TEXT] = "unknown request";
 	int fd = accept4(ctl_fd, NULL, NULL, SOCK_CLOEXEC);
 
@@ -656,10 +655,7 @@ control(void)
 	else	/* REQ_MASTER_STATUS: not served yet, pid/status has it */
 		snprintf(text, sizeof(text), "unknown request");
 	r.text = text;
-	buf_init(&b, 4096);
-	if (proto_reply_encode(&b, &r) == 0)
-		ipc_send(fd, &b, 2000);
-	buf_free(&b);
+	(void)proto_reply_send(fd, &r, 2000);
 out:
 	ipc_msg_free(&im);
 	close(fd);

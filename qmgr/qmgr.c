@@ -769,7 +769,6 @@ control(int lfd)
 	struct proto_reply rep = { .ok = 1 };
 	struct qmgr_admin qa;
 	struct ipc_msg im;
-	struct buf b;
 	char err[128];
 	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
@@ -794,10 +793,7 @@ control(int lfd)
 		rep.ok = 0;
 		rep.text = "no such message in the queue";
 	}
-	buf_init(&b, 4096);
-	if (proto_reply_encode(&b, &rep) == 0)
-		ipc_send(fd, &b, 2000);
-	buf_free(&b);
+	(void)proto_reply_send(fd, &rep, 2000);
 out:
 	ipc_msg_free(&im);
 	close(fd);

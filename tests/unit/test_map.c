@@ -459,6 +459,23 @@ test_duplicate_last_wins(void **state)
 	errs_clear(&e);
 }
 
+/* A CIDR entry that repeats another warns once, not once a key (an
+ * IPv6 /1 made 32768 warnings): found by fuzz_access. */
+static void
+test_duplicate_cidr_warns_once(void **state)
+{
+	struct map		 m;
+	struct conf_errors	 e;
+
+	assert_int_equal(compile_open("16.0.0.0/4 a\n16.0.0.0/4 b\n",
+	    MAP_PLAIN, &m, &e), 0);
+	assert_int_equal(e.n, 1);
+	assert_true(has_msg(&e, ":2: warning: duplicate"));
+	assert_value(&m, "31", "b");
+	map_close(&m);
+	errs_clear(&e);
+}
+
 static void
 test_recompile_replaces(void **state)
 {
@@ -556,6 +573,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_aliases, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors_file_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_last_wins, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_cidr_warns_once, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_recompile_replaces, setup, teardown),
 		cmocka_unit_test(test_parse_keywords),
 		cmocka_unit_test(test_parse_error),

@@ -192,6 +192,29 @@ test_no_rcpt_refused(void **state)
 	assert_int_equal(faccessat(dfd, w.tmpname, F_OK, 0), -1);
 }
 
+/* A code the reader cannot hold (e.g. 0xFFFFFFFF, which read back as
+ * -1) makes the file corrupt: found by fuzz_qfile. */
+static void
+test_bad_code_refused(void **state)
+{
+	char id[QID_LEN + 1], err[128];
+	struct qfile q;
+	int fd;
+
+	(void)state;
+	write_one(id, "x\n");
+	fd = openat(dfd, id, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(qfile_read(fd, &q, err, sizeof(err)), 0);
+	q.rcpt[1].code = -1;
+	assert_int_equal(qfile_rcpt_update(fd, &q.rcpt[1]), 0);
+	qfile_free(&q);
+	assert_int_equal(qfile_read(fd, &q, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "bad recipient data"));
+	qfile_free(&q);
+	close(fd);
+}
+
 int
 main(void)
 {
@@ -201,6 +224,7 @@ main(void)
 		cmocka_unit_test(test_truncations_rejected),
 		cmocka_unit_test(test_bad_magic_and_version),
 		cmocka_unit_test(test_no_rcpt_refused),
+		cmocka_unit_test(test_bad_code_refused),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
