@@ -112,6 +112,37 @@ add_list_dirs(struct rules *rs, const char *list)
 	}
 }
 
+/* Cyrus SASL reads sasldb per AUTH: the directory of the sasldb_path
+ * that APP.conf names (APP.conf itself is read at start-up). */
+static void
+add_sasldb(struct rules *rs, const struct conf *c)
+{
+	const char *dirs[] = { c->sasl_config_dir, "/etc/sasl2",
+	    "/usr/lib/sasl2" };
+	char path[1024], line[1024], *v, *e;
+	FILE *fp;
+
+	if (c->sasl_app == NULL)
+		return;
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		if (dirs[i] == NULL || snprintf(path, sizeof(path),
+		    "%s/%s.conf", dirs[i], c->sasl_app) >= (int)sizeof(path))
+			continue;
+		if ((fp = fopen(path, "r")) == NULL)
+			continue;
+		while (fgets(line, sizeof(line), fp) != NULL) {
+			if (strncmp(line, "sasldb_path:", 12) != 0)
+				continue;
+			v = line + 12 + strspn(line + 12, " \t");
+			e = v + strcspn(v, " \t\r\n");
+			*e = '\0';
+			add_dir_of(rs, v);
+		}
+		fclose(fp);
+		return;		/* Cyrus reads the first APP.conf found */
+	}
+}
+
 static void
 add_conf(struct rules *rs, const struct worker *w)
 {
@@ -159,6 +190,8 @@ worker_confine(struct worker *w)
 		add(rs, sasl_ro[i], CONFINE_RO);
 	add(rs, "/dev/null", CONFINE_RW);
 	add_conf(rs, w);
+	if (p->sasl)
+		add_sasldb(rs, &w->conf);
 	for (size_t i = 0; i < 5 && p->rw[i] != NULL; i++) {
 		queue_path(w->conf.queue_dir, p->rw[i], path, sizeof(path));
 		add(rs, keep(rs, path, strlen(path)), CONFINE_RW);

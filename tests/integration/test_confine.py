@@ -19,6 +19,7 @@ import sys
 import pytest
 
 from conftest import IS_ROOT, wait_for
+from test_submission import sub_factory  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.skipif(not IS_ROOT, reason="needs root: workers "
                                 "run as nobody, ptrace of another uid")
@@ -266,3 +267,31 @@ def test_smtpd_ends_on_a_system_call_outside_its_filter(postern):
         c = smtplib.SMTP("127.0.0.1", port, timeout=20)
         assert c.ehlo("client.example")[0] == 250
         c.quit()
+
+
+def test_smtpd_reads_a_sasldb_outside_the_config_dir(sub_factory):
+    """APP.conf's sasldb_path names a directory of its own: smtpd's
+    allow-list follows it (Cyrus opens sasldb at each AUTH)."""
+    import base64
+    import shutil
+    from test_submission import PASSWORD, ctx
+    s = sub_factory()
+    elsewhere = os.path.join(s.p.base, "sasl-db")
+    os.makedirs(elsewhere)
+    os.chmod(elsewhere, 0o755)
+    moved = os.path.join(elsewhere, "sasldb2")
+    shutil.move(s.sasldb, moved)
+    with open(s.app_conf, "w") as f:
+        f.write("\n".join(l if not l.startswith("sasldb_path:") else
+                          "sasldb_path: %s" % moved
+                          for l in s.extra_app_lines) + "\n")
+    s.start()
+    workers(s.p, ("smtpd",))
+    c = smtplib.SMTP("127.0.0.1", s.p.sub_port, timeout=20)
+    c.ehlo("client.example")
+    c.starttls(context=ctx())
+    c.ehlo("client.example")
+    plain = base64.b64encode(b"\0alice\0" + PASSWORD.encode()).decode()
+    code, text = c.docmd("AUTH", "PLAIN " + plain)
+    c.quit()
+    assert code == 235, text
