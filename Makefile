@@ -16,7 +16,8 @@ SYSCONFDIR ?= /etc/postern
 
 CC      ?= cc
 BUILD   ?= build
-PKGS     = libevent libevent_openssl openssl libbsd-overlay libsasl2 libunbound
+PKGS     = libevent libevent_openssl openssl libbsd-overlay libsasl2 libunbound \
+           libseccomp
 CFLAGS  ?= -O2 -g
 SAN     ?=
 # The flags every object needs; CFLAGS stays the user's to override.

@@ -414,6 +414,7 @@ main(int argc, char **argv)
 		heads[i] = -1;
 	ipc_msg_init(&msg);
 	buf_init(&out, 4096);
+	worker_confine(&wk);
 	if ((base = event_base_new()) == NULL)
 		fatal("event_base_new failed");
 	fd = wk.listen_fd[0];

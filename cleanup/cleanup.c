@@ -793,6 +793,7 @@ main(int argc, char **argv)
 	sweep_temp();
 	find_public();
 	load_submit_users();
+	worker_confine(&wk);
 	while (!worker_stop) {
 		int which, fd = worker_accept(&wk, 1000, &which);
 		if (fd == -1)

@@ -289,6 +289,7 @@ agent_main(struct worker *wk, const struct agent_ops *ops, int argc,
 		fatal("no listening sockets (start me from postern start)");
 	if (ops->init)
 		ops->init(wk);
+	worker_confine(wk);
 	while (!worker_stop) {
 		int fd = agent_accept(wk, ops);
 

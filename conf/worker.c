@@ -12,7 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "confine.h"
 #include "log.h"
+#include "transport.h"
 #include "worker.h"
 
 volatile sig_atomic_t worker_stop;
@@ -24,6 +26,16 @@ on_term(int sig)
 	if (sig == SIGUSR1)
 		worker_graceful = 1;
 	worker_stop = 1;
+}
+
+/* local keeps root (it becomes each recipient); every other worker runs
+ * as the unprivileged user. */
+static int
+worker_keeps_root(const char *prog)
+{
+	const struct transport *t = transport_find(prog);
+
+	return t != NULL && t->keep_root;
 }
 
 void
@@ -87,6 +99,7 @@ worker_init(struct worker *w, const char *prog, int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGHUP, SIG_IGN);
+	confine_process(prog, worker_keeps_root(prog));
 }
 
 int

@@ -24,6 +24,15 @@ struct worker {
  * listening fds, ignore SIGPIPE, install the SIGTERM/SIGINT handler that
  * sets worker_stop, and SIGUSR1 (sets worker_stop and worker_graceful). */
 void	 worker_init(struct worker *, const char *prog, int argc, char **argv);
+/*
+ * Once a program has opened what it opens at start-up: the Landlock
+ * allow-list of that program (conf/worker_confine.c): read-only the
+ * system, config and map files it may still open, read-write only its
+ * own queues, no execute. Logs and goes on unconfined where the kernel
+ * lacks Landlock; a program without a list (local) is left alone.
+ * 1 confined, 0 not.
+ */
+int	 worker_confine(struct worker *);
 extern volatile sig_atomic_t worker_stop;
 /* Set with worker_stop by SIGUSR1 (reload, restart of one service):
  * finish every session in hand, however long, then exit. SIGTERM (stop)

@@ -842,6 +842,7 @@ qmgr_init(int argc, char **argv)
 	conf_errors_free(&errs);
 	transports_init();
 	recover();
+	worker_confine(&wk);
 }
 
 /* Scan incoming/ on a trigger or every SCAN_INCOMING s, deferred/ on a

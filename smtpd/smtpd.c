@@ -207,6 +207,7 @@ main(int argc, char **argv)
 	tls_init();
 	auth_init();
 	policy_init();
+	worker_confine(&wk);
 
 	if ((base = event_base_new()) == NULL)
 		fatal("event_base_new failed");
@@ -227,6 +228,7 @@ main(int argc, char **argv)
 		fatal("cannot add timer");
 	log_info("listener %s: %d socket(s), tls=%s, max_sessions=%zu",
 	    wk.service, nlst, ssl_ctx ? "yes" : "no", lc->max_sessions);
+	sandbox_init();
 
 	event_base_dispatch(base);
 

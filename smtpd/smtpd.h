@@ -215,6 +215,9 @@ void	 anvil_notify(enum proto_req, const char *ip);
 void	 anvil_cancel(void *arg);
 
 /* tls.c */
+/* sandbox.c: the seccomp filter, once everything is open (fatal if it
+ * cannot be loaded where the kernel has seccomp). */
+void	 sandbox_init(void);
 void	 tls_init(void);
 int	 tls_start(struct session *);
 void	 tls_established(struct session *);
