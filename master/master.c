@@ -6,6 +6,7 @@
  */
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -17,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pwd.h>
@@ -38,6 +40,7 @@
 #define MAX_PROCS	64
 #define MAX_FDS		16
 #define STOP_GRACE	30	/* seconds */
+#define STARTUP_WAIT_MS	500	/* a service alive this long has started */
 
 struct proc {
 	pid_t	 pid;
@@ -61,6 +64,7 @@ struct service {
 
 static struct conf	 cf;
 static const char	*conf_file;
+static char		 conf_abs[PATH_MAX];
 static struct service	 svc[MAX_SERVICES];
 static int		 nsvc;
 static pid_t		 old_pids[1024];	/* previous generation, draining */
@@ -73,6 +77,13 @@ static int		 ctl_fd = -1;
 static time_t		 started_at;
 static int		 stopping;
 static pid_t		 master_pid;
+static int		 starting;		/* in startup_check() */
+static char		 startup_fail[256];	/* the first death then */
+
+struct qtree {
+	int	 root, pid, private, public;	/* O_NOFOLLOW dir fds */
+};
+static struct qtree	 qt = { -1, -1, -1, -1 };
 
 static void
 on_signal(int sig)
@@ -114,51 +125,101 @@ run_identity(const struct conf *c, uid_t *uid, gid_t *gid, char *err,
 	return 0;
 }
 
+/*
+ * name (a directory) under dfd, created if missing, opened without
+ * following a symlink, then given owner and mode through its fd: root
+ * never chowns or chmods a path (docs/internals.md). The fd, or -1.
+ */
 static int
-mkdir_owned(const char *path, mode_t mode, uid_t uid, gid_t gid, char *err,
-    size_t errlen)
+dir_owned_at(int dfd, const char *name, mode_t mode, uid_t uid, gid_t gid,
+    char *err, size_t errlen)
 {
 	struct stat st;
+	int fd;
 
-	if (mkdir(path, mode) == -1 && errno != EEXIST) {
-		snprintf(err, errlen, "mkdir %s: %s", path, strerror(errno));
+	/* A symlink planted (when an older version let the user own the
+	 * parent) is removed, never followed. */
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISLNK(st.st_mode) && unlinkat(dfd, name, 0) == -1) {
+		snprintf(err, errlen, "unlink symlink %s: %s", name,
+		    strerror(errno));
 		return -1;
 	}
-	if (lstat(path, &st) == -1 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s is not a directory", path);
+	if (mkdirat(dfd, name, mode) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "mkdir %s: %s", name, strerror(errno));
+		return -1;
+	}
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1 || fstat(fd, &st) == -1) {
+		snprintf(err, errlen, "%s is not a directory (%s)", name,
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
 		return -1;
 	}
 	if (geteuid() == 0 && (st.st_uid != uid || st.st_gid != gid) &&
-	    chown(path, uid, gid) == -1) {
-		snprintf(err, errlen, "chown %s: %s", path, strerror(errno));
+	    fchown(fd, uid, gid) == -1) {
+		snprintf(err, errlen, "chown %s: %s", name, strerror(errno));
+		close(fd);
 		return -1;
 	}
-	if ((st.st_mode & 07777) != mode && chmod(path, mode) == -1) {
-		snprintf(err, errlen, "chmod %s: %s", path, strerror(errno));
+	if ((st.st_mode & 07777) != mode && fchmod(fd, mode) == -1) {
+		snprintf(err, errlen, "chmod %s: %s", name, strerror(errno));
+		close(fd);
 		return -1;
 	}
-	return 0;
+	return fd;
 }
 
-int
-queue_tree_create(const struct conf *c, uid_t uid, gid_t gid, char *err,
-    size_t errlen)
+/*
+ * The queue tree: queue_dir and pid/ belong to root (master writes
+ * there), the rest to the unprivileged user. qt gets the directory fds
+ * master keeps; a tree from an older version (all user's) is fixed.
+ */
+static int
+queue_tree_create(const struct conf *c, uid_t uid, gid_t gid,
+    struct qtree *qt, char *err, size_t errlen)
 {
-	static const struct { const char *name; mode_t mode; } sub[] = {
-		{ QDIR_INCOMING, 0700 }, { QDIR_ACTIVE, 0700 },
-		{ QDIR_DEFERRED, 0700 }, { QDIR_HOLD, 0700 },
-		{ QDIR_CORRUPT, 0700 }, { QDIR_PRIVATE, 0700 },
-		{ QDIR_PUBLIC, 0711 }, { QDIR_PID, 0700 },
-		{ QDIR_MAILDROP, 0730 },
+	static const struct { const char *name; mode_t mode; int own; } sub[] = {
+		{ QDIR_INCOMING, 0700, 0 }, { QDIR_ACTIVE, 0700, 0 },
+		{ QDIR_DEFERRED, 0700, 0 }, { QDIR_HOLD, 0700, 0 },
+		{ QDIR_CORRUPT, 0700, 0 }, { QDIR_PRIVATE, 0700, 0 },
+		{ QDIR_PUBLIC, 0711, 0 }, { QDIR_PID, 0755, 1 },
+		{ QDIR_MAILDROP, 0730, 0 },
 	};
-	char path[512];
+	uid_t ruid = geteuid();
+	gid_t rgid = getegid();
+	int fd;
 
-	if (mkdir_owned(c->queue_dir, 0755, uid, gid, err, errlen) == -1)
+	if (c->queue_dir[0] != '/') {
+		snprintf(err, errlen, "queue_dir %s is not absolute",
+		    c->queue_dir);
+		return -1;
+	}
+	qt->root = dir_owned_at(AT_FDCWD, c->queue_dir, 0755, ruid, rgid,
+	    err, errlen);
+	if (qt->root == -1)
 		return -1;
 	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", c->queue_dir, sub[i].name);
-		if (mkdir_owned(path, sub[i].mode, uid, gid, err, errlen) == -1)
+		fd = dir_owned_at(qt->root, sub[i].name, sub[i].mode,
+		    sub[i].own ? ruid : uid, sub[i].own ? rgid : gid, err,
+		    errlen);
+		if (fd == -1) {
+			char why[600];
+
+			(void)strlcpy(why, err, sizeof(why));
+			if (snprintf(err, errlen, "%s/%s", c->queue_dir, why) < 0)
+				err[0] = '\0';
 			return -1;
+		}
+		if (strcmp(sub[i].name, QDIR_PID) == 0)
+			qt->pid = fd;
+		else if (strcmp(sub[i].name, QDIR_PRIVATE) == 0)
+			qt->private = fd;
+		else if (strcmp(sub[i].name, QDIR_PUBLIC) == 0)
+			qt->public = fd;
+		else
+			close(fd);
 	}
 	return 0;
 }
@@ -223,36 +284,69 @@ bind_tcp(const char *spec, int *out, int max, char *err, size_t errlen)
 	return n;
 }
 
+/*
+ * Switch the effective ids to the unprivileged user (to_user) and back:
+ * what master creates for the workers, it creates as them.
+ */
+static void
+become(int to_user)
+{
+	if (!is_root)
+		return;
+	if (to_user) {
+		if (setegid(run_gid) == -1 || seteuid(run_uid) == -1)
+			fatal("cannot switch to uid %ld: %s", (long)run_uid,
+			    strerror(errno));
+	} else if (seteuid(0) == -1 || setegid(0) == -1)
+		fatal("cannot switch back to root: %s", strerror(errno));
+}
+
+/*
+ * A listening UNIX socket name in directory dfd (private/ or public/).
+ * Removed and bound by the unprivileged user, with the umask giving
+ * the mode: the file is born with its owner and mode, and root never
+ * touches the path (a symlink swapped in cannot redirect a chown).
+ */
 static int
-bind_unix(const char *rel, mode_t mode, char *err, size_t errlen)
+bind_unix(int dfd, const char *label, const char *name, mode_t mode,
+    char *err, size_t errlen)
 {
 	struct sockaddr_un sun;
-	char path[512];
-	int fd;
+	mode_t omask;
+	int fd, cwd, r, e;
 
-	snprintf(path, sizeof(path), "%s/%s", cf.queue_dir, rel);
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		snprintf(err, errlen, "socket path too long: %s", path);
+	if (strlcpy(sun.sun_path, name, sizeof(sun.sun_path)) >=
+	    sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "socket name too long: %s", name);
 		return -1;
 	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	unlink(path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd == -1 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
-	    listen(fd, 256) == -1) {
-		snprintf(err, errlen, "socket %s: %s", path, strerror(errno));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    (cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "socket %s: %s", label, strerror(errno));
 		if (fd != -1)
 			close(fd);
 		return -1;
 	}
-	if (is_root && chown(path, run_uid, run_gid) == -1) {
-		snprintf(err, errlen, "chown %s: %s", path, strerror(errno));
+	if (fchdir(dfd) == -1)
+		fatal("fchdir %s: %s", label, strerror(errno));
+	become(1);
+	omask = umask(~mode & 0777);
+	(void)unlink(name);
+	r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	e = errno;
+	umask(omask);
+	become(0);
+	if (fchdir(cwd) == -1)
+		fatal("fchdir back: %s", strerror(errno));
+	close(cwd);
+	if (r == -1 || listen(fd, 256) == -1) {
+		snprintf(err, errlen, "socket %s: %s", label,
+		    strerror(r == -1 ? e : errno));
 		close(fd);
 		return -1;
 	}
-	chmod(path, mode);
 	return fd;
 }
 
@@ -274,13 +368,26 @@ static int
 svc_listen_unix(struct service *s, const char *rel, mode_t mode, char *err,
     size_t errlen)
 {
-	int fd;
+	int fd, dfd;
+	const char *name;
 
 	if (s->nfds >= MAX_FDS) {
 		snprintf(err, errlen, "%s: too many sockets", s->name);
 		return -1;
 	}
-	if ((fd = bind_unix(rel, mode, err, errlen)) == -1)
+	if (strncmp(rel, QDIR_PUBLIC "/", strlen(QDIR_PUBLIC "/")) == 0) {
+		dfd = qt.public;
+		name = rel + strlen(QDIR_PUBLIC "/");
+	} else if (strncmp(rel, QDIR_PRIVATE "/",
+	    strlen(QDIR_PRIVATE "/")) == 0) {
+		dfd = qt.private;
+		name = rel + strlen(QDIR_PRIVATE "/");
+	} else {
+		snprintf(err, errlen, "%s: socket %s outside private/ and "
+		    "public/", s->name, rel);
+		return -1;
+	}
+	if ((fd = bind_unix(dfd, rel, name, mode, err, errlen)) == -1)
 		return -1;
 	s->fds[s->nfds++] = fd;
 	return 0;
@@ -342,7 +449,8 @@ setup_services(char *err, size_t errlen)
 	s->keep = 1;
 	if (svc_listen_unix(s, QDIR_PRIVATE "/anvil", 0600, err, errlen) == -1)
 		return -1;
-	if ((ctl_fd = bind_unix(QDIR_PRIVATE "/master", 0600, err, errlen)) == -1)
+	if ((ctl_fd = bind_unix(qt.private, QDIR_PRIVATE "/master", "master",
+	    0600, err, errlen)) == -1)
 		return -1;
 	return 0;
 }
@@ -355,74 +463,146 @@ libexec_dir(void)
 	return d && *d ? d : LIBEXECDIR;
 }
 
+/* In the child: die with the cause in the log (master reports it). */
+static void __attribute__((noreturn))
+child_fail(const struct service *s, const char *what)
+{
+	log_error("[%s] cannot start: %s: %s", s->name, what, strerror(errno));
+	_exit(72);
+}
+
+/*
+ * The child's fds: 0-2 /dev/null (never the admin's terminal; 2 stays
+ * only when it is the log and no tty), the service's sockets from 3,
+ * then smtpd's TLS key, then the program; nothing else. Returns the
+ * program's fd; *keyfd the key's or -1.
+ */
+static int
+child_fds(const struct service *s, int kfd, int pfd, int *keyfd)
+{
+	int tmp[MAX_FDS], nul, next = 3 + s->nfds;
+	int keep2 = strcmp(cf.log, "stderr") == 0 && !isatty(2);
+
+	if ((nul = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
+		child_fail(s, "/dev/null");
+	if (dup2(nul, 0) == -1 || dup2(nul, 1) == -1 ||
+	    (!keep2 && dup2(nul, 2) == -1))
+		child_fail(s, "dup2");
+	for (int i = 0; i < s->nfds; i++)
+		if ((tmp[i] = fcntl(s->fds[i], F_DUPFD_CLOEXEC, 64)) == -1)
+			child_fail(s, "fcntl");
+	if ((pfd = fcntl(pfd, F_DUPFD_CLOEXEC, 64)) == -1)
+		child_fail(s, "fcntl");
+	for (int i = 0; i < s->nfds; i++)
+		if (dup2(tmp[i], 3 + i) == -1)
+			child_fail(s, "dup2");
+	*keyfd = -1;
+	if (kfd != -1) {
+		if (dup2(kfd, next) == -1)
+			child_fail(s, "dup2");
+		*keyfd = next++;
+	}
+	if (dup3(pfd, next, O_CLOEXEC) == -1)
+		child_fail(s, "dup3");
+	closefrom(next + 1);
+	return next;
+}
+
+/* smtpd's TLS key, opened here as root (the file may be root-only;
+ * smtpd never runs as root, docs/internals.md); -1 if none. */
+static int
+child_tls_key(const struct service *s)
+{
+	const struct conf_smtpd *l;
+	int fd;
+
+	if (strcmp(s->prog, "smtpd") != 0 ||
+	    (l = conf_listener(&cf, s->name)) == NULL ||
+	    l->tls == TLS_NONE || l->tls_key == NULL)
+		return -1;
+	if ((fd = open(l->tls_key, O_RDONLY | O_NOCTTY | O_CLOEXEC)) == -1)
+		child_fail(s, l->tls_key);
+	return fd;
+}
+
+/* The worker's whole environment: nothing of the admin's shell. */
+static void
+child_env(const struct service *s, int keyfd, char **env, size_t max,
+    char bufs[][256])
+{
+	static const char *pass[] = { "TZ", "ASAN_OPTIONS", "UBSAN_OPTIONS",
+	    "LSAN_OPTIONS" };
+	size_t n = 0;
+	const char *v;
+
+	env[n++] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
+	    "/sbin:/bin";
+	snprintf(bufs[0], 256, "POSTERN_LISTEN_FDS=%d", s->nfds);
+	env[n++] = bufs[0];
+	if (keyfd != -1) {
+		snprintf(bufs[1], 256, "POSTERN_TLS_KEY_FD=%d", keyfd);
+		env[n++] = bufs[1];
+	}
+	for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++)
+		if ((v = getenv(pass[i])) != NULL && n + 1 < max &&
+		    snprintf(bufs[2 + i], 256, "%s=%s", pass[i], v) < 256)
+			env[n++] = bufs[2 + i];
+	env[n] = NULL;
+}
+
+/*
+ * The forked child becomes the worker: everything that needs root (TLS
+ * key, the program's file, under a directory the user may not be able
+ * to traverse) is opened first, then the drop, then exec by fd.
+ */
 static void
 child_exec(struct service *s)
 {
-	char path[512], nfds[8], kfds[16];
-	int tmp[MAX_FDS], kfd = -1;
-	const struct conf_smtpd *l;
+	char path[512], envbuf[6][256], *env[10], *argv[6];
+	struct rlimit core = { 0, 0 };
+	int kfd, pfd, keyfd, n = 0;
 	sigset_t none;
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	for (int sig = 1; sig < NSIG; sig++)
 		signal(sig, SIG_DFL);
-	/* smtpd's TLS key is opened here, still as root, and handed over
-	 * as fd 3+N (POSTERN_TLS_KEY_FD): the key file may be root-only
-	 * while smtpd never runs as root (docs/internals.md). */
-	if (strcmp(s->prog, "smtpd") == 0 &&
-	    (l = conf_listener(&cf, s->name)) != NULL &&
-	    l->tls != TLS_NONE && l->tls_key != NULL) {
-		int fd = open(l->tls_key, O_RDONLY | O_NOCTTY | O_CLOEXEC);
-
-		if (fd == -1 || (kfd = fcntl(fd, F_DUPFD, 64)) == -1) {
-			log_error("[%s] cannot open tls_key %s: %s", s->name,
-			    l->tls_key, strerror(errno));
-			_exit(71);
-		}
-		close(fd);
-	}
-	/* Move the fds out of the way, then down to 3.. */
-	for (int i = 0; i < s->nfds; i++)
-		if ((tmp[i] = fcntl(s->fds[i], F_DUPFD, 64)) == -1)
-			_exit(71);
-	for (int i = 0; i < s->nfds; i++) {
-		if (dup2(tmp[i], 3 + i) == -1)
-			_exit(71);
-		close(tmp[i]);
-	}
-	unsetenv("POSTERN_TLS_KEY_FD");
-	if (kfd != -1) {
-		if (dup2(kfd, 3 + s->nfds) == -1)
-			_exit(71);
-		close(kfd);
-		snprintf(kfds, sizeof(kfds), "%d", 3 + s->nfds);
-		setenv("POSTERN_TLS_KEY_FD", kfds, 1);
-		closefrom(4 + s->nfds);
-	} else
-		closefrom(3 + s->nfds);
-	snprintf(nfds, sizeof(nfds), "%d", s->nfds);
-	setenv("POSTERN_LISTEN_FDS", nfds, 1);
+	kfd = child_tls_key(s);
+	snprintf(path, sizeof(path), "%s/%s", libexec_dir(), s->prog);
+	if ((pfd = open(path, O_PATH | O_CLOEXEC)) == -1)
+		child_fail(s, path);
+	if (fchdir(qt.root) == -1)
+		child_fail(s, cf.queue_dir);
+	pfd = child_fds(s, kfd, pfd, &keyfd);
+	child_env(s, keyfd, env, sizeof(env) / sizeof(env[0]), envbuf);
+	if (setrlimit(RLIMIT_CORE, &core) == -1)
+		child_fail(s, "setrlimit");
 	if (is_root && s->drop) {
 		if (setgroups(1, &run_gid) == -1 || setgid(run_gid) == -1 ||
 		    setuid(run_uid) == -1)
-			_exit(71);
+			child_fail(s, "drop privileges");
 		if (getuid() != run_uid || geteuid() != run_uid ||
 		    getgid() != run_gid || setuid(0) != -1)
-			_exit(71);
+			child_fail(s, "privileges still there");
 	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		child_fail(s, "PR_SET_NO_NEW_PRIVS");
 	/* If master dies (kill -9), the workers finish and go: a new master
 	 * must be able to bind the ports again. Set after the uid change,
 	 * which clears it; the getppid() check closes the race. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != master_pid)
 		_exit(0);
-	snprintf(path, sizeof(path), "%s/%s", libexec_dir(), s->prog);
-	if (strcmp(s->prog, "smtpd") == 0)
-		execl(path, s->prog, "-c", conf_file, "-s", s->name, (char *)NULL);
-	else
-		execl(path, s->prog, "-c", conf_file, (char *)NULL);
-	_exit(72);
+	argv[n++] = s->prog;
+	argv[n++] = "-c";
+	argv[n++] = (char *)conf_file;
+	if (strcmp(s->prog, "smtpd") == 0) {
+		argv[n++] = "-s";
+		argv[n++] = s->name;
+	}
+	argv[n] = NULL;
+	execveat(pfd, "", argv, env, AT_EMPTY_PATH);
+	child_fail(s, path);
 }
 
 static void
@@ -479,21 +659,34 @@ fill(void)
 	}
 }
 
+/* pid/status, written whole then renamed: only in pid/, root's. */
 static void
 write_status(void)
 {
-	char path[512], tmp[520];
-	FILE *f;
+	char text[4096];
+	size_t len;
+	int fd, n;
 
-	snprintf(path, sizeof(path), "%s/%s/status", cf.queue_dir, QDIR_PID);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if ((f = fopen(tmp, "w")) == NULL)
+	n = snprintf(text, sizeof(text), "started=%lld\n",
+	    (long long)started_at);
+	for (int i = 0; i < nsvc && n > 0 && (size_t)n < sizeof(text); i++)
+		n += snprintf(text + n, sizeof(text) - (size_t)n,
+		    "service %s %d\n", svc[i].name, svc_alive(&svc[i]));
+	if (n < 0)
 		return;
-	fprintf(f, "started=%lld\n", (long long)started_at);
-	for (int i = 0; i < nsvc; i++)
-		fprintf(f, "service %s %d\n", svc[i].name, svc_alive(&svc[i]));
-	fclose(f);
-	rename(tmp, path);
+	len = (size_t)n < sizeof(text) ? (size_t)n : sizeof(text) - 1;
+	(void)unlinkat(qt.pid, "status.tmp", 0);
+	fd = openat(qt.pid, "status.tmp", O_WRONLY | O_CREAT | O_EXCL |
+	    O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd == -1)
+		return;
+	if (write(fd, text, len) != (ssize_t)len) {
+		close(fd);
+		(void)unlinkat(qt.pid, "status.tmp", 0);
+		return;
+	}
+	close(fd);
+	(void)renameat(qt.pid, "status.tmp", qt.pid, "status");
 }
 
 static void
@@ -533,6 +726,10 @@ reap(void)
 				if (stopping)
 					break;
 				describe_exit(status, how, sizeof(how));
+				if (starting && startup_fail[0] == '\0')
+					snprintf(startup_fail, sizeof(startup_fail),
+					    "service %s died during start-up: %s "
+					    "(its cause is in the log)", s->name, how);
 				log_warn("service %s (pid %ld) died: %s; restarting",
 				    s->name, (long)pid, how);
 				if (time(NULL) - s->proc[k].started < 2) {
@@ -698,15 +895,25 @@ stop_all(void)
 	}
 }
 
+/* pid/master.pid, opened in root's pid/ without following a link,
+ * flock'ed: a second master stops here. */
 static int
 lock_pidfile(int *fdp, char *err, size_t errlen)
 {
-	char path[512], pid[32];
+	char pid[32];
+	struct stat st;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/%s/master.pid", cf.queue_dir, QDIR_PID);
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) == -1) {
-		snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+	/* A symlink (planted when an older version gave pid/ to the user)
+	 * goes; only a regular file can be a running master's. */
+	if (fstatat(qt.pid, "master.pid", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    !S_ISREG(st.st_mode))
+		(void)unlinkat(qt.pid, "master.pid", 0);
+	fd = openat(qt.pid, "master.pid", O_RDWR | O_CREAT | O_NOFOLLOW |
+	    O_CLOEXEC, 0644);
+	if (fd == -1) {
+		snprintf(err, errlen, "open %s/%s/master.pid: %s", cf.queue_dir,
+		    QDIR_PID, strerror(errno));
 		return -1;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
@@ -717,18 +924,49 @@ lock_pidfile(int *fdp, char *err, size_t errlen)
 		close(fd);
 		return -1;
 	}
+	if (fchmod(fd, 0644) == -1 || (is_root && fchown(fd, 0, 0) == -1)) {
+		snprintf(err, errlen, "master.pid: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
 	*fdp = fd;
 	return 0;
 }
 
+/*
+ * The daemon's pid into master.pid, and a POSIX write lock on it: that
+ * lock's holder (F_GETLK) is how the CLI knows the pid is really our
+ * master's. Only master opens this file, so no close drops the lock.
+ */
 static void
 write_pid(int fd)
 {
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 	char pid[32];
 	int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 
+	if (fcntl(fd, F_SETLK, &fl) == -1)
+		log_warn("cannot lock the pid file: %s", strerror(errno));
 	if (ftruncate(fd, 0) == -1 || pwrite(fd, pid, (size_t)n, 0) != n)
 		log_warn("cannot write the pid file: %s", strerror(errno));
+}
+
+/* Every program a service runs is there and executable (checked as
+ * root, who opens it before each drop): start fails here, with why. */
+static int
+programs_check(char *err, size_t errlen)
+{
+	char path[512];
+
+	for (int i = 0; i < nsvc; i++) {
+		snprintf(path, sizeof(path), "%s/%s", libexec_dir(), svc[i].prog);
+		if (access(path, X_OK) == -1) {
+			snprintf(err, errlen, "service %s: cannot run %s: %s",
+			    svc[i].name, path, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* Configuration, identity, queue tree, pid lock and sockets; each
@@ -739,6 +977,9 @@ master_prepare(const char *file, int *lockfd)
 	struct conf_errors errs = { 0 };
 	char err[600];
 
+	/* Workers run in queue_dir: they get the file's absolute name. */
+	if (realpath(file, conf_abs) != NULL)
+		file = conf_abs;
 	conf_file = file;
 	if (conf_load(file, &cf, &errs) == -1) {
 		for (size_t i = 0; i < errs.n; i++)
@@ -751,9 +992,11 @@ master_prepare(const char *file, int *lockfd)
 	conf_errors_free(&errs);
 	is_root = geteuid() == 0;
 	if (run_identity(&cf, &run_uid, &run_gid, err, sizeof(err)) == -1 ||
-	    queue_tree_create(&cf, run_uid, run_gid, err, sizeof(err)) == -1 ||
+	    queue_tree_create(&cf, run_uid, run_gid, &qt, err,
+	    sizeof(err)) == -1 ||
 	    lock_pidfile(lockfd, err, sizeof(err)) == -1 ||
-	    setup_services(err, sizeof(err)) == -1) {
+	    setup_services(err, sizeof(err)) == -1 ||
+	    programs_check(err, sizeof(err)) == -1) {
 		fprintf(stderr, "postern: %s\n", err);
 		return -1;
 	}
@@ -770,7 +1013,9 @@ detach(int *ready_w)
 {
 	int ready[2], nul;
 	pid_t pid;
-	char c;
+	char why[512];
+	size_t len = 0;
+	ssize_t n;
 
 	if (pipe2(ready, O_CLOEXEC) == -1) {
 		perror("postern: pipe");
@@ -782,12 +1027,15 @@ detach(int *ready_w)
 	}
 	if (pid > 0) {
 		close(ready[1]);
-		if (read(ready[0], &c, 1) != 1) {
-			fprintf(stderr, "postern: master failed to start; "
-			    "see the log (%s)\n", cf.log);
-			return 1;
-		}
-		return 0;
+		while ((n = read(ready[0], why + len, sizeof(why) - 1 - len)) > 0)
+			len += (size_t)n;
+		why[len] = '\0';
+		if (len > 0 && why[0] == 'r')
+			return 0;
+		fprintf(stderr, "postern: master failed to start: %s (see the "
+		    "log, %s)\n", len > 1 ? why + 1 : "no reason given",
+		    cf.log);
+		return 1;
 	}
 	close(ready[0]);
 	*ready_w = ready[1];
@@ -816,8 +1064,21 @@ master_log_open(void)
 		return -1;
 	}
 	if (is_root && strcmp(cf.log, "syslog") != 0 &&
-	    strcmp(cf.log, "stderr") != 0 && chown(cf.log, run_uid, run_gid) == -1)
-		log_warn("chown %s: %s", cf.log, strerror(errno));
+	    strcmp(cf.log, "stderr") != 0) {
+		/* The workers append too; given to them by fd, never by
+		 * path (a symlink is not followed). */
+		int fd = open(cf.log, O_WRONLY | O_APPEND | O_NOFOLLOW |
+		    O_NOCTTY | O_CLOEXEC);
+		struct stat st;
+
+		if (fd == -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+		    fchown(fd, run_uid, run_gid) == -1)
+			log_warn("cannot give %s to user %s: %s", cf.log,
+			    cf.user, fd == -1 ? strerror(errno) :
+			    "not a regular file");
+		if (fd != -1)
+			close(fd);
+	}
 	return 0;
 }
 
@@ -871,10 +1132,52 @@ master_loop(void)
 	}
 }
 
+/*
+ * Start-up health: a service that dies in its first moments (cannot
+ * exec, bad config) fails `postern start` with the cause, which goes
+ * to the waiting CLI on ready_w (or stderr in the foreground).
+ */
+static int
+startup_check(int ready_w, int lockfd)
+{
+	struct pollfd pfd = { .fd = sigpipe_fd[0], .events = POLLIN };
+	struct timespec t0, t;
+	long ms = 0;
+	char msg[sizeof(startup_fail) + 1];
+
+	starting = 1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (ms < STARTUP_WAIT_MS && startup_fail[0] == '\0') {
+		(void)poll(&pfd, 1, (int)(STARTUP_WAIT_MS - ms));
+		reap();
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		ms = (t.tv_sec - t0.tv_sec) * 1000 +
+		    (t.tv_nsec - t0.tv_nsec) / 1000000;
+	}
+	starting = 0;
+	if (startup_fail[0] == '\0') {
+		if (ready_w != -1) {
+			(void)!write(ready_w, "r", 1);
+			close(ready_w);
+		}
+		return 0;
+	}
+	log_error("not starting: %s", startup_fail);
+	snprintf(msg, sizeof(msg), "!%s", startup_fail);
+	if (ready_w != -1)
+		(void)!write(ready_w, msg, strlen(msg));
+	else
+		fprintf(stderr, "postern: not starting: %s\n", startup_fail);
+	stop_all();
+	(void)unlinkat(qt.pid, "status", 0);
+	if (ftruncate(lockfd, 0) == -1)
+		log_warn("cannot clear the pid file");
+	return -1;
+}
+
 int
 master_start(const char *file, int foreground)
 {
-	char path[512];
 	int lockfd, ready_w = -1, st;
 
 	if (master_prepare(file, &lockfd) == -1)
@@ -890,14 +1193,11 @@ master_start(const char *file, int foreground)
 	log_info("daemon started -- version 0.1, configuration %s", conf_file);
 	fill();
 	write_status();
-	if (ready_w != -1) {
-		(void)!write(ready_w, "r", 1);
-		close(ready_w);
-	}
+	if (startup_check(ready_w, lockfd) == -1)
+		return 1;
 	master_loop();
 	stop_all();
-	snprintf(path, sizeof(path), "%s/%s/status", cf.queue_dir, QDIR_PID);
-	unlink(path);
+	(void)unlinkat(qt.pid, "status", 0);
 	if (ftruncate(lockfd, 0) == -1)
 		log_warn("cannot clear the pid file");
 	log_info("terminating on signal");

@@ -8,8 +8,6 @@
 
 /* postern start: returns an exit status (only in the CLI process). */
 int	 master_start(const char *conf_file, int foreground);
-/* Queue directory layout, created with owners and modes; 0 or -1. */
-int	 queue_tree_create(const struct conf *, uid_t, gid_t, char *err, size_t);
 /* Resolve conf user/group when root; when not root: ourselves. */
 int	 run_identity(const struct conf *, uid_t *, gid_t *, char *err, size_t);
 
