@@ -2,14 +2,12 @@
  * master: binds the listeners, creates the queue tree, spawns every
  * service and keeps it running. Root, but never reads network input:
  * it only accepts on its own control socket in private/ (user-only).
- * Workers are dropped to user/group before exec (local keeps root).
+ * In the queue it writes only in root's pid/, by *at() calls; workers
+ * are dropped to user/group before exec (local keeps root).
  */
 #include <sys/file.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <netinet/in.h>
@@ -38,7 +36,7 @@
 
 #define MAX_SERVICES	(CONF_MAX_LISTENERS + 3 + TRANSPORT_MAX)
 #define MAX_PROCS	64
-#define MAX_FDS		16
+#define MAX_FDS		CHILD_MAX_FDS
 #define STOP_GRACE	30	/* seconds */
 #define STARTUP_WAIT_MS	500	/* a service alive this long has started */
 
@@ -80,9 +78,6 @@ static pid_t		 master_pid;
 static int		 starting;		/* in startup_check() */
 static char		 startup_fail[256];	/* the first death then */
 
-struct qtree {
-	int	 root, pid, private, public;	/* O_NOFOLLOW dir fds */
-};
 static struct qtree	 qt = { -1, -1, -1, -1 };
 
 static void
@@ -122,105 +117,6 @@ run_identity(const struct conf *c, uid_t *uid, gid_t *gid, char *err,
 	}
 	*uid = pw->pw_uid;
 	*gid = gr->gr_gid;
-	return 0;
-}
-
-/*
- * name (a directory) under dfd, created if missing, opened without
- * following a symlink, then given owner and mode through its fd: root
- * never chowns or chmods a path (docs/internals.md). The fd, or -1.
- */
-static int
-dir_owned_at(int dfd, const char *name, mode_t mode, uid_t uid, gid_t gid,
-    char *err, size_t errlen)
-{
-	struct stat st;
-	int fd;
-
-	/* A symlink planted (when an older version let the user own the
-	 * parent) is removed, never followed. */
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISLNK(st.st_mode) && unlinkat(dfd, name, 0) == -1) {
-		snprintf(err, errlen, "unlink symlink %s: %s", name,
-		    strerror(errno));
-		return -1;
-	}
-	if (mkdirat(dfd, name, mode) == -1 && errno != EEXIST) {
-		snprintf(err, errlen, "mkdir %s: %s", name, strerror(errno));
-		return -1;
-	}
-	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1 || fstat(fd, &st) == -1) {
-		snprintf(err, errlen, "%s is not a directory (%s)", name,
-		    strerror(errno));
-		if (fd != -1)
-			close(fd);
-		return -1;
-	}
-	if (geteuid() == 0 && (st.st_uid != uid || st.st_gid != gid) &&
-	    fchown(fd, uid, gid) == -1) {
-		snprintf(err, errlen, "chown %s: %s", name, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	if ((st.st_mode & 07777) != mode && fchmod(fd, mode) == -1) {
-		snprintf(err, errlen, "chmod %s: %s", name, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/*
- * The queue tree: queue_dir and pid/ belong to root (master writes
- * there), the rest to the unprivileged user. qt gets the directory fds
- * master keeps; a tree from an older version (all user's) is fixed.
- */
-static int
-queue_tree_create(const struct conf *c, uid_t uid, gid_t gid,
-    struct qtree *qt, char *err, size_t errlen)
-{
-	static const struct { const char *name; mode_t mode; int own; } sub[] = {
-		{ QDIR_INCOMING, 0700, 0 }, { QDIR_ACTIVE, 0700, 0 },
-		{ QDIR_DEFERRED, 0700, 0 }, { QDIR_HOLD, 0700, 0 },
-		{ QDIR_CORRUPT, 0700, 0 }, { QDIR_PRIVATE, 0700, 0 },
-		{ QDIR_PUBLIC, 0711, 0 }, { QDIR_PID, 0755, 1 },
-		{ QDIR_MAILDROP, 0730, 0 },
-	};
-	uid_t ruid = geteuid();
-	gid_t rgid = getegid();
-	int fd;
-
-	if (c->queue_dir[0] != '/') {
-		snprintf(err, errlen, "queue_dir %s is not absolute",
-		    c->queue_dir);
-		return -1;
-	}
-	qt->root = dir_owned_at(AT_FDCWD, c->queue_dir, 0755, ruid, rgid,
-	    err, errlen);
-	if (qt->root == -1)
-		return -1;
-	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
-		fd = dir_owned_at(qt->root, sub[i].name, sub[i].mode,
-		    sub[i].own ? ruid : uid, sub[i].own ? rgid : gid, err,
-		    errlen);
-		if (fd == -1) {
-			char why[600];
-
-			(void)strlcpy(why, err, sizeof(why));
-			if (snprintf(err, errlen, "%s/%s", c->queue_dir, why) < 0)
-				err[0] = '\0';
-			return -1;
-		}
-		if (strcmp(sub[i].name, QDIR_PID) == 0)
-			qt->pid = fd;
-		else if (strcmp(sub[i].name, QDIR_PRIVATE) == 0)
-			qt->private = fd;
-		else if (strcmp(sub[i].name, QDIR_PUBLIC) == 0)
-			qt->public = fd;
-		else
-			close(fd);
-	}
 	return 0;
 }
 
@@ -284,72 +180,6 @@ bind_tcp(const char *spec, int *out, int max, char *err, size_t errlen)
 	return n;
 }
 
-/*
- * Switch the effective ids to the unprivileged user (to_user) and back:
- * what master creates for the workers, it creates as them.
- */
-static void
-become(int to_user)
-{
-	if (!is_root)
-		return;
-	if (to_user) {
-		if (setegid(run_gid) == -1 || seteuid(run_uid) == -1)
-			fatal("cannot switch to uid %ld: %s", (long)run_uid,
-			    strerror(errno));
-	} else if (seteuid(0) == -1 || setegid(0) == -1)
-		fatal("cannot switch back to root: %s", strerror(errno));
-}
-
-/*
- * A listening UNIX socket name in directory dfd (private/ or public/).
- * Removed and bound by the unprivileged user, with the umask giving
- * the mode: the file is born with its owner and mode, and root never
- * touches the path (a symlink swapped in cannot redirect a chown).
- */
-static int
-bind_unix(int dfd, const char *label, const char *name, mode_t mode,
-    char *err, size_t errlen)
-{
-	struct sockaddr_un sun;
-	mode_t omask;
-	int fd, cwd, r, e;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlcpy(sun.sun_path, name, sizeof(sun.sun_path)) >=
-	    sizeof(sun.sun_path)) {
-		snprintf(err, errlen, "socket name too long: %s", name);
-		return -1;
-	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
-	    (cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "socket %s: %s", label, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		return -1;
-	}
-	if (fchdir(dfd) == -1)
-		fatal("fchdir %s: %s", label, strerror(errno));
-	become(1);
-	omask = umask(~mode & 0777);
-	(void)unlink(name);
-	r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
-	e = errno;
-	umask(omask);
-	become(0);
-	if (fchdir(cwd) == -1)
-		fatal("fchdir back: %s", strerror(errno));
-	close(cwd);
-	if (r == -1 || listen(fd, 256) == -1) {
-		snprintf(err, errlen, "socket %s: %s", label,
-		    strerror(r == -1 ? e : errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static struct service *
 svc_add(const char *name, const char *prog, unsigned count)
 {
@@ -387,7 +217,8 @@ svc_listen_unix(struct service *s, const char *rel, mode_t mode, char *err,
 		    "public/", s->name, rel);
 		return -1;
 	}
-	if ((fd = bind_unix(dfd, rel, name, mode, err, errlen)) == -1)
+	if ((fd = queue_socket_bind(dfd, rel, name, mode, run_uid, run_gid, err,
+	    errlen)) == -1)
 		return -1;
 	s->fds[s->nfds++] = fd;
 	return 0;
@@ -449,8 +280,8 @@ setup_services(char *err, size_t errlen)
 	s->keep = 1;
 	if (svc_listen_unix(s, QDIR_PRIVATE "/anvil", 0600, err, errlen) == -1)
 		return -1;
-	if ((ctl_fd = bind_unix(qt.private, QDIR_PRIVATE "/master", "master",
-	    0600, err, errlen)) == -1)
+	if ((ctl_fd = queue_socket_bind(qt.private, QDIR_PRIVATE "/master",
+	    "master", 0600, run_uid, run_gid, err, errlen)) == -1)
 		return -1;
 	return 0;
 }
@@ -463,148 +294,6 @@ libexec_dir(void)
 	return d && *d ? d : LIBEXECDIR;
 }
 
-/* In the child: die with the cause in the log (master reports it). */
-static void __attribute__((noreturn))
-child_fail(const struct service *s, const char *what)
-{
-	log_error("[%s] cannot start: %s: %s", s->name, what, strerror(errno));
-	_exit(72);
-}
-
-/*
- * The child's fds: 0-2 /dev/null (never the admin's terminal; 2 stays
- * only when it is the log and no tty), the service's sockets from 3,
- * then smtpd's TLS key, then the program; nothing else. Returns the
- * program's fd; *keyfd the key's or -1.
- */
-static int
-child_fds(const struct service *s, int kfd, int pfd, int *keyfd)
-{
-	int tmp[MAX_FDS], nul, next = 3 + s->nfds;
-	int keep2 = strcmp(cf.log, "stderr") == 0 && !isatty(2);
-
-	if ((nul = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
-		child_fail(s, "/dev/null");
-	if (dup2(nul, 0) == -1 || dup2(nul, 1) == -1 ||
-	    (!keep2 && dup2(nul, 2) == -1))
-		child_fail(s, "dup2");
-	for (int i = 0; i < s->nfds; i++)
-		if ((tmp[i] = fcntl(s->fds[i], F_DUPFD_CLOEXEC, 64)) == -1)
-			child_fail(s, "fcntl");
-	if ((pfd = fcntl(pfd, F_DUPFD_CLOEXEC, 64)) == -1)
-		child_fail(s, "fcntl");
-	for (int i = 0; i < s->nfds; i++)
-		if (dup2(tmp[i], 3 + i) == -1)
-			child_fail(s, "dup2");
-	*keyfd = -1;
-	if (kfd != -1) {
-		if (dup2(kfd, next) == -1)
-			child_fail(s, "dup2");
-		*keyfd = next++;
-	}
-	if (dup3(pfd, next, O_CLOEXEC) == -1)
-		child_fail(s, "dup3");
-	closefrom(next + 1);
-	return next;
-}
-
-/* smtpd's TLS key, opened here as root (the file may be root-only;
- * smtpd never runs as root, docs/internals.md); -1 if none. */
-static int
-child_tls_key(const struct service *s)
-{
-	const struct conf_smtpd *l;
-	int fd;
-
-	if (strcmp(s->prog, "smtpd") != 0 ||
-	    (l = conf_listener(&cf, s->name)) == NULL ||
-	    l->tls == TLS_NONE || l->tls_key == NULL)
-		return -1;
-	if ((fd = open(l->tls_key, O_RDONLY | O_NOCTTY | O_CLOEXEC)) == -1)
-		child_fail(s, l->tls_key);
-	return fd;
-}
-
-/* The worker's whole environment: nothing of the admin's shell. */
-static void
-child_env(const struct service *s, int keyfd, char **env, size_t max,
-    char bufs[][256])
-{
-	static const char *pass[] = { "TZ", "ASAN_OPTIONS", "UBSAN_OPTIONS",
-	    "LSAN_OPTIONS" };
-	size_t n = 0;
-	const char *v;
-
-	env[n++] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
-	    "/sbin:/bin";
-	snprintf(bufs[0], 256, "POSTERN_LISTEN_FDS=%d", s->nfds);
-	env[n++] = bufs[0];
-	if (keyfd != -1) {
-		snprintf(bufs[1], 256, "POSTERN_TLS_KEY_FD=%d", keyfd);
-		env[n++] = bufs[1];
-	}
-	for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++)
-		if ((v = getenv(pass[i])) != NULL && n + 1 < max &&
-		    snprintf(bufs[2 + i], 256, "%s=%s", pass[i], v) < 256)
-			env[n++] = bufs[2 + i];
-	env[n] = NULL;
-}
-
-/*
- * The forked child becomes the worker: everything that needs root (TLS
- * key, the program's file, under a directory the user may not be able
- * to traverse) is opened first, then the drop, then exec by fd.
- */
-static void
-child_exec(struct service *s)
-{
-	char path[512], envbuf[6][256], *env[10], *argv[6];
-	struct rlimit core = { 0, 0 };
-	int kfd, pfd, keyfd, n = 0;
-	sigset_t none;
-
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (int sig = 1; sig < NSIG; sig++)
-		signal(sig, SIG_DFL);
-	kfd = child_tls_key(s);
-	snprintf(path, sizeof(path), "%s/%s", libexec_dir(), s->prog);
-	if ((pfd = open(path, O_PATH | O_CLOEXEC)) == -1)
-		child_fail(s, path);
-	if (fchdir(qt.root) == -1)
-		child_fail(s, cf.queue_dir);
-	pfd = child_fds(s, kfd, pfd, &keyfd);
-	child_env(s, keyfd, env, sizeof(env) / sizeof(env[0]), envbuf);
-	if (setrlimit(RLIMIT_CORE, &core) == -1)
-		child_fail(s, "setrlimit");
-	if (is_root && s->drop) {
-		if (setgroups(1, &run_gid) == -1 || setgid(run_gid) == -1 ||
-		    setuid(run_uid) == -1)
-			child_fail(s, "drop privileges");
-		if (getuid() != run_uid || geteuid() != run_uid ||
-		    getgid() != run_gid || setuid(0) != -1)
-			child_fail(s, "privileges still there");
-	}
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
-		child_fail(s, "PR_SET_NO_NEW_PRIVS");
-	/* If master dies (kill -9), the workers finish and go: a new master
-	 * must be able to bind the ports again. Set after the uid change,
-	 * which clears it; the getppid() check closes the race. */
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (getppid() != master_pid)
-		_exit(0);
-	argv[n++] = s->prog;
-	argv[n++] = "-c";
-	argv[n++] = (char *)conf_file;
-	if (strcmp(s->prog, "smtpd") == 0) {
-		argv[n++] = "-s";
-		argv[n++] = s->name;
-	}
-	argv[n] = NULL;
-	execveat(pfd, "", argv, env, AT_EMPTY_PATH);
-	child_fail(s, path);
-}
-
 static void
 spawn(struct service *s, int slot)
 {
@@ -614,8 +303,17 @@ spawn(struct service *s, int slot)
 		log_error("fork for %s: %s", s->name, strerror(errno));
 		return;
 	}
-	if (pid == 0)
-		child_exec(s);
+	if (pid == 0) {
+		struct child_spec cs = {
+			.name = s->name, .prog = s->prog,
+			.libexec = libexec_dir(), .fds = s->fds,
+			.nfds = s->nfds, .drop = is_root && s->drop,
+			.uid = run_uid, .gid = run_gid, .queue_fd = qt.root,
+			.master = master_pid, .conf = &cf,
+			.conf_file = conf_file,
+		};
+		child_exec(&cs);
+	}
 	s->proc[slot].pid = pid;
 	s->proc[slot].started = time(NULL);
 	log_debug("started %s (pid %ld)", s->name, (long)pid);
