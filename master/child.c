@@ -4,6 +4,7 @@
  * then exec by fd; the worker gets nothing of master's or the admin's:
  * no terminal, no environment, no fd it was not meant to have.
  */
+#include <linux/close_range.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
@@ -60,7 +61,9 @@ child_fds(const struct child_spec *s, int kfd, int pfd, int *keyfd)
 	}
 	if (dup3(pfd, next, O_CLOEXEC) == -1)
 		child_fail(s, "dup3");
-	closefrom(next + 1);
+	/* The rest closes at exec: till then the log stays writable. */
+	if (close_range((unsigned)next + 1, ~0U, CLOSE_RANGE_CLOEXEC) == -1)
+		closefrom(next + 1);
 	return next;
 }
 

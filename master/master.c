@@ -76,7 +76,8 @@ static time_t		 started_at;
 static int		 stopping;
 static pid_t		 master_pid;
 static int		 starting;		/* in startup_check() */
-static char		 startup_fail[256];	/* the first death then */
+static char		 startup_fail[768];	/* the first death then */
+static pid_t		 startup_dead;		/* its pid */
 
 static struct qtree	 qt = { -1, -1, -1, -1 };
 
@@ -424,10 +425,12 @@ reap(void)
 				if (stopping)
 					break;
 				describe_exit(status, how, sizeof(how));
-				if (starting && startup_fail[0] == '\0')
+				if (starting && startup_fail[0] == '\0') {
 					snprintf(startup_fail, sizeof(startup_fail),
-					    "service %s died during start-up: %s "
-					    "(its cause is in the log)", s->name, how);
+					    "service %s died during start-up: %s",
+					    s->name, how);
+					startup_dead = pid;
+				}
 				log_warn("service %s (pid %ld) died: %s; restarting",
 				    s->name, (long)pid, how);
 				if (time(NULL) - s->proc[k].started < 2) {
@@ -730,9 +733,11 @@ detach(int *ready_w)
 		why[len] = '\0';
 		if (len > 0 && why[0] == 'r')
 			return 0;
-		fprintf(stderr, "postern: master failed to start: %s (see the "
-		    "log, %s)\n", len > 1 ? why + 1 : "no reason given",
-		    cf.log);
+		if (len > 1)
+			fprintf(stderr, "postern: not started: %s\n", why + 1);
+		else
+			fprintf(stderr, "postern: master failed to start; see "
+			    "the log (%s)\n", cf.log);
 		return 1;
 	}
 	close(ready[0]);
@@ -831,6 +836,42 @@ master_loop(void)
 }
 
 /*
+ * The last error the dead worker pid logged (its cause), appended to
+ * startup_fail; only from a log file (not syslog or stderr).
+ */
+static void
+startup_cause(void)
+{
+	char tail[8192], tag[32], *p, *hit = NULL, *end;
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	if (cf.log[0] != '/' || startup_dead <= 0 ||
+	    (fd = open(cf.log, O_RDONLY | O_NOFOLLOW | O_NOCTTY |
+	    O_CLOEXEC)) == -1)
+		return;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (n = pread(fd, tail, sizeof(tail) - 1, st.st_size >
+	    (off_t)sizeof(tail) - 1 ? st.st_size - (off_t)sizeof(tail) + 1 :
+	    0)) <= 0) {
+		close(fd);
+		return;
+	}
+	close(fd);
+	tail[n] = '\0';
+	snprintf(tag, sizeof(tag), "[%ld]: error: ", (long)startup_dead);
+	for (p = tail; (p = strstr(p, tag)) != NULL; p++)
+		hit = p + strlen(tag);
+	if (hit == NULL)
+		return;
+	if ((end = strchr(hit, '\n')) != NULL)
+		*end = '\0';
+	(void)strlcat(startup_fail, ": ", sizeof(startup_fail));
+	(void)strlcat(startup_fail, hit, sizeof(startup_fail));
+}
+
+/*
  * Start-up health: a service that dies in its first moments (cannot
  * exec, bad config) fails `postern start` with the cause, which goes
  * to the waiting CLI on ready_w (or stderr in the foreground).
@@ -860,6 +901,7 @@ startup_check(int ready_w, int lockfd)
 		}
 		return 0;
 	}
+	startup_cause();
 	log_error("not starting: %s", startup_fail);
 	snprintf(msg, sizeof(msg), "!%s", startup_fail);
 	if (ready_w != -1)

@@ -97,8 +97,12 @@ master_verify(int fd, pid_t pid, char *why, size_t len)
 	}
 	snprintf(proc, sizeof(proc), "/proc/%ld/exe", (long)pid);
 	if (exe_of(proc, exe, sizeof(exe)) == -1 ||
-	    exe_of("/proc/self/exe", self, sizeof(self)) == -1 ||
-	    strcmp(exe, self) != 0) {
+	    exe_of("/proc/self/exe", self, sizeof(self)) == -1) {
+		snprintf(why, len, "cannot tell what pid %ld runs: %s",
+		    (long)pid, strerror(errno));
+		return -1;
+	}
+	if (strcmp(exe, self) != 0) {
 		if (snprintf(why, len, "pid %ld in master.pid is not running "
 		    "%s", (long)pid, self) < 0)
 			why[0] = '\0';

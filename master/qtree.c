@@ -124,11 +124,14 @@ queue_tree_create(const struct conf *c, uid_t uid, gid_t gid,
 static void
 become(int to_user, uid_t uid, gid_t gid)
 {
+	static gid_t egid;
+
 	if (to_user) {
+		egid = getegid();
 		if (setegid(gid) == -1 || seteuid(uid) == -1)
 			fatal("cannot switch to uid %ld: %s", (long)uid,
 			    strerror(errno));
-	} else if (seteuid(0) == -1 || setegid(0) == -1)
+	} else if (seteuid(0) == -1 || setegid(egid) == -1)
 		fatal("cannot switch back to root: %s", strerror(errno));
 }
 

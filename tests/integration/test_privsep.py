@@ -289,3 +289,22 @@ def test_start_fails_when_a_service_dies_during_startup(make_postern):
         wait_for(lambda: p.our_pids() == [], what="everything stopped")
     finally:
         shutil.rmtree(top)
+
+
+def test_start_prints_the_cause_a_worker_logged(make_postern, tmp_path):
+    junk = tmp_path / "junk"
+    junk.write_text("not a program\n")
+    junk.chmod(0o755)
+    top, d = libexec_copy(replace={"qmgr": str(junk)})
+    try:
+        p = make_postern(start=False)
+        p.env["POSTERN_LIBEXEC"] = d
+        r = p.cli("start", check=False)
+        assert r.returncode != 0
+        assert "service qmgr died during start-up: exit status 72" in r.stderr
+        assert "[qmgr] cannot start" in r.stderr
+        assert "Exec format error" in r.stderr
+        assert "Exec format error" in p.log()
+        wait_for(lambda: p.our_pids() == [], what="everything stopped")
+    finally:
+        shutil.rmtree(top)
