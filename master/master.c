@@ -38,7 +38,7 @@
 #define MAX_PROCS	64
 #define MAX_FDS		CHILD_MAX_FDS
 #define STOP_GRACE	30	/* seconds */
-#define STARTUP_WAIT_MS	500	/* a service alive this long has started */
+#define STARTUP_WAIT_MS	500	/* alive this long: started */
 
 struct proc {
 	pid_t	 pid;
@@ -426,8 +426,9 @@ reap(void)
 					break;
 				describe_exit(status, how, sizeof(how));
 				if (starting && startup_fail[0] == '\0') {
-					snprintf(startup_fail, sizeof(startup_fail),
-					    "service %s died during start-up: %s",
+					snprintf(startup_fail,
+					    sizeof(startup_fail), "service %s "
+					    "died during start-up: %s",
 					    s->name, how);
 					startup_dead = pid;
 				}
@@ -660,7 +661,8 @@ programs_check(char *err, size_t errlen)
 	char path[512];
 
 	for (int i = 0; i < nsvc; i++) {
-		snprintf(path, sizeof(path), "%s/%s", libexec_dir(), svc[i].prog);
+		snprintf(path, sizeof(path), "%s/%s", libexec_dir(),
+		    svc[i].prog);
 		if (access(path, X_OK) == -1) {
 			snprintf(err, errlen, "service %s: cannot run %s: %s",
 			    svc[i].name, path, strerror(errno));
@@ -728,7 +730,8 @@ detach(int *ready_w)
 	}
 	if (pid > 0) {
 		close(ready[1]);
-		while ((n = read(ready[0], why + len, sizeof(why) - 1 - len)) > 0)
+		while ((n = read(ready[0], why + len,
+		    sizeof(why) - 1 - len)) > 0)
 			len += (size_t)n;
 		why[len] = '\0';
 		if (len > 0 && why[0] == 'r')

@@ -19,11 +19,11 @@ struct qtree {
 /* What a forked child needs to become a worker (child.c). */
 struct child_spec {
 	const char		*name;		/* service */
-	const char		*prog;		/* program under libexec */
+	const char		*prog;		/* under libexec */
 	const char		*libexec;
-	const int		*fds;		/* listening sockets -> 3.. */
+	const int		*fds;		/* sockets, to 3.. */
 	int			 nfds;
-	int			 drop;		/* to uid/gid before exec */
+	int			 drop;		/* to uid/gid */
 	uid_t			 uid;
 	gid_t			 gid;
 	int			 queue_fd;	/* the worker's cwd */

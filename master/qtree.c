@@ -73,7 +73,11 @@ int
 queue_tree_create(const struct conf *c, uid_t uid, gid_t gid,
     struct qtree *qt, char *err, size_t errlen)
 {
-	static const struct { const char *name; mode_t mode; int own; } sub[] = {
+	static const struct {
+		const char	*name;
+		mode_t		 mode;
+		int		 root;	/* root's, not the user's */
+	} sub[] = {
 		{ QDIR_INCOMING, 0700, 0 }, { QDIR_ACTIVE, 0700, 0 },
 		{ QDIR_DEFERRED, 0700, 0 }, { QDIR_HOLD, 0700, 0 },
 		{ QDIR_CORRUPT, 0700, 0 }, { QDIR_PRIVATE, 0700, 0 },
@@ -95,13 +99,14 @@ queue_tree_create(const struct conf *c, uid_t uid, gid_t gid,
 		return -1;
 	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
 		fd = dir_owned_at(qt->root, sub[i].name, sub[i].mode,
-		    sub[i].own ? ruid : uid, sub[i].own ? rgid : gid, err,
+		    sub[i].root ? ruid : uid, sub[i].root ? rgid : gid, err,
 		    errlen);
 		if (fd == -1) {
 			char why[600];
 
 			(void)strlcpy(why, err, sizeof(why));
-			if (snprintf(err, errlen, "%s/%s", c->queue_dir, why) < 0)
+			if (snprintf(err, errlen, "%s/%s", c->queue_dir,
+			    why) < 0)
 				err[0] = '\0';
 			return -1;
 		}
