@@ -48,7 +48,8 @@ child_fds(const struct child_spec *s, int kfd, int pfd, int *keyfd)
 	for (int i = 0; i < s->nfds; i++)
 		if ((tmp[i] = fcntl(s->fds[i], F_DUPFD_CLOEXEC, 64)) == -1)
 			child_fail(s, "fcntl");
-	if ((pfd = fcntl(pfd, F_DUPFD_CLOEXEC, 64)) == -1)
+	if ((pfd = fcntl(pfd, F_DUPFD_CLOEXEC, 64)) == -1 ||
+	    (kfd != -1 && (kfd = fcntl(kfd, F_DUPFD_CLOEXEC, 64)) == -1))
 		child_fail(s, "fcntl");
 	for (int i = 0; i < s->nfds; i++)
 		if (dup2(tmp[i], 3 + i) == -1)
