@@ -187,10 +187,14 @@ cmd_status(const char *file, int json)
 	}
 	snprintf(path, sizeof(path), "%s/%s/status", c.queue_dir, QDIR_PID);
 	f = fopen(path, "r");
-	if (json)
+	if (json && pid > 0)
 		printf("{\"running\":true,\"pid\":%ld", (long)pid);
-	else
+	else if (json)
+		printf("{\"running\":true,\"pid\":null");
+	else if (pid > 0)
 		printf("postern is running (pid %ld)", (long)pid);
+	else
+		printf("postern is running (pid not verified)");
 	struct { char name[64]; int n; } sv[32];
 	int nsv = 0;
 	while (f && fgets(line, sizeof(line), f)) {
