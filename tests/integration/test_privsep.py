@@ -138,7 +138,8 @@ def test_sockets_are_born_owned_and_never_chowned_by_path(make_postern):
          p.conf, "start"], env=p.env, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: p.port_open(p.port), what="smtp port")
+        # master.pid is written once every socket is bound
+        wait_for(p.master_pid, what="master up")
         uid, gid = nobody()
         for rel, mode in (("private/cleanup", 0o600),
                           ("public/cleanup", 0o666),
