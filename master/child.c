@@ -29,8 +29,9 @@ child_fail(const struct child_spec *s, const char *what)
 }
 
 /*
- * The child's fds: 0-2 /dev/null (never the admin's terminal; 2 stays
- * only when it is the log and no tty), the service's sockets from 3,
+ * The child's fds: 0-2 /dev/null (never the admin's terminal; 2 is
+ * master's relay pipe, or stays when it is the log and no tty; see
+ * stderr_relay() in master.c), the service's sockets from 3,
  * then smtpd's TLS key, then the program; nothing else. Returns the
  * program's fd; *keyfd the key's or -1.
  */
@@ -38,12 +39,13 @@ static int
 child_fds(const struct child_spec *s, int kfd, int pfd, int *keyfd)
 {
 	int tmp[CHILD_MAX_FDS], nul, next = 3 + s->nfds;
-	int keep2 = strcmp(s->conf->log, "stderr") == 0 && !isatty(2);
+	int keep2 = s->stderr_fd == -1 && strcmp(s->conf->log, "stderr") == 0 &&
+	    !isatty(2);
 
 	if ((nul = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
 		child_fail(s, "/dev/null");
-	if (dup2(nul, 0) == -1 || dup2(nul, 1) == -1 ||
-	    (!keep2 && dup2(nul, 2) == -1))
+	if (dup2(nul, 0) == -1 || dup2(nul, 1) == -1 || (!keep2 &&
+	    dup2(s->stderr_fd != -1 ? s->stderr_fd : nul, 2) == -1))
 		child_fail(s, "dup2");
 	for (int i = 0; i < s->nfds; i++)
 		if ((tmp[i] = fcntl(s->fds[i], F_DUPFD_CLOEXEC, 64)) == -1)

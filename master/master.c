@@ -78,6 +78,7 @@ static pid_t		 master_pid;
 static int		 starting;		/* in startup_check() */
 static char		 startup_fail[768];	/* the first death then */
 static pid_t		 startup_dead;		/* its pid */
+static int		 stderr_pipe[2] = { -1, -1 };	/* stderr_relay() */
 
 static struct qtree	 qt = { -1, -1, -1, -1 };
 
@@ -311,6 +312,7 @@ spawn(struct service *s, int slot)
 			.nfds = s->nfds, .drop = is_root && s->drop,
 			.uid = run_uid, .gid = run_gid, .queue_fd = qt.root,
 			.master = master_pid, .conf = &cf,
+			.stderr_fd = stderr_pipe[1],
 			.conf_file = conf_file,
 		};
 		child_exec(&cs);
@@ -806,21 +808,49 @@ signals_init(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/*
+ * log = stderr on a terminal: the workers' stderr is a pipe whose lines
+ * master copies to its own, so that no worker holds the terminal.
+ */
+static void
+stderr_relay_init(void)
+{
+	if (strcmp(cf.log, "stderr") != 0 || !isatty(2))
+		return;
+	if (pipe2(stderr_pipe, O_CLOEXEC | O_NONBLOCK) == -1) {
+		stderr_pipe[0] = stderr_pipe[1] = -1;
+		log_warn("pipe: %s; the workers' log is lost", strerror(errno));
+	}
+}
+
+static void
+stderr_relay(void)
+{
+	char b[4096];
+	ssize_t n;
+
+	while ((n = read(stderr_pipe[0], b, sizeof(b))) > 0)
+		(void)!write(2, b, (size_t)n);
+}
+
 /* Supervise until SIGTERM/SIGINT. */
 static void
 master_loop(void)
 {
 	for (;;) {
-		struct pollfd pfd[2] = {
+		struct pollfd pfd[3] = {
 			{ .fd = sigpipe_fd[0], .events = POLLIN },
 			{ .fd = ctl_fd, .events = POLLIN },
+			{ .fd = stderr_pipe[0], .events = POLLIN },
 		};
 		unsigned char sig;
 		int stop = 0, hup = 0;
 
-		if (poll(pfd, 2, 1000) > 0) {
+		if (poll(pfd, 3, 1000) > 0) {
 			if (pfd[1].revents & POLLIN)
 				control();
+			if (pfd[2].revents & POLLIN)
+				stderr_relay();
 			while (read(sigpipe_fd[0], &sig, 1) == 1) {
 				if (sig == SIGTERM || sig == SIGINT)
 					stop = 1;
@@ -933,6 +963,7 @@ master_start(const char *file, int foreground)
 	master_pid = getpid();
 	started_at = time(NULL);
 	signals_init();
+	stderr_relay_init();
 	log_info("daemon started -- version 0.1, configuration %s", conf_file);
 	fill();
 	write_status();

@@ -250,6 +250,53 @@ def test_foreground_workers_get_no_terminal_env_or_privs(make_postern):
             os.close(master_fd)
 
 
+def test_foreground_log_stderr_relays_worker_lines_not_the_tty(
+        make_postern):
+    import pty
+    import threading
+    p = make_postern(start=False)
+    with open(p.conf) as f:
+        conf = f.read().replace("log = %s\n" % p.logfile, "log = stderr\n")
+    with open(p.conf, "w") as f:
+        f.write(conf)
+    master_fd, slave_fd = pty.openpty()
+    out = []
+
+    def drain():
+        while True:
+            try:
+                b = os.read(master_fd, 4096)
+            except OSError:
+                return
+            if not b:
+                return
+            out.append(b)
+    t = threading.Thread(target=drain, daemon=True)
+    t.start()
+    proc = subprocess.Popen([POSTERN, "-c", p.conf, "start", "--foreground"],
+                            env=p.env, stdin=slave_fd, stdout=slave_fd,
+                            stderr=slave_fd)
+    os.close(slave_fd)
+    try:
+        wait_for(lambda: p.port_open(p.port), what="smtp port")
+        wait_for(lambda: len(p.children()) >= 6, what="workers")
+        for pid, comm, _ in p.children():
+            try:
+                link = os.readlink("/proc/%d/fd/2" % pid)
+            except FileNotFoundError:
+                continue
+            assert link.startswith("pipe:"), (comm, link)
+        smtplib.SMTP("127.0.0.1", p.port, timeout=20).quit()
+        wait_for(lambda: b"postern/smtpd[" in b"".join(out),
+                 what="a worker's log line on the terminal")
+    finally:
+        p.cli("stop", check=False)
+        try:
+            proc.wait(timeout=60)
+        finally:
+            os.close(master_fd)
+
+
 # ---------------------------------------------- 5: exec, start-up health
 
 def test_programs_under_a_0700_directory_work(make_postern, users):
