@@ -243,11 +243,7 @@ def test_foreground_workers_get_no_terminal_env_or_privs(make_postern):
             except FileNotFoundError:
                 continue	# restarted under us
     finally:
-        p.cli("stop", check=False)
-        try:
-            proc.wait(timeout=60)
-        finally:
-            os.close(master_fd)
+        stop_foreground(p, proc, master_fd)
 
 
 def test_foreground_log_stderr_relays_worker_lines_not_the_tty(
@@ -290,11 +286,7 @@ def test_foreground_log_stderr_relays_worker_lines_not_the_tty(
         wait_for(lambda: b"postern/smtpd[" in b"".join(out),
                  what="a worker's log line on the terminal")
     finally:
-        p.cli("stop", check=False)
-        try:
-            proc.wait(timeout=60)
-        finally:
-            os.close(master_fd)
+        stop_foreground(p, proc, master_fd)
 
 
 # ---------------------------------------------- 5: exec, start-up health
