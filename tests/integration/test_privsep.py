@@ -65,6 +65,15 @@ def assert_untouched(path):
         assert f.read() == "root's secret\n"
 
 
+def stop_foreground(p, proc, master_fd):
+    """Stop a `start --foreground` master and close its terminal."""
+    p.cli("stop", check=False)
+    try:
+        proc.wait(timeout=60)
+    finally:
+        os.close(master_fd)
+
+
 def send(p, rcpt, subject):
     s = smtplib.SMTP("127.0.0.1", p.port, timeout=20)
     s.sendmail("sender@client.test", [rcpt],
