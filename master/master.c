@@ -2,13 +2,12 @@
  * master: binds the listeners, creates the queue tree, spawns every
  * service and keeps it running. Root, but never reads network input:
  * it only accepts on its own control socket in private/ (user-only).
- * Workers are dropped to user/group before exec (local keeps root).
+ * In the queue it writes only in root's pid/, by *at() calls; workers
+ * are dropped to user/group before exec (local keeps root).
  */
 #include <sys/file.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <netinet/in.h>
@@ -17,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pwd.h>
@@ -36,8 +36,9 @@
 
 #define MAX_SERVICES	(CONF_MAX_LISTENERS + 3 + TRANSPORT_MAX)
 #define MAX_PROCS	64
-#define MAX_FDS		16
+#define MAX_FDS		CHILD_MAX_FDS
 #define STOP_GRACE	30	/* seconds */
+#define STARTUP_WAIT_MS	500	/* alive this long: started */
 
 struct proc {
 	pid_t	 pid;
@@ -61,6 +62,7 @@ struct service {
 
 static struct conf	 cf;
 static const char	*conf_file;
+static char		 conf_abs[PATH_MAX];
 static struct service	 svc[MAX_SERVICES];
 static int		 nsvc;
 static pid_t		 old_pids[1024];	/* previous generation, draining */
@@ -73,6 +75,12 @@ static int		 ctl_fd = -1;
 static time_t		 started_at;
 static int		 stopping;
 static pid_t		 master_pid;
+static int		 starting;		/* in startup_check() */
+static char		 startup_fail[768];	/* the first death then */
+static pid_t		 startup_dead;		/* its pid */
+static int		 stderr_pipe[2] = { -1, -1 };	/* stderr_relay() */
+
+static struct qtree	 qt = { -1, -1, -1, -1 };
 
 static void
 on_signal(int sig)
@@ -111,55 +119,6 @@ run_identity(const struct conf *c, uid_t *uid, gid_t *gid, char *err,
 	}
 	*uid = pw->pw_uid;
 	*gid = gr->gr_gid;
-	return 0;
-}
-
-static int
-mkdir_owned(const char *path, mode_t mode, uid_t uid, gid_t gid, char *err,
-    size_t errlen)
-{
-	struct stat st;
-
-	if (mkdir(path, mode) == -1 && errno != EEXIST) {
-		snprintf(err, errlen, "mkdir %s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (lstat(path, &st) == -1 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s is not a directory", path);
-		return -1;
-	}
-	if (geteuid() == 0 && (st.st_uid != uid || st.st_gid != gid) &&
-	    chown(path, uid, gid) == -1) {
-		snprintf(err, errlen, "chown %s: %s", path, strerror(errno));
-		return -1;
-	}
-	if ((st.st_mode & 07777) != mode && chmod(path, mode) == -1) {
-		snprintf(err, errlen, "chmod %s: %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-int
-queue_tree_create(const struct conf *c, uid_t uid, gid_t gid, char *err,
-    size_t errlen)
-{
-	static const struct { const char *name; mode_t mode; } sub[] = {
-		{ QDIR_INCOMING, 0700 }, { QDIR_ACTIVE, 0700 },
-		{ QDIR_DEFERRED, 0700 }, { QDIR_HOLD, 0700 },
-		{ QDIR_CORRUPT, 0700 }, { QDIR_PRIVATE, 0700 },
-		{ QDIR_PUBLIC, 0711 }, { QDIR_PID, 0700 },
-		{ QDIR_MAILDROP, 0730 },
-	};
-	char path[512];
-
-	if (mkdir_owned(c->queue_dir, 0755, uid, gid, err, errlen) == -1)
-		return -1;
-	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", c->queue_dir, sub[i].name);
-		if (mkdir_owned(path, sub[i].mode, uid, gid, err, errlen) == -1)
-			return -1;
-	}
 	return 0;
 }
 
@@ -223,39 +182,6 @@ bind_tcp(const char *spec, int *out, int max, char *err, size_t errlen)
 	return n;
 }
 
-static int
-bind_unix(const char *rel, mode_t mode, char *err, size_t errlen)
-{
-	struct sockaddr_un sun;
-	char path[512];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", cf.queue_dir, rel);
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		snprintf(err, errlen, "socket path too long: %s", path);
-		return -1;
-	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	unlink(path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd == -1 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
-	    listen(fd, 256) == -1) {
-		snprintf(err, errlen, "socket %s: %s", path, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		return -1;
-	}
-	if (is_root && chown(path, run_uid, run_gid) == -1) {
-		snprintf(err, errlen, "chown %s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	chmod(path, mode);
-	return fd;
-}
-
 static struct service *
 svc_add(const char *name, const char *prog, unsigned count)
 {
@@ -274,13 +200,27 @@ static int
 svc_listen_unix(struct service *s, const char *rel, mode_t mode, char *err,
     size_t errlen)
 {
-	int fd;
+	int fd, dfd;
+	const char *name;
 
 	if (s->nfds >= MAX_FDS) {
 		snprintf(err, errlen, "%s: too many sockets", s->name);
 		return -1;
 	}
-	if ((fd = bind_unix(rel, mode, err, errlen)) == -1)
+	if (strncmp(rel, QDIR_PUBLIC "/", strlen(QDIR_PUBLIC "/")) == 0) {
+		dfd = qt.public;
+		name = rel + strlen(QDIR_PUBLIC "/");
+	} else if (strncmp(rel, QDIR_PRIVATE "/",
+	    strlen(QDIR_PRIVATE "/")) == 0) {
+		dfd = qt.private;
+		name = rel + strlen(QDIR_PRIVATE "/");
+	} else {
+		snprintf(err, errlen, "%s: socket %s outside private/ and "
+		    "public/", s->name, rel);
+		return -1;
+	}
+	if ((fd = queue_socket_bind(dfd, rel, name, mode, run_uid, run_gid, err,
+	    errlen)) == -1)
 		return -1;
 	s->fds[s->nfds++] = fd;
 	return 0;
@@ -345,7 +285,8 @@ setup_services(char *err, size_t errlen)
 	s->keep = 1;
 	if (svc_listen_unix(s, QDIR_PRIVATE "/anvil", 0600, err, errlen) == -1)
 		return -1;
-	if ((ctl_fd = bind_unix(QDIR_PRIVATE "/master", 0600, err, errlen)) == -1)
+	if ((ctl_fd = queue_socket_bind(qt.private, QDIR_PRIVATE "/master",
+	    "master", 0600, run_uid, run_gid, err, errlen)) == -1)
 		return -1;
 	return 0;
 }
@@ -359,76 +300,6 @@ libexec_dir(void)
 }
 
 static void
-child_exec(struct service *s)
-{
-	char path[512], nfds[8], kfds[16];
-	int tmp[MAX_FDS], kfd = -1;
-	const struct conf_smtpd *l;
-	sigset_t none;
-
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (int sig = 1; sig < NSIG; sig++)
-		signal(sig, SIG_DFL);
-	/* smtpd's TLS key is opened here, still as root, and handed over
-	 * as fd 3+N (POSTERN_TLS_KEY_FD): the key file may be root-only
-	 * while smtpd never runs as root (docs/internals.md). */
-	if (strcmp(s->prog, "smtpd") == 0 &&
-	    (l = conf_listener(&cf, s->name)) != NULL &&
-	    l->tls != TLS_NONE && l->tls_key != NULL) {
-		int fd = open(l->tls_key, O_RDONLY | O_NOCTTY | O_CLOEXEC);
-
-		if (fd == -1 || (kfd = fcntl(fd, F_DUPFD, 64)) == -1) {
-			log_error("[%s] cannot open tls_key %s: %s", s->name,
-			    l->tls_key, strerror(errno));
-			_exit(71);
-		}
-		close(fd);
-	}
-	/* Move the fds out of the way, then down to 3.. */
-	for (int i = 0; i < s->nfds; i++)
-		if ((tmp[i] = fcntl(s->fds[i], F_DUPFD, 64)) == -1)
-			_exit(71);
-	for (int i = 0; i < s->nfds; i++) {
-		if (dup2(tmp[i], 3 + i) == -1)
-			_exit(71);
-		close(tmp[i]);
-	}
-	unsetenv("POSTERN_TLS_KEY_FD");
-	if (kfd != -1) {
-		if (dup2(kfd, 3 + s->nfds) == -1)
-			_exit(71);
-		close(kfd);
-		snprintf(kfds, sizeof(kfds), "%d", 3 + s->nfds);
-		setenv("POSTERN_TLS_KEY_FD", kfds, 1);
-		closefrom(4 + s->nfds);
-	} else
-		closefrom(3 + s->nfds);
-	snprintf(nfds, sizeof(nfds), "%d", s->nfds);
-	setenv("POSTERN_LISTEN_FDS", nfds, 1);
-	if (is_root && s->drop) {
-		if (setgroups(1, &run_gid) == -1 || setgid(run_gid) == -1 ||
-		    setuid(run_uid) == -1)
-			_exit(71);
-		if (getuid() != run_uid || geteuid() != run_uid ||
-		    getgid() != run_gid || setuid(0) != -1)
-			_exit(71);
-	}
-	/* If master dies (kill -9), the workers finish and go: a new master
-	 * must be able to bind the ports again. Set after the uid change,
-	 * which clears it; the getppid() check closes the race. */
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (getppid() != master_pid)
-		_exit(0);
-	snprintf(path, sizeof(path), "%s/%s", libexec_dir(), s->prog);
-	if (strcmp(s->prog, "smtpd") == 0)
-		execl(path, s->prog, "-c", conf_file, "-s", s->name, (char *)NULL);
-	else
-		execl(path, s->prog, "-c", conf_file, (char *)NULL);
-	_exit(72);
-}
-
-static void
 spawn(struct service *s, int slot)
 {
 	pid_t pid = fork();
@@ -437,8 +308,18 @@ spawn(struct service *s, int slot)
 		log_error("fork for %s: %s", s->name, strerror(errno));
 		return;
 	}
-	if (pid == 0)
-		child_exec(s);
+	if (pid == 0) {
+		struct child_spec cs = {
+			.name = s->name, .prog = s->prog,
+			.libexec = libexec_dir(), .fds = s->fds,
+			.nfds = s->nfds, .drop = is_root && s->drop,
+			.uid = run_uid, .gid = run_gid, .queue_fd = qt.root,
+			.master = master_pid, .conf = &cf,
+			.stderr_fd = stderr_pipe[1],
+			.conf_file = conf_file,
+		};
+		child_exec(&cs);
+	}
 	s->proc[slot].pid = pid;
 	s->proc[slot].started = time(NULL);
 	log_debug("started %s (pid %ld)", s->name, (long)pid);
@@ -482,21 +363,34 @@ fill(void)
 	}
 }
 
+/* pid/status, written whole then renamed: only in pid/, root's. */
 static void
 write_status(void)
 {
-	char path[512], tmp[520];
-	FILE *f;
+	char text[4096];
+	size_t len;
+	int fd, n;
 
-	snprintf(path, sizeof(path), "%s/%s/status", cf.queue_dir, QDIR_PID);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if ((f = fopen(tmp, "w")) == NULL)
+	n = snprintf(text, sizeof(text), "started=%lld\n",
+	    (long long)started_at);
+	for (int i = 0; i < nsvc && n > 0 && (size_t)n < sizeof(text); i++)
+		n += snprintf(text + n, sizeof(text) - (size_t)n,
+		    "service %s %d\n", svc[i].name, svc_alive(&svc[i]));
+	if (n < 0)
 		return;
-	fprintf(f, "started=%lld\n", (long long)started_at);
-	for (int i = 0; i < nsvc; i++)
-		fprintf(f, "service %s %d\n", svc[i].name, svc_alive(&svc[i]));
-	fclose(f);
-	rename(tmp, path);
+	len = (size_t)n < sizeof(text) ? (size_t)n : sizeof(text) - 1;
+	(void)unlinkat(qt.pid, "status.tmp", 0);
+	fd = openat(qt.pid, "status.tmp", O_WRONLY | O_CREAT | O_EXCL |
+	    O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd == -1)
+		return;
+	if (write(fd, text, len) != (ssize_t)len) {
+		close(fd);
+		(void)unlinkat(qt.pid, "status.tmp", 0);
+		return;
+	}
+	close(fd);
+	(void)renameat(qt.pid, "status.tmp", qt.pid, "status");
 }
 
 static void
@@ -536,6 +430,13 @@ reap(void)
 				if (stopping)
 					break;
 				describe_exit(status, how, sizeof(how));
+				if (starting && startup_fail[0] == '\0') {
+					snprintf(startup_fail,
+					    sizeof(startup_fail), "service %s "
+					    "died during start-up: %s",
+					    s->name, how);
+					startup_dead = pid;
+				}
 				log_warn("service %s (pid %ld) died: %s; restarting",
 				    s->name, (long)pid, how);
 				if (time(NULL) - s->proc[k].started < 2) {
@@ -699,15 +600,25 @@ stop_all(void)
 	}
 }
 
+/* pid/master.pid, opened in root's pid/ without following a link,
+ * flock'ed: a second master stops here. */
 static int
 lock_pidfile(int *fdp, char *err, size_t errlen)
 {
-	char path[512], pid[32];
+	char pid[32];
+	struct stat st;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/%s/master.pid", cf.queue_dir, QDIR_PID);
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) == -1) {
-		snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+	/* A symlink (planted when an older version gave pid/ to the user)
+	 * goes; only a regular file can be a running master's. */
+	if (fstatat(qt.pid, "master.pid", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    !S_ISREG(st.st_mode))
+		(void)unlinkat(qt.pid, "master.pid", 0);
+	fd = openat(qt.pid, "master.pid", O_RDWR | O_CREAT | O_NOFOLLOW |
+	    O_CLOEXEC, 0644);
+	if (fd == -1) {
+		snprintf(err, errlen, "open %s/%s/master.pid: %s", cf.queue_dir,
+		    QDIR_PID, strerror(errno));
 		return -1;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
@@ -718,18 +629,50 @@ lock_pidfile(int *fdp, char *err, size_t errlen)
 		close(fd);
 		return -1;
 	}
+	if (fchmod(fd, 0644) == -1 || (is_root && fchown(fd, 0, 0) == -1)) {
+		snprintf(err, errlen, "master.pid: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
 	*fdp = fd;
 	return 0;
 }
 
+/*
+ * The daemon's pid into master.pid, and a POSIX write lock on it: that
+ * lock's holder (F_GETLK) is how the CLI knows the pid is really our
+ * master's. Only master opens this file, so no close drops the lock.
+ */
 static void
 write_pid(int fd)
 {
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 	char pid[32];
 	int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 
+	if (fcntl(fd, F_SETLK, &fl) == -1)
+		log_warn("cannot lock the pid file: %s", strerror(errno));
 	if (ftruncate(fd, 0) == -1 || pwrite(fd, pid, (size_t)n, 0) != n)
 		log_warn("cannot write the pid file: %s", strerror(errno));
+}
+
+/* Every program a service runs is there and executable (checked as
+ * root, who opens it before each drop): start fails here, with why. */
+static int
+programs_check(char *err, size_t errlen)
+{
+	char path[512];
+
+	for (int i = 0; i < nsvc; i++) {
+		snprintf(path, sizeof(path), "%s/%s", libexec_dir(),
+		    svc[i].prog);
+		if (access(path, X_OK) == -1) {
+			snprintf(err, errlen, "service %s: cannot run %s: %s",
+			    svc[i].name, path, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* Configuration, identity, queue tree, pid lock and sockets; each
@@ -740,6 +683,9 @@ master_prepare(const char *file, int *lockfd)
 	struct conf_errors errs = { 0 };
 	char err[600];
 
+	/* Workers run in queue_dir: they get the file's absolute name. */
+	if (realpath(file, conf_abs) != NULL)
+		file = conf_abs;
 	conf_file = file;
 	if (conf_load(file, &cf, &errs) == -1) {
 		for (size_t i = 0; i < errs.n; i++)
@@ -752,9 +698,11 @@ master_prepare(const char *file, int *lockfd)
 	conf_errors_free(&errs);
 	is_root = geteuid() == 0;
 	if (run_identity(&cf, &run_uid, &run_gid, err, sizeof(err)) == -1 ||
-	    queue_tree_create(&cf, run_uid, run_gid, err, sizeof(err)) == -1 ||
+	    queue_tree_create(&cf, run_uid, run_gid, &qt, err,
+	    sizeof(err)) == -1 ||
 	    lock_pidfile(lockfd, err, sizeof(err)) == -1 ||
-	    setup_services(err, sizeof(err)) == -1) {
+	    setup_services(err, sizeof(err)) == -1 ||
+	    programs_check(err, sizeof(err)) == -1) {
 		fprintf(stderr, "postern: %s\n", err);
 		return -1;
 	}
@@ -771,7 +719,9 @@ detach(int *ready_w)
 {
 	int ready[2], nul;
 	pid_t pid;
-	char c;
+	char why[512];
+	size_t len = 0;
+	ssize_t n;
 
 	if (pipe2(ready, O_CLOEXEC) == -1) {
 		perror("postern: pipe");
@@ -783,12 +733,18 @@ detach(int *ready_w)
 	}
 	if (pid > 0) {
 		close(ready[1]);
-		if (read(ready[0], &c, 1) != 1) {
-			fprintf(stderr, "postern: master failed to start; "
-			    "see the log (%s)\n", cf.log);
-			return 1;
-		}
-		return 0;
+		while ((n = read(ready[0], why + len,
+		    sizeof(why) - 1 - len)) > 0)
+			len += (size_t)n;
+		why[len] = '\0';
+		if (len > 0 && why[0] == 'r')
+			return 0;
+		if (len > 1)
+			fprintf(stderr, "postern: not started: %s\n", why + 1);
+		else
+			fprintf(stderr, "postern: master failed to start; see "
+			    "the log (%s)\n", cf.log);
+		return 1;
 	}
 	close(ready[0]);
 	*ready_w = ready[1];
@@ -817,8 +773,21 @@ master_log_open(void)
 		return -1;
 	}
 	if (is_root && strcmp(cf.log, "syslog") != 0 &&
-	    strcmp(cf.log, "stderr") != 0 && chown(cf.log, run_uid, run_gid) == -1)
-		log_warn("chown %s: %s", cf.log, strerror(errno));
+	    strcmp(cf.log, "stderr") != 0) {
+		/* The workers append too; given to them by fd, never by
+		 * path (a symlink is not followed). */
+		int fd = open(cf.log, O_WRONLY | O_APPEND | O_NOFOLLOW |
+		    O_NOCTTY | O_CLOEXEC);
+		struct stat st;
+
+		if (fd == -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+		    fchown(fd, run_uid, run_gid) == -1)
+			log_warn("cannot give %s to user %s: %s", cf.log,
+			    cf.user, fd == -1 ? strerror(errno) :
+			    "not a regular file");
+		if (fd != -1)
+			close(fd);
+	}
 	return 0;
 }
 
@@ -840,21 +809,49 @@ signals_init(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/*
+ * log = stderr on a terminal: the workers' stderr is a pipe whose lines
+ * master copies to its own, so that no worker holds the terminal.
+ */
+static void
+stderr_relay_init(void)
+{
+	if (strcmp(cf.log, "stderr") != 0 || !isatty(2))
+		return;
+	if (pipe2(stderr_pipe, O_CLOEXEC | O_NONBLOCK) == -1) {
+		stderr_pipe[0] = stderr_pipe[1] = -1;
+		log_warn("pipe: %s; the workers' log is lost", strerror(errno));
+	}
+}
+
+static void
+stderr_relay(void)
+{
+	char b[4096];
+	ssize_t n;
+
+	while ((n = read(stderr_pipe[0], b, sizeof(b))) > 0)
+		(void)!write(2, b, (size_t)n);
+}
+
 /* Supervise until SIGTERM/SIGINT. */
 static void
 master_loop(void)
 {
 	for (;;) {
-		struct pollfd pfd[2] = {
+		struct pollfd pfd[3] = {
 			{ .fd = sigpipe_fd[0], .events = POLLIN },
 			{ .fd = ctl_fd, .events = POLLIN },
+			{ .fd = stderr_pipe[0], .events = POLLIN },
 		};
 		unsigned char sig;
 		int stop = 0, hup = 0;
 
-		if (poll(pfd, 2, 1000) > 0) {
+		if (poll(pfd, 3, 1000) > 0) {
 			if (pfd[1].revents & POLLIN)
 				control();
+			if (pfd[2].revents & POLLIN)
+				stderr_relay();
 			while (read(sigpipe_fd[0], &sig, 1) == 1) {
 				if (sig == SIGTERM || sig == SIGINT)
 					stop = 1;
@@ -872,10 +869,89 @@ master_loop(void)
 	}
 }
 
+/*
+ * The last error the dead worker pid logged (its cause), appended to
+ * startup_fail; only from a log file (not syslog or stderr).
+ */
+static void
+startup_cause(void)
+{
+	char tail[8192], tag[32], *p, *hit = NULL, *end;
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	if (cf.log[0] != '/' || startup_dead <= 0 ||
+	    (fd = open(cf.log, O_RDONLY | O_NOFOLLOW | O_NOCTTY |
+	    O_CLOEXEC)) == -1)
+		return;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (n = pread(fd, tail, sizeof(tail) - 1, st.st_size >
+	    (off_t)sizeof(tail) - 1 ? st.st_size - (off_t)sizeof(tail) + 1 :
+	    0)) <= 0) {
+		close(fd);
+		return;
+	}
+	close(fd);
+	tail[n] = '\0';
+	snprintf(tag, sizeof(tag), "[%ld]: error: ", (long)startup_dead);
+	for (p = tail; (p = strstr(p, tag)) != NULL; p++)
+		hit = p + strlen(tag);
+	if (hit == NULL)
+		return;
+	if ((end = strchr(hit, '\n')) != NULL)
+		*end = '\0';
+	(void)strlcat(startup_fail, ": ", sizeof(startup_fail));
+	(void)strlcat(startup_fail, hit, sizeof(startup_fail));
+}
+
+/*
+ * Start-up health: a service that dies in its first moments (cannot
+ * exec, bad config) fails `postern start` with the cause, which goes
+ * to the waiting CLI on ready_w (or stderr in the foreground).
+ */
+static int
+startup_check(int ready_w, int lockfd)
+{
+	struct pollfd pfd = { .fd = sigpipe_fd[0], .events = POLLIN };
+	struct timespec t0, t;
+	long ms = 0;
+	char msg[sizeof(startup_fail) + 1];
+
+	starting = 1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (ms < STARTUP_WAIT_MS && startup_fail[0] == '\0') {
+		(void)poll(&pfd, 1, (int)(STARTUP_WAIT_MS - ms));
+		reap();
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		ms = (t.tv_sec - t0.tv_sec) * 1000 +
+		    (t.tv_nsec - t0.tv_nsec) / 1000000;
+	}
+	starting = 0;
+	if (startup_fail[0] == '\0') {
+		if (ready_w != -1) {
+			(void)!write(ready_w, "r", 1);
+			close(ready_w);
+		}
+		return 0;
+	}
+	startup_cause();
+	log_error("not starting: %s", startup_fail);
+	snprintf(msg, sizeof(msg), "!%s", startup_fail);
+	if (ready_w != -1)
+		(void)!write(ready_w, msg, strlen(msg));
+	else
+		fprintf(stderr, "postern: not starting: %s\n", startup_fail);
+	stop_all();
+	(void)unlinkat(qt.pid, "status", 0);
+	if (ftruncate(lockfd, 0) == -1)
+		log_warn("cannot clear the pid file");
+	return -1;
+}
+
 int
 master_start(const char *file, int foreground)
 {
-	char path[512];
 	int lockfd, ready_w = -1, st;
 
 	if (master_prepare(file, &lockfd) == -1)
@@ -888,17 +964,15 @@ master_start(const char *file, int foreground)
 	master_pid = getpid();
 	started_at = time(NULL);
 	signals_init();
+	stderr_relay_init();
 	log_info("daemon started -- version 0.1, configuration %s", conf_file);
 	fill();
 	write_status();
-	if (ready_w != -1) {
-		(void)!write(ready_w, "r", 1);
-		close(ready_w);
-	}
+	if (startup_check(ready_w, lockfd) == -1)
+		return 1;
 	master_loop();
 	stop_all();
-	snprintf(path, sizeof(path), "%s/%s/status", cf.queue_dir, QDIR_PID);
-	unlink(path);
+	(void)unlinkat(qt.pid, "status", 0);
 	if (ftruncate(lockfd, 0) == -1)
 		log_warn("cannot clear the pid file");
 	log_info("terminating on signal");

@@ -1,16 +1,52 @@
 /*
- * master: the supervisor (master.c) and the CLI around it (postern.c).
+ * master: the supervisor (master.c), its queue tree and sockets
+ * (qtree.c), the worker's start (child.c) and the CLI (postern.c).
  */
 #ifndef POSTERN_MASTER_H
 #define POSTERN_MASTER_H
 
+#include <sys/types.h>
+
 #include "conf.h"
+
+#define CHILD_MAX_FDS	16
+
+/* Directory fds master keeps, opened with O_DIRECTORY|O_NOFOLLOW. */
+struct qtree {
+	int	 root, pid, private, public;
+};
+
+/* What a forked child needs to become a worker (child.c). */
+struct child_spec {
+	const char		*name;		/* service */
+	const char		*prog;		/* under libexec */
+	const char		*libexec;
+	const int		*fds;		/* sockets, to 3.. */
+	int			 nfds;
+	int			 drop;		/* to uid/gid */
+	uid_t			 uid;
+	gid_t			 gid;
+	int			 queue_fd;	/* the worker's cwd */
+	int			 stderr_fd;	/* its fd 2, or -1 */
+	pid_t			 master;
+	const struct conf	*conf;
+	const char		*conf_file;	/* absolute */
+};
 
 /* postern start: returns an exit status (only in the CLI process). */
 int	 master_start(const char *conf_file, int foreground);
-/* Queue directory layout, created with owners and modes; 0 or -1. */
-int	 queue_tree_create(const struct conf *, uid_t, gid_t, char *err, size_t);
 /* Resolve conf user/group when root; when not root: ourselves. */
 int	 run_identity(const struct conf *, uid_t *, gid_t *, char *err, size_t);
+
+/* The queue tree: queue_dir and pid/ root's, the rest uid/gid's; the
+ * directory fds into *qt. 0 or -1 (err says why). */
+int	 queue_tree_create(const struct conf *, uid_t, gid_t, struct qtree *,
+	    char *err, size_t);
+/* A listening UNIX socket name in directory dfd, bound as uid/gid with
+ * mode; label names it in errors. The fd or -1. */
+int	 queue_socket_bind(int dfd, const char *label, const char *name,
+	    mode_t mode, uid_t, gid_t, char *err, size_t);
+/* In the forked child: become the worker. Never returns. */
+void	 child_exec(const struct child_spec *) __attribute__((noreturn));
 
 #endif

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,28 +58,87 @@ load_conf(const char *file, struct conf *c, int quiet_warnings)
 	return r;
 }
 
-/* pid of the running master, or 0 when none holds the lock. */
+/* readlink of /proc/PID/exe without a " (deleted)" (an upgrade). */
+static int
+exe_of(const char *proc, char *out, size_t len)
+{
+	ssize_t n = readlink(proc, out, len - 1);
+	size_t l;
+
+	if (n <= 0)
+		return -1;
+	out[n] = '\0';
+	l = (size_t)n;
+	if (l > 10 && strcmp(out + l - 10, " (deleted)") == 0)
+		out[l - 10] = '\0';
+	return 0;
+}
+
+/*
+ * Is pid, named by the pid file fd, this instance's master? It must
+ * hold the file's POSIX write lock (master takes it; nobody else can
+ * open the root-owned file for writing) and run our program.
+ */
+static int
+master_verify(int fd, pid_t pid, char *why, size_t len)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	char proc[64], exe[PATH_MAX], self[PATH_MAX];
+
+	if (fcntl(fd, F_GETLK, &fl) == -1 || fl.l_type != F_WRLCK) {
+		snprintf(why, len, "master.pid names pid %ld, but no master "
+		    "holds its lock", (long)pid);
+		return -1;
+	}
+	if (fl.l_pid != pid) {
+		snprintf(why, len, "master.pid names pid %ld, but its lock is "
+		    "held by pid %ld", (long)pid, (long)fl.l_pid);
+		return -1;
+	}
+	snprintf(proc, sizeof(proc), "/proc/%ld/exe", (long)pid);
+	if (exe_of(proc, exe, sizeof(exe)) == -1 ||
+	    exe_of("/proc/self/exe", self, sizeof(self)) == -1) {
+		snprintf(why, len, "cannot tell what pid %ld runs: %s",
+		    (long)pid, strerror(errno));
+		return -1;
+	}
+	if (strcmp(exe, self) != 0) {
+		if (snprintf(why, len, "pid %ld in master.pid is not running "
+		    "%s", (long)pid, self) < 0)
+			why[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * pid of the running master, 0 when none holds the lock, -1 when the
+ * pid file cannot be trusted (why says so): never signal that one.
+ */
 static pid_t
-master_pid(const struct conf *c)
+master_pid(const struct conf *c, char *why, size_t len)
 {
 	char path[512], buf[32];
 	ssize_t n;
 	int fd;
 	pid_t pid = 0;
 
+	snprintf(why, len, "master.pid names no pid");
 	snprintf(path, sizeof(path), "%s/%s/master.pid", c->queue_dir, QDIR_PID);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return 0;
 	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {	/* nobody holds it */
 		close(fd);
 		return 0;
 	}
 	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
 	if (n > 0) {
 		buf[n] = '\0';
 		pid = (pid_t)atol(buf);
 	}
+	if (pid > 0 && master_verify(fd, pid, why, len) == -1)
+		pid = -1;
+	close(fd);
 	return pid > 0 ? pid : -1;
 }
 
@@ -107,13 +167,16 @@ cmd_status(const char *file, int json)
 	    QDIR_HOLD, QDIR_CORRUPT };
 	struct conf c;
 	pid_t pid;
+	char why[256];
 	char path[512], line[256];
 	FILE *f;
 	long long started = 0;
 
 	if (load_conf(file, &c, 1) == -1)
 		return 4;	/* LSB: status unknown */
-	pid = master_pid(&c);
+	pid = master_pid(&c, why, sizeof(why));
+	if (pid == -1)		/* running; which pid is not for sure */
+		fprintf(stderr, "postern: warning: %s\n", why);
 	if (pid == 0) {
 		if (json)
 			printf("{\"running\":false}\n");
@@ -124,10 +187,14 @@ cmd_status(const char *file, int json)
 	}
 	snprintf(path, sizeof(path), "%s/%s/status", c.queue_dir, QDIR_PID);
 	f = fopen(path, "r");
-	if (json)
+	if (json && pid > 0)
 		printf("{\"running\":true,\"pid\":%ld", (long)pid);
-	else
+	else if (json)
+		printf("{\"running\":true,\"pid\":null");
+	else if (pid > 0)
 		printf("postern is running (pid %ld)", (long)pid);
+	else
+		printf("postern is running (pid not verified)");
 	struct { char name[64]; int n; } sv[32];
 	int nsv = 0;
 	while (f && fgets(line, sizeof(line), f)) {
@@ -168,11 +235,17 @@ cmd_stop(const char *file, int quiet)
 {
 	struct conf c;
 	pid_t pid;
+	char why[256];
 
 	if (load_conf(file, &c, 1) == -1)
 		return 1;
-	pid = master_pid(&c);
-	if (pid <= 0) {
+	pid = master_pid(&c, why, sizeof(why));
+	if (pid == -1) {
+		fprintf(stderr, "postern: not stopping: %s\n", why);
+		conf_free(&c);
+		return 1;
+	}
+	if (pid == 0) {
 		if (!quiet)
 			printf("postern is not running\n");
 		conf_free(&c);
@@ -184,9 +257,9 @@ cmd_stop(const char *file, int quiet)
 		conf_free(&c);
 		return 1;
 	}
-	for (int i = 0; i < 1200 && master_pid(&c) != 0; i++)
+	for (int i = 0; i < 1200 && master_pid(&c, why, sizeof(why)) != 0; i++)
 		usleep(50000);
-	if (master_pid(&c) != 0) {
+	if (master_pid(&c, why, sizeof(why)) != 0) {
 		fprintf(stderr, "postern: master (pid %ld) did not stop\n",
 		    (long)pid);
 		conf_free(&c);
@@ -203,14 +276,19 @@ cmd_reload(const char *file)
 {
 	struct conf c;
 	pid_t pid;
+	char why[256];
 
 	if (load_conf(file, &c, 0) == -1) {
 		fprintf(stderr, "postern: not reloading: fix the configuration\n");
 		return 1;
 	}
-	pid = master_pid(&c);
+	pid = master_pid(&c, why, sizeof(why));
 	conf_free(&c);
-	if (pid <= 0) {
+	if (pid == -1) {
+		fprintf(stderr, "postern: not reloading: %s\n", why);
+		return 1;
+	}
+	if (pid == 0) {
 		fprintf(stderr, "postern: not running\n");
 		return 7;	/* LSB: program is not running */
 	}
@@ -344,7 +422,8 @@ run_command(const char *file, const char *cmd, int nrest, char **rest)
 		struct conf c;
 		if (load_conf(file, &c, 1) == -1)
 			return 1;
-		pid_t pid = master_pid(&c);
+		char why[256];
+		pid_t pid = master_pid(&c, why, sizeof(why));
 		conf_free(&c);
 		if (pid == 0)
 			return 0;
