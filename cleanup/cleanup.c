@@ -730,12 +730,15 @@ sweep_temp(void)
 	closedir(d);
 }
 
-/* Which listening sockets are public/cleanup, by their bound path. */
+/* Which listening sockets are public/cleanup: all of them in the
+ * service "submit" (master binds the sockets by a relative name, so the
+ * bound path does not tell), or by the bound path when started by hand. */
 static void
 find_public(void)
 {
 	const char *suffix = QDIR_PUBLIC "/cleanup";
 	size_t sl = strlen(suffix);
+	int submit = strcmp(wk.service, "submit") == 0;
 
 	for (int i = 0; i < wk.nlisten && i < 16; i++) {
 		struct sockaddr_un sa;
@@ -747,8 +750,8 @@ find_public(void)
 		    &len) == -1 || sa.sun_family != AF_UNIX)
 			fatal("listening socket %d: not a unix socket", i);
 		pl = strnlen(sa.sun_path, sizeof(sa.sun_path));
-		public_fd[i] = pl >= sl &&
-		    strcmp(sa.sun_path + pl - sl, suffix) == 0;
+		public_fd[i] = submit || (pl >= sl &&
+		    strcmp(sa.sun_path + pl - sl, suffix) == 0);
 	}
 }
 

@@ -160,7 +160,9 @@ child_exec(const struct child_spec *s)
 	argv[n++] = (char *)s->prog;
 	argv[n++] = "-c";
 	argv[n++] = (char *)s->conf_file;
-	if (strcmp(s->prog, "smtpd") == 0) {
+	/* -s: the listener (smtpd), or a service that is not named after
+	 * its program (submit = cleanup on public/cleanup). */
+	if (strcmp(s->prog, "smtpd") == 0 || strcmp(s->name, s->prog) != 0) {
 		argv[n++] = "-s";
 		argv[n++] = (char *)s->name;
 	}

@@ -168,13 +168,17 @@ class Chaos:
     def killer(self, rnd):
         """Kill number i when about (i + 1) / (kills + 1) of the messages
         are accepted, so that the kills spread over the whole sending
-        whatever the machine's speed (and some land mid-transaction); the
-        middle one is the master's."""
+        whatever the machine's speed (and some land mid-transaction); those
+        not made when sending ends are made during the drain. The middle
+        one is the master's."""
         done = 0
-        while self.sending and done < self.kills:
+        while done < self.kills:
             with self.lock:
                 n = len(self.accepted) + self.refused
-            if n >= (done + 1) * self.messages / (self.kills + 1):
+            # a fast machine may finish sending first: the kills left
+            # then land while the queue drains
+            if (not self.sending or
+                    n >= (done + 1) * self.messages / (self.kills + 1)):
                 time.sleep(rnd.uniform(0, 0.3))
                 self.kill_one(rnd, master=done == self.kills // 2)
                 done += 1
