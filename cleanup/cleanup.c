@@ -102,14 +102,40 @@ qualify(const char *a)
 	return out;
 }
 
+/*
+ * An address as the queue keeps it: parsed as an SMTP path and formatted
+ * again, so that no control character, space or bracket that could end
+ * an SMTP command or a header line reaches the queue (the public socket
+ * is any local user's). A fresh string, or NULL if it does not parse.
+ */
+static char *
+canon_addr(const char *a, int allow_null)
+{
+	struct addr pa;
+	const char *why;
+	char out[QF_MAX_ADDR + 1];
+
+	if (addr_parse_path(a, strlen(a), allow_null, &pa, &why) == -1 ||
+	    addr_format(&pa, out, sizeof(out)) == -1)
+		return NULL;
+	return xstrdup(out);
+}
+
 static void
 add_rcpt(struct job *j, const char *a)
 {
-	char *q;
+	char *q, *c;
 
 	if (*a == '\0' || strlen(a) > QF_MAX_ADDR)
 		return;
 	q = j->local || j->msa ? qualify(a) : xstrdup(a);
+	c = canon_addr(q, 0);
+	free(q);
+	if (c == NULL) {
+		job_fail(j, 553, "5.1.3 Bad recipient address syntax");
+		return;
+	}
+	q = c;
 	for (size_t i = 0; i < j->nrcpt; i++)
 		if (strcasecmp(j->rcpt[i], q) == 0) {	/* duplicate */
 			free(q);
@@ -390,7 +416,8 @@ content_segment(struct job *j, const char *l, size_t len)
 /*
  * One LF-terminated line as it came. No bare CR reaches a queue file
  * (remote would pass it on, and "\r.\r" ends DATA at some receivers):
- * CRLF becomes LF and every other CR a line break (LF) too.
+ * CRLF becomes LF; every other CR is a line break (LF) in the body and
+ * a space in the header section.
  */
 static void
 content_in(struct job *j, const char *l, size_t n)
@@ -399,6 +426,19 @@ content_in(struct job *j, const char *l, size_t n)
 
 	if (stop > l && stop[-1] == '\r')
 		stop--;
+	if (!j->in_body && memchr(l, '\r', (size_t)(stop - l)) != NULL) {
+		/* In the header section a bare CR is a space: a line break
+		 * there would end the headers early (a Bcc: after it would
+		 * be shown to every recipient). */
+		size_t len = (size_t)(stop - l);
+		char *c = xmalloc(len + 1);
+
+		for (size_t i = 0; i < len; i++)
+			c[i] = l[i] == '\r' ? ' ' : l[i];
+		content_segment(j, c, len);
+		free(c);
+		return;
+	}
 	while ((cr = memchr(l, '\r', (size_t)(stop - l))) != NULL) {
 		content_segment(j, l, (size_t)(cr - l));
 		l = cr + 1;
@@ -516,6 +556,13 @@ job_open(struct job *j, int public, uid_t uid)
 		char *q = qualify(j->sender);
 		free(j->sender);
 		j->sender = q;
+	}
+	if (*j->sender) {
+		char *c = canon_addr(j->sender, 0);
+
+		free(j->sender);
+		if ((j->sender = c) == NULL)
+			return -1;
 	}
 	client_record(j, public);
 	for (size_t i = 0; i < o->nrcpt; i++)
@@ -730,15 +777,15 @@ sweep_temp(void)
 	closedir(d);
 }
 
-/* Which listening sockets are public/cleanup: all of them in the
- * service "submit" (master binds the sockets by a relative name, so the
- * bound path does not tell), or by the bound path when started by hand. */
+/* Which listening sockets are public/cleanup: all but those of the
+ * service "cleanup" (master binds by a relative name, so the bound path
+ * does not tell which directory; a public/ path is public anyway). */
 static void
 find_public(void)
 {
 	const char *suffix = QDIR_PUBLIC "/cleanup";
 	size_t sl = strlen(suffix);
-	int submit = strcmp(wk.service, "submit") == 0;
+	int trusted = strcmp(wk.service, "cleanup") == 0;
 
 	for (int i = 0; i < wk.nlisten && i < 16; i++) {
 		struct sockaddr_un sa;
@@ -750,7 +797,9 @@ find_public(void)
 		    &len) == -1 || sa.sun_family != AF_UNIX)
 			fatal("listening socket %d: not a unix socket", i);
 		pl = strnlen(sa.sun_path, sizeof(sa.sun_path));
-		public_fd[i] = submit || (pl >= sl &&
+		/* fail closed: only the smtpd-facing service "cleanup" has
+		 * trusted (private) sockets */
+		public_fd[i] = !trusted || (pl >= sl &&
 		    strcmp(sa.sun_path + pl - sl, suffix) == 0);
 	}
 }

@@ -92,7 +92,7 @@ job_open(struct worker *wk, struct agent_job *j, char *err, size_t errlen)
 
 	snprintf(rel, sizeof(rel), "%s/%s", QDIR_ACTIVE, j->id);
 	queue_path(wk->conf.queue_dir, rel, path, sizeof(path));
-	j->fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	j->fd = queue_open_regular(AT_FDCWD, path, O_RDONLY);
 	if (j->fd == -1) {
 		snprintf(err, errlen, "%s", strerror(errno));
 		return -1;

@@ -115,13 +115,34 @@ queue_remove(struct queue *q, enum qdir d, const char *id, int flags)
 }
 
 int
+queue_open_regular(int dfd, const char *name, int oflags)
+{
+	struct stat st;
+	int fd, fl;
+
+	/* O_NONBLOCK: a FIFO planted in a user-owned queue directory must
+	 * not hang a root reader (mailq, local) in open(). */
+	fd = openat(dfd, name, oflags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	if ((oflags & O_NONBLOCK) == 0 && (fl = fcntl(fd, F_GETFL)) != -1)
+		(void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	return fd;
+}
+
+int
 queue_file_open(struct queue *q, enum qdir d, const char *id, int oflags)
 {
 	int fd = dirfd_of(q, d);
 
 	if (fd == -1)
 		return -1;
-	return openat(fd, id, oflags | O_CLOEXEC);
+	return queue_open_regular(fd, id, oflags);
 }
 
 int
@@ -131,7 +152,7 @@ queue_touch(struct queue *q, enum qdir d, const char *id)
 
 	if (fd == -1)
 		return -1;
-	return utimensat(fd, id, NULL, 0);
+	return utimensat(fd, id, NULL, AT_SYMLINK_NOFOLLOW);
 }
 
 void

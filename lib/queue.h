@@ -40,7 +40,11 @@ int		 queue_move(struct queue *, enum qdir from, enum qdir to,
 /* Remove id from a queue. 0, or -1 with errno. */
 int		 queue_remove(struct queue *, enum qdir, const char *id,
 		    int flags);
-/* Open a file of a queue (O_CLOEXEC added). fd, or -1 with errno. */
+/* Open a regular file relative to dfd, never following a symlink and
+ * never blocking on a FIFO (O_NOFOLLOW, O_CLOEXEC added; anything but a
+ * regular file: EINVAL). fd, or -1 with errno. */
+int		 queue_open_regular(int dfd, const char *name, int oflags);
+/* queue_open_regular() of a file of a queue. */
 int		 queue_file_open(struct queue *, enum qdir, const char *id,
 		    int oflags);
 /* Set id's modification time (the time of its next try) to now. */

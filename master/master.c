@@ -548,9 +548,21 @@ control(void)
 	struct proto_reply r = { 0, 0, NULL, NULL };
 	char text[DSTATUS_TEXT] = "unknown request";
 	int fd = accept4(ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+	struct ucred cr;
+	socklen_t crlen = sizeof(cr);
 
 	if (fd == -1)
 		return;
+	/* Only the admin (master's own uid: root when master is root) may
+	 * restart services; the socket is in the user's private/, so a
+	 * compromised worker could otherwise connect. */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) == -1 ||
+	    cr.uid != geteuid()) {
+		log_warn("private/master: request from uid %ld refused",
+		    crlen == sizeof(cr) ? (long)cr.uid : -1L);
+		close(fd);
+		return;
+	}
 	ipc_msg_init(&im);
 	if (ipc_recv(fd, &im, 2000) == -1 || ipc_get(&im, ATTR_REQ) == NULL)
 		goto out;
@@ -609,10 +621,13 @@ lock_pidfile(int *fdp, char *err, size_t errlen)
 	struct stat st;
 	int fd;
 
-	/* A symlink (planted when an older version gave pid/ to the user)
-	 * goes; only a regular file can be a running master's. */
+	/* A symlink or a hard link (planted when an older version gave
+	 * pid/ to the user), or a file root does not own, goes: only a
+	 * regular file of root's with one name can be a running master's,
+	 * and root must not write through a link to another file. */
 	if (fstatat(qt.pid, "master.pid", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    !S_ISREG(st.st_mode))
+	    (!S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+	    (is_root && st.st_uid != 0)))
 		(void)unlinkat(qt.pid, "master.pid", 0);
 	fd = openat(qt.pid, "master.pid", O_RDWR | O_CREAT | O_NOFOLLOW |
 	    O_CLOEXEC, 0644);

@@ -115,6 +115,9 @@ job_enqueue(struct job *j)
 	j->m->jobs++;
 }
 
+static void rcpt_record(struct msg *, struct qrcpt *,
+    const struct dstatus *);
+
 /* Split the message's pending recipients into jobs by transport/nexthop. */
 static void
 msg_schedule(struct msg *m)
@@ -131,9 +134,17 @@ msg_schedule(struct msg *m)
 
 		if (r->status != QR_PENDING)
 			continue;
-		if (route_resolve(&router, r->addr, &rt, NULL, NULL) == -1)
-			panic("%s: no route for <%s>: longer than a queue file "
-			    "allows", m->id, r->addr);
+		if (route_resolve(&router, r->addr, &rt, NULL, NULL) == -1) {
+			/* cleanup queues only parsed addresses; one from an
+			 * older queue file may still not route: bounce it */
+			struct dstatus st;
+
+			dstatus_set(&st, DS_BOUNCE, 553, "5.1.3 no route for "
+			    "this address (bad syntax)");
+			log_warn("%s: to=<%s>: no route", m->id, r->addr);
+			rcpt_record(m, r, &st);
+			continue;
+		}
 		t = transport_index(rt.transport);
 		nh = rt.nexthop;
 		for (size_t k = 0; k < nj; k++)

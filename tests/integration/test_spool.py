@@ -219,3 +219,65 @@ def test_sendmail_streams_past_the_read_ahead(postern, users):
     assert r.returncode == 0, r
     box = postern.wait_mbox(users["alice"], b"last line", timeout=60)
     assert box.count(line) >= 60000 and b"not sent" not in box
+
+
+def test_public_recipient_with_controls_is_refused(postern, users):
+    # Any local user reaches public/cleanup: a recipient with CR/LF would
+    # become SMTP commands at the next hop, a 300-octet domain would not
+    # route. cleanup queues only addresses that parse.
+    bad = [b"x@remote.example>\r\nRCPT TO:<y@remote.example",
+           b"a@" + b"d" * 300, b"x> SIZE=1@remote.example"]
+    for rcpt in bad:
+        s, r = open_public(postern, ("rcpt", rcpt))
+        if r.get("status") == b"ok":
+            s.sendall(frame(("req", b"data"), ("chunk", b"Subject: t\n\nx\n")))
+            s.sendall(frame(("req", b"end")))
+            r = read_frame(s)
+        s.close()
+        assert r.get("status") == b"error", (rcpt, r)
+    assert os.listdir(os.path.join(postern.queue, "incoming")) == []
+    # and mail still flows
+    r = sendmail(postern, [users["alice"]], b"Subject: after\n\nstill ok\n")
+    assert r.returncode == 0, r
+    postern.wait_mbox(users["alice"], b"still ok")
+
+
+def test_bare_cr_in_headers_does_not_end_them(postern, users):
+    # A bare CR in a header must not end the header section: a Bcc after
+    # it would be shown to every recipient, and -t would miss it.
+    body = ("To: %s@localhost\nSubject: one\rtwo\nBcc: %s@localhost\n\n"
+            "hidden bcc\n" % (users["alice"], users["bob"]))
+    r = sendmail(postern, ["-t", "-i"], body.encode())
+    assert r.returncode == 0, r
+    a = postern.wait_mbox(users["alice"], b"hidden bcc")
+    postern.wait_mbox(users["bob"], b"hidden bcc")
+    assert b"Bcc:" not in a, a
+    assert b"Subject: one two\n" in a, a
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root (a worker's uid)")
+def test_master_control_socket_refuses_workers(postern, users):
+    # private/master restarts services: only the admin may ask, not a
+    # (compromised) worker running as the unprivileged user.
+    path = os.path.join(postern.queue, "private", "master")
+    pw = pwd.getpwnam("nobody")
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgid(pw.pw_gid)
+            os.setuid(pw.pw_uid)
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.settimeout(5)
+            c.connect(path)
+            c.sendall(frame(("req", b"restart"), ("service", b"qmgr")))
+            try:
+                got = c.recv(100)
+            except ConnectionResetError:   # closed with our frame unread
+                got = b""
+            os._exit(0 if got == b"" else 1)
+        except Exception:
+            os._exit(2)
+    _, st = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(st) == 0, st
+    wait_for(lambda: "private/master: request from uid %d refused"
+             % pw.pw_uid in postern.log(), what="refusal logged")
