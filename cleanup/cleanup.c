@@ -672,6 +672,16 @@ job_content(int fd, struct ipc_msg *m, struct job *j)
 }
 
 /* The end of the content: check, commit, answer, poke qmgr. */
+/* Remove the temp file of a message that will not be queued. */
+static void
+job_drop(struct job *j)
+{
+	if (j->w_open) {
+		qfile_abort(&j->w);
+		j->w_open = 0;
+	}
+}
+
 static void
 job_finish(int fd, struct job *j, int public)
 {
@@ -689,6 +699,7 @@ job_finish(int fd, struct job *j, int public)
 		    "5.5.1 No recipients found in headers" :
 		    "5.5.1 No recipients");
 	if (j->err_code) {
+		job_drop(j);	/* nothing half-written once the client hears */
 		reply(fd, 0, j->err_code, j->err_text, NULL);
 		log_info("%s: reject: %d %s", j->w.id, j->err_code,
 		    j->err_text);
@@ -718,6 +729,7 @@ job_finish(int fd, struct job *j, int public)
 
 write_error:
 	log_error("%s: queue write error: %s", j->w.id, strerror(j->w.err));
+	job_drop(j);
 	reply(fd, 0, reply_code(write_reply(j->w.err)),
 	    reply_text(write_reply(j->w.err)), NULL);
 }
