@@ -862,6 +862,7 @@ static void
 scan_due(time_t t)
 {
 	static time_t last_in, last_def;
+	int full = 0;
 
 	if (backlog && nmsgs < MAX_ACTIVE / 2) {
 		backlog = 0;
@@ -871,6 +872,7 @@ scan_due(time_t t)
 		want_incoming = 0;
 		last_in = t;
 		scan(QD_INCOMING, 0);
+		full = backlog;
 	}
 	if (want_deferred || t - last_def >= SCAN_DEFERRED) {
 		want_deferred = 0;
@@ -879,6 +881,9 @@ scan_due(time_t t)
 		scan(QD_DEFERRED, !flush_all);
 		if (!backlog)		/* a flush goes on after a full scan */
 			flush_all = 0;
+		/* incoming/ left files behind too: come back for them as
+		 * soon as there is room, not at the next timer */
+		backlog |= full;
 	}
 }
 
