@@ -42,7 +42,8 @@ usage(void)
 	    "  check                  validate the configuration and maps\n"
 	    "  queue [--json|show|flush|hold|release|delete|requeue|shape]\n"
 	    "  map [-q KEY] FILE      compile a text map to FILE.cdb\n"
-	    "  aliases                compile the aliases file\n");
+	    "  aliases                compile the aliases file\n"
+	    "  route ADDRESS...       show how each address would be routed\n");
 }
 
 static int
@@ -439,6 +440,8 @@ run_command(const char *file, const char *cmd, int nrest, char **rest)
 		return map_main(file, nrest, rest);
 	if (strcmp(cmd, "aliases") == 0)
 		return aliases_main(file, nrest, rest);
+	if (strcmp(cmd, "route") == 0)
+		return route_main(file, nrest, rest);
 	fprintf(stderr, "postern: unknown command \"%s\"\n", cmd);
 	usage();
 	return 2;

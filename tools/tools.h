@@ -23,6 +23,10 @@ int	 map_main(const char *conf_file, int argc, char **argv);
 /* `postern aliases` / newaliases / sendmail -bi: compile alias_map. */
 int	 aliases_main(const char *conf_file, int argc, char **argv);
 
+/* `postern route ADDRESS...`: what maps/route decides for each address,
+ * step by step (tools/route.c). */
+int	 route_main(const char *conf_file, int argc, char **argv);
+
 /* The mailq listing of queue_dir (incoming, active, deferred, hold) to
  * out: Postfix mailq text, or one JSON object per line when json is set.
  * Unreadable files are skipped with a warning on stderr. 0, or -1 when

@@ -506,3 +506,17 @@ def test_master_killed_workers_follow(postern, users):
                "Subject: reborn\r\n\r\nafter master death\r\n")
     s.quit()
     postern.wait_mbox(users["bob"], b"after master death")
+
+
+def test_postern_route_shows_the_decision(postern):
+    # `postern route` prints the routing layer's steps and its answer,
+    # exactly what qmgr uses (maps/route).
+    r = postern.cli("route", "Alice@LocalHost.", "bob@remote.example")
+    out = r.stdout
+    assert "local_domains  localhost is local" in out, out
+    assert "=> transport local, next hop " in out, out
+    assert "address <Alice@localhost>" in out, out
+    assert ("=> transport remote, next hop [127.0.0.2]:%d, tls "
+            % postern.smarthost_port) in out, out
+    r = postern.cli("route", check=False)
+    assert r.returncode == 2 and "usage" in r.stderr, r
