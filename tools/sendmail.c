@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -393,25 +394,58 @@ optarg_of(int argc, char **argv, int *i, const char *p)
 	return NULL;
 }
 
-int
-sendmail_main(int argc, char **argv)
+/*
+ * A Sendmail flag whose feature postern has not built is an error, never
+ * accepted and ignored: a script that asks for it learns at once.
+ */
+static int
+not_built(int opt, const char *v)
 {
-	const char *cf = NULL, *sender = NULL, *fullname = NULL;
-	enum mode mode = M_DELIVER;
-	int extract = 0, dot_ends = 1, i, rc;
-	struct conf c;
+	fprintf(stderr, "sendmail: -%c%s is not supported by postern\n", opt,
+	    v ? v : "");
+	return EX_USAGE_;
+}
 
-	/* fds 0-2 must be open, or the socket could become "stdin" */
-	for (;;) {
-		int fd = open("/dev/null", O_RDWR);
+/* -q alone, or -qTIME (Sendmail's queue-run interval): flush once now;
+ * qmgr retries by itself. -qR/-qS/-qI (one domain, sender or id): not
+ * built. */
+static int
+flush_ok(const char *rest)
+{
+	if (*rest == '\0' || strspn(rest, "0123456789smhdw") == strlen(rest))
+		return 1;
+	(void)not_built('q', rest);
+	return 0;
+}
 
-		if (fd == -1)
-			break;
-		if (fd > 2) {
-			close(fd);
-			break;
-		}
-	}
+/* -o options that postern honours: -oe[mpqw] (errors after queueing
+ * come back as bounces, a refusal before it is printed) and -od[biq]
+ * (mail is always queued first). -oi is handled by the caller. */
+static int
+o_option_ok(const char *v)
+{
+	return (v[0] == 'e' && v[1] != '\0' && strchr("mpqw", v[1]) != NULL &&
+	    v[2] == '\0') ||
+	    (v[0] == 'd' && v[1] != '\0' && strchr("biq", v[1]) != NULL &&
+	    v[2] == '\0');
+}
+
+struct sm_opts {
+	const char	*cf, *sender, *fullname;
+	enum mode	 mode;
+	int		 extract, dot_ends;
+};
+
+/*
+ * The flags, Sendmail's way (letters may be grouped, -ti; one that takes
+ * an argument ends the group). The index of the first recipient, or
+ * minus the exit status on a usage error.
+ */
+static int
+parse_opts(int argc, char **argv, struct sm_opts *o)
+{
+	int i;
+
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *p, *v;
 
@@ -426,102 +460,131 @@ sendmail_main(int argc, char **argv)
 		for (p = a + 1; *p != '\0'; p++) {
 			switch (*p) {
 			case 't':
-				extract = 1;
+				o->extract = 1;
 				continue;
 			case 'i':
-				dot_ends = 0;
+				o->dot_ends = 0;
 				continue;
-			case 'v':
 			case 'm':	/* me too: always */
-			case 'n':	/* no aliasing: not supported, ignored */
-			case 'U':	/* initial submission */
+			case 'U':	/* initial submission: always */
 				continue;
 			case 'I':
-				mode = M_ALIASES;
+				o->mode = M_ALIASES;
 				continue;
 			}
-			if (*p == 'q') {	/* -q, -q30m, -qI...: flush once */
-				mode = M_FLUSH;
+			if (*p == 'q') {
+				if (!flush_ok(p + 1))
+					return -EX_USAGE_;
+				o->mode = M_FLUSH;
 				break;
 			}
-			if (strchr("bcfrFoBNRVLOXhCd", *p) == NULL) {
+			if (strchr("vnNRVLOXhd", *p) != NULL)
+				return -not_built(*p, NULL);
+			if (strchr("bcfrFoBC", *p) == NULL) {
 				fprintf(stderr, "sendmail: unknown option -%c\n",
 				    *p);
-				return usage();
+				return -usage();
 			}
 			if ((v = optarg_of(argc, argv, &i, p)) == NULL) {
 				fprintf(stderr, "sendmail: option -%c needs an "
 				    "argument\n", *p);
-				return usage();
+				return -usage();
 			}
 			switch (*p) {
 			case 'b':
 				if (strcmp(v, "m") == 0)
-					mode = M_DELIVER;
+					o->mode = M_DELIVER;
 				else if (strcmp(v, "p") == 0)
-					mode = M_LIST;
+					o->mode = M_LIST;
 				else if (strcmp(v, "i") == 0)
-					mode = M_ALIASES;
+					o->mode = M_ALIASES;
 				else if (strcmp(v, "s") == 0)
-					mode = M_SMTP;
+					o->mode = M_SMTP;
 				else {
 					fprintf(stderr, "sendmail: -b%s is not "
 					    "supported\n", v);
-					return EX_USAGE_;
+					return -EX_USAGE_;
 				}
 				break;
 			case 'c':
 			case 'C':
-				cf = v;
+				o->cf = v;
 				break;
 			case 'f':
 			case 'r':
-				sender = v;
+				o->sender = v;
 				break;
 			case 'F':
-				fullname = v;
+				o->fullname = v;
 				break;
 			case 'o':
 				if (strcmp(v, "i") == 0)
-					dot_ends = 0;
-				/* -oem, -odb, -oQ...: ignored */
+					o->dot_ends = 0;
+				else if (!o_option_ok(v))
+					return -not_built('o', v);
 				break;
-			default:	/* -B -N -R -V -L -O -X -h -d: ignored */
-				break;
+			case 'B':
+				if (strcasecmp(v, "7BIT") != 0 &&
+				    strcasecmp(v, "8BITMIME") != 0)
+					return -not_built('B', v);
+				break;	/* 8-bit content is carried as it is */
 			}
 			break;
 		}
 	}
+	return i;
+}
 
-	if (mode == M_SMTP) {
+int
+sendmail_main(int argc, char **argv)
+{
+	struct sm_opts o = { .mode = M_DELIVER, .dot_ends = 1 };
+	int i, rc;
+	struct conf c;
+
+	/* fds 0-2 must be open, or the socket could become "stdin" */
+	for (;;) {
+		int fd = open("/dev/null", O_RDWR);
+
+		if (fd == -1)
+			break;
+		if (fd > 2) {
+			close(fd);
+			break;
+		}
+	}
+	if ((i = parse_opts(argc, argv, &o)) < 0)
+		return -i;
+	if (o.mode == M_SMTP) {
 		fprintf(stderr, "sendmail: -bs is not supported yet\n");
 		return EX_USAGE_;
 	}
-	if (mode == M_LIST) {
+	if (o.mode == M_LIST) {
 		if (i < argc)
 			return usage();
-		return queue_main(conf_path(cf), 0, NULL) == 0 ? EX_OK_ : 1;
+		return queue_main(conf_path(o.cf), 0, NULL) == 0 ? EX_OK_ : 1;
 	}
-	if (mode == M_ALIASES)
-		return aliases_main(conf_path(cf), 0, NULL);
-	if (mode == M_FLUSH) {
+	if (o.mode == M_ALIASES)
+		return aliases_main(conf_path(o.cf), 0, NULL);
+	if (o.mode == M_FLUSH) {
 		char *fl[] = { "flush", NULL };
 
-		return queue_main(conf_path(cf), 1, fl);
+		return queue_main(conf_path(o.cf), 1, fl);
 	}
-	if (i >= argc && !extract) {
+	if (i >= argc && !o.extract) {
 		fprintf(stderr, "sendmail: no recipients given (use -t to "
 		    "take them from the headers)\n");
 		return usage();
 	}
 
 	memset(&c, 0, sizeof(c));
-	if (tools_conf_load(conf_path(cf), &c) == -1) {
+	if (tools_conf_load(conf_path(o.cf), &c) == -1) {
 		conf_free(&c);
 		return EX_TEMPFAIL_;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	rc = submit(&c, sender, fullname, extract, dot_ends, argc - i, argv + i);
+	rc = submit(&c, o.sender, o.fullname, o.extract, o.dot_ends, argc - i,
+	    argv + i);
 	conf_free(&c);
 	return rc;
 }

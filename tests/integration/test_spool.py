@@ -286,3 +286,16 @@ def test_master_control_socket_refuses_workers(postern, users):
     assert os.WEXITSTATUS(st) == 0, st
     wait_for(lambda: "private/master: request from uid %d refused"
              % pw.pw_uid in postern.log(), what="refusal logged")
+
+
+def test_sendmail_flags_cron_works_unbuilt_refused(postern, users):
+    # Debian cron's exact call is served; a flag whose feature is not
+    # built is refused with a reason, never accepted and ignored.
+    r = sendmail(postern, ["-FCronDaemon", "-i", "-B8BITMIME", "-oem",
+                           users["alice"]], b"Subject: cron\n\nfrom cron\n")
+    assert r.returncode == 0, r
+    postern.wait_mbox(users["alice"], b"from cron")
+    for flags in (["-v"], ["-n"], ["-N", "never"], ["-qRexample.com"],
+                  ["-oQ/tmp"]):
+        r = sendmail(postern, flags + [users["alice"]], b"Subject: x\n\nx\n")
+        assert r.returncode == 64 and b"not supported" in r.stderr, (flags, r)
