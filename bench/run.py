@@ -138,7 +138,17 @@ def kill_tree(root, sig=signal.SIGKILL):
             pass
 
 
+def master_pid(queue):
+    """The pid in QUEUE/pid/master.pid (postern and Postfix alike), or 0."""
+    try:
+        with open(os.path.join(queue, "pid", "master.pid")) as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
 # --- the sink ------------------------------------------------------------
+
 class Sink:
     def __init__(self, base):
         self.port = free_port("127.0.0.2")
@@ -271,11 +281,7 @@ max_sessions = 2100
         self.root = wait_for(self._pid, 10)
 
     def _pid(self):
-        try:
-            with open(os.path.join(self.queue, "pid", "master.pid")) as f:
-                return int(f.read().strip() or 0)
-        except (OSError, ValueError):
-            return 0
+        return master_pid(self.queue)
 
     def stop(self):
         root = self._pid() or getattr(self, "root", 0)
@@ -382,11 +388,7 @@ postlog   unix-dgram n - n - 1 postlogd
         self.root = wait_for(self._pid, 10)
 
     def _pid(self):
-        try:
-            with open(os.path.join(self.queue, "pid", "master.pid")) as f:
-                return int(f.read().strip() or 0)
-        except (OSError, ValueError):
-            return 0
+        return master_pid(self.queue)
 
     def stop(self):
         root = self._pid() or getattr(self, "root", 0)

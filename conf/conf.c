@@ -510,13 +510,9 @@ conf_load(const char *path, struct conf *c, struct conf_errors *errs)
 void
 conf_errors_free(struct conf_errors *e)
 {
-	size_t	 i;
-
 	if (e == NULL)
 		return;
-	for (i = 0; i < e->n; i++)
-		free(e->msg[i]);
-	free(e->msg);
+	xfreev(e->msg, e->n);
 	memset(e, 0, sizeof(*e));
 }
 

@@ -125,12 +125,8 @@ domain_list_match(const struct domain_list *dl, const char *domain,
 void
 domain_list_free(struct domain_list *dl)
 {
-	size_t	 i;
-
 	if (dl == NULL)
 		return;
-	for (i = 0; i < dl->n; i++)
-		free(dl->dom[i]);
-	free(dl->dom);
+	xfreev(dl->dom, dl->n);
 	memset(dl, 0, sizeof(*dl));
 }

@@ -176,3 +176,11 @@ xstrndup(const char *s, size_t n)
 		fatal("out of memory");
 	return p;
 }
+
+void
+xfreev(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}

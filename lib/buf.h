@@ -33,6 +33,8 @@ void	*xmalloc(size_t);
 void	*xcalloc(size_t, size_t);
 void	*xreallocarray(void *, size_t, size_t);
 char	*xstrdup(const char *);
+/* Free n strings and the array that holds them. */
+void	 xfreev(char **, size_t n);
 char	*xstrndup(const char *, size_t);
 
 #endif

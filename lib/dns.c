@@ -428,7 +428,6 @@ add_addrs(struct ub_result *r, int type, const char *host, unsigned port,
 			sin->sin_family = AF_INET;
 			sin->sin_port = htons((unsigned short)port);
 			memcpy(&sin->sin_addr, r->data[i], 4);
-			b->ai.ai_family = AF_INET;
 			b->ai.ai_addrlen = sizeof(*sin);
 		} else {
 			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&b->ss;
@@ -436,9 +435,9 @@ add_addrs(struct ub_result *r, int type, const char *host, unsigned port,
 			s6->sin6_family = AF_INET6;
 			s6->sin6_port = htons((unsigned short)port);
 			memcpy(&s6->sin6_addr, r->data[i], 16);
-			b->ai.ai_family = AF_INET6;
 			b->ai.ai_addrlen = sizeof(*s6);
 		}
+		b->ai.ai_family = b->ss.ss_family;
 		**tail = &b->ai;
 		*tail = &b->ai.ai_next;
 		(*count)++;
