@@ -12,6 +12,7 @@ SBINDIR  = $(PREFIX)/sbin
 BINDIR   = $(PREFIX)/bin
 LIBEXECDIR = $(PREFIX)/libexec/postern
 MANDIR   = $(PREFIX)/share/man
+SYSTEMDDIR ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc/postern
 
 CC      ?= cc
@@ -161,6 +162,12 @@ install: all
 	    install -m 0755 $(BUILD)/$$p $(DESTDIR)$(LIBEXECDIR)/$$p; done
 	for m in $(wildcard */*.8); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man8/; done
 	for m in $(wildcard */*.5); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/; done
+	install -d $(DESTDIR)$(SYSTEMDDIR) $(DESTDIR)$(SYSCONFDIR)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    master/postern.service.in > $(DESTDIR)$(SYSTEMDDIR)/postern.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/postern.service
+	test -e $(DESTDIR)$(SYSCONFDIR)/postern.conf || \
+	    install -m 0644 conf/postern.conf.sample $(DESTDIR)$(SYSCONFDIR)/postern.conf
 
 clean:
 	rm -rf build build-asan

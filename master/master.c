@@ -11,7 +11,6 @@
 #include <sys/wait.h>
 
 #include <netinet/in.h>
-#include <arpa/inet.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -877,8 +876,11 @@ master_loop(void)
 		reap();
 		if (stop)
 			return;
-		if (hup)
+		if (hup) {
+			notify_state("RELOADING=1");
 			reload();
+			notify_state("READY=1");
+		}
 		fill();
 		write_status();
 	}
@@ -969,6 +971,7 @@ master_start(const char *file, int foreground)
 {
 	int lockfd, ready_w = -1, st;
 
+	notify_init();
 	if (master_prepare(file, &lockfd) == -1)
 		return 1;
 	if (!foreground && (st = detach(&ready_w)) != -1)
@@ -985,7 +988,9 @@ master_start(const char *file, int foreground)
 	write_status();
 	if (startup_check(ready_w, lockfd) == -1)
 		return 1;
+	notify_state("READY=1");
 	master_loop();
+	notify_state("STOPPING=1");
 	stop_all();
 	(void)unlinkat(qt.pid, "status", 0);
 	if (ftruncate(lockfd, 0) == -1)

@@ -35,6 +35,9 @@ struct child_spec {
 
 /* postern start: returns an exit status (only in the CLI process). */
 int	 master_start(const char *conf_file, int foreground);
+/* notify.c: systemd's Type=notify protocol ($NOTIFY_SOCKET). */
+void	 notify_init(void);
+void	 notify_state(const char *state);	/* "READY=1", ... */
 /* Resolve conf user/group when root; when not root: ourselves. */
 int	 run_identity(const struct conf *, uid_t *, gid_t *, char *err, size_t);
 
