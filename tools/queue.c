@@ -43,6 +43,10 @@ tools_conf_load(const char *path, struct conf *c)
 	struct conf_errors e;
 	size_t i;
 
+	/* Only check, start and master read the private files (tls_key,
+	 * remote_auth): a user's sendmail, mailq or postern route must not
+	 * need them (a 0600 key broke every non-root sendmail). */
+	conf_worker = 1;
 	memset(&e, 0, sizeof(e));
 	if (conf_load(path, c, &e) == -1) {
 		for (i = 0; i < e.n; i++)
