@@ -556,8 +556,17 @@ sendmail_main(int argc, char **argv)
 	if ((i = parse_opts(argc, argv, &o)) < 0)
 		return -i;
 	if (o.mode == M_SMTP) {
-		fprintf(stderr, "sendmail: -bs is not supported yet\n");
-		return EX_USAGE_;
+		if (i < argc)
+			return usage();
+		memset(&c, 0, sizeof(c));
+		if (tools_conf_load(conf_path(o.cf), &c) == -1)
+			rc = EX_TEMPFAIL_;
+		else {
+			signal(SIGPIPE, SIG_IGN);
+			rc = sendmail_bs(&c);
+		}
+		conf_free(&c);
+		return rc;
 	}
 	if (o.mode == M_LIST) {
 		if (i < argc)

@@ -13,6 +13,9 @@ struct conf;
 /* sendmail(1): full argv as given (argv[0] may be anything). Handles
  * -t -i -oi -f -F -bp -bi -bs -q and returns an exit status (sysexits). */
 int	 sendmail_main(int argc, char **argv);
+/* sendmail -bs: an SMTP session on stdin/stdout, each message handed to
+ * cleanup as a local submission (tools/sendmail_bs.c); exit status. */
+int	 sendmail_bs(const struct conf *);
 /* `postern queue [--json] | show ID | flush | hold|release|delete|requeue ID...|ALL`
  * argv starts after the word "queue"; conf_file from -c/$POSTERN_CONF. */
 int	 queue_main(const char *conf_file, int argc, char **argv);
