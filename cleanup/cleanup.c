@@ -52,6 +52,7 @@ struct job {
 	struct buf	 line;		/* partial line across chunks */
 	int		 in_body;
 	size_t		 size;
+	char		 msgid[256];	/* Message-ID, for the log; "" none */
 	int		 err_code;	/* first error; 0 = none */
 	const char	*err_text;
 	struct qwriter	 w;
@@ -258,9 +259,12 @@ missing_headers(struct job *j, struct buf *out, const char *date, int seen)
 
 	if (!(seen & SEEN_DATE))
 		buf_printf(out, "Date: %s\n", date);
-	if (!(seen & SEEN_MID))
+	if (!(seen & SEEN_MID)) {
 		buf_printf(out, "Message-ID: <%s@%s>\n", j->w.id,
 		    wk.conf.hostname);
+		snprintf(j->msgid, sizeof(j->msgid), "<%s@%s>", j->w.id,
+		    wk.conf.hostname);
+	}
 	if (seen & SEEN_FROM)
 		return;
 	if (*j->sender && fn && *fn)
@@ -269,6 +273,26 @@ missing_headers(struct job *j, struct buf *out, const char *date, int seen)
 		buf_printf(out, "From: <%s>\n", j->sender);
 	else
 		buf_printf(out, "From: MAILER-DAEMON@%s\n", wk.conf.hostname);
+}
+
+/* The Message-ID header's value (unfolded, trimmed, controls and
+ * spaces as '?' or dropped, cut to fit) into j->msgid, for the log. */
+static void
+keep_msgid(struct job *j, const char *h, size_t hl)
+{
+	const char *v = memchr(h, ':', hl);
+	size_t n = 0;
+
+	if (v == NULL || j->msgid[0] != '\0')
+		return;
+	for (v++; v < h + hl && n + 1 < sizeof(j->msgid); v++) {
+		unsigned char c = (unsigned char)*v;
+
+		if (c == '\n' || c == '\r' || c == '\t' || c == ' ')
+			continue;
+		j->msgid[n++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+	}
+	j->msgid[n] = '\0';
 }
 
 /* Copy the header section to out (one header = a line plus its
@@ -293,8 +317,10 @@ copy_headers(struct job *j, struct buf *out)
 			seen |= SEEN_FROM;
 		else if (hdr_is(h, hl, "Date"))
 			seen |= SEEN_DATE;
-		else if (hdr_is(h, hl, "Message-ID"))
+		else if (hdr_is(h, hl, "Message-ID")) {
 			seen |= SEEN_MID;
+			keep_msgid(j, h, hl);
+		}
 		if (j->o.extract && (hdr_is(h, hl, "To") ||
 		    hdr_is(h, hl, "Cc") || hdr_is(h, hl, "Bcc"))) {
 			const char *colon = strchr(h, ':') + 1;
@@ -712,17 +738,12 @@ job_finish(int fd, struct job *j, int public)
 	j->w_open = 0;
 	if (qfile_commit(&j->w, id) == -1)
 		goto write_error;
+	/* smtpd logs "client=" for what it queued (as Postfix's smtpd) */
 	if (public)
 		log_info("%s: uid=%lu from=<%s>", id, (unsigned long)j->uid,
 		    j->sender);
-	else
-		log_info("%s: client=%s[%s]%s%s", id,
-		    o->client_name ? o->client_name : "unknown",
-		    o->client_addr ? o->client_addr : "unknown",
-		    o->auth_user ? ", sasl_username=" : "",
-		    o->auth_user ? o->auth_user : "");
-	log_info("%s: message-id=<%s@%s>, size=%zu, nrcpt=%zu", id, id,
-	    wk.conf.hostname, j->size, j->nrcpt);
+	/* Postfix's line: the message's own Message-ID, as found or added */
+	log_info("%s: message-id=%s", id, j->msgid);
 	reply(fd, 1, 0, NULL, id);
 	(void)queue_trigger(wk.conf.queue_dir);	/* best effort */
 	return;

@@ -1,6 +1,8 @@
 /*
  * log: one line per event, "postern/PROG[pid]: text", to syslog, stderr
- * or an append-only file. Callers never pass secrets in.
+ * or an append-only file; a file gets syslog's layout ("Mon DD HH:MM:SS
+ * host postern/PROG[pid]: text") so that log tools (pflogsumm) read it as
+ * they read /var/log/mail.log. Callers never pass secrets in.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,8 +17,10 @@
 #include "log.h"
 
 static char		 log_prog[64] = "postern";
+static char		 log_host[64] = "localhost";	/* short, as syslog */
 static int		 log_fd = 2;
 static int		 log_syslog;
+static int		 log_file;	/* log_fd is a file (may be fd 2) */
 static enum log_level	 log_max = LOG_LVL_INFO;
 
 int
@@ -41,6 +45,7 @@ log_open(const char *prog, const char *dest, enum log_level lvl)
 		close(log_fd);
 	log_fd = 2;
 	log_syslog = 0;
+	log_file = 0;
 	if (dest == NULL || strcmp(dest, "stderr") == 0)
 		return 0;
 	if (strcmp(dest, "syslog") == 0) {
@@ -52,6 +57,13 @@ log_open(const char *prog, const char *dest, enum log_level lvl)
 	if (fd == -1)
 		return -1;
 	log_fd = fd;
+	log_file = 1;
+	if (gethostname(log_host, sizeof(log_host)) == -1)
+		strlcpy(log_host, "localhost", sizeof(log_host));
+	log_host[sizeof(log_host) - 1] = '\0';
+	log_host[strcspn(log_host, ". \t\n")] = '\0';
+	if (log_host[0] == '\0')
+		strlcpy(log_host, "localhost", sizeof(log_host));
 	return 0;
 }
 
@@ -79,14 +91,17 @@ log_emit(enum log_level lvl, int echo, const char *fmt, va_list ap)
 		struct tm tm;
 		localtime_r(&now, &tm);
 		strftime(ts, sizeof(ts), "%b %e %H:%M:%S", &tm);
-		int n = snprintf(line, sizeof(line), "%s %s[%ld]: %s%s\n", ts,
-		    log_prog, (long)getpid(), tag[lvl], msg);
+		int n = !log_file ?
+		    snprintf(line, sizeof(line), "%s %s[%ld]: %s%s\n", ts,
+		    log_prog, (long)getpid(), tag[lvl], msg) :
+		    snprintf(line, sizeof(line), "%s %s %s[%ld]: %s%s\n", ts,
+		    log_host, log_prog, (long)getpid(), tag[lvl], msg);
 		if (n > 0) {
 			if ((size_t)n >= sizeof(line))
 				n = sizeof(line) - 1;
 			(void)!write(log_fd, line, (size_t)n);
 		}
-		if (echo && log_fd != 2)
+		if (echo && log_file && log_fd != 2)
 			fprintf(stderr, "%s: %s\n", log_prog, msg);
 	}
 	errno = saved;

@@ -219,6 +219,7 @@ msg_load(const char *id)
 		to_corrupt(QD_ACTIVE, id, err);
 		return;
 	}
+	memcpy(m->q.id, id, QID_LEN + 1);	/* bounces name it */
 	m->next = msgs;
 	msgs = m;
 	nmsgs++;

@@ -155,8 +155,10 @@ cleanup_ok(struct session *s, const struct proto_reply *pr)
 		session_reply(s, R_QUEUED_NOID);
 	} else {
 		session_reply(s, R_QUEUED, id);
-		log_debug("%s: %s: queued from %s[%s]", s->id, id, s->name,
-		    s->ip);
+		/* Postfix's smtpd line, which log tools count as received */
+		log_info("%s: client=%s[%s]%s%s", id, s->name, s->ip,
+		    s->auth_user ? ", sasl_username=" : "",
+		    s->auth_user ? s->auth_user : "");
 	}
 	s->njunk = s->nerrors = 0;	/* mail delivered (as Postfix) */
 	to_command_state(s);

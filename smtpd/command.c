@@ -75,8 +75,14 @@ command_stats(const struct session *s, char *out, size_t outlen)
 		strlcpy(name, commands[order[i]].name, sizeof(name));
 		for (char *p = name; *p; p++)
 			*p = (char)tolower((unsigned char)*p);
-		n = snprintf(out + off, outlen - off, " %s=%u", name,
-		    s->cnt[order[i]]);
+		/* Postfix's form: "auth=0/1" when some of them failed */
+		if (s->fail[order[i]] > 0)
+			n = snprintf(out + off, outlen - off, " %s=%u/%u",
+			    name, s->cnt[order[i]] - s->fail[order[i]],
+			    s->cnt[order[i]]);
+		else
+			n = snprintf(out + off, outlen - off, " %s=%u", name,
+			    s->cnt[order[i]]);
 		if (n < 0 || (size_t)n >= outlen - off)
 			break;
 		off += (size_t)n;
@@ -90,6 +96,8 @@ command(struct session *s, const char *line, size_t len)
 	const char *err;
 
 	s->ncmds++;
+	s->cur = SMTP_UNKNOWN;
+	s->cur_failed = 0;
 	if (smtp_cmd_parse(line, len, &c, &err) == -1) {
 		s->cnt[SMTP_UNKNOWN]++;
 		s->last = commands[SMTP_UNKNOWN].name;
@@ -97,6 +105,7 @@ command(struct session *s, const char *line, size_t len)
 		return;
 	}
 	s->cnt[c.verb]++;
+	s->cur = (int)c.verb;
 	s->last = commands[c.verb].name;
 	/* Past junk_command_limit (until a message is accepted), each of
 	 * these counts as an error: max_errors ends such a session. */

@@ -50,8 +50,13 @@ session_reply_line(struct session *s, const char *r)
 
 	strlcpy(line, r, sizeof(line));
 	sanitize(line);
-	if (line[0] == '4' || line[0] == '5')
+	if (line[0] == '4' || line[0] == '5') {
 		s->nerrors++;
+		if (s->cur >= 0 && !s->cur_failed) {
+			s->fail[s->cur]++;
+			s->cur_failed = 1;
+		}
+	}
 	evbuffer_add_printf(bufferevent_get_output(s->bev), "%s\r\n", line);
 }
 
@@ -122,6 +127,7 @@ deadline_cb(evutil_socket_t fd, short ev, void *arg)
 	}
 	log_info("%s exceeded after %s from %s[%s]", what,
 	    s->last ? s->last : "CONNECT", s->name, s->ip);
+	s->cur = -1;		/* the session's failure, not a command's */
 	session_reply(s, R_TIMEOUT);
 	session_close(s);
 }
@@ -196,11 +202,19 @@ session_log_reject(struct session *s, const char *stage, const char *text,
 static void
 session_free(struct session *s)
 {
-	char stats[400];
+	char stats[400], total[32];
+	unsigned nfail = 0;
 
 	command_stats(s, stats, sizeof(stats));
-	log_info("disconnect from %s[%s]%s commands=%u", s->name, s->ip,
-	    stats, s->ncmds);
+	for (size_t i = 0; i < sizeof(s->fail) / sizeof(s->fail[0]); i++)
+		nfail += s->fail[i];
+	if (nfail > 0)
+		snprintf(total, sizeof(total), "%u/%u", s->ncmds - nfail,
+		    s->ncmds);
+	else
+		snprintf(total, sizeof(total), "%u", s->ncmds);
+	log_info("disconnect from %s[%s]%s commands=%s", s->name, s->ip,
+	    stats, total);
 	TAILQ_REMOVE(&sessions, s, entry);
 	auth_reset(s);
 	policy_session_end(s);
@@ -550,6 +564,7 @@ session_new(int fd, const char *ip)
 	struct session *s;
 
 	s = xcalloc(1, sizeof(*s));
+	s->cur = -1;
 	s->plain = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
 	s->timer = evtimer_new(base, timer_cb, s);
 	s->deadline = evtimer_new(base, deadline_cb, s);

@@ -47,6 +47,9 @@ struct session {
 	time_t		 close_deadline;
 	const char	*last;		/* last command, for "lost connection after" */
 	unsigned	 cnt[SMTP_AUTH + 1];
+	unsigned	 fail[SMTP_AUTH + 1];	/* of cnt: got a 4xx/5xx */
+	int		 cur;		/* verb being answered; -1: none */
+	int		 cur_failed;	/* cur already counted in fail[] */
 	unsigned	 ncmds, nerrors;
 	unsigned	 njunk;		/* NOOP RSET VRFY EXPN HELP */
 	int		 outwait;	/* replies above the bound: no input */
