@@ -60,6 +60,7 @@ struct conf {
 	char		*alias_map;
 	char		*smarthost;		/* NULL: MX delivery */
 	char		*mailbox;		/* "mbox:/var/mail/%u" */
+	uint64_t	 mailbox_size_limit;	/* bytes; 0 = none */
 	uint64_t	 queue_lifetime;	/* seconds */
 	uint64_t	 delay_warning;
 	uint64_t	 min_backoff, max_backoff;

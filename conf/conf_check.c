@@ -83,18 +83,24 @@ conf_hook_log(struct pctx *p, const struct key *k, const char *v, int line,
 	return 0;
 }
 
-/* Only mbox delivery is built; maildir and LMTP are SPEC, not code. */
+/* mbox:PATH or maildir:PATH (absolute or ~/); LMTP is SPEC, not code. */
 int
 conf_hook_mailbox(struct pctx *p, const struct key *k, const char *v,
     int line, char **out)
 {
 	if (strncmp(v, "mbox:", 5) == 0 && v[5] != '\0')
 		return 0;
-	if (strncmp(v, "maildir:", 8) == 0 || strncmp(v, "lmtp:", 5) == 0)
-		conf_perr(p, line, "%s: not supported yet (only mbox:PATH "
-		    "delivery is built)", k->name);
+	if (strncmp(v, "maildir:", 8) == 0) {
+		if (v[8] == '/' || strncmp(v + 8, "~/", 2) == 0)
+			return 0;
+		conf_perr(p, line, "%s: maildir path must start with / or ~/",
+		    k->name);
+	} else if (strncmp(v, "lmtp:", 5) == 0)
+		conf_perr(p, line, "%s: not supported yet (only mbox: and "
+		    "maildir: delivery are built)", k->name);
 	else
-		conf_perr(p, line, "%s must be mbox:PATH", k->name);
+		conf_perr(p, line, "%s must be mbox:PATH or maildir:PATH/",
+		    k->name);
 	return -1;
 }
 

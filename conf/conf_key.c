@@ -55,6 +55,7 @@ static const struct key keys[] = {
 	{ "smarthost", K_STR, G(smarthost), .flags = KF_EMPTY },
 	{ "mailbox", K_STR, G(mailbox), .def = "mbox:/var/mail/%u",
 	    .hook = conf_hook_mailbox },
+	{ "mailbox_size_limit", K_SIZE, G(mailbox_size_limit), .def = "50m" },
 	{ "queue_lifetime", K_DUR, G(queue_lifetime), .def = "5d", .min = 1 },
 	{ "delay_warning", K_DUR, G(delay_warning), .def = "4h" },
 	{ "min_backoff", K_DUR, G(min_backoff), .def = "5m", .min = 1 },
@@ -107,7 +108,6 @@ static const struct key keys[] = {
 	NB("allow_forward_files", "~/.forward files are not read yet"),
 	NB("trusted_users", "sendmail -f is not restricted yet"),
 	NB("default_privs", "alias commands and files are not built"),
-	NB("mailbox_size_limit", "mailbox sizes are not limited yet"),
 	NB("max_idle", "pooled workers do not exit when idle yet"),
 	/* smtpd: set globally (the default) or in a [section] */
 	{ "listen", K_LISTEN, KS_SECTION,

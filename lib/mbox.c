@@ -21,6 +21,13 @@
 #define CHUNK	(64 * 1024)
 
 static const char from_[] = "From ";
+static uint64_t size_limit;	/* mailbox_size_limit; 0 = none */
+
+void
+mbox_set_limit(uint64_t limit)
+{
+	size_limit = limit;
+}
 
 /* Replace white space and control bytes so an address cannot break the
  * "From " line or inject a header. */
@@ -202,8 +209,8 @@ fd_write(void *ctx, const void *p, size_t len)
 	return write(*(int *)ctx, p, len);
 }
 
-static void
-storage_err(int e, const char *what, char *err, size_t errlen)
+void
+mbox_errtext(int e, const char *what, char *err, size_t errlen)
 {
 	if (e == ENOSPC || e == EDQUOT || e == EFBIG)
 		snprintf(err, errlen, "4.3.1 Insufficient system storage");
@@ -211,29 +218,65 @@ storage_err(int e, const char *what, char *err, size_t errlen)
 		snprintf(err, errlen, "4.2.0 %s: %s", what, strerror(e));
 }
 
+int
+mbox_envelope_lines(char *out, size_t outlen, const char *sender,
+    const char *rcpt)
+{
+	char	 s[512], r[512];
+	int	 n;
+
+	sanitize(s, sizeof(s), sender ? sender : "");
+	sanitize(r, sizeof(r), rcpt ? rcpt : "");
+	n = snprintf(out, outlen, "Return-Path: <%s>\nDelivered-To: %s\n",
+	    s, r);
+	return n < 0 || (size_t)n >= outlen ? -1 : n;
+}
+
 /* The "From " line, Return-Path and Delivered-To. 0, or -1 (errno). */
 static int
 write_envelope(struct mbox_quoter *q, const char *sender, const char *rcpt,
     time_t when)
 {
-	char	 line[1200], s[512], r[512];
+	char	 line[1200];
 	int	 n;
 
-	sanitize(s, sizeof(s), sender ? sender : "");
-	sanitize(r, sizeof(r), rcpt ? rcpt : "");
 	if (mbox_from_line(line, sizeof(line), sender, when) == -1) {
 		errno = EINVAL;
 		return -1;
 	}
 	if (mbox_quote_raw(q, line, strlen(line)) == -1)
 		return -1;
-	n = snprintf(line, sizeof(line),
-	    "Return-Path: <%s>\nDelivered-To: %s\n", s, r);
-	if (n < 0 || (size_t)n >= sizeof(line)) {
+	if ((n = mbox_envelope_lines(line, sizeof(line), sender,
+	    rcpt)) == -1) {
 		errno = EINVAL;
 		return -1;
 	}
 	return mbox_quote_raw(q, line, (size_t)n);
+}
+
+/* The writer under the size limit: refuses the write that would cross
+ * it (nothing of it is written), so the caller truncates back. */
+struct limited {
+	mbox_write_fn	 wfn;
+	void		*ctx;
+	uint64_t	 room;
+	int		 over;
+};
+
+static ssize_t
+limited_write(void *ctx, const void *p, size_t len)
+{
+	struct limited	*l = ctx;
+	ssize_t		 n;
+
+	if (len > l->room) {
+		l->over = 1;
+		errno = EFBIG;
+		return -1;
+	}
+	if ((n = l->wfn(l->ctx, p, len)) > 0)
+		l->room -= (uint64_t)n;
+	return n;
 }
 
 /* The content, quoted: from mem, or len bytes at off of content_fd.
@@ -283,6 +326,7 @@ mbox_write_message(int fd, mbox_write_fn wfn, void *wctx, const char *sender,
     size_t len, char *err, size_t errlen)
 {
 	struct mbox_quoter	*q;
+	struct limited		 lim;
 	struct stat		 st;
 	off_t			 size0;
 	int			 e;
@@ -294,15 +338,19 @@ mbox_write_message(int fd, mbox_write_fn wfn, void *wctx, const char *sender,
 		return MBOX_TEMP;
 	}
 	size0 = st.st_size;
-	if (wfn == NULL) {
-		wfn = fd_write;
-		wctx = &fd;
-	}
+	/* The quoted message is never shorter than its content. */
+	if (size_limit > 0 && ((uint64_t)size0 >= size_limit ||
+	    len > size_limit - (uint64_t)size0))
+		goto full;
+	lim.wfn = wfn ? wfn : fd_write;
+	lim.ctx = wfn ? wctx : &fd;
+	lim.room = size_limit > 0 ? size_limit - (uint64_t)size0 : UINT64_MAX;
+	lim.over = 0;
 	if ((q = malloc(sizeof(*q))) == NULL) {
 		snprintf(err, errlen, "4.3.0 out of memory");
 		return MBOX_TEMP;
 	}
-	mbox_quote_init(q, wfn, wctx);
+	mbox_quote_init(q, limited_write, &lim);
 	if (write_envelope(q, sender, rcpt, when) == -1 ||
 	    feed_content(q, mem, content_fd, off, len, &what) == -1 ||
 	    mbox_quote_finish(q) == -1)
@@ -314,13 +362,18 @@ mbox_write_message(int fd, mbox_write_fn wfn, void *wctx, const char *sender,
 	return MBOX_OK;
 fail:
 	e = errno;
-	storage_err(e, what, err, errlen);
+	mbox_errtext(e, what, err, errlen);
 	/* All or nothing: cut off whatever part of the message got in. */
 	if (ftruncate(fd, size0) == -1 || fsync(fd) == -1) {
 		/* Nothing more we can do; the error is already a defer. */
 	}
 	free(q);
-	return MBOX_TEMP;
+	if (!lim.over)
+		return MBOX_TEMP;
+full:
+	snprintf(err, errlen, "5.2.2 mailbox full (mailbox_size_limit "
+	    "%llu bytes)", (unsigned long long)size_limit);
+	return MBOX_PERM;
 }
 
 static void
@@ -466,11 +519,11 @@ mbox_deliver(const char *path, const char *sender, const char *rcpt,
 			snprintf(err, errlen, "4.2.0 mailbox is unsafe "
 			    "(symbolic link)");
 		else
-			storage_err(errno, "cannot open mailbox", err, errlen);
+			mbox_errtext(errno, "cannot open mailbox", err, errlen);
 		return MBOX_TEMP;
 	}
 	if (fstat(fd, &st) == -1 || lstat(path, &lst) == -1) {
-		storage_err(errno, "cannot stat mailbox", err, errlen);
+		mbox_errtext(errno, "cannot stat mailbox", err, errlen);
 		close(fd);
 		return MBOX_TEMP;
 	}

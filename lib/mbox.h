@@ -9,13 +9,31 @@
 #define POSTERN_MBOX_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
 
-/* Results of mbox_deliver / mbox_write_message. */
+/* Results of mbox_deliver / mbox_write_message (and maildir_deliver). */
 #define MBOX_OK		0
 #define MBOX_TEMP	(-1)	/* defer: err holds "4.x.y text" */
 #define MBOX_PERM	(-2)	/* bounce: err holds "5.x.y text" */
+
+/*
+ * mailbox_size_limit for every later mbox_write_message in this process:
+ * a message that would grow the mbox beyond LIMIT bytes is refused with
+ * MBOX_PERM "5.2.2 mailbox full" and the mbox is left as it was. 0 (the
+ * initial value) = no limit.
+ */
+void	 mbox_set_limit(uint64_t limit);
+
+/* "4.3.1 Insufficient system storage" for ENOSPC/EDQUOT/EFBIG, else
+ * "4.2.0 WHAT: strerror(e)". */
+void	 mbox_errtext(int e, const char *what, char *err, size_t errlen);
+
+/* "Return-Path: <SENDER>\nDelivered-To: RCPT\n" (white space and control
+ * bytes become '_'). Returns the length, or -1 when it does not fit. */
+int	 mbox_envelope_lines(char *out, size_t outlen, const char *sender,
+	    const char *rcpt);
 
 /* Lock timing (seconds). */
 #define MBOX_LOCK_WAIT		30	/* dotlock and fcntl lock attempts */
@@ -60,7 +78,8 @@ int	 mbox_from_line(char *out, size_t outlen, const char *sender, time_t when);
  * len bytes), fsync; on any error ftruncate back to the recorded size.
  * wfn NULL = write(2) on fd (tests pass a failing one). Returns MBOX_OK or
  * MBOX_TEMP with err set ("4.3.1 Insufficient system storage" for
- * ENOSPC/EDQUOT/EFBIG, "4.2.0 ..." otherwise).
+ * ENOSPC/EDQUOT/EFBIG, "4.2.0 ..." otherwise), or MBOX_PERM "5.2.2 ..."
+ * beyond the mbox_set_limit limit.
  */
 int	 mbox_write_message(int fd, mbox_write_fn wfn, void *wctx,
 	    const char *sender, const char *rcpt, time_t when,

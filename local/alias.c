@@ -36,14 +36,31 @@ exp_error(struct expansion *x, enum dstat kind, const char *text)
 }
 
 static void
+drop_targets(struct expansion *x)
+{
+	for (size_t i = 0; i < x->n; i++) {
+		free(x->t[i].name);
+		free(x->t[i].dt);
+	}
+	free(x->t);
+	x->t = NULL;
+	x->n = 0;
+}
+
+static void
 exp_add(struct expansion *x, enum tkind kind, const char *name, const char *dt)
 {
+	if (x->over)
+		return;
 	for (size_t i = 0; i < x->n; i++)
 		if (x->t[i].kind == kind && strcasecmp(x->t[i].name, name) == 0)
 			return;		/* each user/address once */
 	if (x->n >= MAX_TARGETS) {
-		exp_error(x, DS_BOUNCE,
-		    "5.4.6 alias expands to too many targets");
+		/* All or nothing: no arbitrary first MAX_TARGETS get it. */
+		drop_targets(x);
+		x->over = 1;
+		exp_error(x, DS_BOUNCE, "5.4.6 alias expands to more than "
+		    MAX_TARGETS_TEXT " targets");
 		return;
 	}
 	x->t = xreallocarray(x->t, x->n + 1, sizeof(*x->t));
@@ -56,11 +73,7 @@ exp_add(struct expansion *x, enum tkind kind, const char *name, const char *dt)
 void
 exp_free(struct expansion *x)
 {
-	for (size_t i = 0; i < x->n; i++) {
-		free(x->t[i].name);
-		free(x->t[i].dt);
-	}
-	free(x->t);
+	drop_targets(x);
 	memset(x, 0, sizeof(*x));
 }
 
@@ -172,7 +185,8 @@ expand(struct expansion *x, const char *local, const char *domain,
 	int		 r, inq = 0, last;
 
 	if (depth > MAX_DEPTH) {
-		exp_error(x, DS_BOUNCE, "5.4.6 alias loop");
+		exp_error(x, DS_BOUNCE, "5.4.6 alias loop (aliases nested "
+		    "more than " MAX_DEPTH_TEXT " deep)");
 		return;
 	}
 	key = local;

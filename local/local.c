@@ -39,7 +39,8 @@ code_for(enum dstat kind, const char *text)
 	if (kind == DS_DEFER)
 		return strncmp(text, "4.3.1", 5) == 0 ? 452 :
 		    strncmp(text, "4.2.", 4) == 0 ? 450 : 451;
-	return strncmp(text, "5.1.", 4) == 0 ? 550 : 554;
+	return strncmp(text, "5.1.", 4) == 0 ? 550 :
+	    strncmp(text, "5.2.2", 5) == 0 ? 552 : 554;
 }
 
 /* A status "X.Y.Z text" with the code its kind and text imply. */
@@ -89,36 +90,57 @@ read_headers(struct job *j)
 	}
 }
 
-/* Does the header section have "Delivered-To: addr"? */
+/* One header field's value, unfolded and trimmed, "<>" removed: its
+ * length in out (0 when it does not fit). */
+static size_t
+unfold_value(const char *v, const char *end, char *out, size_t outlen)
+{
+	size_t	 n = 0;
+
+	for (; v < end; v++) {
+		if (*v == '\n' || *v == '\r')
+			continue;
+		if (n == 0 && (*v == ' ' || *v == '\t'))
+			continue;
+		if (n + 1 >= outlen)
+			return 0;
+		out[n++] = *v;
+	}
+	while (n > 0 && isspace((unsigned char)out[n - 1]))
+		n--;
+	if (n >= 2 && out[0] == '<' && out[n - 1] == '>') {
+		memmove(out, out + 1, n - 2);
+		n -= 2;
+	}
+	out[n] = '\0';
+	return n;
+}
+
+/* Does the header section have "Delivered-To: addr" (any case, folded
+ * or not)? The body is never looked at. */
 int
 delivered_to(const struct job *j, const char *addr)
 {
-	const char	*p = j->hdr.data, *end, *nl, *v;
+	const char	*p = j->hdr.data, *end, *nl;
+	char		 v[1024];
 	size_t		 alen = strlen(addr), vlen;
 
 	if (p == NULL)
 		return 0;
 	end = p + j->hdr.len;
 	while (p < end && *p != '\n') {
-		nl = memchr(p, '\n', (size_t)(end - p));
-		if (nl == NULL)
-			nl = end;
+		nl = p;		/* the field ends before a non-folded line */
+		do {
+			nl = memchr(nl, '\n', (size_t)(end - nl));
+			nl = nl ? nl + 1 : end;
+		} while (nl < end && (*nl == ' ' || *nl == '\t'));
 		if ((size_t)(nl - p) > 13 &&
 		    strncasecmp(p, "Delivered-To:", 13) == 0) {
-			v = p + 13;
-			while (v < nl && (*v == ' ' || *v == '\t'))
-				v++;
-			vlen = (size_t)(nl - v);
-			while (vlen > 0 && isspace((unsigned char)v[vlen - 1]))
-				vlen--;
-			if (vlen >= 2 && v[0] == '<' && v[vlen - 1] == '>') {
-				v++;
-				vlen -= 2;
-			}
+			vlen = unfold_value(p + 13, nl, v, sizeof(v));
 			if (vlen == alen && strncasecmp(v, addr, alen) == 0)
 				return 1;
 		}
-		p = nl + 1;
+		p = nl;
 	}
 	return 0;
 }
@@ -265,6 +287,7 @@ local_init(struct worker *w)
 
 	tzset();	/* children inherit it: no /etc/localtime each time */
 	as_root = geteuid() == 0;
+	mbox_set_limit(w->conf.mailbox_size_limit);	/* also /file targets */
 	aliases.fd = -1;
 	if (route_init(&router, &w->conf, &errs) == -1)
 		for (size_t i = 0; i < errs.n; i++)

@@ -22,7 +22,9 @@
 #define IO_TIMEOUT_MS	(60 * 1000)	/* each frame to/from cleanup */
 #define CHILD_TIMEOUT_MS (5 * 60 * 1000)	/* one mailbox delivery */
 #define MAX_DEPTH	20		/* alias recursion */
+#define MAX_DEPTH_TEXT	"20"
 #define MAX_TARGETS	1000		/* final targets of one recipient */
+#define MAX_TARGETS_TEXT "1000"
 #define MAX_HEADER	(1024 * 1024)	/* scanned for Delivered-To */
 #define CHUNK		(64 * 1024)
 #define TEXT_LEN	224		/* the mailbox child's answer */
@@ -40,6 +42,7 @@ struct expansion {
 	size_t		 n;
 	struct dstatus	 err;		/* first error during expansion */
 	int		 has_err;
+	int		 over;		/* MAX_TARGETS crossed: none kept */
 	char		*stack[MAX_DEPTH + 2];	/* alias keys being expanded */
 	size_t		 nstack;
 };

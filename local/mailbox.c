@@ -1,7 +1,7 @@
 /*
- * local mailbox: one delivery to a user's mbox, in a forked child that
- * has become the user (groups looked up by the parent) before it opens
- * anything; as root it only creates a missing mailbox, O_EXCL, in a
+ * local mailbox: one delivery to a user's mbox or Maildir, in a forked
+ * child that has become the user (groups looked up by the parent) before
+ * it opens anything; as root it only creates a missing mbox, O_EXCL, in a
  * root-owned spool directory. The parent waits with a deadline.
  */
 #include <sys/stat.h>
@@ -24,11 +24,20 @@
 #include <unistd.h>
 
 #include "local.h"
+#include "maildir.h"
 
-/* conf.mailbox "mbox:PATH" with %u, %h, %% and a leading "~/". */
+/* Where one user's mail goes: conf.mailbox expanded for them. */
+struct dest {
+	char	 path[PATH_MAX];
+	int	 maildir;	/* maildir:PATH/, else mbox:PATH */
+	int	 from_home;	/* the path names the home directory */
+	size_t	 keep;		/* maildir: the home's length, when it leads */
+};
+
+/* conf.mailbox "mbox:PATH" or "maildir:PATH/" with %u, %h, %% and a
+ * leading "~/". */
 static int
-mailbox_path(const struct passwd *pw, char *out, size_t outlen,
-    int *from_home, struct dstatus *r)
+mailbox_path(const struct passwd *pw, struct dest *d, struct dstatus *r)
 {
 	const char	*tmpl = wk.conf.mailbox ? wk.conf.mailbox :
 			    "mbox:/var/mail/%u";
@@ -36,18 +45,23 @@ mailbox_path(const struct passwd *pw, char *out, size_t outlen,
 	const char	*p;
 	int		 ok = 0;
 
-	*from_home = 0;
-	if (strncmp(tmpl, "mbox:", 5) != 0) {	/* conf refuses any other */
+	memset(d, 0, sizeof(*d));
+	if (strncmp(tmpl, "mbox:", 5) == 0)
+		p = tmpl + 5;
+	else if (strncmp(tmpl, "maildir:", 8) == 0) {
+		p = tmpl + 8;
+		d->maildir = 1;
+	} else {	/* conf refuses any other */
 		setres(r, DS_DEFER, "4.3.5 bad mailbox setting");
 		return -1;
 	}
-	p = tmpl + 5;
 	buf_init(&b, PATH_MAX);
-	if (strncmp(p, "~/", 2) == 0) {
+	if (strncmp(p, "~/", 2) == 0 || strncmp(p, "%h", 2) == 0) {
 		if (buf_puts(&b, pw->pw_dir) == -1)
 			goto done;
-		p++;
-		*from_home = 1;
+		p += p[0] == '~' ? 1 : 2;
+		d->from_home = 1;
+		d->keep = b.len;
 	}
 	for (; *p; p++) {
 		int e = 0;
@@ -56,7 +70,7 @@ mailbox_path(const struct passwd *pw, char *out, size_t outlen,
 			p++;
 		} else if (*p == '%' && p[1] == 'h') {
 			e = buf_puts(&b, pw->pw_dir);
-			*from_home = 1;
+			d->from_home = 1;
 			p++;
 		} else if (*p == '%' && p[1] == '%') {
 			e = buf_putc(&b, '%');
@@ -66,8 +80,8 @@ mailbox_path(const struct passwd *pw, char *out, size_t outlen,
 		if (e == -1)
 			goto done;
 	}
-	if (b.len == 0 || b.data[0] != '/' || strlcpy(out, b.data, outlen) >=
-	    outlen)
+	if (b.len == 0 || b.data[0] != '/' || strlcpy(d->path, b.data,
+	    sizeof(d->path)) >= sizeof(d->path))
 		goto done;
 	ok = 1;
 done:
@@ -198,11 +212,37 @@ mbox_dstat(int mbox_result)
 	}
 }
 
+/* As the user: the mbox or the Maildir. A home directory the path
+ * names must exist (it is never created). */
+static int
+write_mailbox(struct job *j, const struct passwd *pw, const struct dest *d,
+    const char *dt, char *err, size_t errlen)
+{
+	struct stat	 st;
+
+	if (d->from_home && stat(pw->pw_dir, &st) == -1) {
+		snprintf(err, errlen, "4.3.0 home directory %s of %s: %s",
+		    pw->pw_dir, pw->pw_name, strerror(errno));
+		return MBOX_TEMP;
+	}
+	if (d->from_home && !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "4.3.0 home directory %s of %s is not "
+		    "a directory", pw->pw_dir, pw->pw_name);
+		return MBOX_TEMP;
+	}
+	if (d->maildir)
+		return maildir_deliver(d->path, d->keep, j->q->sender, dt,
+		    j->fd, j->q->content_off, j->q->content_len,
+		    wk.conf.mailbox_size_limit, err, errlen);
+	return mbox_deliver(d->path, j->q->sender, dt, j->fd,
+	    j->q->content_off, j->q->content_len, err, errlen);
+}
+
 /* Child side: deliver, write "K text" (K: the enum dstat digit) to the
  * pipe, exit. */
 static void __attribute__((noreturn))
-child_deliver(struct job *j, const struct passwd *pw, const char *path,
-    int from_home, const char *dt, int wfd)
+child_deliver(struct job *j, const struct passwd *pw, const struct dest *d,
+    const char *dt, int wfd)
 {
 	char	 err[TEXT_LEN] = "", msg[TEXT_LEN + 8];
 	int	 r, n;
@@ -213,7 +253,8 @@ child_deliver(struct job *j, const struct passwd *pw, const char *path,
 	for (int i = 0; i < wk.nlisten; i++)
 		close(wk.listen_fd[i]);
 	if (as_root) {
-		precreate(path, pw, from_home);
+		if (!d->maildir)
+			precreate(d->path, pw, d->from_home);
 		if (drop_to(pw) == -1) {
 			r = MBOX_TEMP;
 			snprintf(err, sizeof(err), "4.3.0 cannot switch to "
@@ -221,8 +262,7 @@ child_deliver(struct job *j, const struct passwd *pw, const char *path,
 			goto out;
 		}
 	}
-	r = mbox_deliver(path, j->q->sender, dt, j->fd, j->q->content_off,
-	    j->q->content_len, err, sizeof(err));
+	r = write_mailbox(j, pw, d, dt, err, sizeof(err));
 out:
 	n = snprintf(msg, sizeof(msg), "%d %s", (int)mbox_dstat(r),
 	    r == MBOX_OK ? "delivered" : err);
@@ -236,11 +276,12 @@ deliver_user(struct job *j, const char *user, const char *dt,
     struct dstatus *r)
 {
 	struct passwd	*pw;
-	char		 path[PATH_MAX], msg[TEXT_LEN + 8];
+	struct dest	 d;
+	char		 msg[TEXT_LEN + 8];
 	size_t		 got = 0;
 	long long	 deadline;
 	pid_t		 pid;
-	int		 p[2], from_home, status;
+	int		 p[2], status;
 
 	if ((pw = getpwnam(user)) == NULL) {
 		setres(r, DS_DEFER, "4.3.0 user lookup failed");
@@ -250,7 +291,7 @@ deliver_user(struct job *j, const char *user, const char *dt,
 		setres(r, DS_BOUNCE, "5.4.6 mail forwarding loop for %s", dt);
 		return;
 	}
-	if (mailbox_path(pw, path, sizeof(path), &from_home, r) == -1)
+	if (mailbox_path(pw, &d, r) == -1)
 		return;
 	if (as_root && lookup_groups(pw) == -1) {
 		setres(r, DS_DEFER, "4.3.0 group lookup failed for %s", user);
@@ -268,7 +309,7 @@ deliver_user(struct job *j, const char *user, const char *dt,
 	}
 	if (pid == 0) {
 		close(p[0]);
-		child_deliver(j, pw, path, from_home, dt, p[1]);
+		child_deliver(j, pw, &d, dt, p[1]);
 	}
 	close(p[1]);
 	deadline = clock_ms() + CHILD_TIMEOUT_MS;

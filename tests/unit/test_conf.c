@@ -493,13 +493,15 @@ test_not_built_keys(void **state)
 	expect_error("[smtp]\nlisten = 0.0.0.0:25\nallow_forward_files = no\n",
 	    "3: allow_forward_files: not supported yet (~/.forward files are "
 	    "not read yet)");
-	expect_error("mailbox = maildir:~/Maildir/\n",
-	    "1: mailbox: not supported yet (only mbox:PATH delivery is "
-	    "built)");
+	expect_error("mailbox = maildir:Maildir/\n",
+	    "1: mailbox: maildir path must start with / or ~/");
+	expect_error("\nmailbox_size_limit = 5q\n",
+	    "2: bad size \"5q\" for mailbox_size_limit");
 	expect_error("mailbox = lmtp:unix:/run/dovecot/lmtp\n",
-	    "1: mailbox: not supported yet (only mbox:PATH delivery is "
-	    "built)");
-	expect_error("mailbox = /var/mail/%u\n", "1: mailbox must be mbox:PATH");
+	    "1: mailbox: not supported yet (only mbox: and maildir: delivery "
+	    "are built)");
+	expect_error("mailbox = /var/mail/%u\n",
+	    "1: mailbox must be mbox:PATH or maildir:PATH/");
 	assert_int_equal(load("default_privs = nobody\ntransport_map = x\n"
 	    "mailbox_command = /bin/true\nexposed_users = root\n", &c, &e),
 	    -1);
@@ -517,6 +519,12 @@ test_not_built_keys(void **state)
 	    "auth_mechanisms = PLAIN LOGIN\n",
 	    &c, &e), 0);
 	assert_int_equal(e.n, 0);
+	assert_int_equal(c.mailbox_size_limit, 50 * 1024 * 1024);
+	done(&c, &e);
+	assert_int_equal(load("mailbox = maildir:~/Maildir/\n"
+	    "mailbox_size_limit = 0\n", &c, &e), 0);
+	assert_string_equal(c.mailbox, "maildir:~/Maildir/");
+	assert_int_equal(c.mailbox_size_limit, 0);
 	done(&c, &e);
 }
 
