@@ -2,7 +2,8 @@
  * test_mbox: the mbox writer (lib/mbox.c): ">From " quoting (also across
  * piece boundaries), final newline and blank line, the "From " line,
  * exact bytes of a delivery, truncation back to the old size on a write
- * failure (callback and RLIMIT_FSIZE), and the unsafe-file refusals.
+ * failure (callback and RLIMIT_FSIZE), the unsafe-file refusals and
+ * mailbox_size_limit (5.2.2, the mbox left as it was).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -291,6 +292,52 @@ test_truncate_fsize(void **state)
 	assert_memory_equal(got, "OLD\n", 4);
 }
 
+/* mailbox_size_limit: up to the byte, and nothing written beyond it. */
+static void
+test_size_limit(void **state)
+{
+	static const char msg[] = "Subject: hi\n\nFrom here\nbye";
+	char	 err[256], want[256], *got;
+	size_t	 len, whole;
+	int	 fd;
+
+	(void)state;
+	fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_TRUNC, 0600);
+	assert_true(fd != -1);
+	assert_int_equal(write(fd, "OLD\n", 4), 4);
+	assert_int_equal(mbox_write_message(fd, NULL, NULL, "a@b", "c@d", 0,
+	    msg, -1, 0, sizeof(msg) - 1, err, sizeof(err)), MBOX_OK);
+	got = slurp(path, &len);
+	whole = len - 4;	/* one quoted message with its envelope */
+	assert_int_equal(ftruncate(fd, 4), 0);
+	/* Exactly at the limit: in. One byte less: 5.2.2, left as it was. */
+	mbox_set_limit(4 + whole);
+	assert_int_equal(mbox_write_message(fd, NULL, NULL, "a@b", "c@d", 0,
+	    msg, -1, 0, sizeof(msg) - 1, err, sizeof(err)), MBOX_OK);
+	assert_int_equal(ftruncate(fd, 4), 0);
+	mbox_set_limit(4 + whole - 1);
+	assert_int_equal(mbox_write_message(fd, NULL, NULL, "a@b", "c@d", 0,
+	    msg, -1, 0, sizeof(msg) - 1, err, sizeof(err)), MBOX_PERM);
+	snprintf(want, sizeof(want), "5.2.2 mailbox full (mailbox_size_limit "
+	    "%zu bytes)", 4 + whole - 1);
+	assert_string_equal(err, want);
+	got = slurp(path, &len);
+	assert_int_equal(len, 4);
+	assert_memory_equal(got, "OLD\n", 4);
+	/* A content longer than the room, and an mbox already over it. */
+	mbox_set_limit(10);
+	assert_int_equal(mbox_write_message(fd, NULL, NULL, "a@b", "c@d", 0,
+	    msg, -1, 0, sizeof(msg) - 1, err, sizeof(err)), MBOX_PERM);
+	mbox_set_limit(3);
+	assert_int_equal(mbox_write_message(fd, NULL, NULL, "a@b", "c@d", 0,
+	    "x", -1, 0, 1, err, sizeof(err)), MBOX_PERM);
+	assert_int_equal(strncmp(err, "5.2.2 ", 6), 0);
+	got = slurp(path, &len);
+	assert_int_equal(len, 4);
+	mbox_set_limit(0);
+	close(fd);
+}
+
 /* The whole delivery, content read from a file at an offset. */
 static void
 test_deliver(void **state)
@@ -387,6 +434,7 @@ main(void)
 		cmocka_unit_test(test_write_message),
 		cmocka_unit_test(test_truncate_on_error),
 		cmocka_unit_test(test_truncate_fsize),
+		cmocka_unit_test(test_size_limit),
 		cmocka_unit_test(test_deliver),
 	};
 
