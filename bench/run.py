@@ -6,6 +6,7 @@ writes bench/results/LATEST.json and bench/RESULTS.md. Every loop is
 bounded in count and time; every process started here is stopped by PID.
 
     bench/run.py [--quick] [--mtas postern,postfix,opensmtpd] [--reps 3]
+                 [--workloads relay,latency,local,idle]
 """
 
 import argparse
@@ -202,9 +203,9 @@ class MTA:
         os.chmod(self.base, 0o755)
         self.sink = sink
         self.port = free_port()
-        self.mail = os.path.join(self.base, "mail")
-        os.makedirs(self.mail)
-        os.chmod(self.mail, 0o1777)
+        for d in ("mail", "maildir"):   # spools of the local modes
+            os.makedirs(os.path.join(self.base, d))
+            os.chmod(os.path.join(self.base, d), 0o1777)
 
     def save_configs(self, files):
         d = os.path.join(CONFIGS, self.name)
@@ -218,8 +219,34 @@ class MTA:
             with open(os.path.join(d, name), "w") as f:
                 f.write(text)
 
-    def mbox_path(self, user):
-        return os.path.join(self.mail, user)
+    mode = "mbox"           # the local delivery mode its config has now
+
+    def local_line(self, mode):
+        """This MTA's config line for a local mode (LOCAL_MODES), or
+        None when it has none."""
+        line = local_mode(mode).get(self.name)
+        return line and line.format(b=self.base,
+                                    mf=getattr(self, "mboxfile", ""))
+
+    def set_local_mode(self, mode):
+        """A fresh instance (as for idle) with the config line of the local
+        mode; False when this MTA has none for it."""
+        new = self.local_line(mode)
+        if new is None:
+            return False
+        old = self.local_line(self.mode)
+        self.stop()
+        with open(self.conf) as f:
+            text = f.read()
+        assert old in text, (self.name, old)
+        with open(self.conf, "w") as f:
+            f.write(text.replace(old, new))
+        self.start()
+        self.mode = mode
+        return True
+
+    def box_path(self, mode, user):
+        return os.path.join(self.base, local_mode(mode)["box"].format(u=user))
 
 
 class Postern(MTA):
@@ -244,7 +271,7 @@ remote_concurrency = 20
 # each remote process does one delivery at a time (step 2): 20 of them
 # for the same 20 parallel connections toward the sink as the others
 remote_processes = 20
-mailbox = mbox:{b}/mail/%u
+{local}
 log = {b}/maillog
 log_level = info
 user = nobody
@@ -254,7 +281,8 @@ require_resolvable_sender = no
 [smtp]
 listen = 127.0.0.1:{p}
 max_sessions = 2100
-""".format(b=self.base, sp=self.sink.port, p=self.port))
+""".format(b=self.base, sp=self.sink.port, p=self.port,
+           local=self.local_line(self.mode)))
         for n, text in (("relay-domains", "\n"),
                         ("access", "Connect:127.0.0.1 RELAY\n"),
                         ("aliases", "postmaster: root\n")):
@@ -303,6 +331,7 @@ class Postfix(MTA):
 
     def setup(self):
         self.etc = os.path.join(self.base, "etc")
+        self.conf = os.path.join(self.etc, "main.cf")
         self.queue = os.path.join(self.base, "queue")
         data = os.path.join(self.base, "data")
         for d in (self.etc, self.queue, data):
@@ -334,11 +363,12 @@ default_destination_concurrency_limit = 20
 alias_maps =
 alias_database =
 local_recipient_maps = unix:passwd.byname
-mail_spool_directory = {b}/mail
+{local}
 maillog_file = {b}/maillog
 biff = no
 smtpd_banner = $myhostname ESMTP
-""".format(b=self.base, sp=self.sink.port, v=self.version()))
+""".format(b=self.base, sp=self.sink.port, v=self.version(),
+           local=self.local_line(self.mode)))
         with open(os.path.join(self.etc, "master.cf"), "w") as f:
             f.write("""# service type private unpriv chroot wakeup maxproc command
 # smtpd's maxproc is raised to 2100 for the idle-session workload.
@@ -463,8 +493,8 @@ class OpenSMTPD(MTA):
         if os.path.exists("/var/lib/opensmtpd") and \
                 "/var/lib/opensmtpd/empty" in OpenSMTPD.created_dirs:
             OpenSMTPD.created_dirs.append("/var/lib/opensmtpd")
-        mboxfile = os.path.join(OSMTPD_ROOT, "usr", "libexec", "opensmtpd",
-                                "mail.mboxfile")
+        self.mboxfile = os.path.join(OSMTPD_ROOT, "usr", "libexec",
+                                     "opensmtpd", "mail.mboxfile")
         self.conf = os.path.join(self.base, "smtpd.conf")
         with open(self.conf, "w") as f:
             f.write("""# OpenSMTPD 6.8 relay for the benchmark; defaults otherwise.
@@ -476,10 +506,11 @@ mta limit max-conn-per-host 20
 smtp limit max-mails 1000
 listen on 127.0.0.1 port {p} hostname bench.opensmtpd.example
 action "relay" relay host smtp://127.0.0.2:{sp}
-action "local" mda "{mf} -f %{{mbox.from}} {b}/mail/%{{user.username}}"
+{local}
 match from local for local action "local"
 match from local for any action "relay"
-""".format(p=self.port, sp=self.sink.port, b=self.base, mf=mboxfile))
+""".format(p=self.port, sp=self.sink.port,
+           local=self.local_line(self.mode)))
         r = subprocess.run([self.smtpd, "-n", "-f", self.conf],
                            capture_output=True, text=True, timeout=30)
         if r.returncode != 0:
@@ -639,12 +670,50 @@ def count_mbox(path, state):
     return n
 
 
-def w_local(mta, n, cap):
-    for u in LOCAL_USERS:
+def count_maildir(path, state):
+    """Messages in a Maildir: the files in new/ and cur/."""
+    n = 0
+    for sub in ("new", "cur"):
         try:
-            os.unlink(mta.mbox_path(u))
+            n += len(os.listdir(os.path.join(path, sub)))
         except FileNotFoundError:
             pass
+    return n
+
+
+# The local delivery modes, one row each: where user {u}'s mail lands under
+# the MTA's directory, how to count it, and each MTA's config line for the
+# mode ({b}: the MTA's directory, {mf}: OpenSMTPD's mail.mboxfile); an MTA
+# without a line skips the mode. Both spools are 1777 directories, so every
+# MTA creates the user's mbox / Maildir as the user. A new mode (lmtp) is
+# one more row.
+LOCAL_MODES = [
+    {"mode": "mbox", "box": "mail/{u}", "count": count_mbox,
+     "postern": "mailbox = mbox:{b}/mail/%u",
+     "postfix": "mail_spool_directory = {b}/mail",
+     "opensmtpd": 'action "local" mda "{mf} -f %{{mbox.from}} '
+                  '{b}/mail/%{{user.username}}"'},
+    # Postfix: a mail_spool_directory ending in "/" is a Maildir per user
+    # (the same delivery as home_mailbox = Maildir/, without homes).
+    {"mode": "maildir", "box": "maildir/{u}", "count": count_maildir,
+     "postern": "mailbox = maildir:{b}/maildir/%u/",
+     "postfix": "mail_spool_directory = {b}/maildir/",
+     "opensmtpd": 'action "local" maildir "{b}/maildir/%{{user.username}}"'},
+]
+
+
+def local_mode(name):
+    return next(m for m in LOCAL_MODES if m["mode"] == name)
+
+
+def w_local(mta, mode, n, cap):
+    row = local_mode(mode)
+    boxes = [mta.box_path(mode, u) for u in LOCAL_USERS]
+    for b in boxes:
+        if os.path.isdir(b):
+            shutil.rmtree(b)
+        elif os.path.exists(b):
+            os.unlink(b)
     per = n // len(LOCAL_USERS)
     t0 = time.time()
     procs = [subprocess.Popen([SOURCE, "-s", "2", "-m", str(per), "-l", "4096",
@@ -656,7 +725,7 @@ def w_local(mta, n, cap):
     state = {}
 
     def total():
-        return sum(count_mbox(mta.mbox_path(u), state) for u in LOCAL_USERS)
+        return sum(row["count"](b, state) for b in boxes)
 
     def done():
         return total() >= per * len(LOCAL_USERS) and mta.queue_empty()
@@ -667,7 +736,7 @@ def w_local(mta, n, cap):
         if p.poll() is None:
             p.kill()
         p.wait()
-    r = {"messages": per * len(LOCAL_USERS), "delivered": got,
+    r = {"mode": mode, "messages": per * len(LOCAL_USERS), "delivered": got,
          "seconds": round(el, 3), "rate": round(got / el, 1),
          "capped": got < per * len(LOCAL_USERS)}
     if r["capped"]:
@@ -822,16 +891,27 @@ def run_mta(cls, base, sink, P, budget_end, results):
                 if r.get("capped"):
                     break           # a capped run is not repeated
             res[wname] = runs
-        rep("relay", w_relay, P["relay_n"], P["relay_cap"])
-        rep("latency", w_latency, P["lat_n"], P["lat_cap"])
-        rep("local", w_local, P["local_n"], P["local_cap"])
+        if "relay" in P["workloads"]:
+            rep("relay", w_relay, P["relay_n"], P["relay_cap"])
+        if "latency" in P["workloads"]:
+            rep("latency", w_latency, P["lat_n"], P["lat_cap"])
+        for mode in [m["mode"] for m in LOCAL_MODES]:
+            if "local" not in P["workloads"]:
+                break
+            if not mta.set_local_mode(mode):
+                res.setdefault("skipped", []).append(
+                    "local %s: no such mode configured" % mode)
+                continue
+            rep("local_" + mode, w_local, mode, P["local_n"],
+                P["local_cap"])
+
         def idle_fresh(m, n, cap):
             # fresh instance for every rep: no pooled or lingering
             # (e.g. Postfix's idle smtpd) processes in the baseline
             m.stop()
             m.start()
             return w_idle(m, n, cap)
-        for n in P["idle"]:
+        for n in P["idle"] if "idle" in P["workloads"] else []:
             reps = P["reps"] if n <= 500 else 1
             rep("idle_%d" % n, idle_fresh, n, P["idle_cap"], reps=reps)
     finally:
@@ -848,13 +928,14 @@ def build_table(results, ceiling):
     rows = [("relay msg/s (e2e)", "relay", "relay_rate", "higher"),
             ("injection msg/s", "relay", "inject_rate", "higher"),
             ("latency p50 ms", "latency", "p50_ms", "lower"),
-            ("latency p99 ms", "latency", "p99_ms", "lower"),
-            ("local delivery msg/s", "local", "rate", "higher"),
-            ("idle RSS KiB/session 500", "idle_500", "rss_per_session_kib", "lower"),
-            ("idle PSS KiB/session 500", "idle_500", "pss_per_session_kib", "lower"),
-            ("idle RSS KiB/session 2000", "idle_2000", "rss_per_session_kib", "lower"),
-            ("idle PSS KiB/session 2000", "idle_2000", "pss_per_session_kib", "lower"),
-            ("CPU s per 1000 msgs (relay)", "relay", "cpu_per_1000", "lower")]
+            ("latency p99 ms", "latency", "p99_ms", "lower")]
+    rows += [("local delivery msg/s (%s)" % m["mode"], "local_" + m["mode"],
+              "rate", "higher") for m in LOCAL_MODES]
+    rows += [("idle RSS KiB/session 500", "idle_500", "rss_per_session_kib", "lower"),
+             ("idle PSS KiB/session 500", "idle_500", "pss_per_session_kib", "lower"),
+             ("idle RSS KiB/session 2000", "idle_2000", "rss_per_session_kib", "lower"),
+             ("idle PSS KiB/session 2000", "idle_2000", "pss_per_session_kib", "lower"),
+             ("CPU s per 1000 msgs (relay)", "relay", "cpu_per_1000", "lower")]
     mtas = ["postern", "postfix", "opensmtpd"]
     table = []
     for label, w, k, _ in rows:
@@ -940,9 +1021,10 @@ Generated by `make bench` (bench/run.py{q}) on {date}.
   CPU = utime+stime (+ reaped children) of the MTA's process tree from /proc.
 - 3 latency: one connection, {lat} sequential 4 KiB messages, time from
   sending the final `.` to the `250`.
-- 4 local: 10 x `smtp-source -s 2 -m {lpu} -l 4096 -t pstbenchN@localhost`
-  (20 sessions, {ln} messages), until every message is in the 10 mboxes
-  and the queue is empty.
+- 4 local, per local delivery mode ({modes}): 10 x `smtp-source -s 2
+  -m {lpu} -l 4096 -t pstbenchN@localhost` (20 sessions, {ln} messages),
+  until every message is in the 10 mailboxes and the queue is empty; each
+  MTA restarted with the mode's line: {lines}.
 - 5 idle: N connections that read the banner, send EHLO and wait; sum of
   RSS (and PSS) of the MTA's processes minus the idle sum, per session.
   Limits raised for it: postern `max_sessions = 2100`, Postfix smtpd
@@ -962,6 +1044,11 @@ file.
            kern=mach["kernel"], df=mach["df"], lsblk=mach["lsblk"],
            text=text, cmd=cmd, reps=P["reps"], wu=P["warmup"],
            lat=P["lat_n"], lpu=P["local_n"] // 10, ln=P["local_n"],
+           modes=", ".join(m["mode"] for m in LOCAL_MODES),
+           lines="; ".join("%s: %s" % (m["mode"], ", ".join(
+               "`%s`" % m[k].replace("{{", "{").replace("}}", "}")
+               for k in ("postern", "postfix", "opensmtpd") if m.get(k)))
+               for m in LOCAL_MODES),
            nofile=resource.getrlimit(resource.RLIMIT_NOFILE)[0],
            same=results.get("_same_fs", "?")))
 
@@ -984,6 +1071,9 @@ def main():
                     help="small counts, for trying the harness")
     ap.add_argument("--mtas", default="postern,postfix,opensmtpd")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--workloads", default="relay,latency,local,idle",
+                    help="which of relay,latency,local,idle to run (the "
+                    "warm-up always runs)")
     ap.add_argument("--budget", type=float, default=780,
                     help="seconds for the whole run (default 13 min)")
     a = ap.parse_args()
@@ -995,6 +1085,7 @@ def main():
         P = dict(reps=a.reps, warmup=200, relay_n=5000, relay_cap=60,
                  lat_n=300, lat_cap=30, local_n=2000, local_cap=45,
                  idle=[500, 2000], idle_cap=90)
+    P["workloads"] = a.workloads.split(",")
     for exe in (SOURCE, SINK):
         if not os.access(exe, os.X_OK):
             sys.exit("%s missing: run `make deps` (package postfix)" % exe)
