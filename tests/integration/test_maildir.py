@@ -200,6 +200,56 @@ def test_maildir_delivery_exact_bytes(make_postern, home):
     assert msg["Subject"] == "hello maildir"
     assert msg["Delivered-To"] == "pstmd1@localhost"
     assert "status=sent (delivered to mailbox)" in p.log()
+    # Dovecot reads it (its size from ",S=") when it is installed.
+    if shutil.which("dovecot") and shutil.which("doveadm"):
+        out = dovecot_fetch(homes_of(home), "pstmd1",
+                            "hdr.subject size.physical")
+        assert "hdr.subject: hello maildir" in out, out
+        assert "size.physical: %d" % len(data) in out, out
+
+
+def homes_of(home):
+    return os.path.dirname(home["pstmd1"])
+
+
+def dovecot_fetch(top, user, fields):
+    """doveadm fetch of INBOX = ~/Maildir, from a private Dovecot (no
+    listeners) started here and stopped by PID."""
+    pw = pwd.getpwnam(user)
+    d = tempfile.mkdtemp(prefix="dovecot-", dir=top)
+    conf = os.path.join(d, "dovecot.conf")
+    with open(conf, "w") as f:
+        f.write("""base_dir = {d}/run
+state_dir = {d}/state
+log_path = {d}/log
+ssl = no
+protocols =
+default_internal_user = nobody
+default_login_user = nobody
+mail_location = maildir:~/Maildir
+userdb {{
+  driver = static
+  args = uid={u} gid={g} home={h}
+}}
+passdb {{
+  driver = static
+  args = nopassword=y
+}}
+""".format(d=d, u=pw.pw_uid, g=pw.pw_gid, h=pw.pw_dir))
+    proc = subprocess.Popen(["dovecot", "-c", conf, "-F"],
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        def fetch():
+            r = subprocess.run(["doveadm", "-c", conf, "fetch", "-u", user,
+                                fields, "mailbox", "INBOX", "all"],
+                               capture_output=True, text=True, timeout=30)
+            return r.returncode == 0 and r.stdout
+        return wait_for(fetch, 20, 0.2, what="doveadm fetch")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_maildir_absolute_path_unique_names(make_postern, home, homes):
