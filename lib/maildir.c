@@ -19,7 +19,6 @@
 #include "maildir.h"
 #include "mbox.h"
 
-#define CHUNK		(64 * 1024)
 #define NAME_TRIES	8
 #define DIR_FLAGS	(O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
 
@@ -125,42 +124,20 @@ write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
+static int
+write_piece(void *fd, const void *p, size_t len)
+{
+	return write_all(*(int *)fd, p, len);
+}
+
 /* The header lines, then the content; 0 or -1 with errno and *what. */
 static int
 write_file(int fd, const char *hdr, size_t hlen, int content_fd, off_t off,
     size_t len, const char **what)
 {
-	char	*chunk;
-	size_t	 done = 0;
-	int	 ret = 0, e;
-
 	if (write_all(fd, hdr, hlen) == -1)
 		return -1;
-	if ((chunk = malloc(CHUNK)) == NULL)
-		return -1;
-	while (done < len) {
-		size_t want = len - done < CHUNK ? len - done : CHUNK;
-		ssize_t got = pread(content_fd, chunk, want,
-		    off + (off_t)done);
-		if (got == -1 && errno == EINTR)
-			continue;
-		if (got <= 0) {
-			if (got == 0)
-				errno = EIO;
-			*what = "cannot read queue file";
-			ret = -1;
-			break;
-		}
-		if (write_all(fd, chunk, (size_t)got) == -1) {
-			ret = -1;
-			break;
-		}
-		done += (size_t)got;
-	}
-	e = errno;
-	free(chunk);
-	errno = e;
-	return ret;
+	return mbox_copy(content_fd, off, len, write_piece, &fd, what);
 }
 
 /* A new file in tmp/, O_EXCL: its name in name. */
@@ -264,7 +241,8 @@ maildir_deliver(const char *dir, size_t keep, const char *sender,
     char *err, size_t errlen)
 {
 	char	 hdr[1200];
-	int	 hlen, md, tmpfd = -1, newfd = -1, curfd = -1, ret = MBOX_TEMP;
+	int	 hlen, md, tmpfd = -1, newfd = -1, curfd = -1;
+	int	 ret = MBOX_TEMP;
 
 	if ((hlen = mbox_envelope_lines(hdr, sizeof(hdr), sender,
 	    rcpt)) == -1) {

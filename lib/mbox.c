@@ -279,18 +279,14 @@ limited_write(void *ctx, const void *p, size_t len)
 	return n;
 }
 
-/* The content, quoted: from mem, or len bytes at off of content_fd.
- * 0, or -1 (errno; *what says so when the queue file failed). */
-static int
-feed_content(struct mbox_quoter *q, const void *mem, int content_fd,
-    off_t off, size_t len, const char **what)
+int
+mbox_copy(int content_fd, off_t off, size_t len,
+    int (*fn)(void *, const void *, size_t), void *ctx, const char **what)
 {
 	char	*chunk;
 	size_t	 done = 0;
 	int	 ret = 0, e;
 
-	if (mem != NULL)
-		return mbox_quote_feed(q, mem, len);
 	if ((chunk = malloc(CHUNK)) == NULL) {
 		errno = ENOMEM;
 		return -1;
@@ -308,7 +304,7 @@ feed_content(struct mbox_quoter *q, const void *mem, int content_fd,
 			ret = -1;
 			break;
 		}
-		if (mbox_quote_feed(q, chunk, (size_t)got) == -1) {
+		if (fn(ctx, chunk, (size_t)got) == -1) {
 			ret = -1;
 			break;
 		}
@@ -318,6 +314,23 @@ feed_content(struct mbox_quoter *q, const void *mem, int content_fd,
 	free(chunk);
 	errno = e;
 	return ret;
+}
+
+static int
+quote_piece(void *q, const void *p, size_t len)
+{
+	return mbox_quote_feed(q, p, len);
+}
+
+/* The content, quoted: from mem, or len bytes at off of content_fd.
+ * 0, or -1 (errno; *what says so when the queue file failed). */
+static int
+feed_content(struct mbox_quoter *q, const void *mem, int content_fd,
+    off_t off, size_t len, const char **what)
+{
+	if (mem != NULL)
+		return mbox_quote_feed(q, mem, len);
+	return mbox_copy(content_fd, off, len, quote_piece, q, what);
 }
 
 int

@@ -72,6 +72,16 @@ int	 mbox_quote_raw(struct mbox_quoter *, const void *, size_t);
 int	 mbox_from_line(char *out, size_t outlen, const char *sender, time_t when);
 
 /*
+ * Read len bytes of content_fd at off in pieces of at most 64 KiB and
+ * hand each to fn(ctx, piece, n), which returns 0 or -1 (errno set).
+ * Returns 0, or -1 with errno set and *what = "cannot read queue file"
+ * when reading failed.
+ */
+int	 mbox_copy(int content_fd, off_t off, size_t len,
+	    int (*fn)(void *, const void *, size_t), void *ctx,
+	    const char **what);
+
+/*
  * Append one complete message to the already open and locked mbox fd:
  * record the size, write From line, Return-Path, Delivered-To, the quoted
  * content (from mem when not NULL, else pread from content_fd at off,

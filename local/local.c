@@ -129,7 +129,8 @@ delivered_to(const struct job *j, const char *addr)
 		return 0;
 	end = p + j->hdr.len;
 	while (p < end && *p != '\n') {
-		nl = p;		/* the field ends before a non-folded line */
+		/* the field ends before a line that is not folded */
+		nl = p;
 		do {
 			nl = memchr(nl, '\n', (size_t)(end - nl));
 			nl = nl ? nl + 1 : end;
@@ -287,7 +288,8 @@ local_init(struct worker *w)
 
 	tzset();	/* children inherit it: no /etc/localtime each time */
 	as_root = geteuid() == 0;
-	mbox_set_limit(w->conf.mailbox_size_limit);	/* also /file targets */
+	/* every mbox write of this process: mailboxes and /file targets */
+	mbox_set_limit(w->conf.mailbox_size_limit);
 	aliases.fd = -1;
 	if (route_init(&router, &w->conf, &errs) == -1)
 		for (size_t i = 0; i < errs.n; i++)

@@ -42,7 +42,7 @@ struct expansion {
 	size_t		 n;
 	struct dstatus	 err;		/* first error during expansion */
 	int		 has_err;
-	int		 over;		/* MAX_TARGETS crossed: none kept */
+	int		 over;		/* MAX_TARGETS crossed */
 	char		*stack[MAX_DEPTH + 2];	/* alias keys being expanded */
 	size_t		 nstack;
 };

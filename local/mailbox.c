@@ -31,7 +31,7 @@ struct dest {
 	char	 path[PATH_MAX];
 	int	 maildir;	/* maildir:PATH/, else mbox:PATH */
 	int	 from_home;	/* the path names the home directory */
-	size_t	 keep;		/* maildir: the home's length, when it leads */
+	size_t	 keep;		/* home length, if it leads */
 };
 
 /* conf.mailbox "mbox:PATH" or "maildir:PATH/" with %u, %h, %% and a

@@ -330,12 +330,19 @@ def test_read_only_fs_defers_then_delivers(make_postern, home, mounts, kind):
     assert "Read-only file system" in q and "4.2.0" in q, q
     assert re.search(r"status=deferred \(4\.2\.0 .*Read-only file system",
                      p.log())
-    subprocess.run(["umount", os.path.join(h, "ro")], check=True)
+    unmount_and_flush(p, h, "ro", kind, "hello maildir")
+
+
+def unmount_and_flush(p, h, sub, kind, needle):
+    """The mount at ~/SUB gone (a plain directory of the user's again),
+    the kept message is delivered whole on a flush."""
+    subprocess.run(["umount", os.path.join(h, sub)], check=True)
     pw = pwd.getpwnam("pstmd1")
-    os.chown(os.path.join(h, "ro"), pw.pw_uid, pw.pw_gid)
+    os.chown(os.path.join(h, sub), pw.pw_uid, pw.pw_gid)
     p.cli("queue", "flush")
-    wait_mail(box_path(h, kind, "ro"), "hello maildir")
+    [m] = wait_mail(box_path(h, kind, sub), needle)
     wait_for(p.queue_empty, what="queue empty")
+    return m
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -362,12 +369,8 @@ def test_full_disk_defers_nothing_partial(make_postern, home, mounts, kind):
     else:
         assert read(box) == before
     # Room again (the mount gone): the kept message arrives whole.
-    subprocess.run(["umount", os.path.join(h, "small")], check=True)
-    os.chown(os.path.join(h, "small"), pw.pw_uid, pw.pw_gid)
-    p.cli("queue", "flush")
-    [m] = wait_mail(box, "too big")
+    m = unmount_and_flush(p, h, "small", kind, "too big")
     assert m.count(b"x" * 70 + b"\n") == 3000
-    wait_for(p.queue_empty, what="queue empty")
 
 
 # --------------------------------------------------- mailbox_size_limit

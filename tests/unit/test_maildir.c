@@ -194,9 +194,10 @@ static void
 test_size_limit(void **state)
 {
 	char	 md[200], err[256], want[256];
-	size_t	 whole = strlen("Return-Path: <>\nDelivered-To: u@h\n") + LEN;
+	size_t	 whole;
 
 	(void)state;
+	whole = strlen("Return-Path: <>\nDelivered-To: u@h\n") + LEN;
 	snprintf(md, sizeof(md), "%s/limited", home);
 	assert_int_equal(maildir_deliver(md, 0, "", "u@h", cfd, OFF, LEN,
 	    whole - 1, err, sizeof(err)), MBOX_PERM);
