@@ -465,6 +465,20 @@ def test_delivered_to_loop_bounces(make_postern, home, kind, variant):
     wait_mail(box1, "Subject: y")
 
 
+def test_delivered_to_loop_through_alias(make_postern, home):
+    """The check holds for each alias target too: mail to an alias that
+    already went through pstmd1 once does not reach pstmd1 again."""
+    p = start(make_postern, "maildir:~/Maildir/",
+              aliases="mdlist: pstmd1\n")
+    send(p, ["mdlist@localhost"], "Delivered-To: pstmd1@localhost\r\n"
+         "Subject: back again\r\n\r\nlooped\r\n")
+    d = dsn_for(os.path.join(home["pstmd2"], "Maildir"),
+                "Undelivered Mail Returned")
+    assert b"Status: 5.4.6" in d
+    assert b"mail forwarding loop for pstmd1@localhost" in d
+    assert mails(os.path.join(home["pstmd1"], "Maildir")) == []
+
+
 def test_alias_loop_bounces_with_text(make_postern, home):
     p = start(make_postern, "maildir:~/Maildir/",
               aliases="mda: mdb\nmdb: mda\n")
