@@ -1,8 +1,9 @@
 /*
  * local mailbox: one delivery to a user's mbox or Maildir, in a forked
  * child that has become the user (groups looked up by the parent) before
- * it opens anything; as root it only creates a missing mbox, O_EXCL, in a
- * root-owned spool directory. The parent waits with a deadline.
+ * it opens anything; as root it only creates a missing mbox (O_EXCL) or
+ * Maildir directory in a root-owned spool directory. The parent waits
+ * with a deadline.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -96,39 +97,45 @@ done:
 /*
  * Root only, before dropping to the user: a system spool such as
  * /var/mail (root-owned, not world-writable, so users cannot create their
- * own file there) gets the missing mailbox created fresh (O_EXCL: never
- * through a symlink) and given to the user. Paths under a home directory
- * are never touched as root.
+ * own file there) gets the missing mailbox created fresh (an mbox O_EXCL,
+ * a Maildir by mkdir: never through a symlink) and given to the user.
+ * Paths under a home directory are never touched as root.
  */
 static void
-precreate(const char *path, const struct passwd *pw, int from_home)
+precreate(const struct dest *d, const struct passwd *pw)
 {
-	char		 dir[PATH_MAX];
-	const char	*slash;
+	char		 dir[PATH_MAX], *last;
+	size_t		 n = strlen(d->path);
 	struct stat	 st;
-	int		 dfd, fd;
+	int		 dfd, fd = -1;
 
-	if (from_home || (slash = strrchr(path, '/')) == NULL ||
-	    (size_t)(slash - path) >= sizeof(dir))
+	while (n > 1 && d->path[n - 1] == '/')	/* maildir:PATH/ */
+		n--;
+	if (d->from_home || n >= sizeof(dir))
 		return;
-	memcpy(dir, path, (size_t)(slash - path));
-	dir[slash - path] = '\0';
-	if (dir[0] == '\0')
+	memcpy(dir, d->path, n);
+	dir[n] = '\0';
+	if ((last = strrchr(dir, '/')) == NULL || last == dir)
 		return;
+	*last++ = '\0';
 	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return;
 	if (fstat(dfd, &st) == -1 || st.st_uid != 0 ||
 	    (st.st_mode & S_IWOTH) ||
-	    fstatat(dfd, slash + 1, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+	    fstatat(dfd, last, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
 	    errno != ENOENT) {
 		close(dfd);
 		return;
 	}
-	fd = openat(dfd, slash + 1, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0600);
+	if (!d->maildir)
+		fd = openat(dfd, last, O_WRONLY | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, 0600);
+	else if (mkdirat(dfd, last, 0700) == 0)
+		fd = openat(dfd, last, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
 	if (fd != -1) {
 		if (fchown(fd, pw->pw_uid, pw->pw_gid) == -1)
-			log_warn("chown %s: %s", path, strerror(errno));
+			log_warn("chown %s: %s", d->path, strerror(errno));
 		close(fd);
 	}
 	close(dfd);
@@ -253,8 +260,7 @@ child_deliver(struct job *j, const struct passwd *pw, const struct dest *d,
 	for (int i = 0; i < wk.nlisten; i++)
 		close(wk.listen_fd[i]);
 	if (as_root) {
-		if (!d->maildir)
-			precreate(d->path, pw, d->from_home);
+		precreate(d, pw);
 		if (drop_to(pw) == -1) {
 			r = MBOX_TEMP;
 			snprintf(err, sizeof(err), "4.3.0 cannot switch to "

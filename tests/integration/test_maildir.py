@@ -270,6 +270,28 @@ def test_maildir_absolute_path_unique_names(make_postern, home, homes):
     shutil.rmtree(spool)
 
 
+@pytest.mark.parametrize("kind", ["mbox", "maildir"])
+def test_root_spool_precreated(make_postern, home, homes, kind):
+    """A root-owned spool (users cannot create there): root makes the
+    missing mbox file or Maildir directory and gives it to the user, who
+    does the rest."""
+    spool = os.path.join(homes, "rootspool")
+    os.makedirs(spool, exist_ok=True)
+    os.chmod(spool, 0o755)
+    p = start(make_postern, "%s:%s/%%u%s" % (
+        kind, spool, "/" if kind == "maildir" else ""))
+    box = os.path.join(spool, "pstmd1")
+    send(p, ["pstmd1@localhost"], BODY)
+    wait_mail(box, "hello maildir")
+    pw = pwd.getpwnam("pstmd1")
+    st = os.stat(box)
+    assert (st.st_uid, st.st_mode & 0o777) == (
+        pw.pw_uid, 0o700 if kind == "maildir" else 0o600)
+    if kind == "maildir":
+        assert os.stat(maildir_files(box)[0]).st_uid == pw.pw_uid
+    shutil.rmtree(spool)
+
+
 def test_maildir_symlink_defers(make_postern, home, homes):
     """~/Maildir as a symbolic link: never followed, deferred, kept."""
     elsewhere = os.path.join(homes, "elsewhere")
