@@ -59,6 +59,7 @@ exp_add(struct expansion *x, enum tkind kind, const char *name, const char *dt)
 		/* All or nothing: no arbitrary first MAX_TARGETS get it. */
 		drop_targets(x);
 		x->over = 1;
+		x->has_err = 0;		/* this reason, not an earlier one */
 		exp_error(x, DS_BOUNCE, "5.4.6 alias expands to more than "
 		    MAX_TARGETS_TEXT " targets");
 		return;

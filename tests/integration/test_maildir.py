@@ -512,7 +512,9 @@ def test_alias_depth_bound(make_postern, home):
 
 
 def test_alias_fanout_bound(make_postern, home, peer_factory):
-    wide = ", ".join("w%d@remote.example" % i for i in range(1001))
+    # an unknown user first: the bound is still the reason given
+    wide = "nosuchmduser, " + ", ".join("w%d@remote.example" % i
+                                        for i in range(1001))
     ok = ", ".join("k%d@remote.example" % i for i in range(5))
     p = start(make_postern, "maildir:~/Maildir/",
               aliases="wide: %s\nfive: %s, pstmd1\n" % (wide, ok))
