@@ -28,6 +28,7 @@
 #include "qfile.h"
 #include "qspace.h"
 #include "reply.h"
+#include "rewrite.h"
 #include "worker.h"
 
 #define JOB_TIMEOUT_MS	(10 * 60 * 1000)
@@ -41,6 +42,7 @@ struct job {
 	int		 msa;		/* authenticated submission (SPEC 6) */
 	uid_t		 uid;
 	char		*sender;
+	char		*authwarn;	/* X-Authentication-Warning line */
 	char		**rcpt;
 	size_t		 nrcpt;
 	struct buf	 client;	/* ipc payload for the 'C' record */
@@ -68,6 +70,7 @@ static void
 job_free(struct job *j)
 {
 	free(j->sender);
+	free(j->authwarn);
 	for (size_t i = 0; i < j->nrcpt; i++)
 		free(j->rcpt[i]);
 	free(j->rcpt);
@@ -255,6 +258,7 @@ static void
 missing_headers(struct job *j, struct buf *out, const char *date, int seen)
 {
 	const char *fn = j->o.full_name;
+	struct buf from;
 
 	if (!(seen & SEEN_DATE))
 		buf_printf(out, "Date: %s\n", date);
@@ -263,12 +267,16 @@ missing_headers(struct job *j, struct buf *out, const char *date, int seen)
 		    wk.conf.hostname);
 	if (seen & SEEN_FROM)
 		return;
+	buf_init(&from, 2048);
 	if (*j->sender && fn && *fn)
-		buf_printf(out, "From: %s <%s>\n", fn, j->sender);
+		buf_printf(&from, "From: %s <%s>\n", fn, j->sender);
 	else if (*j->sender)
-		buf_printf(out, "From: <%s>\n", j->sender);
+		buf_printf(&from, "From: <%s>\n", j->sender);
 	else
-		buf_printf(out, "From: MAILER-DAEMON@%s\n", wk.conf.hostname);
+		buf_printf(&from, "From: MAILER-DAEMON@%s\n", wk.conf.hostname);
+	if (!rewrite_header(from.data, from.len, 1, out))	/* masquerade */
+		buf_append(out, from.data, from.len);
+	buf_free(&from);
 }
 
 /* Copy the header section to out (one header = a line plus its
@@ -305,7 +313,8 @@ copy_headers(struct job *j, struct buf *out)
 			extract_addrs(j, v);
 			free(v);
 		}
-		if (!hdr_is(h, hl, "Bcc"))
+		if (!hdr_is(h, hl, "Bcc") &&
+		    !rewrite_header(h, hl, j->local || j->msa, out))
 			buf_append(out, h, hl);
 		if (hl && h[hl - 1] != '\n')
 			buf_putc(out, '\n');
@@ -328,6 +337,8 @@ header_done(struct job *j)
 	date_rfc5322(date, sizeof(date), time(NULL));
 	if (j->o.received)
 		received_header(j, &out, date);
+	if (j->authwarn)
+		buf_puts(&out, j->authwarn);
 	seen = copy_headers(j, &out);
 	if (j->local || j->msa)
 		missing_headers(j, &out, date, seen);
@@ -532,6 +543,8 @@ static int
 job_open(struct job *j, int public, uid_t uid)
 {
 	struct cleanup_open *o = &j->o;
+	char *c;
+	int fflag;
 
 	open_rules(o, public);
 	j->local = o->local;
@@ -546,6 +559,7 @@ job_open(struct job *j, int public, uid_t uid)
 
 	j->sender = o->sender;
 	o->sender = NULL;
+	fflag = public && j->sender != NULL;	/* sendmail -f */
 	if (j->sender == NULL) {
 		if (!public)
 			return -1;
@@ -558,11 +572,16 @@ job_open(struct job *j, int public, uid_t uid)
 		j->sender = q;
 	}
 	if (*j->sender) {
-		char *c = canon_addr(j->sender, 0);
-
+		c = canon_addr(j->sender, 0);
 		free(j->sender);
 		if ((j->sender = c) == NULL)
 			return -1;
+	}
+	if (fflag)
+		j->authwarn = rewrite_auth_warning(uid, j->sender);
+	if ((c = rewrite_sender(j->sender)) != NULL) {
+		free(j->sender);
+		j->sender = c;
 	}
 	client_record(j, public);
 	for (size_t i = 0; i < o->nrcpt; i++)
@@ -857,6 +876,7 @@ main(int argc, char **argv)
 	sweep_temp();
 	find_public();
 	load_submit_users();
+	rewrite_init(&wk.conf);
 	worker_confine(&wk);
 	while (!worker_stop) {
 		int which, fd = worker_accept(&wk, 1000, &which);

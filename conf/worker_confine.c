@@ -163,6 +163,7 @@ add_conf(struct rules *rs, const struct worker *w)
 	add(rs, c->smtpd.tls_ca, CONFINE_RO);
 	add_list_dirs(rs, c->local_domains);
 	add_list_dirs(rs, c->relay_domains);
+	add_list_dirs(rs, c->masquerade_domains);
 }
 
 int

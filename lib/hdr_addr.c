@@ -312,18 +312,19 @@ hdr_addr_free(struct hdr_addr_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
-int
-hdr_addr_local(const char *v, const struct hdr_addr *a, char *out,
+/* The span's text without quotes, escapes, comments and white space. */
+static int
+span_plain(const char *v, size_t start, size_t len, char *out,
     size_t outlen)
 {
-	const char	*s = v + a->local, *e = s + a->local_len;
+	const char	*s = v + start, *e = s + len;
 	size_t		 o = 0, i;
 	int		 inq = 0;
 
 	for (; s < e; s++) {
 		if (!inq && *s == '(') {
 			i = (size_t)(s - v);
-			if (skip_comment(v, a->local + a->local_len, &i) == -1)
+			if (skip_comment(v, start + len, &i) == -1)
 				return -1;
 			s = v + i - 1;
 			continue;
@@ -344,6 +345,20 @@ hdr_addr_local(const char *v, const struct hdr_addr *a, char *out,
 		return -1;
 	out[o] = '\0';
 	return 0;
+}
+
+int
+hdr_addr_local(const char *v, const struct hdr_addr *a, char *out,
+    size_t outlen)
+{
+	return span_plain(v, a->local, a->local_len, out, outlen);
+}
+
+int
+hdr_addr_domain(const char *v, const struct hdr_addr *a, char *out,
+    size_t outlen)
+{
+	return span_plain(v, a->domain, a->domain_len, out, outlen);
 }
 
 int

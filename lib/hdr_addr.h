@@ -41,6 +41,9 @@ void	 hdr_addr_free(struct hdr_addr_list *);
  */
 int	 hdr_addr_local(const char *v, const struct hdr_addr *a, char *out,
 	    size_t outlen);
+/* The same for the domain ("" when unqualified). */
+int	 hdr_addr_domain(const char *v, const struct hdr_addr *a, char *out,
+	    size_t outlen);
 
 /*
  * Decide an address's new domain: NULL keeps it, else the domain that

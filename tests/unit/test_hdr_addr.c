@@ -108,6 +108,15 @@ test_quoted_local(void **state)
 	assert_int_equal(hdr_addr_local(v, &l.a[0], lp, sizeof(lp)), 0);
 	assert_string_equal(lp, "j\"doe smith");
 	assert_int_equal(hdr_addr_local(v, &l.a[0], lp, 4), -1);
+	assert_int_equal(hdr_addr_domain(v, &l.a[0], lp, sizeof(lp)), 0);
+	assert_string_equal(lp, "example.com");
+	hdr_addr_free(&l);
+	v = " john . doe (x) @ ex (y) . com";
+	assert_int_equal(hdr_addr_parse(v, strlen(v), &l, &why), 0);
+	assert_int_equal(hdr_addr_local(v, &l.a[0], lp, sizeof(lp)), 0);
+	assert_string_equal(lp, "john.doe");
+	assert_int_equal(hdr_addr_domain(v, &l.a[0], lp, sizeof(lp)), 0);
+	assert_string_equal(lp, "ex.com");
 	hdr_addr_free(&l);
 	assert_string_equal(show(" \"bob\""), "\"bob\"");
 	assert_string_equal(show(" \"unterminated@x"), "ERR");
