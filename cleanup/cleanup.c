@@ -274,7 +274,7 @@ missing_headers(struct job *j, struct buf *out, const char *date, int seen)
 		buf_printf(&from, "From: <%s>\n", j->sender);
 	else
 		buf_printf(&from, "From: MAILER-DAEMON@%s\n", wk.conf.hostname);
-	if (!rewrite_header(from.data, from.len, 1, out))	/* masquerade */
+	if (!rewrite_header(from.data, from.len, 1, 1, out)) /* masquerade */
 		buf_append(out, from.data, from.len);
 	buf_free(&from);
 }
@@ -313,8 +313,9 @@ copy_headers(struct job *j, struct buf *out)
 			extract_addrs(j, v);
 			free(v);
 		}
-		if (!hdr_is(h, hl, "Bcc") &&
-		    !rewrite_header(h, hl, j->local || j->msa, out))
+		/* room kept for the rest and what missing_headers adds */
+		if (!hdr_is(h, hl, "Bcc") && !rewrite_header(h, hl,
+		    j->local || j->msa, (size_t)(end - p) + 4096, out))
 			buf_append(out, h, hl);
 		if (hl && h[hl - 1] != '\n')
 			buf_putc(out, '\n');
@@ -333,7 +334,7 @@ header_done(struct job *j)
 	char date[64];
 	int seen;
 
-	buf_init(&out, j->max_header + 4096);
+	buf_init(&out, 2 * j->max_header + 8192);	/* rewriting may grow */
 	date_rfc5322(date, sizeof(date), time(NULL));
 	if (j->o.received)
 		received_header(j, &out, date);

@@ -180,7 +180,8 @@ lines_fit(const char *p, size_t n)
 }
 
 int
-rewrite_header(const char *h, size_t hl, int local, struct buf *out)
+rewrite_header(const char *h, size_t hl, int local, size_t reserve,
+    struct buf *out)
 {
 	struct hctx		 x = { header_kind(h, hl), local };
 	struct hdr_addr_list	 l;
@@ -206,6 +207,10 @@ rewrite_header(const char *h, size_t hl, int local, struct buf *out)
 	if (n > 0 && !lines_fit(b.data, b.len)) {
 		log_debug("%.*s header left as it is: a line would be too "
 		    "long", (int)name - 1, h);
+		n = 0;
+	} else if (n > 0 && (out->len + b.len + reserve > out->cap)) {
+		log_debug("%.*s header left as it is: no room for the "
+		    "headers to grow", (int)name - 1, h);
 		n = 0;
 	}
 	if (n > 0)

@@ -18,11 +18,13 @@ void	 rewrite_init(const struct conf *c);
 
 /*
  * One header (name, value, folded lines, its final LF), hl bytes. If its
- * addresses change, append the new header to out and return 1; else 0
- * (the caller copies it). local: a local or authenticated submission,
- * whose unqualified addresses get a domain.
+ * addresses change and out has room for the new header and reserve
+ * bytes more, append it to out and return 1; else 0 (the caller copies
+ * it). local: a local or authenticated submission, whose unqualified
+ * addresses get a domain.
  */
-int	 rewrite_header(const char *h, size_t hl, int local, struct buf *out);
+int	 rewrite_header(const char *h, size_t hl, int local, size_t reserve,
+	    struct buf *out);
 
 /* The envelope sender with masquerade_envelope: a fresh string, or NULL
  * when it stays as it is (never for the null sender). */

@@ -346,3 +346,21 @@ def test_trusted_users_key(make_postern, users, rw_user, peer_factory):
     _, _, head = relayed(p, peer, 2)
     assert (("%s set sender to x@else.example" % users["alice"]).encode()
             in head)
+
+
+def test_qualifying_never_makes_long_lines_or_overflows(make_postern, users,
+                                                        peer_factory):
+    """always_add_domain leaves a header as it came when a line would pass
+    998 octets, or when the headers would grow past the room cleanup has
+    for them; nothing after it is lost."""
+    p = make_postern(extra="max_header_size = 20k\n")
+    peer = peer_factory(p.smarthost_port)
+    long_line = b"To: " + b"r, " * 320 + b"r"
+    many = b"Cc: " + b",\n ".join([b"s"] * 4000)
+    msg = (long_line + b"\n" + many + b"\nFrom: root\nSubject: end\n\nbody\n")
+    sendmail(p, ["far@remote.example"], msg)
+    _, _, head = relayed(p, peer)
+    assert long_line + b"\r\n" in head
+    assert many.replace(b"\n", b"\r\n") + b"\r\n" in head
+    assert hdr(head, b"From") == [b" root@mx.test.example"]
+    assert b"Subject: end\r\n" in head
