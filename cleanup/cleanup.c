@@ -214,6 +214,36 @@ extract_addrs(struct job *j, const char *v)
 	}
 }
 
+/* rewrite_extract's callback: what the old parser would take. */
+static void
+extract_one(void *arg, const char *a)
+{
+	struct addr pa;
+	const char *why;
+
+	if (addr_parse_path(a, strlen(a), 0, &pa, &why) == 0)
+		add_rcpt(arg, a);
+}
+
+/* sendmail -t: the recipients of one To/Cc/Bcc header, parsed as an
+ * RFC 5322 address list (groups too), else the tolerant way. */
+static void
+extract_header(struct job *j, const char *h, size_t hl)
+{
+	const char *colon = strchr(h, ':') + 1;
+	size_t vl = hl - (size_t)(colon - h);
+	char *v;
+
+	if (rewrite_extract(colon, vl, extract_one, j) == 0)
+		return;
+	v = xstrndup(colon, vl);
+	for (char *c = v; *c; c++)
+		if (*c == '\n' || *c == '\t')
+			*c = ' ';
+	extract_addrs(j, v);
+	free(v);
+}
+
 static int
 hdr_is(const char *line, size_t len, const char *name)
 {
@@ -304,15 +334,8 @@ copy_headers(struct job *j, struct buf *out)
 		else if (hdr_is(h, hl, "Message-ID"))
 			seen |= SEEN_MID;
 		if (j->o.extract && (hdr_is(h, hl, "To") ||
-		    hdr_is(h, hl, "Cc") || hdr_is(h, hl, "Bcc"))) {
-			const char *colon = strchr(h, ':') + 1;
-			char *v = xstrndup(colon, hl - (size_t)(colon - h));
-			for (char *c = v; *c; c++)
-				if (*c == '\n' || *c == '\t')
-					*c = ' ';
-			extract_addrs(j, v);
-			free(v);
-		}
+		    hdr_is(h, hl, "Cc") || hdr_is(h, hl, "Bcc")))
+			extract_header(j, h, hl);
 		/* room kept for the rest and what missing_headers adds */
 		if (!hdr_is(h, hl, "Bcc") && !rewrite_header(h, hl,
 		    j->local || j->msa, (size_t)(end - p) + 4096, out))

@@ -219,6 +219,30 @@ rewrite_header(const char *h, size_t hl, int local, size_t reserve,
 	return n > 0;
 }
 
+int
+rewrite_extract(const char *v, size_t len,
+    void (*add)(void *, const char *), void *arg)
+{
+	struct hdr_addr_list	 l;
+	struct addr		 pa;
+	const char		*why;
+	char			 out[600];
+
+	if (hdr_addr_parse(v, len, &l, &why) == -1)
+		return -1;
+	for (size_t i = 0; i < l.n; i++) {
+		memset(&pa, 0, sizeof(pa));
+		if (hdr_addr_local(v, &l.a[i], pa.local, sizeof(pa.local)) ==
+		    -1 || hdr_addr_domain(v, &l.a[i], pa.domain,
+		    sizeof(pa.domain)) == -1 || pa.local[0] == '\0' ||
+		    addr_format(&pa, out, sizeof(out)) == -1)
+			continue;
+		add(arg, out);
+	}
+	hdr_addr_free(&l);
+	return 0;
+}
+
 /* local@domain of a canonical address, or -1. */
 static int
 split(const char *a, struct addr *pa)

@@ -26,6 +26,14 @@ void	 rewrite_init(const struct conf *c);
 int	 rewrite_header(const char *h, size_t hl, int local, size_t reserve,
 	    struct buf *out);
 
+/*
+ * The addresses of a To/Cc/Bcc value (len bytes, folded lines in it) for
+ * sendmail -t, each passed to add as "local@domain" ("local" when
+ * unqualified). -1 if the value does not parse as an address list.
+ */
+int	 rewrite_extract(const char *v, size_t len,
+	    void (*add)(void *, const char *), void *arg);
+
 /* The envelope sender with masquerade_envelope: a fresh string, or NULL
  * when it stays as it is (never for the null sender). */
 char	*rewrite_sender(const char *sender);
