@@ -8,15 +8,12 @@ for an untrusted `sendmail -f`. Mail is submitted over SMTP and with
 sendmail, relayed to an aiosmtpd peer, and the bytes the peer got are
 checked (MAIL FROM and headers).
 """
-import os
-import pwd
-import shutil
 import smtplib
-import subprocess
 
 import pytest
 
-from conftest import IS_ROOT, POSTERN, wait_for
+from conftest import IS_ROOT, create_users, remove_users, wait_for
+from test_spool import sendmail as spool_sendmail
 
 pytestmark = pytest.mark.skipif(not IS_ROOT, reason="needs root")
 
@@ -38,17 +35,9 @@ RW_USERS = ["pstrwdan", "pstrweve"]	# this file's own logins
 
 @pytest.fixture(scope="module")
 def rw_users():
-    created = []
-    for u in RW_USERS:
-        try:
-            pwd.getpwnam(u)
-        except KeyError:
-            subprocess.run(["useradd", "-M", "-N", "-d", "/nonexistent",
-                            "-s", "/usr/sbin/nologin", u], check=True)
-            created.append(u)
+    created = create_users(RW_USERS)
     yield RW_USERS
-    for u in created:
-        subprocess.run(["userdel", u], check=False)
+    remove_users(created)
 
 
 @pytest.fixture
@@ -57,20 +46,7 @@ def rw_user(rw_users):
 
 
 def sendmail(p, args, data, user=None):
-    # a copy the user may run (the checkout may be under 0700 /root)
-    sm = os.path.join(p.base, "sendmail")
-    if not os.path.exists(sm):
-        shutil.copy(POSTERN, sm)
-        os.chmod(sm, 0o755)
-    pre = None
-    if user is not None:
-        pw = pwd.getpwnam(user)
-
-        def pre():
-            os.setgid(pw.pw_gid)
-            os.setuid(pw.pw_uid)
-    r = subprocess.run([sm] + args, input=data, env=p.env,
-                       capture_output=True, preexec_fn=pre, timeout=60)
+    r = spool_sendmail(p, args, data, user)
     assert r.returncode == 0, r
     return r
 
@@ -391,3 +367,24 @@ def test_sendmail_t_reads_groups(make_postern, users, peer_factory):
                              "other@remote.example"]
     assert b"Bcc" not in head and b"bcc@remote.example" not in head
     assert hdr(head, b"Cc") == [b" undisclosed-recipients:;"]
+
+
+def test_users_added_after_start_are_known(make_postern, users, rw_users,
+                                           peer_factory):
+    """useradd replaces /etc/passwd by rename: the confined workers must
+    still read the new file (smtpd's local recipients, cleanup's login of
+    a uid for sendmail and the -f check)."""
+    p = make_postern()
+    peer = peer_factory(p.smarthost_port)
+    made = create_users(["pstrwzed"])
+    try:
+        smtp(p, "x@remote.example", ["%s@mx.test.example" % rw_users[0]],
+             b"Subject: after useradd\r\n\r\nbody\r\n")
+        p.wait_mbox(rw_users[0], "after useradd")
+        sendmail(p, ["-f", "pstrwzed@mx.test.example", "far@remote.example"],
+                 b"Subject: new user\n\nbody\n", user="pstrwzed")
+        frm, _, head = relayed(p, peer)
+        assert frm == "pstrwzed@mx.test.example"
+        assert WARN not in head
+    finally:
+        remove_users(made)
