@@ -14,6 +14,7 @@ import pytest
 
 from conftest import IS_ROOT, create_users, remove_users, wait_for
 from test_spool import sendmail as spool_sendmail
+from test_submission import PASSWORD, ctx, sub_factory  # noqa: F401
 
 pytestmark = pytest.mark.skipif(not IS_ROOT, reason="needs root")
 
@@ -388,3 +389,22 @@ def test_users_added_after_start_are_known(make_postern, users, rw_users,
         assert WARN not in head
     finally:
         remove_users(made)
+
+
+def test_msa_qualifies_and_masquerades(sub_factory, peer_factory):
+    """Port 587, authenticated (the MSA of SPEC 6, seed 003's relay):
+    unqualified header addresses are completed as for sendmail."""
+    s = sub_factory(extra=SEED003).start()
+    p = s.p
+    peer = peer_factory(p.smarthost_port)
+    c = smtplib.SMTP("127.0.0.1", p.sub_port, timeout=20)
+    c.starttls(context=ctx())
+    c.login("alice", PASSWORD)
+    c.sendmail("alice", ["far@remote.example"],
+               b"From: Alice <alice>\r\nTo: bob, far@remote.example\r\n"
+               b"Subject: msa\r\n\r\nbody\r\n")
+    c.quit()
+    frm, _, head = relayed(p, peer)
+    assert frm == "alice@dominio.com.uy"
+    assert hdr(head, b"From") == [b" Alice <alice@dominio.com.uy>"]
+    assert hdr(head, b"To") == [b" bob@mx.test.example, far@remote.example"]
