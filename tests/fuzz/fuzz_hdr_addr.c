@@ -40,6 +40,7 @@ check_spans(const char *v, size_t len, const struct hdr_addr_list *l)
 			last = a->domain + a->domain_len;
 		}
 		(void)hdr_addr_local(v, a, lp, sizeof(lp));
+		(void)hdr_addr_domain(v, a, lp, sizeof(lp));
 	}
 }
 
