@@ -93,7 +93,7 @@ struct conf {
 	int		 masquerade_envelope;	/* the envelope sender too */
 	int		 masquerade_entire_domain; /* their subdomains too */
 	char		*exposed_users;		/* never masqueraded */
-	char		*trusted_users;		/* may sendmail -f; NULL: user */
+	char		*trusted_users;		/* sendmail -f; NULL: user */
 	/* The global smtpd defaults; each listener starts as a copy. */
 	struct conf_smtpd smtpd;
 	struct conf_smtpd listener[CONF_MAX_LISTENERS];

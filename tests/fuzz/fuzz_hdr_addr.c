@@ -35,7 +35,8 @@ check_spans(const char *v, size_t len, const struct hdr_addr_list *l)
 			abort();
 		last = a->local + a->local_len;
 		if (a->domain_len) {
-			if (a->domain <= last || a->domain + a->domain_len > len)
+			if (a->domain <= last ||
+			    a->domain + a->domain_len > len)
 				abort();
 			last = a->domain + a->domain_len;
 		}

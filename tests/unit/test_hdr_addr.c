@@ -130,7 +130,8 @@ test_groups(void **state)
 	assert_string_equal(show(" undisclosed-recipients: ;"), "");
 	assert_string_equal(show(" Team: a@x, b@y;, c@z"), "a@x | b@y | c@z");
 	assert_string_equal(show(" A Group:Ed Jones <c@a.test>,joe@where.test,"
-	    "John <jdoe@one.test>;"), "c@a.test | joe@where.test | jdoe@one.test");
+	    "John <jdoe@one.test>;"),
+	    "c@a.test | joe@where.test | jdoe@one.test");
 	assert_string_equal(show(" list: a@x"), "a@x");	/* no ";" */
 	assert_string_equal(show(" g: a@x; junk"), "ERR");
 }
