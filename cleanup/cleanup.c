@@ -28,6 +28,7 @@
 #include "qfile.h"
 #include "qspace.h"
 #include "reply.h"
+#include "rewrite.h"
 #include "worker.h"
 
 #define JOB_TIMEOUT_MS	(10 * 60 * 1000)
@@ -41,6 +42,7 @@ struct job {
 	int		 msa;		/* authenticated submission (SPEC 6) */
 	uid_t		 uid;
 	char		*sender;
+	char		*authwarn;	/* X-Authentication-Warning line */
 	char		**rcpt;
 	size_t		 nrcpt;
 	struct buf	 client;	/* ipc payload for the 'C' record */
@@ -69,6 +71,7 @@ static void
 job_free(struct job *j)
 {
 	free(j->sender);
+	free(j->authwarn);
 	for (size_t i = 0; i < j->nrcpt; i++)
 		free(j->rcpt[i]);
 	free(j->rcpt);
@@ -212,6 +215,36 @@ extract_addrs(struct job *j, const char *v)
 	}
 }
 
+/* rewrite_extract's callback: what the old parser would take. */
+static void
+extract_one(void *arg, const char *a)
+{
+	struct addr pa;
+	const char *why;
+
+	if (addr_parse_path(a, strlen(a), 0, &pa, &why) == 0)
+		add_rcpt(arg, a);
+}
+
+/* sendmail -t: the recipients of one To/Cc/Bcc header, parsed as an
+ * RFC 5322 address list (groups too), else the tolerant way. */
+static void
+extract_header(struct job *j, const char *h, size_t hl)
+{
+	const char *colon = strchr(h, ':') + 1;
+	size_t vl = hl - (size_t)(colon - h);
+	char *v;
+
+	if (rewrite_extract(colon, vl, extract_one, j) == 0)
+		return;
+	v = xstrndup(colon, vl);
+	for (char *c = v; *c; c++)
+		if (*c == '\n' || *c == '\t')
+			*c = ' ';
+	extract_addrs(j, v);
+	free(v);
+}
+
 static int
 hdr_is(const char *line, size_t len, const char *name)
 {
@@ -256,6 +289,7 @@ static void
 missing_headers(struct job *j, struct buf *out, const char *date, int seen)
 {
 	const char *fn = j->o.full_name;
+	struct buf from;
 
 	if (!(seen & SEEN_DATE))
 		buf_printf(out, "Date: %s\n", date);
@@ -267,12 +301,16 @@ missing_headers(struct job *j, struct buf *out, const char *date, int seen)
 	}
 	if (seen & SEEN_FROM)
 		return;
+	buf_init(&from, 2048);
 	if (*j->sender && fn && *fn)
-		buf_printf(out, "From: %s <%s>\n", fn, j->sender);
+		buf_printf(&from, "From: %s <%s>\n", fn, j->sender);
 	else if (*j->sender)
-		buf_printf(out, "From: <%s>\n", j->sender);
+		buf_printf(&from, "From: <%s>\n", j->sender);
 	else
-		buf_printf(out, "From: MAILER-DAEMON@%s\n", wk.conf.hostname);
+		buf_printf(&from, "From: MAILER-DAEMON@%s\n", wk.conf.hostname);
+	if (!rewrite_header(from.data, from.len, 1, 1, out)) /* masquerade */
+		buf_append(out, from.data, from.len);
+	buf_free(&from);
 }
 
 /* The Message-ID header's value (unfolded, trimmed, controls and
@@ -322,16 +360,11 @@ copy_headers(struct job *j, struct buf *out)
 			keep_msgid(j, h, hl);
 		}
 		if (j->o.extract && (hdr_is(h, hl, "To") ||
-		    hdr_is(h, hl, "Cc") || hdr_is(h, hl, "Bcc"))) {
-			const char *colon = strchr(h, ':') + 1;
-			char *v = xstrndup(colon, hl - (size_t)(colon - h));
-			for (char *c = v; *c; c++)
-				if (*c == '\n' || *c == '\t')
-					*c = ' ';
-			extract_addrs(j, v);
-			free(v);
-		}
-		if (!hdr_is(h, hl, "Bcc"))
+		    hdr_is(h, hl, "Cc") || hdr_is(h, hl, "Bcc")))
+			extract_header(j, h, hl);
+		/* room kept for the rest and what missing_headers adds */
+		if (!hdr_is(h, hl, "Bcc") && !rewrite_header(h, hl,
+		    j->local || j->msa, (size_t)(end - p) + 4096, out))
 			buf_append(out, h, hl);
 		if (hl && h[hl - 1] != '\n')
 			buf_putc(out, '\n');
@@ -350,10 +383,12 @@ header_done(struct job *j)
 	char date[64];
 	int seen;
 
-	buf_init(&out, j->max_header + 4096);
+	buf_init(&out, 2 * j->max_header + 8192);	/* rewriting may grow */
 	date_rfc5322(date, sizeof(date), time(NULL));
 	if (j->o.received)
 		received_header(j, &out, date);
+	if (j->authwarn)
+		buf_puts(&out, j->authwarn);
 	seen = copy_headers(j, &out);
 	if (j->local || j->msa)
 		missing_headers(j, &out, date, seen);
@@ -558,6 +593,8 @@ static int
 job_open(struct job *j, int public, uid_t uid)
 {
 	struct cleanup_open *o = &j->o;
+	char *c;
+	int fflag;
 
 	open_rules(o, public);
 	j->local = o->local;
@@ -572,6 +609,7 @@ job_open(struct job *j, int public, uid_t uid)
 
 	j->sender = o->sender;
 	o->sender = NULL;
+	fflag = public && j->sender != NULL;	/* sendmail -f */
 	if (j->sender == NULL) {
 		if (!public)
 			return -1;
@@ -584,11 +622,16 @@ job_open(struct job *j, int public, uid_t uid)
 		j->sender = q;
 	}
 	if (*j->sender) {
-		char *c = canon_addr(j->sender, 0);
-
+		c = canon_addr(j->sender, 0);
 		free(j->sender);
 		if ((j->sender = c) == NULL)
 			return -1;
+	}
+	if (fflag)
+		j->authwarn = rewrite_auth_warning(uid, j->sender);
+	if ((c = rewrite_sender(j->sender)) != NULL) {
+		free(j->sender);
+		j->sender = c;
 	}
 	client_record(j, public);
 	for (size_t i = 0; i < o->nrcpt; i++)
@@ -878,6 +921,7 @@ main(int argc, char **argv)
 	sweep_temp();
 	find_public();
 	load_submit_users();
+	rewrite_init(&wk.conf);
 	worker_confine(&wk);
 	while (!worker_stop) {
 		int which, fd = worker_accept(&wk, 1000, &which);

@@ -87,6 +87,13 @@ struct conf {
 	/* local submission and the queue's disk (SPEC section 3) */
 	uint64_t	 queue_minfree;		/* bytes; 0: only 1.5 x SIZE */
 	char		*authorized_submit_users; /* NULL: everyone */
+	/* rewriting in cleanup (SPEC sections 3 and 7) */
+	char		*masquerade_as;		/* NULL: no masquerading */
+	char		*masquerade_domains;	/* more than local_domains */
+	int		 masquerade_envelope;	/* the envelope sender too */
+	int		 masquerade_entire_domain; /* their subdomains too */
+	char		*exposed_users;		/* never masqueraded */
+	char		*trusted_users;		/* sendmail -f; NULL: user */
 	/* The global smtpd defaults; each listener starts as a copy. */
 	struct conf_smtpd smtpd;
 	struct conf_smtpd listener[CONF_MAX_LISTENERS];

@@ -117,6 +117,101 @@ conf_hook_readable(struct pctx *p, const struct key *k, const char *v,
 	return 0;
 }
 
+/* A domain name: letters, digits, "-" in dot-separated labels. */
+static int
+valid_domain(const char *d, size_t n)
+{
+	size_t	 label = 0;
+
+	if (n > 0 && d[n - 1] == '.')
+		n--;
+	if (n == 0 || n > 253)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (d[i] == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+		} else if (!isalnum((unsigned char)d[i]) && d[i] != '-')
+			return 0;
+		else if (++label > 63)
+			return 0;
+	}
+	return label > 0;
+}
+
+/* masquerade_as: one domain, kept lower-case without a trailing dot. */
+int
+conf_hook_domain(struct pctx *p, const struct key *k, const char *v, int line,
+    char **out)
+{
+	size_t	 n = strlen(v);
+
+	if (!valid_domain(v, n)) {
+		conf_perr(p, line, "bad %s \"%s\" (a domain name)", k->name,
+		    v);
+		return -1;
+	}
+	if (v[n - 1] == '.')
+		n--;
+	*out = xstrndup(v, n);
+	for (char *c = *out; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	return 0;
+}
+
+/* A list of words (comma and/or space separated) that each pass ok. */
+static int
+check_words(struct pctx *p, const struct key *k, const char *v, int line,
+    int (*ok)(const char *), const char *what)
+{
+	char	*copy, *t, *save = NULL;
+	int	 r = 0;
+
+	copy = xstrdup(v);
+	for (t = strtok_r(copy, ", \t", &save); t != NULL && r == 0;
+	    t = strtok_r(NULL, ", \t", &save))
+		if (!ok(t)) {
+			conf_perr(p, line, "bad %s entry \"%s\" (%s)", k->name,
+			    t, what);
+			r = -1;
+		}
+	free(copy);
+	return r;
+}
+
+static int
+domain_or_path(const char *t)
+{
+	return *t == '/' || valid_domain(t, strlen(t));
+}
+
+static int
+user_name(const char *t)
+{
+	size_t	 n = strlen(t);
+
+	return n > 0 && n <= 32 && t[0] != '-' &&
+	    strspn(t, NAME_CHARS ".") == n;
+}
+
+/* masquerade_domains: domains and/or absolute paths, as local_domains. */
+int
+conf_hook_domains(struct pctx *p, const struct key *k, const char *v,
+    int line, char **out)
+{
+	return check_words(p, k, v, line, domain_or_path,
+	    "a domain or an absolute path");
+}
+
+/* exposed_users, trusted_users: login names. */
+int
+conf_hook_users(struct pctx *p, const struct key *k, const char *v, int line,
+    char **out)
+{
+	return check_words(p, k, v, line, user_name, "a login name");
+}
+
 /* auth_mechanisms: SASL mechanism names, upper-cased, space separated. */
 int
 conf_hook_mechs(struct pctx *p, const struct key *k, const char *v, int line,
@@ -302,6 +397,25 @@ check_listener(struct pctx *p, struct conf_smtpd *l, const int *lines)
 		l->auth = AUTH_OPTIONAL;
 }
 
+/* Masquerading keys without masquerade_as do nothing (as in Sendmail,
+ * which accepts them silently): say so. */
+static void
+check_masquerade(struct pctx *p, const struct conf *c)
+{
+	const char	*keys[] = { "masquerade_envelope",
+	    "masquerade_entire_domain", "masquerade_domains" };
+
+	if (c->masquerade_as != NULL)
+		return;
+	for (size_t i = 0; i < NELEM(keys); i++) {
+		int line = conf_key_line(p->gline, keys[i]);
+
+		if (line)
+			conf_pwarn(p, line, "%s has no effect without "
+			    "masquerade_as", keys[i]);
+	}
+}
+
 void
 conf_validate(struct pctx *p, struct conf *c)
 {
@@ -309,6 +423,7 @@ conf_validate(struct pctx *p, struct conf *c)
 	int	 maxl = conf_key_line(p->gline, "max_backoff");
 	size_t	 j;
 
+	check_masquerade(p, c);
 	if (c->min_backoff > c->max_backoff)
 		conf_perr(p, minl > maxl ? minl : maxl,
 		    "min_backoff is greater than max_backoff");

@@ -40,7 +40,6 @@ static const char *const w_level[] = { "error", "warning", "info", "debug",
 #define NB(n, why)	{ .name = n, .type = K_NOTBUILT, .note = why }
 
 #define NB_ROUTE	"comes with the routing layer"
-#define NB_MASQ		"address masquerading is not built"
 
 static const struct key keys[] = {
 	/* global */
@@ -98,14 +97,20 @@ static const struct key keys[] = {
 	    .def = "yes" },
 	NB("virtual_map", NB_ROUTE),
 	NB("transport_map", NB_ROUTE),
-	NB("masquerade_as", NB_MASQ),
-	NB("masquerade_domains", NB_MASQ),
-	NB("masquerade_envelope", NB_MASQ),
-	NB("masquerade_entire_domain", NB_MASQ),
-	NB("exposed_users", NB_MASQ),
+	/* rewriting in cleanup (SPEC sections 3 and 7) */
+	{ "masquerade_as", K_STR, G(masquerade_as), .flags = KF_EMPTY,
+	    .hook = conf_hook_domain },
+	{ "masquerade_domains", K_STR, G(masquerade_domains),
+	    .flags = KF_EMPTY, .hook = conf_hook_domains },
+	{ "masquerade_envelope", K_BOOL, G(masquerade_envelope), .def = "no" },
+	{ "masquerade_entire_domain", K_BOOL, G(masquerade_entire_domain),
+	    .def = "no" },
+	{ "exposed_users", K_STR, G(exposed_users), .def = "root",
+	    .flags = KF_EMPTY, .hook = conf_hook_users },
+	{ "trusted_users", K_STR, G(trusted_users), .flags = KF_EMPTY,
+	    .hook = conf_hook_users },
 	NB("mailbox_command", "delivery through a command is not built"),
 	NB("allow_forward_files", "~/.forward files are not read yet"),
-	NB("trusted_users", "sendmail -f is not restricted yet"),
 	NB("default_privs", "alias commands and files are not built"),
 	NB("mailbox_size_limit", "mailbox sizes are not limited yet"),
 	NB("max_idle", "pooled workers do not exit when idle yet"),

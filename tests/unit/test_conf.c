@@ -487,9 +487,8 @@ test_not_built_keys(void **state)
 	expect_error("virtual_map = /etc/postern/virtual\n",
 	    "1: virtual_map: not supported yet (comes with the routing "
 	    "layer)");
-	expect_error("\nmasquerade_as = example.com\n",
-	    "2: masquerade_as: not supported yet (address masquerading is "
-	    "not built)");
+	expect_error("\nmasquerade_as = example..com\n",
+	    "2: bad masquerade_as \"example..com\" (a domain name)");
 	expect_error("[smtp]\nlisten = 0.0.0.0:25\nallow_forward_files = no\n",
 	    "3: allow_forward_files: not supported yet (~/.forward files are "
 	    "not read yet)");
@@ -501,7 +500,7 @@ test_not_built_keys(void **state)
 	    "built)");
 	expect_error("mailbox = /var/mail/%u\n", "1: mailbox must be mbox:PATH");
 	assert_int_equal(load("default_privs = nobody\ntransport_map = x\n"
-	    "mailbox_command = /bin/true\nexposed_users = root\n", &c, &e),
+	    "mailbox_command = /bin/true\nexposed_users = a/b\n", &c, &e),
 	    -1);
 	assert_int_equal(e.n, 4);
 	done(&c, &e);
@@ -521,6 +520,38 @@ test_not_built_keys(void **state)
 }
 
 /* The same key twice in one section: the last counts, with a warning. */
+/* Masquerading and local-sender keys (cleanup/rewrite.c reads them). */
+static void
+test_masquerade_keys(void **state)
+{
+	struct conf		 c;
+	struct conf_errors	 e;
+
+	(void)state;
+	assert_int_equal(load("user = nobody\n", &c, &e), 0);
+	assert_null(c.masquerade_as);
+	assert_string_equal(c.exposed_users, "root");
+	assert_null(c.trusted_users);
+	assert_int_equal(c.masquerade_envelope, 0);
+	done(&c, &e);
+	assert_int_equal(load("masquerade_as = Dominio.COM.uy.\n"
+	    "masquerade_domains = a.example /etc/x\nexposed_users =\n"
+	    "masquerade_entire_domain = yes\ntrusted_users = root, smmsp\n",
+	    &c, &e), 0);
+	assert_string_equal(c.masquerade_as, "dominio.com.uy");
+	assert_string_equal(c.masquerade_domains, "a.example /etc/x");
+	assert_null(c.exposed_users);
+	assert_int_equal(c.masquerade_entire_domain, 1);
+	assert_string_equal(c.trusted_users, "root, smmsp");
+	assert_int_equal(e.nwarn, 0);
+	done(&c, &e);
+	/* without masquerade_as they do nothing: a warning each */
+	assert_int_equal(load("masquerade_envelope = yes\n"
+	    "masquerade_domains = a.example\n", &c, &e), 0);
+	assert_int_equal(e.nwarn, 2);
+	done(&c, &e);
+}
+
 static void
 test_duplicate_key(void **state)
 {
@@ -766,6 +797,7 @@ main(void)
 		cmocka_unit_test(test_listen_parsing),
 		cmocka_unit_test(test_tls_checks),
 		cmocka_unit_test(test_not_built_keys),
+		cmocka_unit_test(test_masquerade_keys),
 		cmocka_unit_test(test_duplicate_key),
 		cmocka_unit_test(test_submission_keys),
 		cmocka_unit_test(test_missing_file),
