@@ -6,7 +6,8 @@ set -e
 PKGS="build-essential pkg-config libevent-dev libssl-dev libcdb-dev tinycdb
  libbsd-dev libcmocka-dev libunbound-dev libsasl2-dev libsasl2-modules
  sasl2-bin python3 python3-pytest python3-aiosmtpd swaks openssl procmail
- postfix unbound dnsmasq-base valgrind libseccomp-dev"
+ postfix unbound dnsmasq-base valgrind libseccomp-dev dovecot-core
+ dovecot-lmtpd"
 
 missing=""
 for p in $PKGS; do
