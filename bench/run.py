@@ -283,6 +283,18 @@ max_sessions = 2100
     def _pid(self):
         return master_pid(self.queue)
 
+    def set_mailbox(self, value=None):
+        """Restart with `mailbox = value` (None: the mbox default)."""
+        value = value or "mbox:%s/mail/%%u" % self.base
+        with open(self.conf) as f:
+            lines = f.read().splitlines(True)
+        lines = ["mailbox = %s\n" % value if l.startswith("mailbox =")
+                 else l for l in lines]
+        with open(self.conf, "w") as f:
+            f.writelines(lines)
+        self.stop()
+        self.start()
+
     def stop(self):
         root = self._pid() or getattr(self, "root", 0)
         self.cli("stop")
@@ -675,6 +687,117 @@ def w_local(mta, n, cap):
     return r
 
 
+class BenchDovecot:
+    """A private Dovecot LMTP store for the `lmtp` local mode: its own
+    base_dir and config, Maildirs under the run's directory owned by
+    nobody, a passwd-file userdb; stopped by PID."""
+
+    def __init__(self, base, users):
+        self.base = base
+        self.users = users
+        self.sock = os.path.join(base, "lmtp")
+        self.mail = os.path.join(base, "mail")
+        self.conf = os.path.join(base, "dovecot.conf")
+        self.proc = None
+        nobody = pwd.getpwnam("nobody")
+        for d in ("run", "state", "mail"):
+            os.makedirs(os.path.join(base, d))
+        os.chmod(base, 0o755)
+        os.chown(self.mail, nobody.pw_uid, nobody.pw_gid)
+        with open(os.path.join(base, "passwd"), "w") as f:
+            f.writelines("%s:::::::\n" % u for u in users)
+        with open(self.conf, "w") as f:
+            f.write("""base_dir = {b}/run
+state_dir = {b}/state
+log_path = {b}/dovecot.log
+protocols = lmtp
+listen = 127.0.0.1
+ssl = no
+first_valid_uid = 1
+mail_location = maildir:{b}/mail/%u
+mail_fsync = optimized
+passdb {{
+  driver = passwd-file
+  args = {b}/passwd
+}}
+userdb {{
+  driver = passwd-file
+  args = {b}/passwd
+  override_fields = uid={uid} gid={gid} home={b}/mail/%u
+}}
+service lmtp {{
+  unix_listener {b}/lmtp {{
+    mode = 0666
+  }}
+}}
+""".format(b=base, uid=nobody.pw_uid, gid=nobody.pw_gid))
+
+    def start(self):
+        self.proc = subprocess.Popen(["dovecot", "-F", "-c", self.conf],
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        if not wait_for(lambda: os.path.exists(self.sock), 20):
+            self.stop()
+            raise RuntimeError("dovecot did not start")
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def count(self):
+        n = 0
+        for u in self.users:
+            try:
+                n += len(os.listdir(os.path.join(self.mail, u, "new")))
+            except FileNotFoundError:
+                pass
+        return n
+
+
+def w_local_lmtp(mta, n, cap):
+    """The local workload with `mailbox = lmtp:unix:...` to a private
+    Dovecot (postern only), counted in Dovecot's Maildirs."""
+    if shutil.which("dovecot") is None:
+        return {"error": "dovecot not installed (make deps)", "capped": True}
+    store = BenchDovecot(tempfile.mkdtemp(prefix="dovecot-", dir=mta.base),
+                         LOCAL_USERS)
+    store.start()
+    try:
+        mta.set_mailbox("lmtp:unix:" + store.sock)
+        per = n // len(LOCAL_USERS)
+        t0 = time.time()
+        procs = [subprocess.Popen(
+            [SOURCE, "-s", "2", "-m", str(per), "-l", "4096", "-f",
+             "bench@client.example", "-t", "%s@localhost" % u,
+             "127.0.0.1:%d" % mta.port],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for u in LOCAL_USERS]
+        wait_for(lambda: store.count() >= per * len(LOCAL_USERS) and
+                 mta.queue_empty(), cap, 0.05)
+        el = time.time() - t0
+        got = store.count()
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+        r = {"messages": per * len(LOCAL_USERS), "delivered": got,
+             "seconds": round(el, 3), "rate": round(got / el, 1),
+             "capped": got < per * len(LOCAL_USERS)}
+        if r["capped"]:
+            r["log_tail"] = log_tail(mta)
+        return r
+    finally:
+        store.stop()
+        mta.set_mailbox(None)
+        shutil.rmtree(store.base, ignore_errors=True)
+
+
 def log_tail(mta):
     """The last delivery-related log line, to explain a capped run."""
     try:
@@ -825,6 +948,8 @@ def run_mta(cls, base, sink, P, budget_end, results):
         rep("relay", w_relay, P["relay_n"], P["relay_cap"])
         rep("latency", w_latency, P["lat_n"], P["lat_cap"])
         rep("local", w_local, P["local_n"], P["local_cap"])
+        if hasattr(mta, "set_mailbox"):
+            rep("local_lmtp", w_local_lmtp, P["local_n"], P["local_cap"])
         def idle_fresh(m, n, cap):
             # fresh instance for every rep: no pooled or lingering
             # (e.g. Postfix's idle smtpd) processes in the baseline
@@ -850,6 +975,7 @@ def build_table(results, ceiling):
             ("latency p50 ms", "latency", "p50_ms", "lower"),
             ("latency p99 ms", "latency", "p99_ms", "lower"),
             ("local delivery msg/s", "local", "rate", "higher"),
+            ("local delivery msg/s (lmtp)", "local_lmtp", "rate", "higher"),
             ("idle RSS KiB/session 500", "idle_500", "rss_per_session_kib", "lower"),
             ("idle PSS KiB/session 500", "idle_500", "pss_per_session_kib", "lower"),
             ("idle RSS KiB/session 2000", "idle_2000", "rss_per_session_kib", "lower"),
@@ -942,7 +1068,9 @@ Generated by `make bench` (bench/run.py{q}) on {date}.
   sending the final `.` to the `250`.
 - 4 local: 10 x `smtp-source -s 2 -m {lpu} -l 4096 -t pstbenchN@localhost`
   (20 sessions, {ln} messages), until every message is in the 10 mboxes
-  and the queue is empty.
+  and the queue is empty. `lmtp` (postern only): the same with
+  `mailbox = lmtp:unix:...` to a private Dovecot (dovecot-lmtpd, Maildir,
+  `mail_fsync = optimized`), until every message is in its new/.
 - 5 idle: N connections that read the banner, send EHLO and wait; sum of
   RSS (and PSS) of the MTA's processes minus the idle sum, per session.
   Limits raised for it: postern `max_sessions = 2100`, Postfix smtpd
