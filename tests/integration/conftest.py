@@ -43,6 +43,20 @@ def wait_for(fn, timeout=20.0, interval=0.05, what="condition"):
                          % (timeout, what, last))
 
 
+def add_users(names):
+    """Create the system users among names that do not exist (no home,
+    no shell); returns the ones created, for userdel after."""
+    created = []
+    for u in names:
+        try:
+            pwd.getpwnam(u)
+        except KeyError:
+            subprocess.run(["useradd", "-M", "-N", "-d", "/nonexistent",
+                            "-s", "/usr/sbin/nologin", u], check=True)
+            created.append(u)
+    return created
+
+
 @pytest.fixture(scope="session")
 def users():
     """Local recipients. As root: system users created for the run (and
@@ -50,14 +64,7 @@ def users():
     if not IS_ROOT:
         me = pwd.getpwuid(os.getuid()).pw_name
         return {"alice": me, "bob": me, "carol": me, "real": False}
-    created = []
-    for u in TEST_USERS:
-        try:
-            pwd.getpwnam(u)
-        except KeyError:
-            subprocess.run(["useradd", "-M", "-N", "-d", "/nonexistent",
-                            "-s", "/usr/sbin/nologin", u], check=True)
-            created.append(u)
+    created = add_users(TEST_USERS)
     yield {"alice": TEST_USERS[0], "bob": TEST_USERS[1],
            "carol": TEST_USERS[2], "real": True}
     for u in created:

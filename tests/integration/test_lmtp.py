@@ -9,18 +9,17 @@ connection in the middle of a session."""
 import os
 import pwd
 import shutil
-import signal
 import smtplib
 import socket
 import struct
 import subprocess
-import tempfile
 import threading
 import time
 
 import pytest
 
-from conftest import IS_ROOT, wait_for
+from conftest import IS_ROOT, add_users, free_port, wait_for
+from dovecot import Dovecot
 
 pytestmark = pytest.mark.skipif(
     not IS_ROOT or shutil.which("dovecot") is None,
@@ -30,16 +29,6 @@ pytestmark = pytest.mark.skipif(
 LM_USERS = ["pstlm%d" % i for i in range(1, 22)]
 DOVE_USERS = LM_USERS[:20]
 STRANGER = LM_USERS[20]
-
-
-def _ensure_users(created):
-    for u in LM_USERS:
-        try:
-            pwd.getpwnam(u)
-        except KeyError:
-            subprocess.run(["useradd", "-M", "-N", "-d", "/nonexistent",
-                            "-s", "/usr/sbin/nologin", u], check=True)
-            created.add(u)
 
 
 @pytest.fixture(scope="module")
@@ -54,116 +43,8 @@ def lm_module_users():
 def lm_users(lm_module_users):
     """Our users, checked before each test: a parallel run that edits
     /etc/passwd at the same moment has been seen to lose them."""
-    _ensure_users(lm_module_users)
+    lm_module_users.update(add_users(LM_USERS))
     return LM_USERS
-
-
-class Dovecot:
-    """A private Dovecot with only LMTP, on BASE/lmtp and a TCP port."""
-
-    def __init__(self, port):
-        self.base = tempfile.mkdtemp(prefix="pstlm-dovecot-", dir="/tmp")
-        os.chmod(self.base, 0o755)
-        self.conf = os.path.join(self.base, "dovecot.conf")
-        self.sock = os.path.join(self.base, "lmtp")
-        self.logfile = os.path.join(self.base, "dovecot.log")
-        self.mail = os.path.join(self.base, "mail")
-        self.port = port
-        self.proc = None
-        nobody = pwd.getpwnam("nobody")
-        for d in ("run", "state", "mail"):
-            os.makedirs(os.path.join(self.base, d))
-        os.chown(self.mail, nobody.pw_uid, nobody.pw_gid)
-        with open(os.path.join(self.base, "passwd"), "w") as f:
-            for u in DOVE_USERS:
-                f.write("%s:::::::\n" % u)
-        with open(self.conf, "w") as f:
-            f.write("""base_dir = {b}/run
-state_dir = {b}/state
-log_path = {b}/dovecot.log
-info_log_path = {b}/dovecot.log
-protocols = lmtp
-listen = 127.0.0.1
-ssl = no
-first_valid_uid = 1
-mail_location = maildir:{b}/mail/%u
-passdb {{
-  driver = passwd-file
-  args = {b}/passwd
-}}
-userdb {{
-  driver = passwd-file
-  args = {b}/passwd
-  override_fields = uid={uid} gid={gid} home={b}/mail/%u
-}}
-service lmtp {{
-  unix_listener {b}/lmtp {{
-    mode = 0666
-  }}
-  inet_listener lmtp {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-}}
-""".format(b=self.base, uid=nobody.pw_uid, gid=nobody.pw_gid, port=port))
-
-    def start(self):
-        # no probe connection: Dovecot would count it as a session
-        for path in (self.sock, os.path.join(self.base, "run",
-                                             "auth-userdb")):
-            if os.path.exists(path):
-                os.unlink(path)
-        self.proc = subprocess.Popen(["dovecot", "-F", "-c", self.conf],
-                                     stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        wait_for(lambda: os.path.exists(self.sock) and os.path.exists(
-            os.path.join(self.base, "run", "auth-userdb")),
-            what="dovecot lmtp socket")
-        return self
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def log(self):
-        try:
-            with open(self.logfile, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-    def sessions(self):
-        """LMTP sessions so far, from Dovecot's own log."""
-        return sum(1 for line in self.log().splitlines()
-                   if "Info: Connect from" in line)
-
-    def fetch(self, user, field="text"):
-        """The user's INBOX messages (each its field), oldest first."""
-        r = subprocess.run(["doveadm", "-c", self.conf, "fetch", "-u", user,
-                            field, "mailbox", "INBOX", "all"],
-                           capture_output=True, timeout=30)
-        if r.returncode != 0:
-            return []
-        out = r.stdout
-        msgs = []
-        for part in out.split(b"\f\n"):
-            if not part.strip():
-                continue
-            prefix = field.encode() + b":\n"
-            assert part.startswith(prefix), part[:80]
-            msgs.append(part[len(prefix):])
-        return msgs
-
-    def cleanup(self):
-        self.stop()
-        if os.environ.get("POSTERN_KEEP") is None:
-            shutil.rmtree(self.base, ignore_errors=True)
 
 
 class Proxy:
@@ -242,8 +123,7 @@ class Proxy:
 
 @pytest.fixture
 def dovecot(lm_users):
-    from conftest import free_port
-    d = Dovecot(free_port()).start()
+    d = Dovecot(DOVE_USERS, free_port()).start()
     yield d
     d.cleanup()
 
@@ -253,9 +133,26 @@ def lmtp_postern(make_postern, target):
 
 
 def send(p, sender, rcpts, msg):
-    s = smtplib.SMTP("127.0.0.1", p.port, timeout=30)
-    s.sendmail(sender, rcpts, msg)
-    s.quit()
+    for attempt in range(3):
+        s = smtplib.SMTP("127.0.0.1", p.port, timeout=30)
+        try:
+            s.sendmail(sender, rcpts, msg)
+            return
+        except smtplib.SMTPRecipientsRefused as e:
+            if attempt == 2 or not all(b"User unknown" in r[1] for r in
+                                       e.recipients.values()):
+                raise
+            # Not this feature: smtpd's Landlock rule is on the inode of
+            # /etc/passwd it started with; a useradd/userdel by a parallel
+            # run replaces the file and smtpd cannot read the new one.
+            # A restarted smtpd can.
+            p.cli("restart", "smtp")
+            time.sleep(1)
+        finally:
+            try:
+                s.quit()
+            except smtplib.SMTPException:
+                pass
 
 
 BODY = (b"line one\n"
