@@ -409,7 +409,8 @@ lenvelope(struct lsess *s, size_t from, size_t to, unsigned char *acc)
 static int
 lcontent(struct lsess *s)
 {
-	char		*in = xmalloc(LMTP_CHUNK), *out = xmalloc(2 * LMTP_CHUNK + 8);
+	char		*in = xmalloc(LMTP_CHUNK);
+	char		*out = xmalloc(2 * LMTP_CHUNK + 8);
 	struct smtp_dot	 d;
 	size_t		 pos = 0, o;
 	int		 rv = -1;

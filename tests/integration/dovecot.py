@@ -50,6 +50,8 @@ protocols = lmtp
 listen = 127.0.0.1
 ssl = no
 first_valid_uid = 1
+# "bob" and "bob@domain" (what Postfix's lmtp client sends) are both bob
+auth_username_format = %Ln
 mail_location = maildir:{b}/mail/%u
 passdb {{
   driver = passwd-file

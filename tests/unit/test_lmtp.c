@@ -327,9 +327,10 @@ test_cut(void **state)
 	(void)state;
 	run(5, mixed);
 	end_store(pid, &ntx, &maxr);
-	assert_int_equal(res[0].stat, DS_DEFER);	/* accepted, unanswered */
+	/* accepted, unanswered: deferred; its RCPT reply stays */
+	assert_int_equal(res[0].stat, DS_DEFER);
 	assert_non_null(strstr(res[0].text, "lost connection"));
-	assert_int_equal(res[1].stat, DS_BOUNCE);	/* its RCPT reply stays */
+	assert_int_equal(res[1].stat, DS_BOUNCE);
 	assert_int_equal(res[2].stat, DS_DEFER);
 	assert_int_equal(res[4].stat, DS_DEFER);
 	done_run();
