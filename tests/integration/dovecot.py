@@ -25,7 +25,7 @@ def _wait(fn, timeout, what):
 class Dovecot:
     """A private Dovecot with only LMTP, on BASE/lmtp and a TCP port."""
 
-    def __init__(self, users, port, parent="/tmp"):
+    def __init__(self, users, port, parent="/tmp", tiny_quota=()):
         self.base = tempfile.mkdtemp(prefix="pstlm-dovecot-", dir=parent)
         os.chmod(self.base, 0o755)
         self.conf = os.path.join(self.base, "dovecot.conf")
@@ -39,8 +39,9 @@ class Dovecot:
             os.makedirs(os.path.join(self.base, d))
         os.chown(self.mail, nobody.pw_uid, nobody.pw_gid)
         with open(os.path.join(self.base, "passwd"), "w") as f:
-            for u in users:
-                f.write("%s:::::::\n" % u)
+            for u in users:     # tiny_quota: 1 KiB, a full mailbox
+                f.write("%s:::::::%s\n" % (u, "userdb_quota_rule=*:storage=1K"
+                                            if u in tiny_quota else ""))
         with open(self.conf, "w") as f:
             f.write("""base_dir = {b}/run
 state_dir = {b}/state
@@ -61,6 +62,11 @@ userdb {{
   driver = passwd-file
   args = {b}/passwd
   override_fields = uid={uid} gid={gid} home={b}/mail/%u
+}}
+mail_plugins = $mail_plugins quota
+quota_full_tempfail = yes
+plugin {{
+  quota = maildir:User quota
 }}
 service lmtp {{
   unix_listener {b}/lmtp {{

@@ -29,6 +29,7 @@ pytestmark = pytest.mark.skipif(
 LM_USERS = ["pstlm%d" % i for i in range(1, 22)]
 DOVE_USERS = LM_USERS[:20]
 STRANGER = LM_USERS[20]
+FULL = DOVE_USERS[19]       # a 1 KiB quota: Dovecot says 452 after DATA
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +124,7 @@ class Proxy:
 
 @pytest.fixture
 def dovecot(lm_users):
-    d = Dovecot(DOVE_USERS, free_port()).start()
+    d = Dovecot(DOVE_USERS, free_port(), tiny_quota=[FULL]).start()
     yield d
     d.cleanup()
 
@@ -298,6 +299,21 @@ def test_lmtp_session_runs_as_user_and_cut_mid_data_defers(make_postern,
         assert dovecot.fetch("pstlm7", "body") == [b"cut in the middle\n"]
     finally:
         proxy.stop()
+
+
+def test_lmtp_full_mailbox_deferred_after_data(make_postern, dovecot):
+    """A 4xx for one recipient after the final dot defers that one only."""
+    p = lmtp_postern(make_postern, "unix:" + dovecot.sock)
+    send(p, "sender@client.test", ["pstlm8@localhost", "%s@localhost" % FULL],
+         b"Subject: big\r\n\r\n" + (b"y" * 70 + b"\r\n") * 60)
+    wait_for(lambda: p.queue_files("deferred"), what="deferred")
+    assert dovecot.fetch("pstlm8", "body") == [(b"y" * 70 + b"\n") * 60]
+    assert dovecot.fetch(FULL) == []
+    q = p.cli("queue").stdout
+    assert "%s@localhost" % FULL in q and "pstlm8@localhost" not in q, q
+    assert "4.2.2" in q and "Quota exceeded" in q, q
+    assert "end of DATA" in q, q
+    assert dovecot.sessions() == 1
 
 
 def test_lmtp_bad_setting_names_file_and_line(make_postern):
