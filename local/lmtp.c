@@ -108,6 +108,7 @@ child_session(struct job *j, const char *const *user, size_t n, int wfd)
 	signal(SIGPIPE, SIG_IGN);
 	for (int i = 0; i < wk.nlisten; i++)
 		close(wk.listen_fd[i]);
+	close(j->a->qmgr);	/* it answers qmgr only through the parent */
 	if (as_root && (setgroups(1, &run_gid) == -1 ||
 	    setgid(run_gid) == -1 || setuid(run_uid) == -1 ||
 	    getuid() != run_uid || geteuid() != run_uid ||
