@@ -6,10 +6,11 @@ set -e
 PKGS="build-essential pkg-config libevent-dev libssl-dev libcdb-dev tinycdb
  libbsd-dev libcmocka-dev libunbound-dev libsasl2-dev libsasl2-modules
  sasl2-bin python3 python3-pytest python3-aiosmtpd swaks openssl procmail
- postfix unbound dnsmasq-base valgrind libseccomp-dev dovecot-core
- dovecot-lmtpd"
+ postfix unbound dnsmasq-base valgrind libseccomp-dev"
 
 missing=""
+# the mail store the LMTP tests and bench start (tests/integration/dovecot.py)
+PKGS="$PKGS dovecot-core dovecot-lmtpd"
 for p in $PKGS; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
