@@ -8,8 +8,9 @@
  * creating a missing mailbox, O_EXCL, in a root-owned spool directory),
  * and never modify the queue file (qmgr alone records statuses).
  *
- * This file: the conf/agent hooks, one recipient's delivery and the loop
- * checks; alias.c expands, mailbox.c delivers, forward.c re-injects.
+ * This file: the conf/agent hooks, a job's phases (expand, deliver,
+ * report) and the loop checks; alias.c expands, mailbox.c delivers,
+ * forward.c re-injects, lmtp.c hands users to an LMTP mail store.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -267,29 +268,16 @@ batch_add(struct job *j, struct batch *b, struct rcpt *rc, size_t t,
 }
 
 /*
- * Phase 2, one target: delivered now, or (a user whose mailbox is the
- * LMTP store) added to the job's batch. The one place a kind of target
- * is dispatched: new kinds go here.
+ * One target delivered now: the one place a kind of target is dispatched
+ * (new kinds go here). A user whose mailbox is the LMTP store does not
+ * come here: it waits for the job's session (batch_add).
  */
 static void
-deliver_target(struct job *j, struct rcpt *rc, size_t t, struct batch *b)
+deliver_target(struct job *j, const struct target *t, const char *rcpt,
+    struct dstatus *r)
 {
-	const struct target	*tg = &rc->x.t[t];
-	struct dstatus		 r;
-
-	switch (tg->kind) {
-	case T_USER:
-		if (store_on()) {
-			if (batch_add(j, b, rc, t, &r) == 0)
-				return;
-			break;
-		}
-		deliver_user(j, tg->name, tg->dt, &r);
-		break;
-	case T_FWD:
-		return;		/* all of a recipient's at once: forward() */
-	}
-	target_done(j, rc, tg, &r);
+	(void)rcpt;
+	deliver_user(j, t->name, t->dt, r);
 }
 
 /* Phase 3: the recipient's one status, reported to qmgr. */
@@ -329,8 +317,18 @@ deliver_rcpt(struct job *j, struct rcpt *rc, struct batch *b)
 	size_t		 nfwd = 0;
 
 	for (size_t t = 0; t < rc->x.n; t++) {
-		nfwd += rc->x.t[t].kind == T_FWD;
-		deliver_target(j, rc, t, b);
+		const struct target *tg = &rc->x.t[t];
+
+		if (tg->kind == T_FWD) {
+			nfwd++;
+			continue;
+		}
+		if (tg->kind == T_USER && store_on()) {
+			if (batch_add(j, b, rc, t, &r) == 0)
+				continue;	/* answered after the session */
+		} else
+			deliver_target(j, tg, rc->addr, &r);
+		target_done(j, rc, tg, &r);
 	}
 	if (nfwd > 0) {
 		forward(j, &rc->x, rc->addr, &r, newid, sizeof(newid));
