@@ -707,7 +707,8 @@ def w_local_lmtp(mta, n, cap):
         return {"error": "dovecot not installed (make deps)", "capped": True}
     sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
     from dovecot import Dovecot     # the tests' private store
-    store = Dovecot(LOCAL_USERS, free_port(), parent=mta.base)
+    store = Dovecot(LOCAL_USERS, free_port(), parent=mta.base,
+                    strip_domain=True)
     store.start()
     try:
         mta.set_mailbox("lmtp:unix:" + store.sock)

@@ -25,7 +25,8 @@ def _wait(fn, timeout, what):
 class Dovecot:
     """A private Dovecot with only LMTP, on BASE/lmtp and a TCP port."""
 
-    def __init__(self, users, port, parent="/tmp", tiny_quota=()):
+    def __init__(self, users, port, parent="/tmp", tiny_quota=(),
+                 strip_domain=False):
         self.base = tempfile.mkdtemp(prefix="pstlm-dovecot-", dir=parent)
         os.chmod(self.base, 0o755)
         self.conf = os.path.join(self.base, "dovecot.conf")
@@ -51,9 +52,7 @@ protocols = lmtp
 listen = 127.0.0.1
 ssl = no
 first_valid_uid = 1
-# "bob" and "bob@domain" (what Postfix's lmtp client sends) are both bob
-auth_username_format = %Ln
-mail_location = maildir:{b}/mail/%u
+{fmt}mail_location = maildir:{b}/mail/%u
 passdb {{
   driver = passwd-file
   args = {b}/passwd
@@ -77,7 +76,10 @@ service lmtp {{
     port = {port}
   }}
 }}
-""".format(b=self.base, uid=nobody.pw_uid, gid=nobody.pw_gid, port=port))
+""".format(b=self.base, uid=nobody.pw_uid, gid=nobody.pw_gid, port=port,
+           # postern sends "bob", found as is by Dovecot's default (%Lu);
+           # Postfix's lmtp client sends "bob@domain": strip_domain
+           fmt="auth_username_format = %Ln\n" if strip_domain else ""))
 
     def start(self):
         # no probe connection: Dovecot would count it as a session
