@@ -25,6 +25,7 @@
 #include "conf.h"
 #include "conf_key.h"
 #include "dns.h"
+#include "lmtp.h"
 
 #define NAME_CHARS	"abcdefghijklmnopqrstuvwxyz" \
 			"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
@@ -83,18 +84,30 @@ conf_hook_log(struct pctx *p, const struct key *k, const char *v, int line,
 	return 0;
 }
 
-/* Only mbox delivery is built; maildir and LMTP are SPEC, not code. */
+/* mbox:PATH and lmtp:unix:/PATH or lmtp:[HOST]:PORT are built; maildir
+ * is SPEC, not code. */
 int
 conf_hook_mailbox(struct pctx *p, const struct key *k, const char *v,
     int line, char **out)
 {
+	struct lmtp_target	 t;
+	const char		*why;
+
 	if (strncmp(v, "mbox:", 5) == 0 && v[5] != '\0')
 		return 0;
-	if (strncmp(v, "maildir:", 8) == 0 || strncmp(v, "lmtp:", 5) == 0)
+	if (strncmp(v, "lmtp:", 5) == 0) {
+		if (lmtp_target_parse(v + 5, &t, &why) == 0)
+			return 0;
+		conf_perr(p, line, "%s: bad LMTP store \"%s\": %s", k->name,
+		    v + 5, why);
+		return -1;
+	}
+	if (strncmp(v, "maildir:", 8) == 0)
 		conf_perr(p, line, "%s: not supported yet (only mbox:PATH "
 		    "delivery is built)", k->name);
 	else
-		conf_perr(p, line, "%s must be mbox:PATH", k->name);
+		conf_perr(p, line, "%s must be mbox:PATH, lmtp:unix:/PATH or "
+		    "lmtp:[HOST]:PORT", k->name);
 	return -1;
 }
 

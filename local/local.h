@@ -45,7 +45,7 @@ struct expansion {
 };
 
 struct job {
-	const struct agent_job *a;
+	struct agent_job *a;
 	const char	*id;
 	int		 fd;		/* queue file, read-only */
 	const struct qfile *q;
@@ -74,6 +74,13 @@ void	 exp_free(struct expansion *);
 /* mailbox.c */
 void	 deliver_user(struct job *, const char *user, const char *dt,
 	    struct dstatus *);
+
+/* lmtp.c: mailbox = lmtp:... (the store's users of a whole job) */
+void	 store_init(const struct conf *);
+int	 store_on(void);
+/* One LMTP session for n distinct users; res[i] is user[i]'s outcome. */
+void	 store_deliver(struct job *, const char *const *user, size_t n,
+	    struct dstatus *res);
 
 /* forward.c */
 void	 forward(struct job *, const struct expansion *, const char *orig,

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "remote.h"
+#include "smtp_data.h"
 
 /* Does the first word of text (a greeting or EHLO reply) name us? */
 static int
@@ -59,10 +60,12 @@ static int
 send_body(struct job *j, struct conn *c)
 {
 	char *in = xmalloc(CHUNK), *out = xmalloc(2 * CHUNK + 8);
+	struct smtp_dot d;
 	size_t pos = 0, o;
-	int bol = 1, cr = 0, rv = -1;
+	int rv = -1;
 
 	c->stage = "sending message body";
+	smtp_dot_init(&d);
 	while (pos < j->q->content_len) {
 		ssize_t n = agent_read(j->a, pos, in, CHUNK);
 
@@ -74,47 +77,11 @@ send_body(struct job *j, struct conn *c)
 			goto done;
 		}
 		pos += (size_t)n;
-		o = 0;
-		for (ssize_t k = 0; k < n; k++) {
-			char ch = in[k];
-
-			/* a CR held back: CRLF is one line end */
-			if (cr) {
-				cr = 0;
-				if (ch != '\n') {
-					out[o++] = '\r';
-					bol = 0;
-				}
-			}
-			if (ch == '\r') {
-				cr = 1;
-				continue;
-			}
-			if (ch == '\n') {
-				out[o++] = '\r';
-				out[o++] = '\n';
-				bol = 1;
-				continue;
-			}
-			if (bol && ch == '.')
-				out[o++] = '.';
-			out[o++] = ch;
-			bol = 0;
-		}
+		o = smtp_dot_encode(&d, in, (size_t)n, out);
 		if (conn_write(c, out, o, XFER_TIMEOUT) == -1)
 			goto done;
 	}
-	o = 0;
-	if (cr) {
-		out[o++] = '\r';
-		bol = 0;
-	}
-	if (!bol) {
-		out[o++] = '\r';
-		out[o++] = '\n';
-	}
-	memcpy(out + o, ".\r\n", 3);
-	o += 3;
+	o = smtp_dot_finish(&d, out);
 	c->stage = "sending end of data -- message may be sent more than once";
 	rv = conn_write(c, out, o, XFER_TIMEOUT);
 done:

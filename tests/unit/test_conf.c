@@ -495,10 +495,37 @@ test_not_built_keys(void **state)
 	expect_error("mailbox = maildir:~/Maildir/\n",
 	    "1: mailbox: not supported yet (only mbox:PATH delivery is "
 	    "built)");
-	expect_error("mailbox = lmtp:unix:/run/dovecot/lmtp\n",
-	    "1: mailbox: not supported yet (only mbox:PATH delivery is "
-	    "built)");
-	expect_error("mailbox = /var/mail/%u\n", "1: mailbox must be mbox:PATH");
+	expect_error("mailbox = lmtp:unix:run/lmtp\n",
+	    "1: mailbox: bad LMTP store \"unix:run/lmtp\": unix: needs an "
+	    "absolute socket path");
+	expect_error("\nmailbox = lmtp:[127.0.0.1]:0\n",
+	    "2: mailbox: bad LMTP store \"[127.0.0.1]:0\": PORT must be a "
+	    "number from 1 to 65535");
+	expect_error("mailbox = lmtp:[127.0.0.1]:65536\n",
+	    "1: mailbox: bad LMTP store \"[127.0.0.1]:65536\": PORT must be "
+	    "a number from 1 to 65535");
+	expect_error("mailbox = lmtp:127.0.0.1:24\n",
+	    "1: mailbox: bad LMTP store \"127.0.0.1:24\": must be "
+	    "unix:/PATH or [HOST]:PORT");
+	expect_error("mailbox = lmtp:[]:24\n",
+	    "1: mailbox: bad LMTP store \"[]:24\": must be unix:/PATH or "
+	    "[HOST]:PORT");
+#define LONGP "unix:/run/dovecot/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" \
+	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	expect_error("mailbox = lmtp:" LONGP "\n", "1: mailbox: bad LMTP store "
+	    "\"" LONGP "\": socket path longer than 107 bytes");
+#undef LONGP
+	expect_error("mailbox = /var/mail/%u\n", "1: mailbox must be mbox:PATH, "
+	    "lmtp:unix:/PATH or lmtp:[HOST]:PORT");
+	assert_int_equal(load("mailbox = lmtp:unix:/run/dovecot/lmtp\n", &c,
+	    &e), 0);
+	assert_string_equal(c.mailbox, "lmtp:unix:/run/dovecot/lmtp");
+	done(&c, &e);
+	assert_int_equal(load("mailbox = lmtp:[::1]:24\n", &c, &e), 0);
+	done(&c, &e);
+	assert_int_equal(load("mailbox = lmtp:[store.example]:2003\n", &c, &e),
+	    0);
+	done(&c, &e);
 	assert_int_equal(load("default_privs = nobody\ntransport_map = x\n"
 	    "mailbox_command = /bin/true\nexposed_users = a/b\n", &c, &e),
 	    -1);
