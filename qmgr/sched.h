@@ -1,0 +1,57 @@
+/*
+ * sched: qmgr's scheduler state: the messages in active/ and their jobs,
+ * a waiting queue per transport, the running slots and the
+ * per-destination limit. Pure bookkeeping: never opens a queue file or
+ * talks to an agent (qmgr.c does, through the start hook).
+ */
+#ifndef POSTERN_SCHED_H
+#define POSTERN_SCHED_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "qfile.h"
+
+#define MAX_JOBS	64
+
+struct msg {
+	struct msg	*next;
+	char		 id[QID_LEN + 1];
+	int		 fd;		/* active/ID, read-write */
+	struct qfile	 q;
+	int		 jobs;		/* outstanding jobs */
+	int		 hold, delete;	/* admin asked while active */
+	int		 agent_lost;	/* an agent went away without answering */
+};
+
+struct job {
+	struct job	*next;		/* in the wait list */
+	struct msg	*m;
+	size_t		 t;		/* transport_at(t) */
+	char		*nexthop;
+	size_t		*idx;
+	size_t		 nidx;
+	char		*replied;	/* per idx */
+	int		 fd;
+	struct buf	 in;
+	time_t		 started;
+};
+
+/* Limits from the transport table and the config. */
+void		 sched_init(const struct conf *);
+/* Append a job to its transport's waiting queue. */
+void		 job_enqueue(struct job *);
+/* Start what may start now: start(j) is 0 when the job went to its
+ * agent, -1 (errno set) when the agent cannot be reached. */
+void		 sched_dispatch(int (*start)(struct job *));
+/* The running job in slot k (0 <= k < MAX_JOBS), or NULL. */
+struct job	*sched_slot(int k);
+/* Slot k's job is over: the slot is free again. */
+void		 sched_release(int k);
+unsigned	 jobs_running(void);
+/* Forget the pauses after an agent could not be reached (a flush). */
+void		 sched_unblock(void);
+
+#endif
