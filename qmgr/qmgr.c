@@ -409,19 +409,6 @@ msg_unlink(struct msg *m)
 	free(m);
 }
 
-static uint64_t
-backoff(uint32_t attempts)
-{
-	uint64_t d = wk.conf.min_backoff;
-
-	for (uint32_t i = 1; i < attempts && d < wk.conf.max_backoff; i++)
-		d *= 2;
-	if (d > wk.conf.max_backoff)
-		d = wk.conf.max_backoff;
-	/* Jitter: somewhere in [d/2, d], so retries of a burst spread out. */
-	return d / 2 + (uint64_t)arc4random_uniform((uint32_t)(d / 2 + 1));
-}
-
 /* Recipients pending past queue_lifetime fail. */
 static void
 msg_expire(struct msg *m, time_t age)
@@ -491,7 +478,8 @@ msg_defer(struct msg *m, time_t t, time_t age, size_t pending)
 		m->q.next_try = t + 5;
 	} else {
 		m->q.attempts++;
-		m->q.next_try = t + (int64_t)backoff(m->q.attempts);
+		m->q.next_try = t + (int64_t)sched_backoff(m->q.attempts,
+		    wk.conf.min_backoff, wk.conf.max_backoff, arc4random());
 	}
 	qfile_info_update(m->fd, &m->q);
 	if (fsync(m->fd) == -1)

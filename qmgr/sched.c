@@ -176,3 +176,24 @@ sched_unblock(void)
 {
 	memset(blocked_until, 0, sizeof(blocked_until));
 }
+
+/*
+ * The wait before a message's next try, after its attempts-th failed
+ * one: min doubled per attempt up to max, plus a jitter of up to half of
+ * that drawn from rnd (a uniform random number), cut at max. A burst's
+ * retries spread out, never sooner than min nor later than max.
+ */
+uint64_t
+sched_backoff(uint32_t attempts, uint64_t min, uint64_t max, uint32_t rnd)
+{
+	uint64_t d = min, span;
+
+	for (uint32_t i = 1; i < attempts && d < max; i++)
+		d = d > max / 2 ? max : d * 2;
+	if (d > max)
+		d = max;
+	span = d / 2;
+	if (span > max - d)
+		span = max - d;
+	return d + (span == 0 ? 0 : rnd % (span + 1));
+}

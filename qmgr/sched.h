@@ -8,6 +8,7 @@
 #define POSTERN_SCHED_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "buf.h"
@@ -53,5 +54,9 @@ void		 sched_release(int k);
 unsigned	 jobs_running(void);
 /* Forget the pauses after an agent could not be reached (a flush). */
 void		 sched_unblock(void);
+/* Seconds from a message's attempts-th failed try to its next: at least
+ * min (doubling per attempt), at most max, jittered upward by rnd. */
+uint64_t	 sched_backoff(uint32_t attempts, uint64_t min, uint64_t max,
+		    uint32_t rnd);
 
 #endif
