@@ -312,6 +312,10 @@ job_reply(struct job *j, struct ipc_msg *im)
 		panic("%s: job holds recipient %zu of %zu", j->m->id, ds.rcpt,
 		    j->m->q.nrcpt);
 	j->replied[k] = 1;
+	if (ds.conn_fail) {
+		j->conn_fail = 1;
+		j->conn_why = ds.st;
+	}
 	rcpt_record(j->m, &j->m->q.rcpt[ds.rcpt], &ds.st);
 	return 0;
 }
@@ -328,29 +332,59 @@ job_free(struct job *j)
 	free(j);
 }
 
+/* The job's recipients without an answer wait, with st as the reason;
+ * the job is freed and its message finished when it was the last. */
 static void
-job_end(int slot, const char *why)
+job_close(struct job *j, const struct dstatus *st, int lost)
 {
-	struct job *j = sched_slot(slot);
 	struct msg *m = j->m;
 
 	for (size_t k = 0; k < j->nidx; k++) {
 		if (j->replied[k])
 			continue;
 		struct qrcpt *r = &m->q.rcpt[j->idx[k]];
-		struct dstatus st;
 
-		dstatus_set(&st, DS_DEFER, 0, "%s",
-		    why ? why : "4.3.0 delivery agent gave no answer");
-		m->agent_lost = 1;
-		rcpt_record(m, r, &st);
-		log_warn("%s: to=<%s>, status=%s (%s)", m->id, r->addr,
-		    dstat_word(st.stat), r->error);
+		m->agent_lost |= lost;
+		rcpt_record(m, r, st);
+		if (lost)
+			log_warn("%s: to=<%s>, status=%s (%s)", m->id,
+			    r->addr, dstat_word(st->stat), r->error);
+		else
+			log_info("%s: to=<%s>, relay=none, status=%s (%s)",
+			    m->id, r->addr, dstat_word(st->stat), r->error);
 	}
-	sched_release(slot);
 	job_free(j);
 	if (--m->jobs == 0)
 		msg_finish(m);
+}
+
+/* The job in slot is over: done (why NULL), or the agent went away. Its
+ * answers move the destination's window (sched_release). */
+static void
+job_end(int slot, const char *why)
+{
+	struct job *j = sched_slot(slot);
+	struct dstatus st;
+
+	dstatus_set(&st, DS_DEFER, 0, "%s",
+	    why ? why : "4.3.0 delivery agent gave no answer");
+	sched_release(slot, why ? DF_NONE : j->conn_fail ? DF_FAIL : DF_OK,
+	    &j->conn_why);
+	job_close(j, &st, 1);
+}
+
+/* A job of a dead destination: its recipients wait, untried, with the
+ * destination's last failure (sched_dispatch). */
+static void
+job_suspend(struct job *j, const struct dstatus *why)
+{
+	struct dstatus st;
+	size_t n = strcspn(why->text, " ");
+
+	dstatus_set(&st, DS_DEFER, why->code, "%.*s delivery temporarily "
+	    "suspended: %s", (int)n, why->text, why->text + n +
+	    strspn(why->text + n, " "));
+	job_close(j, &st, 0);
 }
 
 static void
@@ -762,7 +796,7 @@ main(int argc, char **argv)
 				break;
 		} else {
 			scan_due(t);
-			sched_dispatch(job_start);
+			sched_dispatch(job_start, job_suspend);
 		}
 		wait_events(t);
 	}

@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "dest.h"
 #include "qfile.h"
 
 #define MAX_JOBS	64
@@ -38,6 +39,9 @@ struct job {
 	int		 fd;
 	struct buf	 in;
 	time_t		 started;
+	struct dest	*dest;		/* its destination's window */
+	int		 conn_fail;	/* an answer was conn_fail */
+	struct dstatus	 conn_why;	/* that answer */
 };
 
 /* Limits from the transport table and the config. */
@@ -45,14 +49,20 @@ void		 sched_init(const struct conf *);
 /* Append a job to its transport's waiting queue. */
 void		 job_enqueue(struct job *);
 /* Start what may start now: start(j) is 0 when the job went to its
- * agent, -1 (errno set) when the agent cannot be reached. */
-void		 sched_dispatch(int (*start)(struct job *));
+ * agent, -1 (errno set) when the agent cannot be reached. A job of a dead
+ * destination goes to suspend(j, why) instead (its recipients wait, with
+ * why, the destination's last failure), out of the scheduler's hands. */
+void		 sched_dispatch(int (*start)(struct job *),
+		    void (*suspend)(struct job *, const struct dstatus *));
 /* The running job in slot k (0 <= k < MAX_JOBS), or NULL. */
 struct job	*sched_slot(int k);
-/* Slot k's job is over: the slot is free again. */
-void		 sched_release(int k);
+/* Slot k's job is over: the slot is free again, and what the job said
+ * about its destination (why: the failure, for DF_FAIL) moves its window. */
+void		 sched_release(int k, enum dest_feedback,
+		    const struct dstatus *why);
 unsigned	 jobs_running(void);
-/* Forget the pauses after an agent could not be reached (a flush). */
+/* A flush: forget the pauses after an agent could not be reached, and
+ * try dead destinations again now. */
 void		 sched_unblock(void);
 /* Seconds from a message's attempts-th failed try to its next: at least
  * min (doubling per attempt), at most max, jittered upward by rnd. */

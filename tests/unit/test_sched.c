@@ -1,4 +1,4 @@
-/* sched: qmgr's retry timing and per-destination concurrency window. */
+/* sched, dest: qmgr's retry timing and per-destination concurrency window. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "qmgr/sched.h"	/* qmgr/sched.o is linked in */
+#include "proto.h"
+#include "qmgr/dest.h"	/* qmgr/sched.o and qmgr/dest.o are linked in */
+#include "qmgr/sched.h"
 
 /* Never before min, never after max, whatever the random draw. */
 static void
@@ -72,6 +74,137 @@ test_backoff_spread(void **state)
 	assert_true(hi > 430 && hi <= 450);
 }
 
+static void
+conn_fail(struct dest *d, time_t now)
+{
+	struct dstatus why;
+
+	dstatus_set(&why, DS_DEFER, 421, "4.4.1 connect to x[192.0.2.1]:25: "
+	    "Connection refused");
+	dest_feedback(d, DF_FAIL, &why, now);
+}
+
+/* Transport 1 (remote): windows start at 5 and grow to 20; 300 s dead. */
+static int
+setup_dest(void **state)
+{
+	(void)state;
+	dest_setup(1, 5, 20, 300);
+	dest_setup(0, 0, 2, 300);	/* local: no slow start */
+	return 0;
+}
+
+/* Slow start: one more at once per success, up to the ceiling. */
+static void
+test_window_grows(void **state)
+{
+	struct dest *d = dest_get(1, "[grow.example]:25");
+
+	(void)state;
+	assert_ptr_equal(dest_get(1, "[GROW.example]:25"), d);
+	assert_ptr_not_equal(dest_get(0, "[grow.example]:25"), d);
+	assert_int_equal(dest_get(0, "[grow.example]:25")->window, 2);
+	assert_int_equal(d->window, 5);
+	d->busy = 4;
+	assert_int_equal(dest_state(d, 1000), DEST_GO);
+	d->busy = 5;
+	assert_int_equal(dest_state(d, 1000), DEST_FULL);
+	for (int i = 0; i < 100; i++)
+		dest_feedback(d, DF_OK, NULL, 1000);
+	assert_int_equal(d->window, 20);		/* the ceiling */
+	dest_feedback(d, DF_NONE, NULL, 1000);	/* agent lost: no word */
+	assert_int_equal(d->window, 20);
+	d->busy = 0;
+}
+
+/* Connection failures shrink it; a cohort of them in a row kills it;
+ * after the dead time one delivery probes; a success revives it. */
+static void
+test_window_dies_and_revives(void **state)
+{
+	struct dest *d = dest_get(1, "dead.example");
+
+	(void)state;
+	assert_int_equal(d->window, 5);
+	conn_fail(d, 1000);
+	assert_int_equal(d->window, 4);
+	dest_feedback(d, DF_OK, NULL, 1000);	/* a success ends the run */
+	assert_int_equal(d->window, 5);
+	assert_int_equal(d->fails, 0);
+	for (int i = 0; i < 4; i++) {
+		conn_fail(d, 1000);
+		assert_int_equal(dest_state(d, 1000), DEST_GO);
+	}
+	assert_int_equal(d->window, 1);
+	conn_fail(d, 1000);		/* the fifth: one cohort */
+	assert_int_equal(dest_state(d, 1000), DEST_DEAD);
+	assert_int_equal(dest_state(d, 1299), DEST_DEAD);
+	assert_string_equal(d->why.text, "4.4.1 connect to x[192.0.2.1]:25: "
+	    "Connection refused");
+	conn_fail(d, 1001);		/* late answers change nothing */
+	assert_int_equal(dest_state(d, 1299), DEST_DEAD);
+	/* after 300 s: one at a time */
+	assert_int_equal(dest_state(d, 1300), DEST_GO);
+	assert_int_equal(d->window, 1);
+	d->busy = 1;
+	assert_int_equal(dest_state(d, 1300), DEST_FULL);
+	/* the probe fails: dead again at once */
+	d->busy = 0;
+	conn_fail(d, 1301);
+	assert_int_equal(dest_state(d, 1302), DEST_DEAD);
+	assert_int_equal(dest_state(d, 1601), DEST_GO);
+	dest_feedback(d, DF_OK, NULL, 1602);
+	assert_int_equal(d->window, 2);
+	assert_int_equal(dest_state(d, 1602), DEST_GO);
+}
+
+/* A flush tries dead destinations at once. */
+static void
+test_revive_all(void **state)
+{
+	struct dest *d = dest_get(1, "flushed.example");
+
+	(void)state;
+	for (int i = 0; i < 5; i++)
+		conn_fail(d, 2000);
+	assert_int_equal(dest_state(d, 2001), DEST_DEAD);
+	dest_revive_all(2001);
+	assert_int_equal(dest_state(d, 2001), DEST_GO);
+	assert_int_equal(d->window, 1);
+}
+
+/* Idle destinations with nothing to remember go; dead ones stay while
+ * dead and a while after; busy ones stay. */
+static void
+test_expire(void **state)
+{
+	struct dest *d;
+
+	(void)state;
+	dest_expire(1000000);		/* forget the tests above */
+	assert_int_equal(dest_count(), 0);
+	d = dest_get(1, "busy.example");
+	d->busy = 1;
+	d = dest_get(1, "waiting.example");
+	d->waiting = 1;
+	d = dest_get(1, "deadidle.example");
+	for (int i = 0; i < 5; i++)
+		conn_fail(d, 1000000);
+	d->idle_since = 1000000;
+	dest_get(1, "idle.example");
+	assert_int_equal(dest_count(), 4);
+	dest_expire(1000001);
+	assert_int_equal(dest_count(), 3);
+	dest_expire(1000599);	/* dead until 1000300, kept 300 more */
+	assert_int_equal(dest_count(), 3);
+	dest_expire(1000600);
+	assert_int_equal(dest_count(), 2);
+	dest_get(1, "busy.example")->busy = 0;
+	dest_get(1, "waiting.example")->waiting = 0;
+	dest_expire(1000601);
+	assert_int_equal(dest_count(), 0);
+}
+
 int
 main(void)
 {
@@ -79,7 +212,11 @@ main(void)
 		cmocka_unit_test(test_backoff_bounds),
 		cmocka_unit_test(test_backoff_schedule),
 		cmocka_unit_test(test_backoff_spread),
+		cmocka_unit_test(test_window_grows),
+		cmocka_unit_test(test_window_dies_and_revives),
+		cmocka_unit_test(test_revive_all),
+		cmocka_unit_test(test_expire),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, setup_dest, NULL);
 }
