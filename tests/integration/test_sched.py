@@ -352,3 +352,23 @@ def test_slow_destination_leaves_a_process_to_the_others(make_postern):
     finally:
         slow.stop()
         fast.stop()
+
+
+def test_required_tls_not_offered_is_a_connection_failure(make_postern,
+                                                           peer_factory):
+    """remote_tls = encrypt and a next hop that offers no STARTTLS: a
+    connection-level failure, so after one cohort (2) the next hop is
+    dead and the rest of its mail waits untried, nothing sent in clear."""
+    p = make_postern(extra="remote_tls = encrypt\n"
+                     "remote_initial_concurrency = 2\n")
+    peer = peer_factory(p.smarthost_port)
+    send_many(p, "tls@remote.example", 10, "tls")
+    wait_for(lambda: len(p.queue_files("deferred")) == 10, timeout=30,
+             what="10 deferred")
+    log = p.log()
+    assert re.search(r"remote destination \[127\.0\.0\.2\]:%d is dead after "
+                     r"2 connection failure\(s\) in a row; .*TLS is "
+                     r"required, but was not offered" % p.smarthost_port,
+                     log), log[-2000:]
+    assert log.count("delivery temporarily suspended: TLS is required") >= 7
+    assert peer.messages == []
