@@ -146,6 +146,20 @@ def send_many(p, rcpt, n, subject):
     s.quit()
 
 
+def deferred_and_dead(p, rcpt, n, port, cohort, why):
+    """Send n messages to rcpt (routed to the smarthost [127.0.0.2]:port);
+    all end in deferred/ and the next hop was declared dead after a
+    cohort of failures matching the regex why. Returns the log."""
+    send_many(p, rcpt, n, "dead")
+    wait_for(lambda: len(p.queue_files("deferred")) == n, timeout=30,
+             what="%d deferred" % n)
+    log = p.log()
+    assert re.search(r"remote destination \[127\.0\.0\.2\]:%d is dead after "
+                     r"%d connection failure\(s\) in a row; .*%s"
+                     % (port, cohort, why), log), log[-2000:]
+    return log
+
+
 def test_dead_destination_never_delays_the_others(make_postern,
                                                    peer_factory):
     """Three next hops under load, 200 messages each: a live aiosmtpd
@@ -300,14 +314,8 @@ def test_greeting_refused_dead_then_flush_revives(make_postern,
         p = make_postern(extra="smarthost = [127.0.0.2]:%d\n"
                          "remote_processes = 4\n"
                          "remote_initial_concurrency = 3\n" % port)
-        send_many(p, "later@remote.example", 30, "later")
-        wait_for(lambda: len(p.queue_files("deferred")) == 30, timeout=30,
-                 what="30 deferred")
-        log = p.log()
-        assert re.search(r"remote destination \[127\.0\.0\.2\]:%d is dead "
-                         r"after 3 connection failure\(s\) in a row; "
-                         r".*refused to talk to me: 421 4\.3\.2 Not now"
-                         % port, log), log[-2000:]
+        deferred_and_dead(p, "later@remote.example", 30, port, 3,
+                          r"refused to talk to me: 421 4\.3\.2 Not now")
         assert bad.accepted <= 3 + 1, bad.accepted
         out = p.cli("queue").stdout
         assert "delivery temporarily suspended: host 127.0.0.2[127.0.0.2] " \
@@ -362,13 +370,7 @@ def test_required_tls_not_offered_is_a_connection_failure(make_postern,
     p = make_postern(extra="remote_tls = encrypt\n"
                      "remote_initial_concurrency = 2\n")
     peer = peer_factory(p.smarthost_port)
-    send_many(p, "tls@remote.example", 10, "tls")
-    wait_for(lambda: len(p.queue_files("deferred")) == 10, timeout=30,
-             what="10 deferred")
-    log = p.log()
-    assert re.search(r"remote destination \[127\.0\.0\.2\]:%d is dead after "
-                     r"2 connection failure\(s\) in a row; .*TLS is "
-                     r"required, but was not offered" % p.smarthost_port,
-                     log), log[-2000:]
+    log = deferred_and_dead(p, "tls@remote.example", 10, p.smarthost_port,
+                            2, r"TLS is required, but was not offered")
     assert log.count("delivery temporarily suspended: TLS is required") >= 7
     assert peer.messages == []

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf.h"
 #include "proto.h"
 #include "qmgr/dest.h"	/* qmgr/sched.o and qmgr/dest.o are linked in */
 #include "qmgr/sched.h"
@@ -205,6 +206,114 @@ test_expire(void **state)
 	assert_int_equal(dest_count(), 0);
 }
 
+/* ---- sched_dispatch: windows, the last process, dead destinations ---- */
+
+static struct job	*started[16];
+static size_t		 nstarted, nsuspended;
+
+static int
+start_ok(struct job *j)
+{
+	started[nstarted++] = j;
+	return 0;
+}
+
+static void
+suspend(struct job *j, const struct dstatus *why)
+{
+	assert_string_equal(why->text, "4.4.1 connect to x[192.0.2.1]:25: "
+	    "Connection refused");
+	j->m->jobs--;
+	free(j);
+	nsuspended++;
+}
+
+static struct job *
+remote_job(struct msg *m, char *nexthop)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	j->m = m;
+	j->t = 1;		/* remote */
+	j->nexthop = nexthop;
+	j->fd = -1;
+	job_enqueue(j);
+	return j;
+}
+
+/* Release the running job j with feedback fb. */
+static void
+release(struct job *j, enum dest_feedback fb)
+{
+	struct dstatus why;
+
+	dstatus_set(&why, DS_DEFER, 421, "4.4.1 connect to x[192.0.2.1]:25: "
+	    "Connection refused");
+	for (int k = 0; k < MAX_JOBS; k++)
+		if (sched_slot(k) == j) {
+			sched_release(k, fb, &why);
+			j->m->jobs--;
+			free(j);
+			return;
+		}
+	fail_msg("job not running");
+}
+
+static void
+test_dispatch(void **state)
+{
+	struct conf c;
+	struct msg m;
+	struct job *slow[5], *fast;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	memset(&m, 0, sizeof(m));
+	c.local_processes = 2;
+	c.remote_processes = 3;
+	c.remote_concurrency = 20;	/* at most the 3 processes */
+	c.remote_initial_concurrency = 3;
+	c.min_backoff = 300;
+	sched_init(&c);
+	for (int i = 0; i < 5; i++)
+		slow[i] = remote_job(&m, "[slow.example]");
+	fast = remote_job(&m, "[fast.example]");
+	/* two for the slow one; the last process is left to the fast one,
+	 * whose mail waits behind */
+	sched_dispatch(start_ok, suspend);
+	assert_int_equal(nstarted, 3);
+	assert_ptr_equal(started[0], slow[0]);
+	assert_ptr_equal(started[1], slow[1]);
+	assert_ptr_equal(started[2], fast);
+	assert_int_equal(jobs_running(), 3);
+	/* nobody else waits: the slow one may have all three */
+	release(fast, DF_OK);
+	sched_dispatch(start_ok, suspend);
+	assert_int_equal(nstarted, 4);
+	assert_ptr_equal(started[3], slow[2]);
+	/* a cohort (3) of connection failures: dead; the rest suspended */
+	for (int i = 0; i < 3; i++)
+		release(slow[i], DF_FAIL);
+	assert_int_equal(jobs_running(), 0);
+	sched_dispatch(start_ok, suspend);
+	assert_int_equal(nstarted, 4);
+	assert_int_equal(nsuspended, 2);
+	assert_int_equal(m.jobs, 0);
+	/* a flush: one job at a time probes it */
+	for (int i = 0; i < 3; i++)
+		slow[i] = remote_job(&m, "[slow.example]");
+	sched_unblock();
+	sched_dispatch(start_ok, suspend);
+	assert_int_equal(nstarted, 5);
+	assert_ptr_equal(started[4], slow[0]);
+	release(slow[0], DF_OK);		/* alive: window 2 */
+	sched_dispatch(start_ok, suspend);
+	assert_int_equal(nstarted, 7);
+	release(slow[1], DF_OK);
+	release(slow[2], DF_OK);
+	assert_int_equal(m.jobs, 0);
+}
+
 int
 main(void)
 {
@@ -216,6 +325,7 @@ main(void)
 		cmocka_unit_test(test_window_dies_and_revives),
 		cmocka_unit_test(test_revive_all),
 		cmocka_unit_test(test_expire),
+		cmocka_unit_test(test_dispatch),
 	};
 
 	return cmocka_run_group_tests(tests, setup_dest, NULL);
