@@ -11,6 +11,7 @@ import threading
 import time
 
 from conftest import free_port, wait_for
+from dnsserver import dns  # noqa: F401  (fixture)
 
 
 def send(p, rcpts, n=1, subject="sched"):
@@ -374,3 +375,27 @@ def test_required_tls_not_offered_is_a_connection_failure(make_postern,
                             2, r"TLS is required, but was not offered")
     assert log.count("delivery temporarily suspended: TLS is required") >= 7
     assert peer.messages == []
+
+
+def test_dns_failure_is_a_connection_failure(make_postern, dns):
+    """A domain whose DNS fails (SERVFAIL) cannot be reached: after one
+    cohort (2) it is dead and the rest of its mail waits untried; a
+    domain that does resolve is delivered meanwhile."""
+    port = common_port()
+    live = SlowPeer(port, 0)
+    try:
+        p = make_postern(extra="dns_servers = %s\nsmarthost =\n"
+                         "remote_port = %d\nremote_initial_concurrency = 2\n"
+                         % (dns.spec, port))
+        send_many(p, "x@fail.pt.example", 8, "dnsfail")
+        wait_for(lambda: len(p.queue_files("deferred")) == 8, timeout=30,
+                 what="8 deferred")
+        log = p.log()
+        assert re.search(r"remote destination fail\.pt\.example is dead "
+                         r"after 2 connection failure\(s\) in a row", log), \
+            log[-2000:]
+        assert log.count("dsn=4.4.3") <= 3
+        send_many(p, "x@good.pt.example", 1, "dnsgood")
+        wait_for(lambda: live.messages == 1, what="delivery by MX")
+    finally:
+        live.stop()
