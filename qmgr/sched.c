@@ -199,6 +199,11 @@ sched_dispatch(int (*start)(struct job *),
 			j->dest->busy++;
 			running_add(j);
 			nrunning[tr]++;
+			log_debug("%s: to %s %s: %u running (window %u), "
+			    "%u of %u processes", j->m->id,
+			    transport_at(tr)->name, j->dest->name,
+			    j->dest->busy, j->dest->window, nrunning[tr],
+			    limit[tr]);
 		}
 	}
 }

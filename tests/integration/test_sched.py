@@ -204,9 +204,16 @@ def test_dead_destination_never_delays_the_others(make_postern,
         assert out.count("delivery temporarily suspended: connect to "
                          "127.0.0.3[127.0.0.3]:%d: Connection refused"
                          % port) >= 195, out[:2000]
-        # the silent one holds its initial window, no more
+        # the silent one holds its initial window, no more: at the peer
+        # and in qmgr's own count
         assert hang.max_open <= 2, hang.max_open
         assert hang.open_now() == 2
+        busy = [int(n) for n in re.findall(
+            r"to remote \[127\.0\.0\.4\]: (\d+) running", log)]
+        assert busy and max(busy) <= 2, busy
+        live_busy = [int(n) for n in re.findall(
+            r"to remote \[127\.0\.0\.2\]: (\d+) running", log)]
+        assert max(live_busy) >= 3, live_busy     # it had the rest
         print("live: 200 messages in %.1f s; silent peer held %d "
               "connection(s)" % (took, hang.max_open))
         # it goes away: a cohort of lost sessions, then dead too
