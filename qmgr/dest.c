@@ -1,11 +1,9 @@
 /*
- * dest: the per-destination concurrency window. A destination starts at
- * its transport's initial window and gains one delivery at once per
- * delivery that went without a connection failure, up to the ceiling
- * (slow start); each connection failure takes one away (never below 1).
- * As many failures in a row as the window held when they began (one
- * cohort) make the destination dead: its mail waits, untried, for
- * dead_time, then one delivery at a time probes it. Bookkeeping only.
+ * dest: the per-destination concurrency window: it opens at the
+ * transport's initial value, gains one per delivery without connection
+ * failure up to the ceiling, loses one per connection failure; a cohort
+ * of failures in a row makes the destination dead for dead_time, then one
+ * delivery at a time probes it. Bookkeeping only: never does any I/O.
  */
 #include <ctype.h>
 #include <stdint.h>
