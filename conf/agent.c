@@ -46,6 +46,7 @@ agent_report(struct agent_job *j, size_t i, const struct dstatus *st)
 	j->nopen--;
 	ds.rcpt = j->rcpt[i].idx;
 	ds.st = *st;
+	ds.conn_fail = j->conn_fail != 0;
 	buf_init(&b, IPC_MAX_FRAME + 4);
 	agent_send(j, &b, deliver_status_encode(&b, &ds));
 	buf_free(&b);

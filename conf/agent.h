@@ -36,6 +36,10 @@ struct agent_job {
 	size_t		 nopen;		/* recipients not yet answered */
 	int		 qmgr;		/* connection to qmgr */
 	int		 lost;		/* qmgr went away: stop answering */
+	/* set by the hook around the answers that come from a failure to
+	 * reach the next hop or open a session with it (qmgr's
+	 * per-destination window) */
+	int		 conn_fail;
 };
 
 /* The program's hooks; only deliver is required. */

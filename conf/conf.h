@@ -66,6 +66,7 @@ struct conf {
 	unsigned	 remote_port;
 	char		*dns_servers;		/* "host[:port], ..." or NULL */
 	unsigned	 remote_concurrency;
+	unsigned	 remote_initial_concurrency;
 	char		*user, *group;
 	char		*log;			/* "syslog", "stderr", path */
 	char		*log_level;

@@ -61,8 +61,10 @@ static const struct key keys[] = {
 	{ "remote_port", K_PORT, G(remote_port), .def = "25", .min = 1,
 	    .max = 65535 },
 	{ "dns_servers", K_STR, G(dns_servers), .hook = conf_hook_dns },
-	/* read by the transport table (branch route); until that lands,
-	 * nothing reads it and the row belongs among the NB() ones */
+	/* read through the transport table: qmgr's per-destination window
+	 * starts at the first and grows up to the second (qmgr/dest.c) */
+	{ "remote_initial_concurrency", K_NUM,
+	    G(remote_initial_concurrency), .def = "5", .min = 1 },
 	{ "remote_concurrency", K_NUM, G(remote_concurrency), .def = "20",
 	    .min = 1 },
 	{ "user", K_STR, G(user), .def = "postern" },

@@ -704,13 +704,15 @@ deliver_status_encode(struct buf *b, const struct deliver_status *s)
 
 	if ((size_t)s->st.stat >= sizeof(dstat_wire) / sizeof(dstat_wire[0]) ||
 	    s->rcpt >= DELIVER_MAX_RCPT || s->st.code < 0 ||
-	    s->st.code > MAX_CODE)
+	    s->st.code > MAX_CODE || (s->conn_fail != 0 && s->conn_fail != 1))
 		return -1;
 	ipc_begin(b);
 	bad |= ipc_add_num(b, ATTR_RCPT, (long long)s->rcpt);
 	bad |= ipc_add_str(b, ATTR_STATUS, dstat_wire[s->st.stat]);
 	bad |= ipc_add_num(b, ATTR_CODE, s->st.code);
 	bad |= put_str(b, ATTR_TEXT, s->st.text, MAX_TEXT);
+	if (s->conn_fail)
+		bad |= ipc_add_num(b, ATTR_CONN_FAIL, 1);
 	return finish(b, bad);
 }
 
@@ -735,6 +737,8 @@ deliver_status_decode(const struct ipc_msg *m, struct deliver_status *s,
 	if (get_num(m, ATTR_CODE, 0, MAX_CODE, 0, 0, &v, err, errlen) == -1)
 		return -1;
 	s->st.code = (int)v;
+	if (get_flag(m, ATTR_CONN_FAIL, 0, &s->conn_fail, err, errlen) == -1)
+		return -1;
 	return get_fixed(m, ATTR_TEXT, s->st.text, sizeof(s->st.text), 0, 1,
 	    err, errlen);
 }

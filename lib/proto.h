@@ -49,6 +49,7 @@
 #define ATTR_BLOCKED		"blocked"
 #define ATTR_COUNT_MINUTE	"count_minute"
 #define ATTR_SESSIONS		"sessions"
+#define ATTR_CONN_FAIL		"conn_fail"
 
 /* ---- request types (the value of "req") ---- */
 enum proto_req {
@@ -158,6 +159,10 @@ void	 deliver_request_free(struct deliver_request *);
 struct deliver_status {
 	size_t		 rcpt;		/* index, as in the request */
 	struct dstatus	 st;
+	/* 1: st comes from a connection-level failure (the next hop could
+	 * not be reached, or refused or broke the session before MAIL):
+	 * qmgr's per-destination window shrinks. Optional, 0 when absent. */
+	int		 conn_fail;
 };
 int	 deliver_status_encode(struct buf *, const struct deliver_status *);
 int	 deliver_status_decode(const struct ipc_msg *, struct deliver_status *,

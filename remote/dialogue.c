@@ -43,6 +43,7 @@ greet_lost(struct job *j, struct conn *c)
 
 	conn_errtext(j, c, t, sizeof(t));
 	set_last(j, DS_DEFER, 421, "4.4.2", "%s", t);
+	conn_failed(j);
 	return TRY_NEXT;
 }
 
@@ -208,6 +209,7 @@ hello(struct job *j, struct conn *c, struct smtp_ehlo *e, int helo_ok,
 	} else
 		last_from_reply(j, &r, "host %s[%s] said: %s "
 		    "(in reply to %s command)", "EHLO");
+	conn_failed(j);
 	quit(c);
 	*res = TRY_NEXT;
 	return -1;
@@ -247,6 +249,7 @@ starttls(struct job *j, struct conn *c, struct smtp_ehlo *e,
 			return 0;
 		set_last(j, DS_DEFER, 454, "4.7.4", "TLS is required, but was "
 		    "not offered by host %s[%s]", j->host, j->ip);
+		conn_failed(j);
 		log_info("%s: TLS is required, but was not offered by host "
 		    "%s[%s]", j->id, j->host, j->ip);
 		quit(c);
@@ -277,6 +280,7 @@ starttls(struct job *j, struct conn *c, struct smtp_ehlo *e,
 		set_last(j, DS_DEFER, 454, "4.7.5", "TLS is required, but "
 		    "host %s[%s] refused to start TLS: %s", j->host, j->ip,
 		    flat);
+		conn_failed(j);
 		quit(c);
 		*res = TRY_NEXT;
 		return -1;
@@ -293,6 +297,7 @@ starttls(struct job *j, struct conn *c, struct smtp_ehlo *e,
 	if (c->tls == NULL) {
 		set_last(j, DS_DEFER, 454, "4.7.5", "Cannot start TLS with "
 		    "%s[%s]: %s", j->host, j->ip, err);
+		conn_failed(j);
 		log_info("%s: Cannot start TLS with %s[%s]:%u: %s", j->id,
 		    j->host, j->ip, j->port, err);
 		*res = TRY_NEXT;
@@ -335,6 +340,7 @@ open_session(struct job *j, struct conn *c, struct smtp_ehlo *e,
 	if (r.code / 100 != 2) {
 		last_from_reply(j, &r,
 		    "host %s[%s] refused to talk to me: %s%s", "");
+		conn_failed(j);
 		quit(c);
 		*res = TRY_NEXT;
 		return -1;

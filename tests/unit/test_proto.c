@@ -501,7 +501,7 @@ test_deliver_request_rejects(void **state)
 static void
 test_deliver_status(void **state)
 {
-	struct deliver_status s, d;
+	struct deliver_status s = { 0 }, d;
 	char *t240 = str_of(240, 't');
 
 	(void)state;
@@ -523,8 +523,25 @@ test_deliver_status(void **state)
 		    sizeof(err)), 0);
 		assert_int_equal(d.st.stat, st);
 	}
+	assert_int_equal(d.conn_fail, 0);
+	assert_null(ipc_get(&m, ATTR_CONN_FAIL));	/* sent only when set */
+	s.conn_fail = 1;
+	assert_int_equal(deliver_status_encode(&b, &s), 0);
+	parse();
+	assert_int_equal(deliver_status_decode(&m, &d, err, sizeof(err)), 0);
+	assert_int_equal(d.conn_fail, 1);
+	s.conn_fail = 2;
+	assert_int_equal(deliver_status_encode(&b, &s), -1);
+	s.conn_fail = 0;
 	s.rcpt = DELIVER_MAX_RCPT;
 	assert_int_equal(deliver_status_encode(&b, &s), -1);
+
+	frame(NULL); add(ATTR_RCPT, "1"); add(ATTR_STATUS, "defer");
+	add(ATTR_CONN_FAIL, "2"); done();
+	assert_int_equal(deliver_status_decode(&m, &d, err, sizeof(err)), -1);
+	frame(NULL); add(ATTR_RCPT, "1"); add(ATTR_STATUS, "defer");
+	add(ATTR_CONN_FAIL, "yes"); done();
+	assert_int_equal(deliver_status_decode(&m, &d, err, sizeof(err)), -1);
 
 	frame(NULL); add(ATTR_STATUS, "sent"); done();	/* no rcpt */
 	assert_int_equal(deliver_status_decode(&m, &d, err, sizeof(err)), -1);
