@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +97,26 @@ conf_hook_mailbox(struct pctx *p, const struct key *k, const char *v,
 	else
 		conf_perr(p, line, "%s must be mbox:PATH", k->name);
 	return -1;
+}
+
+/* default_privs: an existing user other than root (alias commands and
+ * files would otherwise run as root). */
+int
+conf_hook_default_privs(struct pctx *p, const struct key *k, const char *v,
+    int line, char **out)
+{
+	struct passwd	*pw;
+
+	(void)out;
+	if ((pw = getpwnam(v)) == NULL) {
+		conf_perr(p, line, "%s: no such user: %s", k->name, v);
+		return -1;
+	}
+	if (pw->pw_uid == 0) {
+		conf_perr(p, line, "%s: must not be root (%s)", k->name, v);
+		return -1;
+	}
+	return 0;
 }
 
 /* A worker does not open a private file: master (root) checked it and

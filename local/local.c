@@ -159,6 +159,37 @@ merge(struct dstatus *total, int *seen, const struct dstatus *r)
 	*seen = 1;
 }
 
+/* One target that is not an address elsewhere: the per-kind dispatch. */
+static void
+deliver_target(struct job *j, const struct target *t, const char *rcpt,
+    struct dstatus *r)
+{
+	struct ident	 id;
+	struct cmd_run	 c;
+
+	if (t->kind == T_USER) {
+		if (wk.conf.mailbox_command != NULL)
+			mailbox_command(j, t->name, t->dt, r);
+		else
+			deliver_user(j, t->name, t->dt, r);
+		return;
+	}
+	/* "|command", "/file": uid 0 stands for default_privs */
+	if (ident_uid(t->uid, t->gid, 0, &id, r) == -1)
+		return;
+	if (t->kind == T_FILE)
+		file_deliver(j, t->name, &id, rcpt, r);
+	else {
+		c = (struct cmd_run){ .cmd = t->name, .shell = 1, .id = &id,
+		    .user = id.name, .home = id.home, .rcpt = rcpt,
+		    .dt = rcpt };
+		command_deliver(j, &c, r);
+	}
+	if (r->stat == DS_SENT)
+		setres(r, DS_SENT, "2.0.0 delivered to %s %s as %s",
+		    t->kind == T_FILE ? "file" : "command", t->name, id.name);
+}
+
 static void
 deliver_rcpt(struct job *j, size_t idx, struct dstatus *res)
 {
@@ -190,6 +221,7 @@ deliver_rcpt(struct job *j, size_t idx, struct dstatus *res)
 		log_result(j, addr, NULL, res);
 		return;
 	}
+	x.qid = j->id;
 	expand(&x, local, domain, addr, 0);
 	aliased = !(x.n == 1 && x.t[0].kind == T_USER &&
 	    strcmp(x.t[0].dt, addr) == 0);
@@ -206,12 +238,13 @@ deliver_rcpt(struct job *j, size_t idx, struct dstatus *res)
 	 * possible duplicate, never a loss (SPEC section 8).
 	 */
 	for (size_t i = 0; i < x.n; i++) {
-		if (x.t[i].kind != T_USER) {
+		if (x.t[i].kind == T_FWD) {
 			nfwd++;
 			continue;
 		}
-		deliver_user(j, x.t[i].name, x.t[i].dt, &r);
-		log_result(j, x.t[i].dt, aliased ? addr : NULL, &r);
+		deliver_target(j, &x.t[i], addr, &r);
+		log_result(j, x.t[i].kind == T_USER ? x.t[i].dt : addr,
+		    aliased && x.t[i].kind == T_USER ? addr : NULL, &r);
 		merge(res, &seen, &r);
 		ok += r.stat == DS_SENT;
 	}
