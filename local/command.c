@@ -2,7 +2,7 @@
  * local command: one message piped into a command (mailbox_command, an
  * alias or .forward "|command") run as a given identity, in its own
  * process group, with a fixed environment, a time limit and its output
- * read in bounded chunks (only the last COMMAND_TAIL bytes are kept).
+ * read in bounded chunks (only the last CMD_TAIL bytes are kept).
  * Never runs a command as root, never through a shell unless the text
  * needs one, never waits past command_time_limit.
  */
@@ -17,30 +17,15 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sysexits.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "cmdline.h"
 #include "local.h"
 
-#define COMMAND_TAIL	1024		/* output kept for the DSN */
-#define MAX_ARGS	64
-#define ARG_LEN		4096
-#define LINE_SHOWN	160		/* of the last line, in the DSN */
-
-#define EX_OK_		0
-#define EX_DATAERR_	65
-#define EX_NOUSER_	67
-#define EX_UNAVAIL_	69
-#define EX_OSERR_	71
-#define EX_IOERR_	74
-#define EX_TEMPFAIL_	75
-#define EX_NOPERM_	77
-
-static const char *const env_names[] = { "USER", "LOGNAME", "HOME",
-    "SENDER", "RECIPIENT", "EXTENSION", "DOMAIN", NULL };
-
 struct env {
-	char	*val[7];	/* in env_names order */
+	char	*val[CMD_NVARS];	/* in cmd_var_names order */
 	char	 ext[256], dom[256];
 };
 
@@ -50,9 +35,7 @@ struct io {
 	char		*ibuf;
 	size_t		 ipos, ilen;
 	size_t		 done;		/* content bytes queued */
-	char		 tail[COMMAND_TAIL];
-	size_t		 tlen;
-	unsigned long long total;	/* output bytes seen */
+	struct cmd_tail	 tail;
 };
 
 static void
@@ -82,112 +65,40 @@ env_fill(struct env *e, const struct cmd_run *c, const char *sender)
 	e->val[6] = e->dom;
 }
 
-/* Length of a known "$NAME" or "${NAME}" at p (0: none); *idx its index. */
-static size_t
-var_at(const char *p, int *idx)
-{
-	int	 br = p[1] == '{';
-
-	for (int i = 0; env_names[i]; i++) {
-		size_t n = strlen(env_names[i]);
-		const char *q = p + 1 + br;
-
-		if (strncmp(q, env_names[i], n) != 0)
-			continue;
-		if (br && q[n] == '}') {
-			*idx = i;
-			return n + 3;
-		}
-		if (!br && !isalnum((unsigned char)q[n]) && q[n] != '_') {
-			*idx = i;
-			return n + 1;
-		}
-	}
-	return 0;
-}
-
-/* Does the command need /bin/sh (anything but words and our $NAMEs)? */
-int
-command_needs_shell(const char *cmd)
-{
-	int	 idx;
-
-	for (const char *p = cmd; *p; p++) {
-		if (*p == '$') {
-			size_t n = var_at(p, &idx);
-			if (n == 0)
-				return 1;
-			p += n - 1;
-		} else if (strchr("|&;<>()`'\"\\*?[]{}~#!\n=%", *p) != NULL)
-			return 1;
-	}
-	return 0;
-}
-
-/* Split into words, $NAME expanded (no shell, so no quoting is needed). */
-static int
-split_argv(const char *cmd, const struct env *e, char **argv)
-{
-	int	 argc = 0, idx;
-	char	 word[ARG_LEN];
-	size_t	 wl;
-
-	for (const char *p = cmd; *p;) {
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p == '\0')
-			break;
-		for (wl = 0; *p && *p != ' ' && *p != '\t';) {
-			size_t n = *p == '$' ? var_at(p, &idx) : 0;
-			const char *s = n ? e->val[idx] : p;
-			size_t sl = n ? strlen(s) : 1;
-
-			if (wl + sl >= sizeof(word))
-				return -1;
-			memcpy(word + wl, s, sl);
-			wl += sl;
-			p += n ? n : 1;
-		}
-		word[wl] = '\0';
-		if (argc >= MAX_ARGS)
-			return -1;
-		argv[argc++] = xstrdup(word);
-	}
-	argv[argc] = NULL;
-	return argc > 0 ? argc : -1;
-}
-
 /* The child: own process group, the identity, cwd, fds, exec. */
 static void __attribute__((noreturn))
 exec_child(const struct cmd_run *c, char **argv, char **envp, int in, int out)
 {
 	char	 msg[300];
+	sigset_t none;
 	int	 n, e;
 
 	setsid();
 	for (int s = 1; s < NSIG; s++)
 		if (s != SIGKILL && s != SIGSTOP)
 			signal(s, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (ident_drop(c->id) == -1) {
 		n = snprintf(msg, sizeof(msg), "cannot switch to user %s\n",
 		    c->id->name);
 		if (write(out, msg, (size_t)n) == -1)
-			_exit(EX_OSERR_);
-		_exit(EX_OSERR_);
+			_exit(EX_OSERR);
+		_exit(EX_OSERR);
 	}
 	if (chdir(c->home) == -1 && chdir("/") == -1)
-		_exit(EX_OSERR_);
+		_exit(EX_OSERR);
 	umask(077);
 	if (dup2(in, 0) == -1 || dup2(out, 1) == -1 || dup2(out, 2) == -1)
-		_exit(EX_OSERR_);
+		_exit(EX_OSERR);
 	closefrom(3);
 	execve(argv[0], argv, envp);
 	e = errno;
 	n = snprintf(msg, sizeof(msg), "cannot execute %s: %s\n", argv[0],
 	    strerror(e));
 	if (n > 0 && write(1, msg, (size_t)n) == -1)
-		_exit(EX_OSERR_);
-	_exit(e == ENOENT || e == EACCES ? EX_UNAVAIL_ : EX_OSERR_);
+		_exit(EX_OSERR);
+	_exit(e == ENOENT || e == EACCES ? EX_UNAVAILABLE : EX_OSERR);
 }
 
 /* The "From " line, Return-Path and Delivered-To, before the content. */
@@ -206,25 +117,6 @@ io_prefix(struct io *io, const struct job *j, const char *dt)
 	    j->q->sender : "", dt);
 	if (n > 0 && (size_t)n < CHUNK - io->ilen)
 		io->ilen += (size_t)n;
-}
-
-/* Keep the last COMMAND_TAIL bytes of the output. */
-static void
-io_keep(struct io *io, const char *p, size_t n)
-{
-	io->total += n;
-	if (n >= COMMAND_TAIL) {
-		memcpy(io->tail, p + n - COMMAND_TAIL, COMMAND_TAIL);
-		io->tlen = COMMAND_TAIL;
-		return;
-	}
-	if (io->tlen + n > COMMAND_TAIL) {
-		size_t drop = io->tlen + n - COMMAND_TAIL;
-		memmove(io->tail, io->tail + drop, io->tlen - drop);
-		io->tlen -= drop;
-	}
-	memcpy(io->tail + io->tlen, p, n);
-	io->tlen += n;
 }
 
 static void
@@ -271,7 +163,7 @@ io_read(struct io *io)
 	ssize_t	 n = read(io->out, chunk, sizeof(chunk));
 
 	if (n > 0)
-		io_keep(io, chunk, (size_t)n);
+		cmd_tail_add(&io->tail, chunk, (size_t)n);
 	else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
 		close(io->out);
 		io->out = -1;
@@ -322,33 +214,15 @@ io_loop(struct io *io, const struct job *j, pid_t pid, int *status,
 	}
 }
 
-/* The last non-empty line of the output, printable, bounded. */
-static void
-last_line(const struct io *io, char *out, size_t outlen)
-{
-	size_t	 end = io->tlen, start, n = 0;
-
-	while (end > 0 && isspace((unsigned char)io->tail[end - 1]))
-		end--;
-	start = end;
-	while (start > 0 && io->tail[start - 1] != '\n')
-		start--;
-	for (size_t i = start; i < end && n + 1 < outlen && n < LINE_SHOWN;
-	    i++) {
-		unsigned char ch = (unsigned char)io->tail[i];
-		out[n++] = ch < 0x20 || ch >= 0x7f ? '?' : (char)ch;
-	}
-	out[n] = '\0';
-}
-
-/* The exit status as a delivery status (Sendmail's sysexits mapping). */
+/* The outcome as a delivery status (sysexits, as Sendmail maps them). */
 static void
 status_of(const struct io *io, int timedout, int status, struct dstatus *r)
 {
-	char	 line[LINE_SHOWN + 1];
-	int	 ex;
+	char		 line[CMD_LINE_SHOWN + 1];
+	const char	*dsn;
+	int		 temp;
 
-	last_line(io, line, sizeof(line));
+	cmd_last_line(&io->tail, line, sizeof(line));
 	if (timedout) {
 		setres(r, DS_DEFER, "4.3.0 command killed after the time "
 		    "limit (%llus)", (unsigned long long)
@@ -360,17 +234,12 @@ status_of(const struct io *io, int timedout, int status, struct dstatus *r)
 		    WTERMSIG(status), *line ? ": " : "", line);
 		return;
 	}
-	ex = WEXITSTATUS(status);
-	if (ex == EX_OK_)
+	if ((dsn = cmd_exit_dsn(WEXITSTATUS(status), &temp)) == NULL)
 		setres(r, DS_SENT, "2.0.0 delivered to command");
-	else if (ex == EX_TEMPFAIL_ || ex == EX_OSERR_ || ex == EX_IOERR_)
-		setres(r, DS_DEFER, "4.3.0 command exit status %d%s%s", ex,
-		    *line ? ": " : "", line);
 	else
-		setres(r, DS_BOUNCE, "%s command exit status %d%s%s",
-		    ex == EX_NOUSER_ ? "5.1.1" : ex == EX_NOPERM_ ? "5.7.1" :
-		    ex == EX_DATAERR_ ? "5.6.0" : "5.3.0", ex,
-		    *line ? ": " : "", line);
+		setres(r, temp ? DS_DEFER : DS_BOUNCE, "%s command exit "
+		    "status %d%s%s", dsn, WEXITSTATUS(status), *line ? ": " :
+		    "", line);
 }
 
 /* NAME=value strings for execve: ours only, nothing inherited. */
@@ -379,12 +248,12 @@ make_envp(const struct env *e, char **envp, size_t n)
 {
 	size_t	 k = 0;
 
-	for (int i = 0; env_names[i] && k + 3 < n; i++) {
+	for (int i = 0; i < CMD_NVARS && k + 3 < n; i++) {
 		const char *v = e->val[i] ? e->val[i] : "";
-		size_t len = strlen(env_names[i]) + strlen(v) + 2;
+		size_t len = strlen(cmd_var_names[i]) + strlen(v) + 2;
 
 		envp[k] = xmalloc(len);
-		snprintf(envp[k++], len, "%s=%s", env_names[i], v);
+		snprintf(envp[k++], len, "%s=%s", cmd_var_names[i], v);
 	}
 	envp[k++] = xstrdup("PATH=/usr/local/bin:/usr/bin:/bin");
 	envp[k++] = xstrdup("SHELL=/bin/sh");
@@ -441,21 +310,22 @@ command_deliver(struct job *j, const struct cmd_run *c, struct dstatus *r)
 {
 	struct env	 e;
 	struct io	 io;
-	char		*argv[MAX_ARGS + 4], *envp[16];
+	char		*argv[CMD_MAX_ARGS + 4], *envp[16];
 	pid_t		 pid;
 	int		 status = 0, reaped = 0, timedout;
 
 	env_fill(&e, c, j->q->sender ? j->q->sender : "");
 	argv[0] = NULL;
-	if (c->shell || command_needs_shell(c->cmd)) {
+	if (c->shell || cmd_needs_shell(c->cmd)) {
 		argv[0] = xstrdup("/bin/sh");
 		argv[1] = xstrdup("-c");
 		argv[2] = xstrdup(c->cmd);
 		argv[3] = NULL;
-	} else if (split_argv(c->cmd, &e, argv) == -1 || argv[0][0] != '/') {
+	} else if (cmd_split(c->cmd, e.val, argv) == -1 ||
+	    argv[0][0] != '/') {
 		freev(argv);
 		setres(r, DS_BOUNCE, "5.3.5 bad command (an absolute path "
-		    "and at most %d words)", MAX_ARGS);
+		    "and at most %d words)", CMD_MAX_ARGS);
 		return;
 	}
 	make_envp(&e, envp, sizeof(envp) / sizeof(envp[0]));
@@ -464,16 +334,16 @@ command_deliver(struct job *j, const struct cmd_run *c, struct dstatus *r)
 	io_prefix(&io, j, c->dt);
 	if ((pid = spawn(c, argv, envp, &io, r)) != -1) {
 		timedout = io_loop(&io, j, pid, &status, &reaped);
-		if (timedout)
-			kill(-pid, SIGKILL);
+		if (timedout && kill(-pid, SIGKILL) == -1)
+			kill(pid, SIGKILL);	/* before its setsid() */
 		if (!reaped)
 			while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 				;
 		status_of(&io, timedout, status, r);
-		if (io.total > COMMAND_TAIL)
+		if (io.tail.total > CMD_TAIL)
 			log_info("%s: output of command as %s cut: %llu bytes, "
-			    "the last %d kept", j->id, c->id->name, io.total,
-			    COMMAND_TAIL);
+			    "the last %d kept", j->id, c->id->name,
+			    io.tail.total, CMD_TAIL);
 		io_close_in(&io);
 		if (io.out != -1)
 			close(io.out);

@@ -117,7 +117,6 @@ ssize_t	 ident_call(const struct ident *, int (*fn)(void *, int), void *,
 int	 ident_answer(const char *msg, size_t len, struct dstatus *);
 
 /* command.c */
-int	 command_needs_shell(const char *);
 void	 command_deliver(struct job *, const struct cmd_run *,
 	    struct dstatus *);
 void	 mailbox_command(struct job *, const char *user, const char *dt,
