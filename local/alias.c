@@ -274,7 +274,7 @@ expand_target(struct expansion *x, char *t, const struct src *s)
 			exp_error(x, DS_BOUNCE, "5.1.3 bad alias target");
 			return;
 		}
-	if (t[0] == '\\') {	/* "\user": the mailbox, no alias, no .forward */
+	if (t[0] == '\\') {	/* "\user": mailbox, no alias, no .forward */
 		lower(t + 1);
 		add_user(x, t + 1, s->domain, NULL, 1, s->depth);
 		return;

@@ -141,7 +141,7 @@ io_write(struct io *io, const struct job *j)
 		}
 		n = agent_read(j->a, io->done, io->ibuf, left < CHUNK ?
 		    left : CHUNK);
-		if (n <= 0) {		/* the queue file: the command gets EOF */
+		if (n <= 0) {	/* unreadable queue file: EOF */
 			io_close_in(io);
 			return;
 		}

@@ -21,7 +21,7 @@
 
 struct read_arg {
 	const char	*path;
-	const char	*dir;		/* must be safe too (NULL: not checked) */
+	const char	*dir;		/* must be safe too (NULL: no check) */
 	uid_t		 owner;		/* allowed owner besides root */
 	int		 exact;		/* the owner must be exactly owner */
 };

@@ -56,7 +56,7 @@ struct cmd_run {
 	int			 shell;		/* always through /bin/sh */
 	const struct ident	*id;
 	const char		*user, *home;	/* USER, LOGNAME; HOME, cwd */
-	const char		*rcpt;		/* RECIPIENT (EXTENSION, DOMAIN) */
+	const char		*rcpt;		/* RECIPIENT (+EXTENSION...) */
 	const char		*dt;		/* Delivered-To */
 };
 
