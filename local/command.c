@@ -366,10 +366,6 @@ mailbox_command(struct job *j, const char *user, const char *dt,
 		setres(r, DS_DEFER, "4.3.0 user lookup failed");
 		return;
 	}
-	if (delivered_to(j, dt)) {
-		setres(r, DS_BOUNCE, "5.4.6 mail forwarding loop for %s", dt);
-		return;
-	}
 	memset(&c, 0, sizeof(c));
 	c.user = xstrdup(pw->pw_name);
 	c.home = xstrdup(pw->pw_dir);

@@ -168,7 +168,10 @@ deliver_target(struct job *j, const struct target *t, const char *rcpt,
 	struct cmd_run	 c;
 
 	if (t->kind == T_USER) {
-		if (wk.conf.mailbox_command != NULL)
+		if (delivered_to(j, t->dt))
+			setres(r, DS_BOUNCE, "5.4.6 mail forwarding loop for %s",
+			    t->dt);
+		else if (wk.conf.mailbox_command != NULL)
 			mailbox_command(j, t->name, t->dt, r);
 		else
 			deliver_user(j, t->name, t->dt, r);
