@@ -160,11 +160,16 @@ dotforward_read(const struct passwd *pw, char **content, char *why,
 	struct ident	 id;
 	struct dstatus	 r;
 	struct read_arg	 a;
+	struct stat	 st;
 	char		 path[PATH_MAX];
 
 	*content = NULL;
 	if (snprintf(path, sizeof(path), "%s/.forward", pw->pw_dir) >=
 	    (int)sizeof(path) || pw->pw_dir[0] != '/')
+		return RF_NONE;
+	/* Most users have none: no child for them (metadata only; the
+	 * file itself is only ever opened as the user). */
+	if (lstat(path, &st) == -1 && (errno == ENOENT || errno == ENOTDIR))
 		return RF_NONE;
 	if (ident_user(pw, 1, &id, &r) == -1) {
 		strlcpy(why, r.text, whylen);

@@ -403,3 +403,17 @@ def test_forward_files_off(make_postern, users, cmdusers):
     send(p, "pstcmd1@localhost", "no forwarding")
     p.wait_mbox("pstcmd1", b"no forwarding")
     assert p.mbox("pstcmd3") == b""
+
+
+def test_forward_loop_between_users_bounces(make_postern, users, cmdusers):
+    pws, _ = cmdusers
+    alice = users["alice"]
+    put(os.path.join(pws["pstcmd1"].pw_dir, ".forward"), "pstcmd2\n",
+        owner=pws["pstcmd1"])
+    put(os.path.join(pws["pstcmd2"].pw_dir, ".forward"), "pstcmd1\n",
+        owner=pws["pstcmd2"])
+    p = start(make_postern)
+    send(p, "pstcmd1@localhost", "round", sender="%s@localhost" % alice)
+    box = p.wait_mbox(alice, b"Undelivered Mail Returned")
+    assert b"5.4.6" in box and b"alias loop" in box
+    assert p.mbox("pstcmd1") == b"" and p.mbox("pstcmd2") == b""
