@@ -84,6 +84,22 @@ struct src {
 
 static void expand_list(struct expansion *, char *, const struct src *);
 
+/* One more .forward or :include: file to read: bounded in number, so that
+ * lists naming lists cannot multiply the work. */
+static const char too_many_lists[] =
+    "5.4.6 too many :include: and .forward files";
+
+static int
+one_more_list(struct expansion *x)
+{
+	if (x->nlists >= MAX_LISTS) {
+		exp_error(x, DS_BOUNCE, too_many_lists);
+		return -1;
+	}
+	x->nlists++;
+	return 0;
+}
+
 /* Is s on the stack of what is being expanded? Else push it. */
 static int
 push(struct expansion *x, const char *s)
@@ -117,7 +133,11 @@ dotforward(struct expansion *x, const struct passwd *pw, const char *domain,
 
 	if (!wk.conf.allow_forward_files)
 		return 0;
-	k = dotforward_read(pw, &content, why, sizeof(why));
+	k = dotforward_read(pw, &x->nlists, &content, why, sizeof(why));
+	if (k == RF_BOUNCE) {
+		exp_error(x, DS_BOUNCE, too_many_lists);
+		return 1;
+	}
 	if (k == RF_NONE)
 		return 0;
 	if (k == RF_IGNORED) {
@@ -203,6 +223,8 @@ include(struct expansion *x, const char *path, const struct src *from)
 		exp_error(x, DS_BOUNCE, "5.4.6 alias loop");
 		return;
 	}
+	if (one_more_list(x) == -1)
+		return;
 	if (!from->trusted && from->uid != 0 &&
 	    ident_uid(from->uid, from->gid, 0, &id, &r) == -1) {
 		exp_error(x, r.stat, r.text);

@@ -154,8 +154,8 @@ read_as(const struct ident *id, struct read_arg *a, char **content,
 }
 
 int
-dotforward_read(const struct passwd *pw, char **content, char *why,
-    size_t whylen)
+dotforward_read(const struct passwd *pw, size_t *nlists, char **content,
+    char *why, size_t whylen)
 {
 	struct ident	 id;
 	struct dstatus	 r;
@@ -171,6 +171,9 @@ dotforward_read(const struct passwd *pw, char **content, char *why,
 	 * file itself is only ever opened as the user). */
 	if (lstat(path, &st) == -1 && (errno == ENOENT || errno == ENOTDIR))
 		return RF_NONE;
+	if (*nlists >= MAX_LISTS)
+		return RF_BOUNCE;
+	(*nlists)++;
 	if (ident_user(pw, 1, &id, &r) == -1) {
 		strlcpy(why, r.text, whylen);
 		return RF_DEFER;

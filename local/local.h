@@ -24,6 +24,7 @@
 #define CHILD_TIMEOUT_MS (5 * 60 * 1000)	/* one mailbox delivery */
 #define MAX_DEPTH	20		/* alias recursion */
 #define MAX_TARGETS	1000		/* final targets of one recipient */
+#define MAX_LISTS	100		/* .forward and :include: files read */
 #define MAX_HEADER	(1024 * 1024)	/* scanned for Delivered-To */
 #define CHUNK		(64 * 1024)
 #define TEXT_LEN	224		/* the mailbox child's answer */
@@ -70,6 +71,7 @@ struct expansion {
 	int		 has_err;
 	char		*stack[MAX_DEPTH + 2];	/* alias keys being expanded */
 	const char	*qid;		/* for log lines */
+	size_t		 nlists;	/* files read, up to MAX_LISTS */
 	size_t		 nstack;
 };
 
@@ -127,8 +129,8 @@ void	 file_deliver(struct job *, const char *path, const struct ident *,
 	    const char *dt, struct dstatus *);
 
 /* dotforward.c */
-int	 dotforward_read(const struct passwd *, char **content, char *why,
-	    size_t whylen);
+int	 dotforward_read(const struct passwd *, size_t *nlists,
+	    char **content, char *why, size_t whylen);
 int	 include_read(const char *path, const struct ident *reader,
 	    char **content, uid_t *owner, gid_t *ogid, char *why,
 	    size_t whylen);

@@ -21,32 +21,51 @@ CMD_USERS = ["pstcmd1", "pstcmd2", "pstcmd3"]
 NOBODY = pwd.getpwnam("nobody").pw_uid if IS_ROOT else None
 
 
-@pytest.fixture(scope="module")
-def cmdusers():
-    """Three users with real homes (0755), and a scratch directory every
-    identity may write (1777): out/."""
+def ensure_users():
+    """Our users with real homes (0755); made again when missing (a
+    parallel run editing /etc/passwd at the same moment has been seen to
+    lose users). Returns the ones made."""
     made = []
     for u in CMD_USERS:
         try:
             pwd.getpwnam(u)
+            continue
         except KeyError:
-            subprocess.run(["useradd", "-m", "-d", "/home/" + u, "-s",
-                            "/bin/sh", u], check=True)
-            made.append(u)
+            pass
+        home = "/home/" + u
+        subprocess.run(["useradd", "-M" if os.path.isdir(home) else "-m",
+                        "-d", home, "-s", "/bin/sh", u], check=True,
+                       capture_output=True)
+        pw = pwd.getpwnam(u)
+        os.chown(home, pw.pw_uid, pw.pw_gid)
+        made.append(u)
+    for u in CMD_USERS:
         os.chmod("/home/" + u, 0o755)
+    return made
+
+
+@pytest.fixture(scope="module")
+def cmd_module():
+    """The users for this module, and a scratch directory every identity
+    may write (1777); all removed after."""
+    made = set(ensure_users())
     out = tempfile.mkdtemp(prefix="pstcmd-", dir="/tmp")
     os.chmod(out, 0o1777)
-    yield {u: pwd.getpwnam(u) for u in CMD_USERS}, out
-    for u in made:
-        subprocess.run(["userdel", "-r", u], check=False,
-                       capture_output=True)
+    yield made, out
+    for u in CMD_USERS:
+        if u in made:
+            subprocess.run(["userdel", "-r", u], check=False,
+                           capture_output=True)
     shutil.rmtree(out, ignore_errors=True)
 
 
-@pytest.fixture(autouse=True)
-def clean_homes(cmdusers):
-    """Each test starts with no dot files of ours in the homes."""
-    pws, _ = cmdusers
+@pytest.fixture
+def cmdusers(cmd_module):
+    """Before each test: our users exist, their homes hold no dot files of
+    ours. Gives ({name: passwd entry}, out)."""
+    made, out = cmd_module
+    made.update(ensure_users())
+    pws = {u: pwd.getpwnam(u) for u in CMD_USERS}
     for pw in pws.values():
         for name in (".forward", ".procmailrc", "Mail"):
             p = os.path.join(pw.pw_dir, name)
@@ -54,7 +73,7 @@ def clean_homes(cmdusers):
                 shutil.rmtree(p)
             elif os.path.lexists(p):
                 os.unlink(p)
-    yield
+    return pws, out
 
 
 def put(path, text, owner=None, mode=0o644):
@@ -81,10 +100,26 @@ def start(make_postern, extra="", aliases=""):
 
 def send(p, rcpt, subject="hello", body="the body\r\n",
          sender="sender@client.test"):
-    s = smtplib.SMTP("127.0.0.1", p.port, timeout=20)
-    s.ehlo("client.test")
-    s.sendmail(sender, [rcpt], "Subject: %s\r\n\r\n%s" % (subject, body))
-    s.quit()
+    """Send over SMTP. Not this feature: smtpd's Landlock rule is on the
+    /etc/passwd it started with, and a useradd/userdel by a parallel run
+    replaces that file, so a user that exists can get "User unknown";
+    then smtpd is restarted and the message sent again (at most twice)."""
+    msg = "Subject: %s\r\n\r\n%s" % (subject, body)
+    for attempt in range(3):
+        s = smtplib.SMTP("127.0.0.1", p.port, timeout=20)
+        s.ehlo("client.test")
+        try:
+            s.sendmail(sender, [rcpt], msg)
+            s.quit()
+            return
+        except smtplib.SMTPRecipientsRefused as e:
+            s.close()
+            if attempt == 2 or not all(b"User unknown" in r[1] for r in
+                                       e.recipients.values()):
+                raise
+        p.cli("restart", "smtp")
+        wait_for(lambda: p.port_open(p.port), what="smtp port")
+        time.sleep(0.5)
 
 
 def read(path):
@@ -417,3 +452,19 @@ def test_forward_loop_between_users_bounces(make_postern, users, cmdusers):
     box = p.wait_mbox(alice, b"Undelivered Mail Returned")
     assert b"5.4.6" in box and b"alias loop" in box
     assert p.mbox("pstcmd1") == b"" and p.mbox("pstcmd2") == b""
+
+
+def test_lists_naming_lists_are_bounded(make_postern, users, cmdusers):
+    """Include files that name include files cannot multiply the work:
+    at most 100 .forward and :include: files per recipient."""
+    pws, out = cmdusers
+    alice = users["alice"]
+    leaf = os.path.join(out, "leaf.inc")
+    fan = os.path.join(out, "fan.inc")
+    put(leaf, "pstcmd3\n", owner=pws["pstcmd2"])
+    put(fan, "".join(":include:%s\n" % leaf for _ in range(150)),
+        owner=pws["pstcmd2"])
+    p = start(make_postern, aliases="fan: :include:%s\n" % fan)
+    send(p, "fan@localhost", "fan out", sender="%s@localhost" % alice)
+    box = p.wait_mbox(alice, b"Undelivered Mail Returned")
+    assert b"5.4.6 too many :include: and .forward files" in box
