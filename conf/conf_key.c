@@ -56,7 +56,8 @@ static const struct key keys[] = {
 	{ "mailbox", K_STR, G(mailbox), .def = "mbox:/var/mail/%u",
 	    .hook = conf_hook_mailbox },
 	/* local delivery through commands, files, ~/.forward */
-	{ "mailbox_command", K_STR, G(mailbox_command) },
+	{ "mailbox_command", K_STR, G(mailbox_command),
+	    .hook = conf_hook_mailbox_command },
 	{ "allow_forward_files", K_BOOL, G(allow_forward_files),
 	    .def = "yes" },
 	{ "default_privs", K_STR, G(default_privs), .def = "nobody",

@@ -159,8 +159,8 @@ io_write(struct io *io, const struct job *j)
 static void
 io_read(struct io *io)
 {
-	char	 chunk[8192];
-	ssize_t	 n = read(io->out, chunk, sizeof(chunk));
+	static char	 chunk[CHUNK];	/* a pipe's worth */
+	ssize_t		 n = read(io->out, chunk, sizeof(chunk));
 
 	if (n > 0)
 		cmd_tail_add(&io->tail, chunk, (size_t)n);
@@ -323,9 +323,10 @@ command_deliver(struct job *j, const struct cmd_run *c, struct dstatus *r)
 		argv[3] = NULL;
 	} else if (cmd_split(c->cmd, e.val, argv) == -1 ||
 	    argv[0][0] != '/') {
+		/* the admin's to fix (too many or too long words): wait */
 		freev(argv);
-		setres(r, DS_BOUNCE, "5.3.5 bad command (an absolute path "
-		    "and at most %d words)", CMD_MAX_ARGS);
+		setres(r, DS_DEFER, "4.3.5 bad command (a full path and at "
+		    "most %d words)", CMD_MAX_ARGS);
 		return;
 	}
 	make_envp(&e, envp, sizeof(envp) / sizeof(envp[0]));
