@@ -21,6 +21,23 @@
 
 #include "local.h"
 
+/* Is the shell one of /etc/shells (Sendmail's test before it runs a
+ * user's program or writes a user's file: not for system accounts)? */
+static int
+valid_shell(const char *shell)
+{
+	const char	*s;
+	int		 ok = 0;
+
+	if (shell == NULL || *shell == '\0')
+		shell = "/bin/sh";
+	setusershell();
+	while (!ok && (s = getusershell()) != NULL)
+		ok = strcmp(s, shell) == 0;
+	endusershell();
+	return ok;
+}
+
 /* Fill id from pw (exactly that user: used to read its own files). */
 static int
 ident_fill(const struct passwd *pw, struct ident *id, struct dstatus *r)
@@ -42,6 +59,7 @@ ident_fill(const struct passwd *pw, struct ident *id, struct dstatus *r)
 		return -1;
 	}
 	id->ngroups = n;
+	id->shell_ok = valid_shell(pw->pw_shell);
 	return 0;
 }
 

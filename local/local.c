@@ -180,6 +180,11 @@ deliver_target(struct job *j, const struct target *t, const char *rcpt,
 	/* "|command", "/file": uid 0 stands for default_privs */
 	if (ident_uid(t->uid, t->gid, 0, &id, r) == -1)
 		return;
+	if (t->uid != 0 && !id.shell_ok) {	/* a system account's file */
+		setres(r, DS_BOUNCE, "5.7.1 %s has no valid shell for "
+		    "commands and files", id.name);
+		return;
+	}
 	if (t->kind == T_FILE)
 		file_deliver(j, t->name, &id, rcpt, r);
 	else {

@@ -47,6 +47,7 @@ struct ident {
 	gid_t	 gid;
 	char	 name[64];
 	char	 home[PATH_MAX];
+	int	 shell_ok;	/* its login shell is in /etc/shells */
 	int	 ngroups;
 	gid_t	 groups[IDENT_GROUPS];
 };

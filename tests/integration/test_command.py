@@ -468,3 +468,21 @@ def test_lists_naming_lists_are_bounded(make_postern, users, cmdusers):
     send(p, "fan@localhost", "fan out", sender="%s@localhost" % alice)
     box = p.wait_mbox(alice, b"Undelivered Mail Returned")
     assert b"5.4.6 too many :include: and .forward files" in box
+
+
+def test_no_commands_for_an_account_without_a_shell(make_postern, users,
+                                                    cmdusers):
+    """Sendmail's rule: a list owned by a user whose shell is not in
+    /etc/shells (nologin: a system account) may not run programs or write
+    files; its addresses still work."""
+    pws, out = cmdusers
+    alice = users["alice"]          # shell /usr/sbin/nologin
+    inc = os.path.join(out, "sys.inc")
+    put(inc, "\"|id -u > %s/sys.uid\"\npstcmd3\n" % out,
+        owner=pwd.getpwnam(alice))
+    p = start(make_postern, aliases="sys: :include:%s\n" % inc)
+    send(p, "sys@localhost", "system list", sender="%s@localhost" % alice)
+    box = p.wait_mbox(alice, b"Undelivered Mail Returned")
+    assert b"has no valid shell for commands and files" in box
+    p.wait_mbox("pstcmd3", b"system list")
+    assert not os.path.exists(os.path.join(out, "sys.uid"))
