@@ -486,3 +486,26 @@ def test_no_commands_for_an_account_without_a_shell(make_postern, users,
     assert b"has no valid shell for commands and files" in box
     p.wait_mbox("pstcmd3", b"system list")
     assert not os.path.exists(os.path.join(out, "sys.uid"))
+
+
+def test_forward_elsewhere_and_a_command_that_reads_nothing(
+        make_postern, peer_factory, users, cmdusers):
+    """A .forward address elsewhere goes out through the smarthost with
+    Delivered-To; a command that exits without reading its 2 MB of input
+    has still delivered (its closed pipe is no error)."""
+    pws, _ = cmdusers
+    pw = pws["pstcmd1"]
+    put(os.path.join(pw.pw_dir, ".forward"), "away@remote.example\n",
+        owner=pw)
+    p = start(make_postern, aliases="quiet: |exit 0\n")
+    peer = peer_factory(p.smarthost_port)
+    send(p, "pstcmd1@localhost", "gone away")
+    wait_for(lambda: peer.messages, what="forwarded")
+    sender, rcpts, data = peer.messages[0]
+    assert rcpts == ["away@remote.example"]
+    assert sender == "sender@client.test"
+    assert b"Delivered-To: pstcmd1@localhost" in data
+    send(p, "quiet@localhost", "big", "x" * 998 + "\r\n" * 1
+         + ("y" * 998 + "\r\n") * 2100)
+    wait_for(lambda: "delivered to command exit 0" in p.log(), what="log")
+    wait_for(p.queue_empty, what="queue empty")
