@@ -99,6 +99,12 @@ ident_uid(uid_t uid, gid_t gid, int may_be_root, struct ident *id,
 	errno = 0;
 	if ((pw = getpwuid(uid)) != NULL)
 		return ident_fill(pw, id, r);
+	if (errno != 0 && errno != ENOENT && errno != ESRCH && errno != EBADF &&
+	    errno != EPERM) {
+		setres(r, DS_DEFER, "4.3.0 user lookup failed for uid %lu",
+		    (unsigned long)uid);
+		return -1;
+	}
 	/* An owner without a passwd entry: its ids, no groups, home "/". */
 	memset(id, 0, sizeof(*id));
 	id->uid = uid;
