@@ -6,6 +6,7 @@
  * Never runs a command as root, never through a shell unless the text
  * needs one, never waits past command_time_limit.
  */
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -182,24 +183,32 @@ io_loop(struct io *io, const struct job *j, pid_t pid, int *status,
 	long long	 deadline = clock_ms() +
 			    (long long)wk.conf.command_time_limit * 1000;
 	long long	 grace = 0, now;
+	/* readable when the child exits (else: look every 200 ms) */
+	int		 pidfd = (int)syscall(SYS_pidfd_open, pid, 0), rv;
 
 	for (;;) {
-		struct pollfd	 pfd[2];
+		struct pollfd	 pfd[3];
 		nfds_t		 np = 0;
 
-		if ((now = clock_ms()) >= deadline)
-			return 1;
+		if ((now = clock_ms()) >= deadline) {
+			rv = 1;
+			break;
+		}
 		if (!*reaped && waitpid(pid, status, WNOHANG) == pid) {
 			*reaped = 1;
 			grace = now + 1000;
 			io_close_in(io);
 		}
-		if (*reaped && (io->out == -1 || now >= grace))
-			return 0;
+		if (*reaped && (io->out == -1 || now >= grace)) {
+			rv = 0;
+			break;
+		}
 		if (io->in != -1)
 			pfd[np++] = (struct pollfd){ io->in, POLLOUT, 0 };
 		if (io->out != -1)
 			pfd[np++] = (struct pollfd){ io->out, POLLIN, 0 };
+		if (pidfd != -1 && !*reaped)
+			pfd[np++] = (struct pollfd){ pidfd, POLLIN, 0 };
 		if (poll(pfd, np, (int)(deadline - now < 200 ?
 		    deadline - now : 200)) <= 0)
 			continue;
@@ -212,6 +221,9 @@ io_loop(struct io *io, const struct job *j, pid_t pid, int *status,
 				io_read(io);
 		}
 	}
+	if (pidfd != -1)
+		close(pidfd);
+	return rv;
 }
 
 /* The outcome as a delivery status (sysexits, as Sendmail maps them). */
