@@ -169,8 +169,8 @@ deliver_target(struct job *j, const struct target *t, const char *rcpt,
 
 	if (t->kind == T_USER) {
 		if (delivered_to(j, t->dt))
-			setres(r, DS_BOUNCE, "5.4.6 mail forwarding loop for %s",
-			    t->dt);
+			setres(r, DS_BOUNCE, "5.4.6 mail forwarding loop "
+			    "for %s", t->dt);
 		else if (wk.conf.mailbox_command != NULL)
 			mailbox_command(j, t->name, t->dt, r);
 		else
