@@ -60,6 +60,10 @@ struct conf {
 	char		*alias_map;
 	char		*smarthost;		/* NULL: MX delivery */
 	char		*mailbox;		/* "mbox:/var/mail/%u" */
+	char		*mailbox_command;	/* NULL: the mailbox */
+	int		 allow_forward_files;	/* read ~/.forward */
+	char		*default_privs;		/* user for alias |cmd, /file */
+	uint64_t	 command_time_limit;	/* seconds per command */
 	uint64_t	 queue_lifetime;	/* seconds */
 	uint64_t	 delay_warning;
 	uint64_t	 min_backoff, max_backoff;

@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,54 @@ conf_hook_mailbox(struct pctx *p, const struct key *k, const char *v,
 		conf_perr(p, line, "%s must be mbox:PATH, lmtp:unix:/PATH or "
 		    "lmtp:[HOST]:PORT", k->name);
 	return -1;
+}
+
+/*
+ * mailbox_command: the program as a full path (nothing searches PATH for
+ * it), and none of Sendmail's one-letter macros ($u, $h), which a
+ * Sendmail user would copy from FEATURE(local_procmail) and which would
+ * otherwise expand to nothing.
+ */
+int
+conf_hook_mailbox_command(struct pctx *p, const struct key *k, const char *v,
+    int line, char **out)
+{
+	const char	*s = v + strspn(v, " \t");
+
+	(void)out;
+	if (*s != '/') {
+		conf_perr(p, line, "%s must start with the program's full path "
+		    "(/usr/bin/procmail ...)", k->name);
+		return -1;
+	}
+	for (; *s; s++)
+		if (s[0] == '$' && isalpha((unsigned char)s[1]) &&
+		    !isalnum((unsigned char)s[2]) && s[2] != '_') {
+			conf_perr(p, line, "%s: $%c is a Sendmail macro; write "
+			    "$USER for $u, $EXTENSION for $h", k->name, s[1]);
+			return -1;
+		}
+	return 0;
+}
+
+/* default_privs: an existing user other than root (alias commands and
+ * files would otherwise run as root). */
+int
+conf_hook_default_privs(struct pctx *p, const struct key *k, const char *v,
+    int line, char **out)
+{
+	struct passwd	*pw;
+
+	(void)out;
+	if ((pw = getpwnam(v)) == NULL) {
+		conf_perr(p, line, "%s: no such user: %s", k->name, v);
+		return -1;
+	}
+	if (pw->pw_uid == 0) {
+		conf_perr(p, line, "%s: must not be root (%s)", k->name, v);
+		return -1;
+	}
+	return 0;
 }
 
 /* A worker does not open a private file: master (root) checked it and

@@ -117,6 +117,10 @@ int	 conf_hook_log(struct pctx *, const struct key *, const char *, int,
 	    char **);
 int	 conf_hook_mailbox(struct pctx *, const struct key *, const char *,
 	    int, char **);
+int	 conf_hook_mailbox_command(struct pctx *, const struct key *,
+	    const char *, int, char **);
+int	 conf_hook_default_privs(struct pctx *, const struct key *,
+	    const char *, int, char **);
 int	 conf_hook_readable(struct pctx *, const struct key *, const char *,
 	    int, char **);
 int	 conf_hook_domain(struct pctx *, const struct key *, const char *,

@@ -213,6 +213,7 @@ expand_rcpt(struct job *j, struct rcpt *rc)
 		    addr);
 		goto early;
 	}
+	rc->x.qid = j->id;
 	expand(&rc->x, local, domain, addr, 0);
 	rc->aliased = !(rc->x.n == 1 && rc->x.t[0].kind == T_USER &&
 	    strcmp(rc->x.t[0].dt, addr) == 0);
@@ -235,8 +236,8 @@ static void
 target_done(struct job *j, struct rcpt *rc, const struct target *t,
     const struct dstatus *r)
 {
-	log_result(j, t->kind == T_USER ? t->dt : t->name,
-	    rc->aliased ? rc->addr : NULL, r);
+	log_result(j, t->kind == T_USER ? t->dt : rc->addr,
+	    rc->aliased && t->kind == T_USER ? rc->addr : NULL, r);
 	merge(&rc->res, &rc->seen, r);
 	rc->ok += r->stat == DS_SENT;
 }
@@ -276,8 +277,38 @@ static void
 deliver_target(struct job *j, const struct target *t, const char *rcpt,
     struct dstatus *r)
 {
-	(void)rcpt;
-	deliver_user(j, t->name, t->dt, r);
+	struct ident	 id;
+	struct cmd_run	 c;
+
+	if (t->kind == T_USER) {
+		if (delivered_to(j, t->dt))
+			setres(r, DS_BOUNCE, "5.4.6 mail forwarding loop "
+			    "for %s", t->dt);
+		else if (wk.conf.mailbox_command != NULL)
+			mailbox_command(j, t->name, t->dt, r);
+		else
+			deliver_user(j, t->name, t->dt, r);
+		return;
+	}
+	/* "|command", "/file": uid 0 stands for default_privs */
+	if (ident_uid(t->uid, t->gid, 0, &id, r) == -1)
+		return;
+	if (t->uid != 0 && !id.shell_ok) {	/* a system account's file */
+		setres(r, DS_BOUNCE, "5.7.1 %s has no valid shell for "
+		    "commands and files", id.name);
+		return;
+	}
+	if (t->kind == T_FILE)
+		file_deliver(j, t->name, &id, rcpt, r);
+	else {
+		c = (struct cmd_run){ .cmd = t->name, .shell = 1, .id = &id,
+		    .user = id.name, .home = id.home, .rcpt = rcpt,
+		    .dt = rcpt };
+		command_deliver(j, &c, r);
+	}
+	if (r->stat == DS_SENT)
+		setres(r, DS_SENT, "2.0.0 delivered to %s %s as %s",
+		    t->kind == T_FILE ? "file" : "command", t->name, id.name);
 }
 
 /* Phase 3: the recipient's one status, reported to qmgr. */

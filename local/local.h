@@ -6,6 +6,7 @@
 #ifndef POSTERN_LOCAL_H
 #define POSTERN_LOCAL_H
 
+#include <limits.h>
 #include <pwd.h>
 
 #include "addr.h"
@@ -23,17 +24,46 @@
 #define CHILD_TIMEOUT_MS (5 * 60 * 1000)	/* one mailbox delivery */
 #define MAX_DEPTH	20		/* alias recursion */
 #define MAX_TARGETS	1000		/* final targets of one recipient */
+#define MAX_LISTS	100		/* .forward and :include: files read */
 #define MAX_HEADER	(1024 * 1024)	/* scanned for Delivered-To */
 #define CHUNK		(64 * 1024)
 #define TEXT_LEN	224		/* the mailbox child's answer */
 
-enum tkind { T_USER, T_FWD };
+/* A user's mailbox, an address elsewhere, "|command", "/file". */
+enum tkind { T_USER, T_FWD, T_CMD, T_FILE };
 
 struct target {
 	enum tkind	 kind;
-	char		*name;		/* user name, or forward address */
+	char		*name;		/* user, address, command, path */
 	char		*dt;		/* user: Delivered-To address */
+	uid_t		 uid;		/* command, file: run as (0: */
+	gid_t		 gid;		/*   default_privs) */
 };
+
+/* Who a command, a /file or a reader child runs as. */
+#define IDENT_GROUPS	256
+struct ident {
+	uid_t	 uid;
+	gid_t	 gid;
+	char	 name[64];
+	char	 home[PATH_MAX];
+	int	 shell_ok;	/* its login shell is in /etc/shells */
+	int	 ngroups;
+	gid_t	 groups[IDENT_GROUPS];
+};
+
+/* One command run (command.c). */
+struct cmd_run {
+	const char		*cmd;
+	int			 shell;		/* always through /bin/sh */
+	const struct ident	*id;
+	const char		*user, *home;	/* USER, LOGNAME; HOME, cwd */
+	const char		*rcpt;		/* RECIPIENT (+EXTENSION...) */
+	const char		*dt;		/* Delivered-To */
+};
+
+/* What reading a .forward or :include: file gave (dotforward.c). */
+enum { RF_NONE, RF_IGNORED, RF_DEFER, RF_BOUNCE, RF_OK };
 
 struct expansion {
 	struct target	*t;
@@ -41,6 +71,8 @@ struct expansion {
 	struct dstatus	 err;		/* first error during expansion */
 	int		 has_err;
 	char		*stack[MAX_DEPTH + 2];	/* alias keys being expanded */
+	const char	*qid;		/* for log lines */
+	size_t		 nlists;	/* files read, up to MAX_LISTS */
 	size_t		 nstack;
 };
 
@@ -81,6 +113,35 @@ int	 store_on(void);
 /* One LMTP session for n distinct users; res[i] is user[i]'s outcome. */
 void	 store_deliver(struct job *, const char *const *user, size_t n,
 	    struct dstatus *res);
+
+/* ident.c: root becomes default_privs unless may_be_root (reading only) */
+int	 ident_user(const struct passwd *, int may_be_root, struct ident *,
+	    struct dstatus *);
+int	 ident_uid(uid_t, gid_t, int may_be_root, struct ident *,
+	    struct dstatus *);
+int	 ident_drop(const struct ident *);
+/* fn(arg, wfd) in a child that has become id; its output (at most outlen
+ * bytes) in out. -1 with *r set when the child failed. */
+ssize_t	 ident_call(const struct ident *, int (*fn)(void *, int), void *,
+	    char *out, size_t outlen, struct dstatus *r);
+int	 ident_answer(const char *msg, size_t len, struct dstatus *);
+
+/* command.c */
+void	 command_deliver(struct job *, const struct cmd_run *,
+	    struct dstatus *);
+void	 mailbox_command(struct job *, const char *user, const char *dt,
+	    struct dstatus *);
+
+/* file.c */
+void	 file_deliver(struct job *, const char *path, const struct ident *,
+	    const char *dt, struct dstatus *);
+
+/* dotforward.c */
+int	 dotforward_read(const struct passwd *, size_t *nlists,
+	    char **content, char *why, size_t whylen);
+int	 include_read(const char *path, const struct ident *reader,
+	    char **content, uid_t *owner, gid_t *ogid, char *why,
+	    size_t whylen);
 
 /* forward.c */
 void	 forward(struct job *, const struct expansion *, const char *orig,

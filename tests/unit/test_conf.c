@@ -489,9 +489,6 @@ test_not_built_keys(void **state)
 	    "layer)");
 	expect_error("\nmasquerade_as = example..com\n",
 	    "2: bad masquerade_as \"example..com\" (a domain name)");
-	expect_error("[smtp]\nlisten = 0.0.0.0:25\nallow_forward_files = no\n",
-	    "3: allow_forward_files: not supported yet (~/.forward files are "
-	    "not read yet)");
 	expect_error("mailbox = maildir:~/Maildir/\n",
 	    "1: mailbox: not supported yet (only mbox:PATH delivery is "
 	    "built)");
@@ -529,8 +526,36 @@ test_not_built_keys(void **state)
 	assert_int_equal(load("default_privs = nobody\ntransport_map = x\n"
 	    "mailbox_command = /bin/true\nexposed_users = a/b\n", &c, &e),
 	    -1);
-	assert_int_equal(e.n, 4);
+	assert_int_equal(e.n, 2);
 	done(&c, &e);
+}
+
+/* The local delivery keys of commands, files and .forward. */
+static void
+test_command_keys(void **state)
+{
+	struct conf		 c;
+	struct conf_errors	 e;
+
+	assert_int_equal(load("mailbox_command = /usr/bin/procmail -d $USER\n"
+	    "allow_forward_files = no\ncommand_time_limit = 30s\n", &c, &e),
+	    0);
+	assert_string_equal(c.mailbox_command, "/usr/bin/procmail -d $USER");
+	assert_int_equal(c.allow_forward_files, 0);
+	assert_int_equal(c.command_time_limit, 30);
+	assert_string_equal(c.default_privs, "nobody");
+	done(&c, &e);
+	assert_int_equal(load("", &c, &e), 0);
+	assert_null(c.mailbox_command);
+	assert_int_equal(c.allow_forward_files, 1);
+	assert_int_equal(c.command_time_limit, 1000);
+	done(&c, &e);
+	expect_error("default_privs = root\n",
+	    "1: default_privs: must not be root (root)");
+	expect_error("\ndefault_privs = no-such-user-here\n",
+	    "2: default_privs: no such user: no-such-user-here");
+	expect_error("command_time_limit = 0\n",
+	    "1: command_time_limit must be greater than 0");
 	/* the keys that were implemented next to them still work */
 	assert_int_equal(load(
 	    "dns_servers = 127.0.0.1:5353\n"
@@ -825,6 +850,7 @@ main(void)
 		cmocka_unit_test(test_tls_checks),
 		cmocka_unit_test(test_not_built_keys),
 		cmocka_unit_test(test_masquerade_keys),
+		cmocka_unit_test(test_command_keys),
 		cmocka_unit_test(test_duplicate_key),
 		cmocka_unit_test(test_submission_keys),
 		cmocka_unit_test(test_missing_file),
