@@ -145,10 +145,10 @@ struct deliver_request {
 	char		 queue_id[17];
 	char		 dir[16];	/* "active" */
 	char		*nexthop;	/* may be "" */
-	int		 tls;		/* 0: the agent's default (remote_tls),
-					   else 1 + enum conf_remote_tls */
 	size_t		*rcpt;		/* recipient indexes into the queue file */
 	size_t		 nrcpt;
+	int		 tls;		/* 0: the agent's default (remote_tls),
+					   else 1 + enum conf_remote_tls */
 };
 int	 deliver_request_encode(struct buf *, const struct deliver_request *);
 /* Whole-request errors (bad id, dir) fail; a bad index fails too: the

@@ -333,8 +333,11 @@ lookup(const struct map *m, const char *fmt, const char *a, const char *b,
 
 	if ((size_t)snprintf(k, sizeof(k), fmt, a, b) >= sizeof(k))
 		return 0;
-	if ((r = map_lookup(m, k, val)) == 1 && key != NULL)
-		strlcpy(key, k, keylen);
+	if ((r = map_lookup(m, k, val)) == 1 && key != NULL) {
+		for (char *p = k; *p != '\0'; p++)
+			*p = tolower((unsigned char)*p);
+		strlcpy(key, k, keylen);	/* as the map stores it */
+	}
 	return r;
 }
 
