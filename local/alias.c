@@ -99,6 +99,41 @@ add_user(struct expansion *x, const char *local, const char *domain,
 	exp_add(x, T_USER, pw->pw_name, dt);
 }
 
+/*
+ * An alias target in a local domain goes through virtual_map first, as
+ * a recipient does (SPEC section 9): 1 if it decided (expanded, added
+ * for forwarding, or an error), 0 if there is no entry.
+ */
+static int
+virtual_target(struct expansion *x, const char *addr, int depth)
+{
+	struct route_error e;
+	struct addr a;
+	char out[600];
+
+	switch (local_virtual(addr, out, sizeof(out), &e)) {
+	case RV_NONE:
+		return 0;
+	case RV_ERROR:
+		exp_error(x, e.code / 100 == 4 ? DS_DEFER : DS_BOUNCE, e.text);
+		return 1;
+	case RV_TEMP:
+		exp_error(x, DS_DEFER, "4.3.0 virtual_map lookup failed");
+		return 1;
+	}
+	if (addr_parse_path(out, strlen(out), 0, &a, NULL) == -1) {
+		exp_error(x, DS_BOUNCE, "5.1.3 bad virtual_map target");
+		return 1;
+	}
+	if (!is_local_domain(a.domain)) {
+		exp_add(x, T_FWD, out, NULL);
+		return 1;
+	}
+	lower(a.local);
+	expand(x, a.local, a.domain, NULL, depth + 1);	/* one level */
+	return 1;
+}
+
 /* One target from an alias value, seen while expanding key. */
 static void
 expand_target(struct expansion *x, char *t, const char *key,
@@ -139,20 +174,19 @@ expand_target(struct expansion *x, char *t, const char *key,
 			expand(x, t, domain, NULL, depth + 1);
 		return;
 	}
-	if (addr_parse_path(t, n, 0, &a, &why) == -1) {
+	if (addr_parse_path(t, n, 0, &a, &why) == -1 ||
+	    addr_format(&a, fmt, sizeof(fmt)) == -1) {
 		exp_error(x, DS_BOUNCE, "5.1.3 bad alias target");
 		return;
 	}
+	if (is_local_domain(a.domain) && virtual_target(x, fmt, depth))
+		return;
 	if (is_local_domain(a.domain)) {
 		lower(a.local);
 		if (strcmp(a.local, key) == 0)
 			add_user(x, a.local, a.domain, NULL);
 		else
 			expand(x, a.local, a.domain, NULL, depth + 1);
-		return;
-	}
-	if (addr_format(&a, fmt, sizeof(fmt)) == -1) {
-		exp_error(x, DS_BOUNCE, "5.1.3 bad alias target");
 		return;
 	}
 	exp_add(x, T_FWD, fmt, NULL);

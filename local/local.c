@@ -63,6 +63,13 @@ is_local_domain(const char *d)
 	return route_domain(&router, d) == ROUTE_LOCAL;
 }
 
+int
+local_virtual(const char *addr, char *out, size_t outlen,
+    struct route_error *e)
+{
+	return route_virtual(&router, addr, out, outlen, e, NULL, 0);
+}
+
 /* --- loop detection ------------------------------------------------- */
 
 /* Read the header section (bounded) once per job. */

@@ -42,6 +42,9 @@ def instance(make_postern, users, mailertable="", extra=""):
         f.write(VIRTUAL.format(alice=users["alice"], bob=users["bob"]))
     with open(os.path.join(etc, "mailertable"), "w") as f:
         f.write(mailertable)
+    with open(os.path.join(etc, "aliases"), "a") as f:
+        f.write("tovirt: info@virt.example\ntoremote: sales@virt.example\n")
+    p.cli("aliases")
     p.cli("map", os.path.join(etc, "virtusertable"))
     p.cli("map", os.path.join(etc, "mailertable"))
     p.start()
@@ -98,6 +101,23 @@ def test_virtual_domain_on_the_wire(make_postern, users, peer_factory):
     log = p.log()
     assert "orig_to=<info@virt.example>: virtual_map" in log
     assert "to=<someone@remote.example>, orig_to=<sales@virt.example>" in log
+
+
+def test_alias_target_in_a_virtual_domain(make_postern, users,
+                                          peer_factory):
+    """An alias target in a local domain goes through virtual_map too
+    (virtual_map, then aliases, SPEC section 9)."""
+    p = instance(make_postern, users)
+    peer = peer_factory(p.smarthost_port)
+    s = session(p)
+    assert s.rcpt("tovirt@mx.test.example")[0] == 250
+    assert s.rcpt("toremote@mx.test.example")[0] == 250
+    s.data("Subject: alias\r\n\r\nalias into a virtual domain\r\n")
+    s.quit()
+    p.wait_mbox(users["alice"], b"alias into a virtual domain")
+    wait_for(lambda: peer.messages, what="forwarded to the remote target")
+    assert peer.messages[0][1] == ["someone@remote.example"]
+    wait_for(p.queue_empty, what="queue empty")
 
 
 def test_virtual_error_refuses_local_submission(make_postern, users):
