@@ -60,6 +60,7 @@ checker(const char *conf_file, const char *file)
 	map_check_fn *fn = NULL;
 
 	memset(&c, 0, sizeof(c));
+	conf_worker = 1;	/* never the private files (tools_conf_load) */
 	if (conf_load(conf_file, &c, &e) == 0) {
 		if (same_file(file, c.virtual_map))
 			fn = route_virtual_check;
