@@ -91,10 +91,10 @@ error_fill(struct route_error *e, int code, const char *dsn, size_t dlen,
 	if (*text == '\0')
 		text = ERR_DEFAULT_TEXT;
 	if (!text_ok(text))
-		return why_set(why, whylen, "%scontrol character in the text",
-		    "error: ");
+		return why_set(why, whylen, "%s",
+		    "error: control character in the text");
 	if (dlen + 1 + strlen(text) >= sizeof(e->text))
-		return why_set(why, whylen, "%stext too long", "error: ");
+		return why_set(why, whylen, "%s", "error: text too long");
 	e->code = code;
 	snprintf(e->text, sizeof(e->text), "%.*s %s", (int)dlen, dsn, text);
 	return 0;

@@ -49,6 +49,7 @@ decide(struct tool *t, const char *addr, struct verdict *v,
 {
 	char lp[256];
 	const char *at;
+	size_t n;
 
 	memset(v, 0, sizeof(*v));
 	v->known = 1;
@@ -57,10 +58,11 @@ decide(struct tool *t, const char *addr, struct verdict *v,
 	    v->r.transport != transport_role(TROLE_LOCAL))
 		return;
 	at = strrchr(v->r.addr, '@');
-	snprintf(lp, sizeof(lp), "%.*s", at ? (int)(at - v->r.addr) :
-	    (int)strlen(v->r.addr), v->r.addr);
-	if (at == NULL || (size_t)(at - v->r.addr) >= sizeof(lp))
-		lp[0] = '\0';
+	n = at != NULL ? (size_t)(at - v->r.addr) : 0;
+	if (n >= sizeof(lp))
+		n = 0;
+	memcpy(lp, v->r.addr, n);
+	lp[n] = '\0';
 	v->known = route_user_known(t->have_aliases ? &t->aliases : NULL, lp);
 }
 
