@@ -143,7 +143,11 @@ route_unroutable(struct msg *m, struct qrcpt *r, struct route *rt)
 	else
 		dstatus_set(&st, rt->err.code / 100 == 4 ? DS_DEFER :
 		    DS_BOUNCE, rt->err.code, "%s", rt->err.text);
-	log_warn("%s: to=<%s>: %s", m->id, r->addr, st.text);
+	if (n == 0)	/* the admin's error: target, as asked */
+		log_info("%s: to=<%s>: routing table error: target: %s",
+		    m->id, r->addr, st.text);
+	else
+		log_warn("%s: to=<%s>: %s", m->id, r->addr, st.text);
 	rcpt_record(m, r, &st);
 	return 1;
 }
