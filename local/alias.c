@@ -105,7 +105,8 @@ add_user(struct expansion *x, const char *local, const char *domain,
  * for forwarding, or an error), 0 if there is no entry.
  */
 static int
-virtual_target(struct expansion *x, const char *addr, int depth)
+virtual_target(struct expansion *x, const char *addr, const char *key,
+    int depth)
 {
 	struct route_error e;
 	struct addr a;
@@ -130,7 +131,10 @@ virtual_target(struct expansion *x, const char *addr, int depth)
 		return 1;
 	}
 	lower(a.local);
-	expand(x, a.local, a.domain, NULL, depth + 1);	/* one level */
+	if (strcmp(a.local, key) == 0)	/* "root: root@virtual" */
+		add_user(x, a.local, a.domain, NULL);
+	else
+		expand(x, a.local, a.domain, NULL, depth + 1);	/* one level */
 	return 1;
 }
 
@@ -179,7 +183,7 @@ expand_target(struct expansion *x, char *t, const char *key,
 		exp_error(x, DS_BOUNCE, "5.1.3 bad alias target");
 		return;
 	}
-	if (is_local_domain(a.domain) && virtual_target(x, fmt, depth))
+	if (is_local_domain(a.domain) && virtual_target(x, fmt, key, depth))
 		return;
 	if (is_local_domain(a.domain)) {
 		lower(a.local);
