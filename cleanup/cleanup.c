@@ -29,6 +29,7 @@
 #include "qspace.h"
 #include "reply.h"
 #include "rewrite.h"
+#include "route.h"
 #include "worker.h"
 
 #define JOB_TIMEOUT_MS	(10 * 60 * 1000)
@@ -64,6 +65,7 @@ struct job {
 static struct worker	 wk;
 static int		 incoming_fd = -1;
 static int		 public_fd[16];	/* by listener: public/cleanup? */
+static struct router	 router;	/* virtual_map */
 static uid_t		*submit_uids;	/* authorized_submit_users */
 static size_t		 nsubmit_uids;
 
@@ -125,6 +127,43 @@ canon_addr(const char *a, int allow_null)
 	return xstrdup(out);
 }
 
+/*
+ * virtual_map (maps/route.c) for a recipient being added: the address
+ * the queue file keeps (a, or a fresh rewritten one; a is freed then),
+ * or NULL and the job refused: an error: target refuses the whole
+ * submission with its reply (smtpd refused it at RCPT already).
+ */
+static char *
+rcpt_virtual(struct job *j, char *a)
+{
+	static char errtext[ROUTE_ERR_TEXT];
+	struct route_error e;
+	char out[QF_MAX_ADDR + 1];
+
+	switch (route_virtual(&router, a, out, sizeof(out), &e, NULL, 0)) {
+	case RV_NONE:
+		return a;
+	case RV_ADDR:
+		log_info("%s: to=<%s>, orig_to=<%s>: virtual_map",
+		    j->w_open ? j->w.id : "NOQUEUE", out, a);
+		free(a);
+		return xstrdup(out);
+	case RV_ERROR:
+		log_info("%s: to=<%s>: virtual_map: %d %s", j->w_open ?
+		    j->w.id : "NOQUEUE", a, e.code, e.text);
+		if (j->err_code == 0) {
+			strlcpy(errtext, e.text, sizeof(errtext));
+			job_fail(j, e.code, errtext);
+		}
+		break;
+	case RV_TEMP:
+		job_fail(j, 451, "4.3.0 virtual_map lookup failed");
+		break;
+	}
+	free(a);
+	return NULL;
+}
+
 static void
 add_rcpt(struct job *j, const char *a)
 {
@@ -139,7 +178,8 @@ add_rcpt(struct job *j, const char *a)
 		job_fail(j, 553, "5.1.3 Bad recipient address syntax");
 		return;
 	}
-	q = c;
+	if ((q = rcpt_virtual(j, c)) == NULL)
+		return;
 	for (size_t i = 0; i < j->nrcpt; i++)
 		if (strcasecmp(j->rcpt[i], q) == 0) {	/* duplicate */
 			free(q);
@@ -906,6 +946,18 @@ load_submit_users(void)
 	free(list);
 }
 
+/* virtual_map, opened before the worker confines itself. */
+static void
+router_load(void)
+{
+	struct conf_errors errs = { 0 };
+
+	if (route_init(&router, &wk.conf, &errs) == -1)
+		for (size_t i = 0; i < errs.n; i++)
+			log_warn("%s", errs.msg[i]);
+	conf_errors_free(&errs);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -922,6 +974,7 @@ main(int argc, char **argv)
 	find_public();
 	load_submit_users();
 	rewrite_init(&wk.conf);
+	router_load();
 	worker_confine(&wk);
 	while (!worker_stop) {
 		int which, fd = worker_accept(&wk, 1000, &which);

@@ -174,6 +174,7 @@ agent_request(struct worker *wk, const struct agent_ops *ops, int cfd,
 	memset(&j, 0, sizeof(j));
 	j.id = req.queue_id;
 	j.nexthop = req.nexthop;
+	j.tls = req.tls;
 	j.fd = -1;
 	j.qmgr = cfd;
 	j.rcpt = xcalloc(req.nrcpt, sizeof(*j.rcpt));

@@ -29,6 +29,8 @@ struct agent_rcpt {
 struct agent_job {
 	const char	*id;		/* the queue ID */
 	const char	*nexthop;	/* "" when qmgr gave none */
+	int		 tls;		/* 0: remote_tls; else 1 + enum
+					   conf_remote_tls (transport_map) */
 	int		 fd;		/* the queue file, read-only */
 	struct qfile	 q;
 	struct agent_rcpt *rcpt;

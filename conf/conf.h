@@ -58,6 +58,8 @@ struct conf {
 	char		*relay_domains;
 	char		*access_map;
 	char		*alias_map;
+	char		*virtual_map;		/* NULL: none (virtusertable) */
+	char		*transport_map;		/* NULL: none (mailertable) */
 	char		*smarthost;		/* NULL: MX delivery */
 	char		*mailbox;		/* "mbox:/var/mail/%u" */
 	char		*mailbox_command;	/* NULL: the mailbox */

@@ -39,7 +39,6 @@ static const char *const w_level[] = { "error", "warning", "info", "debug",
 		.size = sizeof(((struct conf_smtpd *)0)->f)
 #define NB(n, why)	{ .name = n, .type = K_NOTBUILT, .note = why }
 
-#define NB_ROUTE	"comes with the routing layer"
 
 static const struct key keys[] = {
 	/* global */
@@ -51,6 +50,8 @@ static const struct key keys[] = {
 	{ "relay_domains", K_STR, G(relay_domains) },
 	{ "access_map", K_STR, G(access_map) },
 	{ "alias_map", K_STR, G(alias_map) },
+	{ "virtual_map", K_PATH, G(virtual_map) },
+	{ "transport_map", K_PATH, G(transport_map) },
 	{ "smarthost", K_STR, G(smarthost), .flags = KF_EMPTY },
 	{ "mailbox", K_STR, G(mailbox), .def = "mbox:/var/mail/%u",
 	    .hook = conf_hook_mailbox },
@@ -106,8 +107,6 @@ static const struct key keys[] = {
 	    .min = 1 },
 	{ "auth_lockout_exempt_local", K_BOOL, G(auth_lockout_exempt_local),
 	    .def = "yes" },
-	NB("virtual_map", NB_ROUTE),
-	NB("transport_map", NB_ROUTE),
 	/* rewriting in cleanup (SPEC sections 3 and 7) */
 	{ "masquerade_as", K_STR, G(masquerade_as), .flags = KF_EMPTY,
 	    .hook = conf_hook_domain },

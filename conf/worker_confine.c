@@ -157,6 +157,8 @@ add_conf(struct rules *rs, const struct worker *w)
 	add(rs, c->config_dir, CONFINE_RO);
 	add_dir_of(rs, c->access_map);
 	add_dir_of(rs, c->alias_map);
+	add_dir_of(rs, c->virtual_map);
+	add_dir_of(rs, c->transport_map);
 	add_dir_of(rs, c->sender_login_map);
 	add_dir_of(rs, c->remote_auth);
 	add(rs, c->sasl_config_dir, CONFINE_RO);

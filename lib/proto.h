@@ -27,6 +27,7 @@
 #define ATTR_CHUNK		"chunk"
 #define ATTR_DIR		"dir"
 #define ATTR_NEXTHOP		"nexthop"
+#define ATTR_TLS_POLICY		"tls_policy"
 #define ATTR_SERVICE		"service"
 #define ATTR_CLIENT_NAME	"client_name"
 #define ATTR_CLIENT_ADDR	"client_addr"
@@ -147,6 +148,8 @@ struct deliver_request {
 	char		*nexthop;	/* may be "" */
 	size_t		*rcpt;		/* recipient indexes into the queue file */
 	size_t		 nrcpt;
+	int		 tls;		/* 0: the agent's default (remote_tls),
+					   else 1 + enum conf_remote_tls */
 };
 int	 deliver_request_encode(struct buf *, const struct deliver_request *);
 /* Whole-request errors (bad id, dir) fail; a bad index fails too: the

@@ -263,6 +263,41 @@ local_name(struct expansion *x, char *name, const char *domain,
 		expand(x, name, domain, NULL, s->depth + 1);
 }
 
+/*
+ * An alias target in a local domain goes through virtual_map first, as
+ * a recipient does (SPEC section 9): 1 if it decided (expanded, added
+ * for forwarding, or an error), 0 if there is no entry. One level: what
+ * it gives is not looked up in virtual_map again.
+ */
+static int
+virtual_target(struct expansion *x, const char *addr, const struct src *s)
+{
+	struct route_error e;
+	struct addr a;
+	char out[600];
+
+	switch (local_virtual(addr, out, sizeof(out), &e)) {
+	case RV_NONE:
+		return 0;
+	case RV_ERROR:
+		exp_error(x, e.code / 100 == 4 ? DS_DEFER : DS_BOUNCE, e.text);
+		return 1;
+	case RV_TEMP:
+		exp_error(x, DS_DEFER, "4.3.0 virtual_map lookup failed");
+		return 1;
+	}
+	if (addr_parse_path(out, strlen(out), 0, &a, NULL) == -1) {
+		exp_error(x, DS_BOUNCE, "5.1.3 bad virtual_map target");
+		return 1;
+	}
+	if (!is_local_domain(a.domain)) {
+		exp_add(x, T_FWD, out, NULL, 0, 0);
+		return 1;
+	}
+	local_name(x, a.local, a.domain, s);
+	return 1;
+}
+
 /* One target of a list. */
 static void
 expand_target(struct expansion *x, char *t, const struct src *s)
@@ -305,16 +340,14 @@ expand_target(struct expansion *x, char *t, const struct src *s)
 		local_name(x, t, s->domain, s);
 		return;
 	}
-	if (addr_parse_path(t, n, 0, &a, &why) == -1) {
+	if (addr_parse_path(t, n, 0, &a, &why) == -1 ||
+	    addr_format(&a, fmt, sizeof(fmt)) == -1) {
 		exp_error(x, DS_BOUNCE, "5.1.3 bad alias target");
 		return;
 	}
 	if (is_local_domain(a.domain)) {
-		local_name(x, a.local, a.domain, s);
-		return;
-	}
-	if (addr_format(&a, fmt, sizeof(fmt)) == -1) {
-		exp_error(x, DS_BOUNCE, "5.1.3 bad alias target");
+		if (!virtual_target(x, fmt, s))
+			local_name(x, a.local, a.domain, s);
 		return;
 	}
 	exp_add(x, T_FWD, fmt, NULL, 0, 0);

@@ -63,6 +63,13 @@ is_local_domain(const char *d)
 	return route_domain(&router, d) == ROUTE_LOCAL;
 }
 
+int
+local_virtual(const char *addr, char *out, size_t outlen,
+    struct route_error *e)
+{
+	return route_virtual(&router, addr, out, outlen, e, NULL, 0);
+}
+
 /* --- loop detection ------------------------------------------------- */
 
 /* Read the header section (bounded) once per job. */
@@ -194,7 +201,14 @@ expand_rcpt(struct job *j, struct rcpt *rc)
 	char		 local[256], domain[256];
 	const char	*addr = rc->addr, *at;
 	size_t		 ll;
+	struct route	 rt;
 
+	/* transport_map's local:USER delivers to USER (queued recipients
+	 * are not rewritten: the route is decided at delivery) */
+	if (route_resolve(&router, addr, &rt, NULL, NULL) == 0 &&
+	    rt.transport == transport_role(TROLE_LOCAL) &&
+	    strcmp(rt.addr, rt.orig) != 0)
+		addr = rt.addr;
 	at = strrchr(addr, '@');
 	ll = at ? (size_t)(at - addr) : strlen(addr);
 	if (ll == 0 || ll >= sizeof(local) ||

@@ -18,6 +18,7 @@
 #include "map.h"
 #include "mbox.h"
 #include "qfile.h"
+#include "route.h"
 #include "worker.h"
 
 #define IO_TIMEOUT_MS	(60 * 1000)	/* each frame to/from cleanup */
@@ -94,6 +95,10 @@ void	 setres(struct dstatus *, enum dstat, const char *fmt, ...)
 /* Is this domain ours? Asks maps/route (route_domain), the one place
  * postern decides it for smtpd, qmgr and local. */
 int	 is_local_domain(const char *domain);
+/* virtual_map for an alias target in a local domain: an enum route_vres
+ * (maps/route.h), the rewritten address in out or the error in *e. */
+int	 local_virtual(const char *addr, char *out, size_t outlen,
+	    struct route_error *e);
 /* Does the message's header section have "Delivered-To: addr"? */
 int	 delivered_to(const struct job *, const char *addr);
 

@@ -82,6 +82,39 @@ to_corrupt(enum qdir from, const char *id, const char *why)
 static void rcpt_record(struct msg *, struct qrcpt *,
     const struct dstatus *);
 
+/*
+ * Route one recipient; 1 if it got no transport and was recorded here:
+ * a transport_map or virtual_map error: target bounces (5xx) or waits
+ * (4xx) without a delivery agent, a failed map lookup waits, and an
+ * address that does not route (cleanup queues only parsed addresses;
+ * one from an older queue file may not) bounces.
+ */
+static int
+route_unroutable(struct msg *m, struct qrcpt *r, struct route *rt)
+{
+	struct dstatus st;
+	int n = route_resolve(&router, r->addr, rt, NULL, NULL);
+
+	if (n == 0 && rt->err.code == 0)
+		return 0;
+	if (n == -2)
+		dstatus_set(&st, DS_DEFER, 451, "4.3.0 routing table lookup "
+		    "failed");
+	else if (n != 0)
+		dstatus_set(&st, DS_BOUNCE, 553, "5.1.3 no route for this "
+		    "address (bad syntax)");
+	else
+		dstatus_set(&st, rt->err.code / 100 == 4 ? DS_DEFER :
+		    DS_BOUNCE, rt->err.code, "%s", rt->err.text);
+	if (n == 0)	/* the admin's error: target, as asked */
+		log_info("%s: to=<%s>: routing table error: target: %s",
+		    m->id, r->addr, st.text);
+	else
+		log_warn("%s: to=<%s>: %s", m->id, r->addr, st.text);
+	rcpt_record(m, r, &st);
+	return 1;
+}
+
 /* Split the message's pending recipients into jobs by transport/nexthop. */
 static void
 msg_schedule(struct msg *m)
@@ -95,24 +128,19 @@ msg_schedule(struct msg *m)
 		size_t t;
 		const char *nh;
 		struct job *j = NULL;
+		int tls;
 
 		if (r->status != QR_PENDING)
 			continue;
-		if (route_resolve(&router, r->addr, &rt, NULL, NULL) == -1) {
-			/* cleanup queues only parsed addresses; one from an
-			 * older queue file may still not route: bounce it */
-			struct dstatus st;
-
-			dstatus_set(&st, DS_BOUNCE, 553, "5.1.3 no route for "
-			    "this address (bad syntax)");
-			log_warn("%s: to=<%s>: no route", m->id, r->addr);
-			rcpt_record(m, r, &st);
+		if (route_unroutable(m, r, &rt))
 			continue;
-		}
 		t = transport_index(rt.transport);
 		nh = rt.nexthop;
+		/* transport_map's tls=, else -1: remote_tls */
+		tls = rt.tls_map ? (int)rt.tls : -1;
 		for (size_t k = 0; k < nj; k++)
-			if (jl[k]->t == t && strcasecmp(jl[k]->nexthop, nh) == 0)
+			if (jl[k]->t == t && jl[k]->tls == tls &&
+			    strcasecmp(jl[k]->nexthop, nh) == 0)
 				j = jl[k];
 		if (j == NULL) {
 			if (nj == 64) {		/* later rounds take the rest */
@@ -123,6 +151,7 @@ msg_schedule(struct msg *m)
 			j->m = m;
 			j->t = t;
 			j->nexthop = xstrdup(nh);
+			j->tls = tls;
 			j->fd = -1;
 			buf_init(&j->in, IPC_MAX_FRAME + 4);
 			jl[nj++] = j;
@@ -228,7 +257,7 @@ static int
 job_start(struct job *j)
 {
 	struct deliver_request dr = { .nexthop = j->nexthop, .rcpt = j->idx,
-	    .nrcpt = j->nidx };
+	    .nrcpt = j->nidx, .tls = j->tls + 1 };
 	char path[512];
 	struct buf b;
 	int fd;

@@ -33,6 +33,7 @@ struct job {
 	struct msg	*m;
 	size_t		 t;		/* transport_at(t) */
 	char		*nexthop;
+	int		 tls;		/* -1, or transport_map's tls= */
 	size_t		*idx;
 	size_t		 nidx;
 	char		*replied;	/* per idx */

@@ -220,7 +220,7 @@ hello(struct job *j, struct conn *c, struct smtp_ehlo *e, int helo_ok,
 static int
 tls_check(const struct job *j)
 {
-	if (wk.conf.remote_tls == RTLS_VERIFY)
+	if (j->tls == RTLS_VERIFY)
 		return TLSC_REQUIRE;
 	if (j->has_cred && wk.conf.remote_auth_tls == ATLS_VERIFY)
 		return TLSC_CHECK;
@@ -236,7 +236,7 @@ static int
 starttls(struct job *j, struct conn *c, struct smtp_ehlo *e,
     enum try_result *res)
 {
-	enum conf_remote_tls lvl = wk.conf.remote_tls;
+	enum conf_remote_tls lvl = j->tls;
 	struct smtp_reply r;
 	struct tlsc_info info;
 	char err[256], flat[SMTP_REPLY_TEXT_MAX];

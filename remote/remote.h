@@ -54,6 +54,7 @@ struct job {
 	struct agent_job *a;		/* recipients: a->rcpt[0 .. nrcpt) */
 	const char	*id;
 	char		 nexthop[300];
+	enum conf_remote_tls tls;	/* transport_map's, else remote_tls */
 	const struct qfile *q;
 	unsigned char	*accepted;	/* per recipient: RCPT TO got 2xx */
 	int		 eightbit;	/* content has bytes > 127 */
@@ -99,6 +100,7 @@ struct conn {
 struct cached {
 	int		 used;
 	char		 nexthop[300];
+	enum conf_remote_tls tls;	/* the policy it was made under */
 	char		 host[256];
 	char		 ip[64];
 	unsigned	 port;

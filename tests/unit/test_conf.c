@@ -484,9 +484,6 @@ test_not_built_keys(void **state)
 	struct conf		 c;
 	struct conf_errors	 e;
 
-	expect_error("virtual_map = /etc/postern/virtual\n",
-	    "1: virtual_map: not supported yet (comes with the routing "
-	    "layer)");
 	expect_error("\nmasquerade_as = example..com\n",
 	    "2: bad masquerade_as \"example..com\" (a domain name)");
 	expect_error("mailbox = maildir:~/Maildir/\n",

@@ -426,7 +426,7 @@ static void
 test_deliver_request(void **state)
 {
 	size_t idx[] = { 0, 7, 9999 };
-	struct deliver_request r = { QID, "active", "[mx]:25", idx, 3 }, d;
+	struct deliver_request r = { QID, "active", "[mx]:25", idx, 3, 0 }, d;
 
 	(void)state;
 	assert_int_equal(deliver_request_encode(&b, &r), 0);
@@ -438,7 +438,22 @@ test_deliver_request(void **state)
 	assert_string_equal(d.nexthop, "[mx]:25");
 	assert_int_equal(d.nrcpt, 3);
 	assert_int_equal(d.rcpt[2], 9999);
+	assert_int_equal(d.tls, 0);	/* absent: the agent's default */
 	deliver_request_free(&d);
+
+	/* transport_map's tls=verify travels as 1 + RTLS_VERIFY */
+	r.tls = 4;
+	assert_int_equal(deliver_request_encode(&b, &r), 0);
+	parse();
+	assert_int_equal(deliver_request_decode(&m, &d, err, sizeof(err)), 0);
+	assert_int_equal(d.tls, 4);
+	deliver_request_free(&d);
+	r.tls = 5;
+	assert_int_equal(deliver_request_encode(&b, &r), -1);
+	r.tls = 0;
+	frame("deliver"); add(ATTR_QUEUE_ID, QID); add(ATTR_DIR, "active");
+	add(ATTR_TLS_POLICY, "5"); add(ATTR_RCPT, "1"); done();
+	assert_int_equal(deliver_request_decode(&m, &d, err, sizeof(err)), -1);
 
 	/* nexthop may be absent: "" */
 	frame("deliver"); add(ATTR_QUEUE_ID, QID); add(ATTR_DIR, "active");
