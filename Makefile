@@ -84,7 +84,9 @@ $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(LIBPOSTERN)
 
 # Tests of a program's own module link that program's object.
 $(BUILD)/tests/test_dsn: $(OBJ)/qmgr/dsn.o
+$(BUILD)/tests/test_sched: $(OBJ)/qmgr/sched.o $(OBJ)/qmgr/dest.o
 $(BUILD)/tests/test_mailq: $(OBJ)/tools/queue.o
+$(BUILD)/tests/test_cmdline: $(OBJ)/local/cmdline.o
 
 # libFuzzer harnesses (tests/fuzz/fuzz_*.c) with ASan+UBSan; built, not
 # run, by `make fuzz`:  build/fuzz/fuzz_addr -max_total_time=60

@@ -28,6 +28,8 @@
 #include "qfile.h"
 #include "qspace.h"
 #include "reply.h"
+#include "rewrite.h"
+#include "route.h"
 #include "worker.h"
 
 #define JOB_TIMEOUT_MS	(10 * 60 * 1000)
@@ -41,6 +43,7 @@ struct job {
 	int		 msa;		/* authenticated submission (SPEC 6) */
 	uid_t		 uid;
 	char		*sender;
+	char		*authwarn;	/* X-Authentication-Warning line */
 	char		**rcpt;
 	size_t		 nrcpt;
 	struct buf	 client;	/* ipc payload for the 'C' record */
@@ -62,6 +65,7 @@ struct job {
 static struct worker	 wk;
 static int		 incoming_fd = -1;
 static int		 public_fd[16];	/* by listener: public/cleanup? */
+static struct router	 router;	/* virtual_map */
 static uid_t		*submit_uids;	/* authorized_submit_users */
 static size_t		 nsubmit_uids;
 
@@ -69,6 +73,7 @@ static void
 job_free(struct job *j)
 {
 	free(j->sender);
+	free(j->authwarn);
 	for (size_t i = 0; i < j->nrcpt; i++)
 		free(j->rcpt[i]);
 	free(j->rcpt);
@@ -122,6 +127,43 @@ canon_addr(const char *a, int allow_null)
 	return xstrdup(out);
 }
 
+/*
+ * virtual_map (maps/route.c) for a recipient being added: the address
+ * the queue file keeps (a, or a fresh rewritten one; a is freed then),
+ * or NULL and the job refused: an error: target refuses the whole
+ * submission with its reply (smtpd refused it at RCPT already).
+ */
+static char *
+rcpt_virtual(struct job *j, char *a)
+{
+	static char errtext[ROUTE_ERR_TEXT];
+	struct route_error e;
+	char out[QF_MAX_ADDR + 1];
+
+	switch (route_virtual(&router, a, out, sizeof(out), &e, NULL, 0)) {
+	case RV_NONE:
+		return a;
+	case RV_ADDR:
+		log_info("%s: to=<%s>, orig_to=<%s>: virtual_map",
+		    j->w_open ? j->w.id : "NOQUEUE", out, a);
+		free(a);
+		return xstrdup(out);
+	case RV_ERROR:
+		log_info("%s: to=<%s>: virtual_map: %d %s", j->w_open ?
+		    j->w.id : "NOQUEUE", a, e.code, e.text);
+		if (j->err_code == 0) {
+			strlcpy(errtext, e.text, sizeof(errtext));
+			job_fail(j, e.code, errtext);
+		}
+		break;
+	case RV_TEMP:
+		job_fail(j, 451, "4.3.0 virtual_map lookup failed");
+		break;
+	}
+	free(a);
+	return NULL;
+}
+
 static void
 add_rcpt(struct job *j, const char *a)
 {
@@ -136,7 +178,8 @@ add_rcpt(struct job *j, const char *a)
 		job_fail(j, 553, "5.1.3 Bad recipient address syntax");
 		return;
 	}
-	q = c;
+	if ((q = rcpt_virtual(j, c)) == NULL)
+		return;
 	for (size_t i = 0; i < j->nrcpt; i++)
 		if (strcasecmp(j->rcpt[i], q) == 0) {	/* duplicate */
 			free(q);
@@ -212,6 +255,36 @@ extract_addrs(struct job *j, const char *v)
 	}
 }
 
+/* rewrite_extract's callback: what the old parser would take. */
+static void
+extract_one(void *arg, const char *a)
+{
+	struct addr pa;
+	const char *why;
+
+	if (addr_parse_path(a, strlen(a), 0, &pa, &why) == 0)
+		add_rcpt(arg, a);
+}
+
+/* sendmail -t: the recipients of one To/Cc/Bcc header, parsed as an
+ * RFC 5322 address list (groups too), else the tolerant way. */
+static void
+extract_header(struct job *j, const char *h, size_t hl)
+{
+	const char *colon = strchr(h, ':') + 1;
+	size_t vl = hl - (size_t)(colon - h);
+	char *v;
+
+	if (rewrite_extract(colon, vl, extract_one, j) == 0)
+		return;
+	v = xstrndup(colon, vl);
+	for (char *c = v; *c; c++)
+		if (*c == '\n' || *c == '\t')
+			*c = ' ';
+	extract_addrs(j, v);
+	free(v);
+}
+
 static int
 hdr_is(const char *line, size_t len, const char *name)
 {
@@ -256,6 +329,7 @@ static void
 missing_headers(struct job *j, struct buf *out, const char *date, int seen)
 {
 	const char *fn = j->o.full_name;
+	struct buf from;
 
 	if (!(seen & SEEN_DATE))
 		buf_printf(out, "Date: %s\n", date);
@@ -267,12 +341,16 @@ missing_headers(struct job *j, struct buf *out, const char *date, int seen)
 	}
 	if (seen & SEEN_FROM)
 		return;
+	buf_init(&from, 2048);
 	if (*j->sender && fn && *fn)
-		buf_printf(out, "From: %s <%s>\n", fn, j->sender);
+		buf_printf(&from, "From: %s <%s>\n", fn, j->sender);
 	else if (*j->sender)
-		buf_printf(out, "From: <%s>\n", j->sender);
+		buf_printf(&from, "From: <%s>\n", j->sender);
 	else
-		buf_printf(out, "From: MAILER-DAEMON@%s\n", wk.conf.hostname);
+		buf_printf(&from, "From: MAILER-DAEMON@%s\n", wk.conf.hostname);
+	if (!rewrite_header(from.data, from.len, 1, 1, out)) /* masquerade */
+		buf_append(out, from.data, from.len);
+	buf_free(&from);
 }
 
 /* The Message-ID header's value (unfolded, trimmed, controls and
@@ -322,16 +400,11 @@ copy_headers(struct job *j, struct buf *out)
 			keep_msgid(j, h, hl);
 		}
 		if (j->o.extract && (hdr_is(h, hl, "To") ||
-		    hdr_is(h, hl, "Cc") || hdr_is(h, hl, "Bcc"))) {
-			const char *colon = strchr(h, ':') + 1;
-			char *v = xstrndup(colon, hl - (size_t)(colon - h));
-			for (char *c = v; *c; c++)
-				if (*c == '\n' || *c == '\t')
-					*c = ' ';
-			extract_addrs(j, v);
-			free(v);
-		}
-		if (!hdr_is(h, hl, "Bcc"))
+		    hdr_is(h, hl, "Cc") || hdr_is(h, hl, "Bcc")))
+			extract_header(j, h, hl);
+		/* room kept for the rest and what missing_headers adds */
+		if (!hdr_is(h, hl, "Bcc") && !rewrite_header(h, hl,
+		    j->local || j->msa, (size_t)(end - p) + 4096, out))
 			buf_append(out, h, hl);
 		if (hl && h[hl - 1] != '\n')
 			buf_putc(out, '\n');
@@ -350,10 +423,12 @@ header_done(struct job *j)
 	char date[64];
 	int seen;
 
-	buf_init(&out, j->max_header + 4096);
+	buf_init(&out, 2 * j->max_header + 8192);	/* rewriting may grow */
 	date_rfc5322(date, sizeof(date), time(NULL));
 	if (j->o.received)
 		received_header(j, &out, date);
+	if (j->authwarn)
+		buf_puts(&out, j->authwarn);
 	seen = copy_headers(j, &out);
 	if (j->local || j->msa)
 		missing_headers(j, &out, date, seen);
@@ -558,6 +633,8 @@ static int
 job_open(struct job *j, int public, uid_t uid)
 {
 	struct cleanup_open *o = &j->o;
+	char *c;
+	int fflag;
 
 	open_rules(o, public);
 	j->local = o->local;
@@ -572,6 +649,7 @@ job_open(struct job *j, int public, uid_t uid)
 
 	j->sender = o->sender;
 	o->sender = NULL;
+	fflag = public && j->sender != NULL;	/* sendmail -f */
 	if (j->sender == NULL) {
 		if (!public)
 			return -1;
@@ -584,11 +662,16 @@ job_open(struct job *j, int public, uid_t uid)
 		j->sender = q;
 	}
 	if (*j->sender) {
-		char *c = canon_addr(j->sender, 0);
-
+		c = canon_addr(j->sender, 0);
 		free(j->sender);
 		if ((j->sender = c) == NULL)
 			return -1;
+	}
+	if (fflag)
+		j->authwarn = rewrite_auth_warning(uid, j->sender);
+	if ((c = rewrite_sender(j->sender)) != NULL) {
+		free(j->sender);
+		j->sender = c;
 	}
 	client_record(j, public);
 	for (size_t i = 0; i < o->nrcpt; i++)
@@ -863,6 +946,18 @@ load_submit_users(void)
 	free(list);
 }
 
+/* virtual_map, opened before the worker confines itself. */
+static void
+router_load(void)
+{
+	struct conf_errors errs = { 0 };
+
+	if (route_init(&router, &wk.conf, &errs) == -1)
+		for (size_t i = 0; i < errs.n; i++)
+			log_warn("%s", errs.msg[i]);
+	conf_errors_free(&errs);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -878,6 +973,8 @@ main(int argc, char **argv)
 	sweep_temp();
 	find_public();
 	load_submit_users();
+	rewrite_init(&wk.conf);
+	router_load();
 	worker_confine(&wk);
 	while (!worker_stop) {
 		int which, fd = worker_accept(&wk, 1000, &which);

@@ -46,6 +46,7 @@ agent_report(struct agent_job *j, size_t i, const struct dstatus *st)
 	j->nopen--;
 	ds.rcpt = j->rcpt[i].idx;
 	ds.st = *st;
+	ds.conn_fail = j->conn_fail != 0;
 	buf_init(&b, IPC_MAX_FRAME + 4);
 	agent_send(j, &b, deliver_status_encode(&b, &ds));
 	buf_free(&b);
@@ -173,6 +174,7 @@ agent_request(struct worker *wk, const struct agent_ops *ops, int cfd,
 	memset(&j, 0, sizeof(j));
 	j.id = req.queue_id;
 	j.nexthop = req.nexthop;
+	j.tls = req.tls;
 	j.fd = -1;
 	j.qmgr = cfd;
 	j.rcpt = xcalloc(req.nrcpt, sizeof(*j.rcpt));

@@ -29,6 +29,8 @@ struct agent_rcpt {
 struct agent_job {
 	const char	*id;		/* the queue ID */
 	const char	*nexthop;	/* "" when qmgr gave none */
+	int		 tls;		/* 0: remote_tls; else 1 + enum
+					   conf_remote_tls (transport_map) */
 	int		 fd;		/* the queue file, read-only */
 	struct qfile	 q;
 	struct agent_rcpt *rcpt;
@@ -36,6 +38,10 @@ struct agent_job {
 	size_t		 nopen;		/* recipients not yet answered */
 	int		 qmgr;		/* connection to qmgr */
 	int		 lost;		/* qmgr went away: stop answering */
+	/* set by the hook around the answers that come from a failure to
+	 * reach the next hop or open a session with it (qmgr's
+	 * per-destination window) */
+	int		 conn_fail;
 };
 
 /* The program's hooks; only deliver is required. */

@@ -108,8 +108,8 @@ conf_perr(struct pctx *p, int line, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void
-pwarn(struct pctx *p, int line, const char *fmt, ...)
+void
+conf_pwarn(struct pctx *p, int line, const char *fmt, ...)
 {
 	va_list	 ap;
 
@@ -280,7 +280,7 @@ add_ent(struct pctx *p, const char *k, const char *v, int line, int sect)
 
 	for (i = 0; i < p->nent; i++)
 		if (p->ent[i].sect == sect && strcmp(p->ent[i].key, k) == 0) {
-			pwarn(p, line, "%s set again (first at line %d); "
+			conf_pwarn(p, line, "%s set again (first at line %d); "
 			    "this value counts", k, p->ent[i].line);
 			break;
 		}

@@ -58,15 +58,22 @@ struct conf {
 	char		*relay_domains;
 	char		*access_map;
 	char		*alias_map;
+	char		*virtual_map;		/* NULL: none (virtusertable) */
+	char		*transport_map;		/* NULL: none (mailertable) */
 	char		*smarthost;		/* NULL: MX delivery */
 	char		*mailbox;		/* "mbox:/var/mail/%u" */
 	uint64_t	 mailbox_size_limit;	/* bytes; 0 = none */
+	char		*mailbox_command;	/* NULL: the mailbox */
+	int		 allow_forward_files;	/* read ~/.forward */
+	char		*default_privs;		/* user for alias |cmd, /file */
+	uint64_t	 command_time_limit;	/* seconds per command */
 	uint64_t	 queue_lifetime;	/* seconds */
 	uint64_t	 delay_warning;
 	uint64_t	 min_backoff, max_backoff;
 	unsigned	 remote_port;
 	char		*dns_servers;		/* "host[:port], ..." or NULL */
 	unsigned	 remote_concurrency;
+	unsigned	 remote_initial_concurrency;
 	char		*user, *group;
 	char		*log;			/* "syslog", "stderr", path */
 	char		*log_level;
@@ -88,6 +95,13 @@ struct conf {
 	/* local submission and the queue's disk (SPEC section 3) */
 	uint64_t	 queue_minfree;		/* bytes; 0: only 1.5 x SIZE */
 	char		*authorized_submit_users; /* NULL: everyone */
+	/* rewriting in cleanup (SPEC sections 3 and 7) */
+	char		*masquerade_as;		/* NULL: no masquerading */
+	char		*masquerade_domains;	/* more than local_domains */
+	int		 masquerade_envelope;	/* the envelope sender too */
+	int		 masquerade_entire_domain; /* their subdomains too */
+	char		*exposed_users;		/* never masqueraded */
+	char		*trusted_users;		/* sendmail -f; NULL: user */
 	/* The global smtpd defaults; each listener starts as a copy. */
 	struct conf_smtpd smtpd;
 	struct conf_smtpd listener[CONF_MAX_LISTENERS];

@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include "conf.h"
 #include "conf_key.h"
 #include "dns.h"
+#include "lmtp.h"
 
 #define NAME_CHARS	"abcdefghijklmnopqrstuvwxyz" \
 			"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
@@ -83,25 +85,81 @@ conf_hook_log(struct pctx *p, const struct key *k, const char *v, int line,
 	return 0;
 }
 
-/* mbox:PATH or maildir:PATH (absolute or ~/); LMTP is SPEC, not code. */
+/* mbox:PATH, maildir:PATH/ (absolute or ~/), lmtp:unix:/PATH and
+ * lmtp:[HOST]:PORT. */
 int
 conf_hook_mailbox(struct pctx *p, const struct key *k, const char *v,
     int line, char **out)
 {
+	struct lmtp_target	 t;
+	const char		*why;
+
 	if (strncmp(v, "mbox:", 5) == 0 && v[5] != '\0')
 		return 0;
+	if (strncmp(v, "lmtp:", 5) == 0) {
+		if (lmtp_target_parse(v + 5, &t, &why) == 0)
+			return 0;
+		conf_perr(p, line, "%s: bad LMTP store \"%s\": %s", k->name,
+		    v + 5, why);
+		return -1;
+	}
 	if (strncmp(v, "maildir:", 8) == 0) {
 		if (v[8] == '/' || strncmp(v + 8, "~/", 2) == 0)
 			return 0;
 		conf_perr(p, line, "%s: maildir path must start with / or ~/",
 		    k->name);
-	} else if (strncmp(v, "lmtp:", 5) == 0)
-		conf_perr(p, line, "%s: not supported yet (only mbox: and "
-		    "maildir: delivery are built)", k->name);
-	else
-		conf_perr(p, line, "%s must be mbox:PATH or maildir:PATH/",
-		    k->name);
+	} else
+		conf_perr(p, line, "%s must be mbox:PATH, maildir:PATH/, "
+		    "lmtp:unix:/PATH or lmtp:[HOST]:PORT", k->name);
 	return -1;
+}
+
+/*
+ * mailbox_command: the program as a full path (nothing searches PATH for
+ * it), and none of Sendmail's one-letter macros ($u, $h), which a
+ * Sendmail user would copy from FEATURE(local_procmail) and which would
+ * otherwise expand to nothing.
+ */
+int
+conf_hook_mailbox_command(struct pctx *p, const struct key *k, const char *v,
+    int line, char **out)
+{
+	const char	*s = v + strspn(v, " \t");
+
+	(void)out;
+	if (*s != '/') {
+		conf_perr(p, line, "%s must start with the program's full path "
+		    "(/usr/bin/procmail ...)", k->name);
+		return -1;
+	}
+	for (; *s; s++)
+		if (s[0] == '$' && isalpha((unsigned char)s[1]) &&
+		    !isalnum((unsigned char)s[2]) && s[2] != '_') {
+			conf_perr(p, line, "%s: $%c is a Sendmail macro; write "
+			    "$USER for $u, $EXTENSION for $h", k->name, s[1]);
+			return -1;
+		}
+	return 0;
+}
+
+/* default_privs: an existing user other than root (alias commands and
+ * files would otherwise run as root). */
+int
+conf_hook_default_privs(struct pctx *p, const struct key *k, const char *v,
+    int line, char **out)
+{
+	struct passwd	*pw;
+
+	(void)out;
+	if ((pw = getpwnam(v)) == NULL) {
+		conf_perr(p, line, "%s: no such user: %s", k->name, v);
+		return -1;
+	}
+	if (pw->pw_uid == 0) {
+		conf_perr(p, line, "%s: must not be root (%s)", k->name, v);
+		return -1;
+	}
+	return 0;
 }
 
 /* A worker does not open a private file: master (root) checked it and
@@ -121,6 +179,101 @@ conf_hook_readable(struct pctx *p, const struct key *k, const char *v,
 	}
 	close(fd);
 	return 0;
+}
+
+/* A domain name: letters, digits, "-" in dot-separated labels. */
+static int
+valid_domain(const char *d, size_t n)
+{
+	size_t	 label = 0;
+
+	if (n > 0 && d[n - 1] == '.')
+		n--;
+	if (n == 0 || n > 253)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (d[i] == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+		} else if (!isalnum((unsigned char)d[i]) && d[i] != '-')
+			return 0;
+		else if (++label > 63)
+			return 0;
+	}
+	return label > 0;
+}
+
+/* masquerade_as: one domain, kept lower-case without a trailing dot. */
+int
+conf_hook_domain(struct pctx *p, const struct key *k, const char *v, int line,
+    char **out)
+{
+	size_t	 n = strlen(v);
+
+	if (!valid_domain(v, n)) {
+		conf_perr(p, line, "bad %s \"%s\" (a domain name)", k->name,
+		    v);
+		return -1;
+	}
+	if (v[n - 1] == '.')
+		n--;
+	*out = xstrndup(v, n);
+	for (char *c = *out; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	return 0;
+}
+
+/* A list of words (comma and/or space separated) that each pass ok. */
+static int
+check_words(struct pctx *p, const struct key *k, const char *v, int line,
+    int (*ok)(const char *), const char *what)
+{
+	char	*copy, *t, *save = NULL;
+	int	 r = 0;
+
+	copy = xstrdup(v);
+	for (t = strtok_r(copy, ", \t", &save); t != NULL && r == 0;
+	    t = strtok_r(NULL, ", \t", &save))
+		if (!ok(t)) {
+			conf_perr(p, line, "bad %s entry \"%s\" (%s)", k->name,
+			    t, what);
+			r = -1;
+		}
+	free(copy);
+	return r;
+}
+
+static int
+domain_or_path(const char *t)
+{
+	return *t == '/' || valid_domain(t, strlen(t));
+}
+
+static int
+user_name(const char *t)
+{
+	size_t	 n = strlen(t);
+
+	return n > 0 && n <= 32 && t[0] != '-' &&
+	    strspn(t, NAME_CHARS ".") == n;
+}
+
+/* masquerade_domains: domains and/or absolute paths, as local_domains. */
+int
+conf_hook_domains(struct pctx *p, const struct key *k, const char *v,
+    int line, char **out)
+{
+	return check_words(p, k, v, line, domain_or_path,
+	    "a domain or an absolute path");
+}
+
+/* exposed_users, trusted_users: login names. */
+int
+conf_hook_users(struct pctx *p, const struct key *k, const char *v, int line,
+    char **out)
+{
+	return check_words(p, k, v, line, user_name, "a login name");
 }
 
 /* auth_mechanisms: SASL mechanism names, upper-cased, space separated. */
@@ -308,6 +461,25 @@ check_listener(struct pctx *p, struct conf_smtpd *l, const int *lines)
 		l->auth = AUTH_OPTIONAL;
 }
 
+/* Masquerading keys without masquerade_as do nothing (as in Sendmail,
+ * which accepts them silently): say so. */
+static void
+check_masquerade(struct pctx *p, const struct conf *c)
+{
+	const char	*keys[] = { "masquerade_envelope",
+	    "masquerade_entire_domain", "masquerade_domains" };
+
+	if (c->masquerade_as != NULL)
+		return;
+	for (size_t i = 0; i < NELEM(keys); i++) {
+		int line = conf_key_line(p->gline, keys[i]);
+
+		if (line)
+			conf_pwarn(p, line, "%s has no effect without "
+			    "masquerade_as", keys[i]);
+	}
+}
+
 void
 conf_validate(struct pctx *p, struct conf *c)
 {
@@ -315,6 +487,7 @@ conf_validate(struct pctx *p, struct conf *c)
 	int	 maxl = conf_key_line(p->gline, "max_backoff");
 	size_t	 j;
 
+	check_masquerade(p, c);
 	if (c->min_backoff > c->max_backoff)
 		conf_perr(p, minl > maxl ? minl : maxl,
 		    "min_backoff is greater than max_backoff");

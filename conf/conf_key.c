@@ -39,8 +39,6 @@ static const char *const w_level[] = { "error", "warning", "info", "debug",
 		.size = sizeof(((struct conf_smtpd *)0)->f)
 #define NB(n, why)	{ .name = n, .type = K_NOTBUILT, .note = why }
 
-#define NB_ROUTE	"comes with the routing layer"
-#define NB_MASQ		"address masquerading is not built"
 
 static const struct key keys[] = {
 	/* global */
@@ -52,10 +50,21 @@ static const struct key keys[] = {
 	{ "relay_domains", K_STR, G(relay_domains) },
 	{ "access_map", K_STR, G(access_map) },
 	{ "alias_map", K_STR, G(alias_map) },
+	{ "virtual_map", K_PATH, G(virtual_map) },
+	{ "transport_map", K_PATH, G(transport_map) },
 	{ "smarthost", K_STR, G(smarthost), .flags = KF_EMPTY },
 	{ "mailbox", K_STR, G(mailbox), .def = "mbox:/var/mail/%u",
 	    .hook = conf_hook_mailbox },
 	{ "mailbox_size_limit", K_SIZE, G(mailbox_size_limit), .def = "50m" },
+	/* local delivery through commands, files, ~/.forward */
+	{ "mailbox_command", K_STR, G(mailbox_command),
+	    .hook = conf_hook_mailbox_command },
+	{ "allow_forward_files", K_BOOL, G(allow_forward_files),
+	    .def = "yes" },
+	{ "default_privs", K_STR, G(default_privs), .def = "nobody",
+	    .hook = conf_hook_default_privs },
+	{ "command_time_limit", K_DUR, G(command_time_limit), .def = "1000s",
+	    .min = 1 },
 	{ "queue_lifetime", K_DUR, G(queue_lifetime), .def = "5d", .min = 1 },
 	{ "delay_warning", K_DUR, G(delay_warning), .def = "4h" },
 	{ "min_backoff", K_DUR, G(min_backoff), .def = "5m", .min = 1 },
@@ -63,8 +72,10 @@ static const struct key keys[] = {
 	{ "remote_port", K_PORT, G(remote_port), .def = "25", .min = 1,
 	    .max = 65535 },
 	{ "dns_servers", K_STR, G(dns_servers), .hook = conf_hook_dns },
-	/* read by the transport table (branch route); until that lands,
-	 * nothing reads it and the row belongs among the NB() ones */
+	/* read through the transport table: qmgr's per-destination window
+	 * starts at the first and grows up to the second (qmgr/dest.c) */
+	{ "remote_initial_concurrency", K_NUM,
+	    G(remote_initial_concurrency), .def = "5", .min = 1 },
 	{ "remote_concurrency", K_NUM, G(remote_concurrency), .def = "20",
 	    .min = 1 },
 	{ "user", K_STR, G(user), .def = "postern" },
@@ -97,17 +108,18 @@ static const struct key keys[] = {
 	    .min = 1 },
 	{ "auth_lockout_exempt_local", K_BOOL, G(auth_lockout_exempt_local),
 	    .def = "yes" },
-	NB("virtual_map", NB_ROUTE),
-	NB("transport_map", NB_ROUTE),
-	NB("masquerade_as", NB_MASQ),
-	NB("masquerade_domains", NB_MASQ),
-	NB("masquerade_envelope", NB_MASQ),
-	NB("masquerade_entire_domain", NB_MASQ),
-	NB("exposed_users", NB_MASQ),
-	NB("mailbox_command", "delivery through a command is not built"),
-	NB("allow_forward_files", "~/.forward files are not read yet"),
-	NB("trusted_users", "sendmail -f is not restricted yet"),
-	NB("default_privs", "alias commands and files are not built"),
+	/* rewriting in cleanup (SPEC sections 3 and 7) */
+	{ "masquerade_as", K_STR, G(masquerade_as), .flags = KF_EMPTY,
+	    .hook = conf_hook_domain },
+	{ "masquerade_domains", K_STR, G(masquerade_domains),
+	    .flags = KF_EMPTY, .hook = conf_hook_domains },
+	{ "masquerade_envelope", K_BOOL, G(masquerade_envelope), .def = "no" },
+	{ "masquerade_entire_domain", K_BOOL, G(masquerade_entire_domain),
+	    .def = "no" },
+	{ "exposed_users", K_STR, G(exposed_users), .def = "root",
+	    .flags = KF_EMPTY, .hook = conf_hook_users },
+	{ "trusted_users", K_STR, G(trusted_users), .flags = KF_EMPTY,
+	    .hook = conf_hook_users },
 	NB("max_idle", "pooled workers do not exit when idle yet"),
 	/* smtpd: set globally (the default) or in a [section] */
 	{ "listen", K_LISTEN, KS_SECTION,

@@ -84,6 +84,8 @@ struct pctx {
 /* conf.c */
 void	 conf_perr(struct pctx *, int line, const char *, ...)
 	    __attribute__((format(printf, 3, 4)));
+void	 conf_pwarn(struct pctx *, int line, const char *, ...)
+	    __attribute__((format(printf, 3, 4)));
 char	*conf_xprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
 int	 conf_parse_number(const char *, uint64_t *);
 /* Leading blanks and trailing white space cut off, in place. */
@@ -115,8 +117,18 @@ int	 conf_hook_log(struct pctx *, const struct key *, const char *, int,
 	    char **);
 int	 conf_hook_mailbox(struct pctx *, const struct key *, const char *,
 	    int, char **);
+int	 conf_hook_mailbox_command(struct pctx *, const struct key *,
+	    const char *, int, char **);
+int	 conf_hook_default_privs(struct pctx *, const struct key *,
+	    const char *, int, char **);
 int	 conf_hook_readable(struct pctx *, const struct key *, const char *,
 	    int, char **);
+int	 conf_hook_domain(struct pctx *, const struct key *, const char *,
+	    int, char **);
+int	 conf_hook_domains(struct pctx *, const struct key *, const char *,
+	    int, char **);
+int	 conf_hook_users(struct pctx *, const struct key *, const char *, int,
+	    char **);
 int	 conf_hook_mechs(struct pctx *, const struct key *, const char *, int,
 	    char **);
 /* listen: returns -1 after reporting; addr[] filled, *n set otherwise. */

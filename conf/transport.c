@@ -35,6 +35,9 @@ static const struct transport table[] = {
 		.dest = TDEST_NEXTHOP,
 		.dest_key = "remote_concurrency",
 		.dest_off = offsetof(struct conf, remote_concurrency),
+		.dest_init_key = "remote_initial_concurrency",
+		.dest_init_off = offsetof(struct conf,
+		    remote_initial_concurrency),
 	},
 };
 
@@ -43,7 +46,8 @@ _Static_assert(sizeof(table) / sizeof(table[0]) <= TRANSPORT_MAX,
 /* conf_uint() reads the keys the rows name as unsigned. */
 #define IS_UINT(f)	(sizeof(((struct conf *)0)->f) == sizeof(unsigned))
 _Static_assert(IS_UINT(local_processes) && IS_UINT(remote_processes) &&
-    IS_UINT(remote_concurrency), "transport keys must be unsigned");
+    IS_UINT(remote_concurrency) && IS_UINT(remote_initial_concurrency),
+    "transport keys must be unsigned");
 
 size_t
 transport_count(void)
@@ -100,4 +104,10 @@ unsigned
 transport_dest_limit(const struct transport *t, const struct conf *c)
 {
 	return t->dest_key != NULL ? conf_uint(c, t->dest_off) : t->dest_limit;
+}
+
+unsigned
+transport_dest_initial(const struct transport *t, const struct conf *c)
+{
+	return t->dest_init_key != NULL ? conf_uint(c, t->dest_init_off) : 0;
 }

@@ -38,6 +38,10 @@ struct transport {
 	unsigned		 dest_limit;	/* fixed; 0: dest_key's value */
 	const char		*dest_key;	/* NULL: dest_limit */
 	size_t			 dest_off;
+	/* where a destination's window starts (slow start); NULL: at the
+	 * limit */
+	const char		*dest_init_key;
+	size_t			 dest_init_off;
 	int			 keep_root;	/* master does not drop it */
 };
 
@@ -55,6 +59,9 @@ unsigned		 transport_processes(const struct transport *,
 			    const struct conf *);
 /* Jobs at once to one destination; 0: no limit. */
 unsigned		 transport_dest_limit(const struct transport *,
+			    const struct conf *);
+/* Jobs at once to a destination qmgr starts on; 0: the limit. */
+unsigned		 transport_dest_initial(const struct transport *,
 			    const struct conf *);
 
 #endif

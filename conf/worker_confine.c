@@ -18,13 +18,15 @@
 /* What every confined program may read: the C library's and its
  * plug-ins' files (NSS, iconv, locales, zone info, gconv), name service
  * and resolver files. /lib and /lib64 are /usr/lib's on merged-/usr
- * systems (then they add nothing). */
+ * systems (then they add nothing). /etc as a whole, not its files one
+ * by one: a rule on a file holds its inode, and useradd, passwd,
+ * resolvconf and tzdata replace passwd, group, resolv.conf, localtime
+ * by rename, after which no worker could read them (every local user
+ * unknown until a restart). What /etc keeps from a worker's uid, file
+ * modes still keep (shadow, TLS keys). */
 static const char *const sys_ro[] = {
 	"/usr/lib", "/usr/lib64", "/usr/share/zoneinfo", "/lib", "/lib64",
-	"/etc/ld.so.cache", "/etc/nsswitch.conf", "/etc/passwd",
-	"/etc/group", "/etc/hosts", "/etc/resolv.conf", "/etc/host.conf",
-	"/etc/gai.conf", "/etc/services", "/etc/protocols", "/etc/localtime",
-	"/dev/urandom", "/dev/random", "/proc/sys/crypto",
+	"/etc", "/dev/urandom", "/dev/random", "/proc/sys/crypto",
 };
 /* TLS: OpenSSL's config and the CA store (/usr/lib/ssl/certs links
  * there). */
@@ -155,6 +157,8 @@ add_conf(struct rules *rs, const struct worker *w)
 	add(rs, c->config_dir, CONFINE_RO);
 	add_dir_of(rs, c->access_map);
 	add_dir_of(rs, c->alias_map);
+	add_dir_of(rs, c->virtual_map);
+	add_dir_of(rs, c->transport_map);
 	add_dir_of(rs, c->sender_login_map);
 	add_dir_of(rs, c->remote_auth);
 	add(rs, c->sasl_config_dir, CONFINE_RO);
@@ -163,6 +167,7 @@ add_conf(struct rules *rs, const struct worker *w)
 	add(rs, c->smtpd.tls_ca, CONFINE_RO);
 	add_list_dirs(rs, c->local_domains);
 	add_list_dirs(rs, c->relay_domains);
+	add_list_dirs(rs, c->masquerade_domains);
 }
 
 int

@@ -32,6 +32,7 @@
 #define MAX_LISTENER	32
 #define MAX_TEXT	(DSTATUS_TEXT - 1)
 #define MAX_CODE	999
+#define MAX_TLS_POLICY	4	/* 1 + the last enum conf_remote_tls */
 
 static const char *const req_words[] = {
 	[REQ_NONE] = "",
@@ -624,6 +625,10 @@ deliver_request_encode(struct buf *b, const struct deliver_request *d)
 	bad |= ipc_add_str(b, ATTR_DIR, d->dir);
 	bad |= put_str(b, ATTR_NEXTHOP, d->nexthop ? d->nexthop : "",
 	    MAX_NAME);
+	if (d->tls < 0 || d->tls > MAX_TLS_POLICY)
+		return -1;
+	if (d->tls > 0)
+		bad |= ipc_add_num(b, ATTR_TLS_POLICY, d->tls);
 	for (size_t i = 0; i < d->nrcpt && !bad; i++) {
 		if (d->rcpt[i] >= DELIVER_MAX_RCPT)
 			return -1;
@@ -663,6 +668,8 @@ int
 deliver_request_decode(const struct ipc_msg *m, struct deliver_request *d,
     char *err, size_t errlen)
 {
+	long long tls;
+
 	memset(d, 0, sizeof(*d));
 	if (proto_req_type(m) != REQ_DELIVER)
 		return fail(err, errlen, "not a delivery request");
@@ -675,8 +682,11 @@ deliver_request_decode(const struct ipc_msg *m, struct deliver_request *d,
 		goto bad;
 	}
 	if (get_str(m, ATTR_NEXTHOP, MAX_NAME, 0, 0, &d->nexthop, err, errlen)
-	    == -1 || deliver_rcpts_decode(m, d, err, errlen) == -1)
+	    == -1 || get_num(m, ATTR_TLS_POLICY, 1, MAX_TLS_POLICY, 0, 0,
+	    &tls, err, errlen) == -1 ||
+	    deliver_rcpts_decode(m, d, err, errlen) == -1)
 		goto bad;
+	d->tls = (int)tls;
 	if (d->nexthop == NULL)
 		d->nexthop = xstrdup("");
 	return 0;
@@ -704,13 +714,15 @@ deliver_status_encode(struct buf *b, const struct deliver_status *s)
 
 	if ((size_t)s->st.stat >= sizeof(dstat_wire) / sizeof(dstat_wire[0]) ||
 	    s->rcpt >= DELIVER_MAX_RCPT || s->st.code < 0 ||
-	    s->st.code > MAX_CODE)
+	    s->st.code > MAX_CODE || (s->conn_fail != 0 && s->conn_fail != 1))
 		return -1;
 	ipc_begin(b);
 	bad |= ipc_add_num(b, ATTR_RCPT, (long long)s->rcpt);
 	bad |= ipc_add_str(b, ATTR_STATUS, dstat_wire[s->st.stat]);
 	bad |= ipc_add_num(b, ATTR_CODE, s->st.code);
 	bad |= put_str(b, ATTR_TEXT, s->st.text, MAX_TEXT);
+	if (s->conn_fail)
+		bad |= ipc_add_num(b, ATTR_CONN_FAIL, 1);
 	return finish(b, bad);
 }
 
@@ -735,6 +747,8 @@ deliver_status_decode(const struct ipc_msg *m, struct deliver_status *s,
 	if (get_num(m, ATTR_CODE, 0, MAX_CODE, 0, 0, &v, err, errlen) == -1)
 		return -1;
 	s->st.code = (int)v;
+	if (get_flag(m, ATTR_CONN_FAIL, 0, &s->conn_fail, err, errlen) == -1)
+		return -1;
 	return get_fixed(m, ATTR_TEXT, s->st.text, sizeof(s->st.text), 0, 1,
 	    err, errlen);
 }

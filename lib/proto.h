@@ -27,6 +27,7 @@
 #define ATTR_CHUNK		"chunk"
 #define ATTR_DIR		"dir"
 #define ATTR_NEXTHOP		"nexthop"
+#define ATTR_TLS_POLICY		"tls_policy"
 #define ATTR_SERVICE		"service"
 #define ATTR_CLIENT_NAME	"client_name"
 #define ATTR_CLIENT_ADDR	"client_addr"
@@ -49,6 +50,7 @@
 #define ATTR_BLOCKED		"blocked"
 #define ATTR_COUNT_MINUTE	"count_minute"
 #define ATTR_SESSIONS		"sessions"
+#define ATTR_CONN_FAIL		"conn_fail"
 
 /* ---- request types (the value of "req") ---- */
 enum proto_req {
@@ -146,6 +148,8 @@ struct deliver_request {
 	char		*nexthop;	/* may be "" */
 	size_t		*rcpt;		/* recipient indexes into the queue file */
 	size_t		 nrcpt;
+	int		 tls;		/* 0: the agent's default (remote_tls),
+					   else 1 + enum conf_remote_tls */
 };
 int	 deliver_request_encode(struct buf *, const struct deliver_request *);
 /* Whole-request errors (bad id, dir) fail; a bad index fails too: the
@@ -158,6 +162,10 @@ void	 deliver_request_free(struct deliver_request *);
 struct deliver_status {
 	size_t		 rcpt;		/* index, as in the request */
 	struct dstatus	 st;
+	/* 1: st comes from a connection-level failure (the next hop could
+	 * not be reached, or refused or broke the session before MAIL):
+	 * qmgr's per-destination window shrinks. Optional, 0 when absent. */
+	int		 conn_fail;
 };
 int	 deliver_status_encode(struct buf *, const struct deliver_status *);
 int	 deliver_status_decode(const struct ipc_msg *, struct deliver_status *,

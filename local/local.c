@@ -8,8 +8,9 @@
  * creating a missing mailbox, O_EXCL, in a root-owned spool directory),
  * and never modify the queue file (qmgr alone records statuses).
  *
- * This file: the conf/agent hooks, one recipient's delivery and the loop
- * checks; alias.c expands, mailbox.c delivers, forward.c re-injects.
+ * This file: the conf/agent hooks, a job's phases (expand, deliver,
+ * report) and the loop checks; alias.c expands, mailbox.c delivers,
+ * forward.c re-injects, lmtp.c hands users to an LMTP mail store.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -61,6 +62,13 @@ int
 is_local_domain(const char *d)
 {
 	return route_domain(&router, d) == ROUTE_LOCAL;
+}
+
+int
+local_virtual(const char *addr, char *out, size_t outlen,
+    struct route_error *e)
+{
+	return route_virtual(&router, addr, out, outlen, e, NULL, 0);
 }
 
 /* --- loop detection ------------------------------------------------- */
@@ -182,102 +190,285 @@ merge(struct dstatus *total, int *seen, const struct dstatus *r)
 	*seen = 1;
 }
 
-static void
-deliver_rcpt(struct job *j, size_t idx, struct dstatus *res)
-{
-	struct expansion x;
-	struct dstatus	 r;
-	char		 local[256], domain[256], newid[QID_LEN + 1] = "";
-	const char	*addr = j->q->rcpt[idx].addr, *at;
-	size_t		 ll, nfwd = 0, ok = 0;
-	int		 seen = 0, aliased;
+/* --- the phases of a job ---------------------------------------------- */
 
-	memset(&x, 0, sizeof(x));
+#define NO_BATCH	((size_t)-1)
+
+/* One original recipient of the job, through the three phases. */
+struct rcpt {
+	size_t		 i;		/* index into the job's a->rcpt */
+	const char	*addr;
+	struct expansion x;
+	size_t		*bidx;		/* per target: its place in the
+					   store batch, or NO_BATCH */
+	size_t		 nwait;		/* targets waiting for the batch */
+	struct dstatus	 res;
+	int		 seen;		/* res holds an outcome */
+	int		 done;		/* res is final before delivery */
+	int		 aliased;
+	size_t		 ok;		/* targets delivered */
+};
+
+/* The users of the whole job whose mailbox is the LMTP store: one
+ * session for all (one RCPT per distinct user). */
+struct batch {
+	char		**user;
+	struct dstatus	 *res;
+	size_t		  n;
+};
+
+/* Phase 1: the recipient's address checked, then expanded. */
+static void
+expand_rcpt(struct job *j, struct rcpt *rc)
+{
+	char		 local[256], domain[256];
+	const char	*addr = rc->addr, *at;
+	size_t		 ll;
+	struct route	 rt;
+
+	/* transport_map's local:USER delivers to USER (queued recipients
+	 * are not rewritten: the route is decided at delivery) */
+	if (route_resolve(&router, addr, &rt, NULL, NULL) == 0 &&
+	    rt.transport == transport_role(TROLE_LOCAL) &&
+	    strcmp(rt.addr, rt.orig) != 0)
+		addr = rt.addr;
 	at = strrchr(addr, '@');
 	ll = at ? (size_t)(at - addr) : strlen(addr);
 	if (ll == 0 || ll >= sizeof(local) ||
 	    strlcpy(domain, at ? at + 1 : (wk.conf.hostname ?
 	    wk.conf.hostname : "localhost"), sizeof(domain)) >=
 	    sizeof(domain)) {
-		setres(res, DS_BOUNCE, "5.1.3 bad recipient address");
-		log_result(j, addr, NULL, res);
-		return;
+		setres(&rc->res, DS_BOUNCE, "5.1.3 bad recipient address");
+		goto early;
 	}
 	memcpy(local, addr, ll);
 	local[ll] = '\0';
 	lower(local);
 	addr_domain_norm(domain);
 	if (delivered_to(j, addr)) {
-		setres(res, DS_BOUNCE, "5.4.6 mail forwarding loop for %s",
+		setres(&rc->res, DS_BOUNCE, "5.4.6 mail forwarding loop for %s",
 		    addr);
-		log_result(j, addr, NULL, res);
+		goto early;
+	}
+	rc->x.qid = j->id;
+	expand(&rc->x, local, domain, addr, 0);
+	rc->aliased = !(rc->x.n == 1 && rc->x.t[0].kind == T_USER &&
+	    strcmp(rc->x.t[0].dt, addr) == 0);
+	if (rc->x.has_err && rc->x.err.stat == DS_DEFER) {
+		/* Nothing delivered yet: retry the whole expansion later. */
+		rc->res = rc->x.err;
+		goto early;
+	}
+	rc->bidx = xcalloc(rc->x.n ? rc->x.n : 1, sizeof(*rc->bidx));
+	for (size_t t = 0; t < rc->x.n; t++)
+		rc->bidx[t] = NO_BATCH;
+	return;
+early:
+	rc->done = rc->seen = 1;
+	log_result(j, addr, NULL, &rc->res);
+}
+
+/* One target's outcome, logged and merged into its recipient's. */
+static void
+target_done(struct job *j, struct rcpt *rc, const struct target *t,
+    const struct dstatus *r)
+{
+	log_result(j, t->kind == T_USER ? t->dt : rc->addr,
+	    rc->aliased && t->kind == T_USER ? rc->addr : NULL, r);
+	merge(&rc->res, &rc->seen, r);
+	rc->ok += r->stat == DS_SENT;
+}
+
+/* A user for the store's session: 0 when added (answered later), -1
+ * with *r set when it is answered now. */
+static int
+batch_add(struct job *j, struct batch *b, struct rcpt *rc, size_t t,
+    struct dstatus *r)
+{
+	const struct target	*tg = &rc->x.t[t];
+	size_t			 k;
+
+	if (delivered_to(j, tg->dt)) {
+		setres(r, DS_BOUNCE, "5.4.6 mail forwarding loop for %s",
+		    tg->dt);
+		return -1;
+	}
+	for (k = 0; k < b->n; k++)
+		if (strcmp(b->user[k], tg->name) == 0)
+			break;
+	if (k == b->n) {
+		b->user = xreallocarray(b->user, b->n + 1, sizeof(*b->user));
+		b->user[b->n++] = tg->name;
+	}
+	rc->bidx[t] = k;
+	rc->nwait++;
+	return 0;
+}
+
+/*
+ * One target delivered now: the one place a kind of target is dispatched
+ * (new kinds go here). A user whose mailbox is the LMTP store does not
+ * come here: it waits for the job's session (batch_add).
+ */
+static void
+deliver_target(struct job *j, const struct target *t, const char *rcpt,
+    struct dstatus *r)
+{
+	struct ident	 id;
+	struct cmd_run	 c;
+
+	if (t->kind == T_USER) {
+		if (delivered_to(j, t->dt))
+			setres(r, DS_BOUNCE, "5.4.6 mail forwarding loop "
+			    "for %s", t->dt);
+		else if (wk.conf.mailbox_command != NULL)
+			mailbox_command(j, t->name, t->dt, r);
+		else
+			deliver_user(j, t->name, t->dt, r);
 		return;
 	}
-	expand(&x, local, domain, addr, 0);
-	aliased = !(x.n == 1 && x.t[0].kind == T_USER &&
-	    strcmp(x.t[0].dt, addr) == 0);
-	if (x.has_err && x.err.stat == DS_DEFER) {
-		/* Nothing delivered yet: retry the whole expansion later. */
-		*res = x.err;
-		log_result(j, addr, NULL, res);
-		goto out;
+	/* "|command", "/file": uid 0 stands for default_privs */
+	if (ident_uid(t->uid, t->gid, 0, &id, r) == -1)
+		return;
+	if (t->uid != 0 && !id.shell_ok) {	/* a system account's file */
+		setres(r, DS_BOUNCE, "5.7.1 %s has no valid shell for "
+		    "commands and files", id.name);
+		return;
 	}
-	/*
-	 * Deliver every good target, then report one status for the
-	 * original recipient. If one target defers, the whole recipient is
-	 * retried and the targets that succeeded get the message again: a
-	 * possible duplicate, never a loss (SPEC section 8).
-	 */
-	for (size_t i = 0; i < x.n; i++) {
-		if (x.t[i].kind != T_USER) {
+	if (t->kind == T_FILE)
+		file_deliver(j, t->name, &id, rcpt, r);
+	else {
+		c = (struct cmd_run){ .cmd = t->name, .shell = 1, .id = &id,
+		    .user = id.name, .home = id.home, .rcpt = rcpt,
+		    .dt = rcpt };
+		command_deliver(j, &c, r);
+	}
+	if (r->stat == DS_SENT)
+		setres(r, DS_SENT, "2.0.0 delivered to %s %s as %s",
+		    t->kind == T_FILE ? "file" : "command", t->name, id.name);
+}
+
+/* Phase 3: the recipient's one status, reported to qmgr. */
+static void
+finish_rcpt(struct job *j, struct rcpt *rc)
+{
+	if (!rc->done) {
+		if (rc->x.has_err) {
+			log_result(j, rc->addr, NULL, &rc->x.err);
+			merge(&rc->res, &rc->seen, &rc->x.err);
+		}
+		if (!rc->seen) {	/* an alias with no targets at all */
+			setres(&rc->res, DS_BOUNCE,
+			    "5.1.1 alias has no targets");
+			log_result(j, rc->addr, NULL, &rc->res);
+		} else if (rc->res.stat == DS_SENT && rc->x.n > 1)
+			setres(&rc->res, DS_SENT,
+			    "2.0.0 delivered to %zu targets", rc->ok);
+	}
+	agent_report(j->a, rc->i, &rc->res);
+	exp_free(&rc->x);
+	free(rc->bidx);
+	rc->bidx = NULL;
+}
+
+/*
+ * Phase 2, one recipient: every target now but the store's users, then
+ * its forward targets in one message. If one target defers, the whole
+ * recipient is retried and the targets that succeeded get the message
+ * again: a possible duplicate, never a loss (SPEC section 8).
+ */
+static void
+deliver_rcpt(struct job *j, struct rcpt *rc, struct batch *b)
+{
+	struct dstatus	 r;
+	char		 newid[QID_LEN + 1] = "";
+	size_t		 nfwd = 0;
+
+	for (size_t t = 0; t < rc->x.n; t++) {
+		const struct target *tg = &rc->x.t[t];
+
+		if (tg->kind == T_FWD) {
 			nfwd++;
 			continue;
 		}
-		deliver_user(j, x.t[i].name, x.t[i].dt, &r);
-		log_result(j, x.t[i].dt, aliased ? addr : NULL, &r);
-		merge(res, &seen, &r);
-		ok += r.stat == DS_SENT;
+		if (tg->kind == T_USER && store_on()) {
+			if (batch_add(j, b, rc, t, &r) == 0)
+				continue;	/* answered after the session */
+		} else
+			deliver_target(j, tg, rc->addr, &r);
+		target_done(j, rc, tg, &r);
 	}
 	if (nfwd > 0) {
-		forward(j, &x, addr, &r, newid, sizeof(newid));
-		for (size_t i = 0; i < x.n; i++)
-			if (x.t[i].kind == T_FWD)
-				log_result(j, x.t[i].name, addr, &r);
-		merge(res, &seen, &r);
-		ok += r.stat == DS_SENT ? nfwd : 0;
+		forward(j, &rc->x, rc->addr, &r, newid, sizeof(newid));
+		for (size_t t = 0; t < rc->x.n; t++)
+			if (rc->x.t[t].kind == T_FWD)
+				log_result(j, rc->x.t[t].name, rc->addr, &r);
+		merge(&rc->res, &rc->seen, &r);
+		rc->ok += r.stat == DS_SENT ? nfwd : 0;
 	}
-	if (x.has_err) {
-		log_result(j, addr, NULL, &x.err);
-		merge(res, &seen, &x.err);
+}
+
+/* Phase 2b and 3 for the store's users: one session, then every
+ * recipient that waited for it. */
+static void
+deliver_batch(struct job *j, struct rcpt *rc, size_t n, struct batch *b)
+{
+	b->res = xcalloc(b->n, sizeof(*b->res));
+	store_deliver(j, (const char *const *)b->user, b->n, b->res);
+	for (size_t i = 0; i < n && !j->a->lost; i++) {
+		if (rc[i].nwait == 0)
+			continue;
+		for (size_t t = 0; t < rc[i].x.n; t++)
+			if (rc[i].bidx[t] != NO_BATCH)
+				target_done(j, &rc[i], &rc[i].x.t[t],
+				    &b->res[rc[i].bidx[t]]);
+		finish_rcpt(j, &rc[i]);
 	}
-	if (!seen) {	/* an alias with no targets at all */
-		setres(res, DS_BOUNCE, "5.1.1 alias has no targets");
-		log_result(j, addr, NULL, res);
-	} else if (res->stat == DS_SENT && x.n > 1)
-		setres(res, DS_SENT, "2.0.0 delivered to %zu targets", ok);
-out:
-	exp_free(&x);
+	free(b->res);
 }
 
 /* --- the agent hooks ---------------------------------------------- */
 
-/* The deliver hook: every recipient in turn, answered as it is done. */
+/*
+ * The deliver hook, in phases: (1) expand every recipient; (2) deliver
+ * each one's targets, reporting at once a recipient that waits for no
+ * batch (mbox: as soon as it is done), while the store's users are
+ * collected; (3) one LMTP session for them, then their recipients.
+ */
 static void
 local_deliver(struct agent_job *a)
 {
 	struct job	 j;
-	struct dstatus	 r;
+	struct rcpt	*rc;
+	struct batch	 b;
 
 	memset(&j, 0, sizeof(j));
+	memset(&b, 0, sizeof(b));
 	j.a = a;
 	j.id = a->id;
 	j.fd = a->fd;
 	j.q = &a->q;
 	read_headers(&j);
-	for (size_t i = 0; i < a->nrcpt && !a->lost; i++) {
-		deliver_rcpt(&j, a->rcpt[i].idx, &r);
-		agent_report(a, i, &r);
+	rc = xcalloc(a->nrcpt ? a->nrcpt : 1, sizeof(*rc));
+	for (size_t i = 0; i < a->nrcpt; i++) {
+		rc[i].i = i;
+		rc[i].addr = j.q->rcpt[a->rcpt[i].idx].addr;
+		expand_rcpt(&j, &rc[i]);
 	}
+	for (size_t i = 0; i < a->nrcpt && !a->lost; i++) {
+		if (!rc[i].done)
+			deliver_rcpt(&j, &rc[i], &b);
+		if (rc[i].nwait == 0)
+			finish_rcpt(&j, &rc[i]);
+	}
+	if (b.n > 0 && !a->lost)
+		deliver_batch(&j, rc, a->nrcpt, &b);
+	for (size_t i = 0; i < a->nrcpt; i++) {
+		exp_free(&rc[i].x);
+		free(rc[i].bidx);
+	}
+	free(rc);
+	free(b.user);
 	buf_free(&j.hdr);
 }
 
@@ -298,6 +489,7 @@ local_init(struct worker *w)
 	if (w->conf.alias_map && map_open(&aliases, w->conf.alias_map) == -1)
 		fatal("cannot open alias map %s: %s", w->conf.alias_map,
 		    strerror(errno));
+	store_init(&w->conf);
 	signal(SIGCHLD, SIG_DFL);
 }
 

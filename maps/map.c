@@ -6,6 +6,7 @@
  * into the dotted (or IPv6 group) prefixes they cover.
  */
 #include <sys/types.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -36,6 +37,7 @@ struct sbuf {
 struct compile {
 	const char		*path;
 	enum map_kind		 kind;
+	map_check_fn		*check;		/* NULL: none */
 	struct conf_errors	*errs;
 	struct cdb_make		 cdbm;
 	size_t			 line;
@@ -300,7 +302,7 @@ static int
 plain_entry(struct compile *c, char *ent)
 {
 	char	*key, *val, *p, *tag = NULL, *rest, *colon;
-	char	 joined[1024], buf[128];
+	char	 joined[1024], buf[128], why[256];
 	size_t	 klen;
 	struct in6_addr a6;
 	unsigned g[8];
@@ -331,6 +333,10 @@ plain_entry(struct compile *c, char *ent)
 	}
 	if (*val == '\0') {
 		cmsg(c, 0, "missing value");
+		return -1;
+	}
+	if (c->check != NULL && c->check(key, val, why, sizeof(why)) == -1) {
+		cmsg(c, 0, "%s", why);
 		return -1;
 	}
 	lower(key);
@@ -500,8 +506,9 @@ install(struct compile *c, int *fd, const char *tmp, const char *dst)
 	return 0;
 }
 
-int
-map_compile(const char *path, enum map_kind kind, struct conf_errors *errs)
+static int
+compile(const char *path, enum map_kind kind, map_check_fn *check,
+    int check_only, struct conf_errors *errs)
 {
 	struct compile	 c;
 	FILE		*fp;
@@ -511,6 +518,7 @@ map_compile(const char *path, enum map_kind kind, struct conf_errors *errs)
 	memset(&c, 0, sizeof(c));
 	c.path = path;
 	c.kind = kind;
+	c.check = check;
 	c.errs = errs;
 	if ((fp = fopen(path, "r")) == NULL) {
 		conf_errors_add(errs, 0, "%s: cannot open: %s",
@@ -523,8 +531,12 @@ map_compile(const char *path, enum map_kind kind, struct conf_errors *errs)
 		conf_errors_add(errs, 0, "%s: out of memory", path);
 		goto done;
 	}
-	if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0644)) == -1) {
+	/* a check writes its cdb to memory: the same duplicate warnings */
+	if (check_only)
+		fd = memfd_create("postern-map", MFD_CLOEXEC);
+	else
+		fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd == -1) {
 		conf_errors_add(errs, 0, "%s: cannot create: %s", tmp,
 		    strerror(errno));
 		goto done;
@@ -539,17 +551,31 @@ map_compile(const char *path, enum map_kind kind, struct conf_errors *errs)
 		    tmp, strerror(errno));
 		c.ioerr = 1;
 	}
-	if (!c.ioerr && !c.nerr && install(&c, &fd, tmp, dst) == 0)
+	if (!c.ioerr && !c.nerr && (check_only ||
+	    install(&c, &fd, tmp, dst) == 0))
 		ret = 0;
 done:
 	if (fd != -1)
 		close(fd);
-	if (ret == -1 && tmp != NULL)
+	if (ret == -1 && tmp != NULL && !check_only)
 		unlink(tmp);
 	fclose(fp);
 	free(dst);
 	free(tmp);
 	return ret;
+}
+
+int
+map_compile(const char *path, enum map_kind kind, struct conf_errors *errs)
+{
+	return compile(path, kind, NULL, 0, errs);
+}
+
+int
+map_compile_checked(const char *path, map_check_fn *check, int check_only,
+    struct conf_errors *errs)
+{
+	return compile(path, MAP_PLAIN, check, check_only, errs);
 }
 
 int

@@ -21,6 +21,14 @@ struct map {
 /* Compile text map to path.cdb atomically. Problems (with file:line) go
  * to errs; returns 0 on success (warnings allowed), -1 on error. */
 int	 map_compile(const char *path, enum map_kind, struct conf_errors *errs);
+/* A check of one plain entry (key as written, value): 0, or -1 with the
+ * reason in why (reported as "file:line: why"). */
+typedef int	 map_check_fn(const char *key, const char *val, char *why,
+		    size_t whylen);
+/* map_compile with every entry checked by check; with check_only set
+ * nothing is written (postern check): the same diagnostics. */
+int	 map_compile_checked(const char *path, map_check_fn *check,
+	    int check_only, struct conf_errors *errs);
 /* Open path.cdb (a missing file is not an error: an empty map). Logs a
  * warning if the .cdb is older than the text. */
 int	 map_open(struct map *, const char *path);

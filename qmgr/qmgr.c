@@ -30,44 +30,17 @@
 #include "dsn.h"
 #include "conf.h"
 #include "route.h"
+#include "sched.h"
+#include "transport.h"
 
 #define MAX_ACTIVE	500	/* each holds an open fd */
-#define MAX_JOBS	64
 #define JOB_TIMEOUT	(30 * 60)
 #define SCAN_INCOMING	5	/* seconds between scans without a trigger */
 #define SCAN_DEFERRED	10
 
-struct msg {
-	struct msg	*next;
-	char		 id[QID_LEN + 1];
-	int		 fd;		/* active/ID, read-write */
-	struct qfile	 q;
-	int		 jobs;		/* outstanding jobs */
-	int		 hold, delete;	/* admin asked while active */
-	int		 agent_lost;	/* an agent went away without answering */
-};
-
-struct job {
-	struct job	*next;		/* in the wait list */
-	struct msg	*m;
-	size_t		 t;		/* transport_at(t) */
-	char		*nexthop;
-	size_t		*idx;
-	size_t		 nidx;
-	char		*replied;	/* per idx */
-	int		 fd;
-	struct buf	 in;
-	time_t		 started;
-};
-
 static struct worker	 wk;
 static struct msg	*msgs;
 static size_t		 nmsgs;
-static struct job	*waitq[TRANSPORT_MAX], **waitq_tail[TRANSPORT_MAX];
-static struct job	*running[MAX_JOBS];
-static unsigned		 nrunning[TRANSPORT_MAX], limit[TRANSPORT_MAX];
-static unsigned		 dest_limit[TRANSPORT_MAX];	/* 0: none */
-static time_t		 blocked_until[TRANSPORT_MAX];
 static struct queue	 qq;
 static struct router	 router;
 static int		 want_incoming = 1, want_deferred = 1, flush_all;
@@ -106,17 +79,41 @@ to_corrupt(enum qdir from, const char *id, const char *why)
 		log_error("%s: cannot move to corrupt/: %s", id, strerror(errno));
 }
 
-static void
-job_enqueue(struct job *j)
-{
-	j->next = NULL;
-	*waitq_tail[j->t] = j;
-	waitq_tail[j->t] = &j->next;
-	j->m->jobs++;
-}
-
 static void rcpt_record(struct msg *, struct qrcpt *,
     const struct dstatus *);
+
+/*
+ * Route one recipient; 1 if it got no transport and was recorded here:
+ * a transport_map or virtual_map error: target bounces (5xx) or waits
+ * (4xx) without a delivery agent, a failed map lookup waits, and an
+ * address that does not route (cleanup queues only parsed addresses;
+ * one from an older queue file may not) bounces.
+ */
+static int
+route_unroutable(struct msg *m, struct qrcpt *r, struct route *rt)
+{
+	struct dstatus st;
+	int n = route_resolve(&router, r->addr, rt, NULL, NULL);
+
+	if (n == 0 && rt->err.code == 0)
+		return 0;
+	if (n == -2)
+		dstatus_set(&st, DS_DEFER, 451, "4.3.0 routing table lookup "
+		    "failed");
+	else if (n != 0)
+		dstatus_set(&st, DS_BOUNCE, 553, "5.1.3 no route for this "
+		    "address (bad syntax)");
+	else
+		dstatus_set(&st, rt->err.code / 100 == 4 ? DS_DEFER :
+		    DS_BOUNCE, rt->err.code, "%s", rt->err.text);
+	if (n == 0)	/* the admin's error: target, as asked */
+		log_info("%s: to=<%s>: routing table error: target: %s",
+		    m->id, r->addr, st.text);
+	else
+		log_warn("%s: to=<%s>: %s", m->id, r->addr, st.text);
+	rcpt_record(m, r, &st);
+	return 1;
+}
 
 /* Split the message's pending recipients into jobs by transport/nexthop. */
 static void
@@ -131,24 +128,19 @@ msg_schedule(struct msg *m)
 		size_t t;
 		const char *nh;
 		struct job *j = NULL;
+		int tls;
 
 		if (r->status != QR_PENDING)
 			continue;
-		if (route_resolve(&router, r->addr, &rt, NULL, NULL) == -1) {
-			/* cleanup queues only parsed addresses; one from an
-			 * older queue file may still not route: bounce it */
-			struct dstatus st;
-
-			dstatus_set(&st, DS_BOUNCE, 553, "5.1.3 no route for "
-			    "this address (bad syntax)");
-			log_warn("%s: to=<%s>: no route", m->id, r->addr);
-			rcpt_record(m, r, &st);
+		if (route_unroutable(m, r, &rt))
 			continue;
-		}
 		t = transport_index(rt.transport);
 		nh = rt.nexthop;
+		/* transport_map's tls=, else -1: remote_tls */
+		tls = rt.tls_map ? (int)rt.tls : -1;
 		for (size_t k = 0; k < nj; k++)
-			if (jl[k]->t == t && strcasecmp(jl[k]->nexthop, nh) == 0)
+			if (jl[k]->t == t && jl[k]->tls == tls &&
+			    strcasecmp(jl[k]->nexthop, nh) == 0)
 				j = jl[k];
 		if (j == NULL) {
 			if (nj == 64) {		/* later rounds take the rest */
@@ -159,6 +151,7 @@ msg_schedule(struct msg *m)
 			j->m = m;
 			j->t = t;
 			j->nexthop = xstrdup(nh);
+			j->tls = tls;
 			j->fd = -1;
 			buf_init(&j->in, IPC_MAX_FRAME + 4);
 			jl[nj++] = j;
@@ -264,7 +257,7 @@ static int
 job_start(struct job *j)
 {
 	struct deliver_request dr = { .nexthop = j->nexthop, .rcpt = j->idx,
-	    .nrcpt = j->nidx };
+	    .nrcpt = j->nidx, .tls = j->tls + 1 };
 	char path[512];
 	struct buf b;
 	int fd;
@@ -288,137 +281,6 @@ job_start(struct job *j)
 	j->fd = fd;
 	j->started = now();
 	return 0;
-}
-
-/*
- * A job's destination, for the transport's per-destination limit
- * (conf/transport.c): its first recipient (a mailbox, whose lock the
- * deliveries take in turn) or its next hop.
- */
-static const char *
-job_dest(const struct job *j)
-{
-	if (transport_at(j->t)->dest == TDEST_NEXTHOP)
-		return j->nexthop;
-	return j->m->q.rcpt[j->idx[0]].addr;
-}
-
-static int
-dest_busy(const struct job *j)
-{
-	unsigned n = 0;
-
-	if (dest_limit[j->t] == 0)
-		return 0;
-	for (int k = 0; k < MAX_JOBS; k++)
-		if (running[k] && running[k]->t == j->t &&
-		    strcasecmp(job_dest(running[k]), job_dest(j)) == 0)
-			n++;
-	return n >= dest_limit[j->t];
-}
-
-/* The first waiting job of transport tr that may start now, unlinked. */
-static struct job *
-job_next(size_t tr)
-{
-	struct job **pp;
-	int looked = 0;
-
-	for (pp = &waitq[tr]; *pp && looked < 1000; pp = &(*pp)->next, looked++) {
-		struct job *j = *pp;
-		if (dest_busy(j))
-			continue;
-		*pp = j->next;
-		if (*pp == NULL)
-			waitq_tail[tr] = pp;
-		return j;
-	}
-	return NULL;
-}
-
-static void
-job_requeue_front(size_t tr, struct job *j)
-{
-	j->next = waitq[tr];
-	waitq[tr] = j;
-	if (j->next == NULL)
-		waitq_tail[tr] = &j->next;
-}
-
-/*
- * Per-transport limits from the transport table: a transport's jobs at
- * once are its pool size; together they fit in MAX_JOBS (table order
- * first, at least one each).
- */
-static void
-transports_init(void)
-{
-	unsigned used = 0;
-
-	for (size_t t = 0; t < transport_count(); t++) {
-		const struct transport *tr = transport_at(t);
-		unsigned room = MAX_JOBS - used;
-
-		if (room > transport_count() - t)
-			room -= (unsigned)(transport_count() - t - 1);
-		else
-			room = 1;
-		limit[t] = transport_processes(tr, &wk.conf);
-		if (limit[t] > room)
-			limit[t] = room;
-		used += limit[t];
-		dest_limit[t] = transport_dest_limit(tr, &wk.conf);
-		waitq_tail[t] = &waitq[t];
-	}
-}
-
-static unsigned
-jobs_running(void)
-{
-	unsigned n = 0;
-
-	for (size_t t = 0; t < transport_count(); t++)
-		n += nrunning[t];
-	return n;
-}
-
-/* A free slot exists: nrunning of all transports < their limits, whose
- * sum is at most MAX_JOBS. */
-static void
-running_add(struct job *j)
-{
-	for (int k = 0; k < MAX_JOBS; k++)
-		if (running[k] == NULL) {
-			running[k] = j;
-			return;
-		}
-	panic("%s: no free job slot with %u jobs running", j->m->id,
-	    jobs_running());
-}
-
-static void
-dispatch(void)
-{
-	time_t t = now();
-
-	for (size_t tr = 0; tr < transport_count(); tr++) {
-		while (waitq[tr] && nrunning[tr] < limit[tr] &&
-		    blocked_until[tr] <= t) {
-			struct job *j = job_next(tr);
-			if (j == NULL)
-				break;		/* all waiting on busy mailboxes */
-			if (job_start(j) == -1) {
-				log_warn("cannot reach the %s agent: %s; "
-				    "retrying", transport_at(tr)->name,
-				    strerror(errno));
-				blocked_until[tr] = t + 1;
-				job_requeue_front(tr, j);
-				break;
-			}
-			running_add(j);
-			nrunning[tr]++;
-		}
-	}
 }
 
 static void
@@ -480,6 +342,10 @@ job_reply(struct job *j, struct ipc_msg *im)
 		panic("%s: job holds recipient %zu of %zu", j->m->id, ds.rcpt,
 		    j->m->q.nrcpt);
 	j->replied[k] = 1;
+	if (ds.conn_fail) {
+		j->conn_fail = 1;
+		j->conn_why = ds.st;
+	}
 	rcpt_record(j->m, &j->m->q.rcpt[ds.rcpt], &ds.st);
 	return 0;
 }
@@ -496,36 +362,65 @@ job_free(struct job *j)
 	free(j);
 }
 
+/* The job's recipients without an answer wait, with st as the reason;
+ * the job is freed and its message finished when it was the last. */
 static void
-job_end(int slot, const char *why)
+job_close(struct job *j, const struct dstatus *st, int lost)
 {
-	struct job *j = running[slot];
 	struct msg *m = j->m;
 
 	for (size_t k = 0; k < j->nidx; k++) {
 		if (j->replied[k])
 			continue;
 		struct qrcpt *r = &m->q.rcpt[j->idx[k]];
-		struct dstatus st;
 
-		dstatus_set(&st, DS_DEFER, 0, "%s",
-		    why ? why : "4.3.0 delivery agent gave no answer");
-		m->agent_lost = 1;
-		rcpt_record(m, r, &st);
-		log_warn("%s: to=<%s>, status=%s (%s)", m->id, r->addr,
-		    dstat_word(st.stat), r->error);
+		m->agent_lost |= lost;
+		rcpt_record(m, r, st);
+		if (lost)
+			log_warn("%s: to=<%s>, status=%s (%s)", m->id,
+			    r->addr, dstat_word(st->stat), r->error);
+		else
+			log_info("%s: to=<%s>, relay=none, status=%s (%s)",
+			    m->id, r->addr, dstat_word(st->stat), r->error);
 	}
-	running[slot] = NULL;
-	nrunning[j->t]--;
 	job_free(j);
 	if (--m->jobs == 0)
 		msg_finish(m);
 }
 
+/* The job in slot is over: done (why NULL), or the agent went away. Its
+ * answers move the destination's window (sched_release). */
+static void
+job_end(int slot, const char *why)
+{
+	struct job *j = sched_slot(slot);
+	struct dstatus st;
+
+	dstatus_set(&st, DS_DEFER, 0, "%s",
+	    why ? why : "4.3.0 delivery agent gave no answer");
+	sched_release(slot, why ? DF_NONE : j->conn_fail ? DF_FAIL : DF_OK,
+	    &j->conn_why);
+	job_close(j, &st, 1);
+}
+
+/* A job of a dead destination: its recipients wait, untried, with the
+ * destination's last failure (sched_dispatch). */
+static void
+job_suspend(struct job *j, const struct dstatus *why)
+{
+	struct dstatus st;
+	size_t n = strcspn(why->text, " ");
+
+	dstatus_set(&st, DS_DEFER, why->code, "%.*s delivery temporarily "
+	    "suspended: %s", (int)n, why->text, why->text + n +
+	    strspn(why->text + n, " "));
+	job_close(j, &st, 0);
+}
+
 static void
 job_input(int slot)
 {
-	struct job *j = running[slot];
+	struct job *j = sched_slot(slot);
 	struct ipc_msg im;
 	char tmp[65536];
 	ssize_t n;
@@ -576,19 +471,6 @@ msg_unlink(struct msg *m)
 	close(m->fd);
 	qfile_free(&m->q);
 	free(m);
-}
-
-static uint64_t
-backoff(uint32_t attempts)
-{
-	uint64_t d = wk.conf.min_backoff;
-
-	for (uint32_t i = 1; i < attempts && d < wk.conf.max_backoff; i++)
-		d *= 2;
-	if (d > wk.conf.max_backoff)
-		d = wk.conf.max_backoff;
-	/* Jitter: somewhere in [d/2, d], so retries of a burst spread out. */
-	return d / 2 + (uint64_t)arc4random_uniform((uint32_t)(d / 2 + 1));
 }
 
 /* Recipients pending past queue_lifetime fail. */
@@ -660,7 +542,8 @@ msg_defer(struct msg *m, time_t t, time_t age, size_t pending)
 		m->q.next_try = t + 5;
 	} else {
 		m->q.attempts++;
-		m->q.next_try = t + (int64_t)backoff(m->q.attempts);
+		m->q.next_try = t + (int64_t)sched_backoff(m->q.attempts,
+		    wk.conf.min_backoff, wk.conf.max_backoff, arc4random());
 	}
 	qfile_info_update(m->fd, &m->q);
 	if (fsync(m->fd) == -1)
@@ -796,7 +679,7 @@ control(int lfd)
 	if (proto_req_type(&im) == REQ_FLUSH) {
 		want_deferred = 1;
 		flush_all = 1;
-		memset(blocked_until, 0, sizeof(blocked_until));
+		sched_unblock();
 		rep.text = "flushing the deferred queue";
 	} else if (qmgr_admin_decode(&im, &qa, err, sizeof(err)) == -1) {
 		rep.ok = 0;
@@ -852,7 +735,7 @@ qmgr_init(int argc, char **argv)
 		    wk.conf.queue_dir, strerror(errno));
 	route_init(&router, &wk.conf, &errs);
 	conf_errors_free(&errs);
-	transports_init();
+	sched_init(&wk.conf);
 	recover();
 	worker_confine(&wk);
 }
@@ -901,13 +784,15 @@ wait_events(time_t t)
 	pfd[n].events = POLLIN;
 	slot[n++] = -1;
 	for (int k = 0; k < MAX_JOBS; k++) {
-		if (running[k] == NULL)
+		struct job *j = sched_slot(k);
+
+		if (j == NULL)
 			continue;
-		if (t - running[k]->started > JOB_TIMEOUT) {
+		if (t - j->started > JOB_TIMEOUT) {
 			job_end(k, "4.4.7 delivery timed out");
 			continue;
 		}
-		pfd[n].fd = running[k]->fd;
+		pfd[n].fd = j->fd;
 		pfd[n].events = POLLIN;
 		slot[n++] = k;
 	}
@@ -919,7 +804,7 @@ wait_events(time_t t)
 			continue;
 		if (slot[i] == -1)
 			control(pfd[i].fd);
-		else if (running[slot[i]])
+		else if (sched_slot(slot[i]))
 			job_input(slot[i]);
 	}
 }
@@ -941,7 +826,7 @@ main(int argc, char **argv)
 				break;
 		} else {
 			scan_due(t);
-			dispatch();
+			sched_dispatch(job_start, job_suspend);
 		}
 		wait_events(t);
 	}

@@ -145,8 +145,10 @@ resolve(struct job *j, int relay)
 		case DNS_LOOP:
 			final_all(j, DS_DEFER, 451, "4.4.6", t);
 			return NULL;
-		default:
+		default:	/* the next hop cannot be found now */
+			j->a->conn_fail = 1;
 			final_all(j, DS_DEFER, 451, "4.4.3", t);
+			j->a->conn_fail = 0;
 			return NULL;
 		}
 	}
@@ -174,6 +176,7 @@ try_addrs(struct job *j, struct addrinfo *res, int mx)
 	int tried = 0;
 
 	set_last(j, DS_DEFER, 451, "4.4.3", "no address for %s", j->host);
+	conn_failed(j);
 	for (struct addrinfo *ai = res; ai && tried < MAX_ADDRS &&
 	    j->a->nopen > 0; ai = ai->ai_next) {
 		int fd;
@@ -191,6 +194,7 @@ try_addrs(struct job *j, struct addrinfo *res, int mx)
 			set_last(j, DS_DEFER, 421, "4.4.1",
 			    "connect to %s[%s]:%u: %s", j->host, j->ip,
 			    j->port, err);
+			conn_failed(j);
 			log_info("%s: connect to %s[%s]:%u: %s", j->id,
 			    j->host, j->ip, j->port, err);
 			continue;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "remote.h"
+#include "smtp_data.h"
 
 /* Does the first word of text (a greeting or EHLO reply) name us? */
 static int
@@ -42,6 +43,7 @@ greet_lost(struct job *j, struct conn *c)
 
 	conn_errtext(j, c, t, sizeof(t));
 	set_last(j, DS_DEFER, 421, "4.4.2", "%s", t);
+	conn_failed(j);
 	return TRY_NEXT;
 }
 
@@ -59,10 +61,12 @@ static int
 send_body(struct job *j, struct conn *c)
 {
 	char *in = xmalloc(CHUNK), *out = xmalloc(2 * CHUNK + 8);
+	struct smtp_dot d;
 	size_t pos = 0, o;
-	int bol = 1, cr = 0, rv = -1;
+	int rv = -1;
 
 	c->stage = "sending message body";
+	smtp_dot_init(&d);
 	while (pos < j->q->content_len) {
 		ssize_t n = agent_read(j->a, pos, in, CHUNK);
 
@@ -74,47 +78,11 @@ send_body(struct job *j, struct conn *c)
 			goto done;
 		}
 		pos += (size_t)n;
-		o = 0;
-		for (ssize_t k = 0; k < n; k++) {
-			char ch = in[k];
-
-			/* a CR held back: CRLF is one line end */
-			if (cr) {
-				cr = 0;
-				if (ch != '\n') {
-					out[o++] = '\r';
-					bol = 0;
-				}
-			}
-			if (ch == '\r') {
-				cr = 1;
-				continue;
-			}
-			if (ch == '\n') {
-				out[o++] = '\r';
-				out[o++] = '\n';
-				bol = 1;
-				continue;
-			}
-			if (bol && ch == '.')
-				out[o++] = '.';
-			out[o++] = ch;
-			bol = 0;
-		}
+		o = smtp_dot_encode(&d, in, (size_t)n, out);
 		if (conn_write(c, out, o, XFER_TIMEOUT) == -1)
 			goto done;
 	}
-	o = 0;
-	if (cr) {
-		out[o++] = '\r';
-		bol = 0;
-	}
-	if (!bol) {
-		out[o++] = '\r';
-		out[o++] = '\n';
-	}
-	memcpy(out + o, ".\r\n", 3);
-	o += 3;
+	o = smtp_dot_finish(&d, out);
 	c->stage = "sending end of data -- message may be sent more than once";
 	rv = conn_write(c, out, o, XFER_TIMEOUT);
 done:
@@ -241,6 +209,7 @@ hello(struct job *j, struct conn *c, struct smtp_ehlo *e, int helo_ok,
 	} else
 		last_from_reply(j, &r, "host %s[%s] said: %s "
 		    "(in reply to %s command)", "EHLO");
+	conn_failed(j);
 	quit(c);
 	*res = TRY_NEXT;
 	return -1;
@@ -251,7 +220,7 @@ hello(struct job *j, struct conn *c, struct smtp_ehlo *e, int helo_ok,
 static int
 tls_check(const struct job *j)
 {
-	if (wk.conf.remote_tls == RTLS_VERIFY)
+	if (j->tls == RTLS_VERIFY)
 		return TLSC_REQUIRE;
 	if (j->has_cred && wk.conf.remote_auth_tls == ATLS_VERIFY)
 		return TLSC_CHECK;
@@ -267,7 +236,7 @@ static int
 starttls(struct job *j, struct conn *c, struct smtp_ehlo *e,
     enum try_result *res)
 {
-	enum conf_remote_tls lvl = wk.conf.remote_tls;
+	enum conf_remote_tls lvl = j->tls;
 	struct smtp_reply r;
 	struct tlsc_info info;
 	char err[256], flat[SMTP_REPLY_TEXT_MAX];
@@ -280,6 +249,7 @@ starttls(struct job *j, struct conn *c, struct smtp_ehlo *e,
 			return 0;
 		set_last(j, DS_DEFER, 454, "4.7.4", "TLS is required, but was "
 		    "not offered by host %s[%s]", j->host, j->ip);
+		conn_failed(j);
 		log_info("%s: TLS is required, but was not offered by host "
 		    "%s[%s]", j->id, j->host, j->ip);
 		quit(c);
@@ -310,6 +280,7 @@ starttls(struct job *j, struct conn *c, struct smtp_ehlo *e,
 		set_last(j, DS_DEFER, 454, "4.7.5", "TLS is required, but "
 		    "host %s[%s] refused to start TLS: %s", j->host, j->ip,
 		    flat);
+		conn_failed(j);
 		quit(c);
 		*res = TRY_NEXT;
 		return -1;
@@ -326,6 +297,7 @@ starttls(struct job *j, struct conn *c, struct smtp_ehlo *e,
 	if (c->tls == NULL) {
 		set_last(j, DS_DEFER, 454, "4.7.5", "Cannot start TLS with "
 		    "%s[%s]: %s", j->host, j->ip, err);
+		conn_failed(j);
 		log_info("%s: Cannot start TLS with %s[%s]:%u: %s", j->id,
 		    j->host, j->ip, j->port, err);
 		*res = TRY_NEXT;
@@ -368,6 +340,7 @@ open_session(struct job *j, struct conn *c, struct smtp_ehlo *e,
 	if (r.code / 100 != 2) {
 		last_from_reply(j, &r,
 		    "host %s[%s] refused to talk to me: %s%s", "");
+		conn_failed(j);
 		quit(c);
 		*res = TRY_NEXT;
 		return -1;

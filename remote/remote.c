@@ -109,6 +109,8 @@ remote_deliver(struct agent_job *a)
 		    "cannot read queue file content");
 	} else {
 		memcpy(j.nexthop, a->nexthop, strlen(a->nexthop) + 1);
+		j.tls = a->tls > 0 ? (enum conf_remote_tls)(a->tls - 1) :
+		    wk.conf.remote_tls;
 		check_addrs(&j);
 		if (a->nopen > 0)
 			deliver(&j);

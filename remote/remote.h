@@ -54,6 +54,7 @@ struct job {
 	struct agent_job *a;		/* recipients: a->rcpt[0 .. nrcpt) */
 	const char	*id;
 	char		 nexthop[300];
+	enum conf_remote_tls tls;	/* transport_map's, else remote_tls */
 	const struct qfile *q;
 	unsigned char	*accepted;	/* per recipient: RCPT TO got 2xx */
 	int		 eightbit;	/* content has bytes > 127 */
@@ -67,6 +68,8 @@ struct job {
 	int		 conn_use;	/* transactions on this connection */
 	struct dstatus	 last;		/* what every open recipient gets
 					   when the tries end */
+	int		 last_conn;	/* last is a connection-level
+					   failure (conn_failed()) */
 	/* AUTH credentials for this next hop (remote_auth), if any */
 	int		 has_cred;
 	char		 cred_user[CRED_MAX];
@@ -97,6 +100,7 @@ struct conn {
 struct cached {
 	int		 used;
 	char		 nexthop[300];
+	enum conf_remote_tls tls;	/* the policy it was made under */
 	char		 host[256];
 	char		 ip[64];
 	unsigned	 port;
@@ -123,6 +127,7 @@ void	 rcpt_final(struct job *, size_t i, enum dstat, int code,
 void	 final_all(struct job *, enum dstat, int code, const char *dsn,
 	    const char *text);
 void	 final_last(struct job *);
+void	 conn_failed(struct job *);
 void	 set_last(struct job *, enum dstat, int code, const char *dsn,
 	    const char *f, ...) __attribute__((format(printf, 5, 6)));
 void	 reply_dsn(const struct smtp_reply *, char *out, size_t len);

@@ -156,6 +156,7 @@ session_end(struct job *j, struct conn *c, const struct smtp_ehlo *e,
 		cache_drop(k, IDLE_QUIT_TIMEOUT);
 	k->used = 1;
 	fmt(k->nexthop, sizeof(k->nexthop), "%s", j->nexthop);
+	k->tls = j->tls;
 	fmt(k->host, sizeof(k->host), "%s", j->host);
 	fmt(k->ip, sizeof(k->ip), "%s", j->ip);
 	k->port = j->port;
@@ -190,7 +191,7 @@ cache_deliver(struct job *j)
 	int uses;
 
 	for (int i = 0; i < CACHE_MAX; i++)
-		if (cache[i].used &&
+		if (cache[i].used && cache[i].tls == j->tls &&
 		    strcasecmp(cache[i].nexthop, j->nexthop) == 0) {
 			k = &cache[i];
 			break;

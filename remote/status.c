@@ -116,6 +116,20 @@ set_last(struct job *j, enum dstat st, int code, const char *dsn,
 	va_end(ap);
 	clean_copy(text, sizeof(text), tmp);
 	dstatus_set(&j->last, st, code, "%s %s", dsn, text);
+	j->last_conn = 0;
+}
+
+/*
+ * The last try's error (just set) is the next hop's, at the connection
+ * level: no address, no connection, or a session refused, lost or failed
+ * before MAIL (greeting, EHLO, TLS that remote_tls requires). qmgr shrinks
+ * the destination's window on it, and declares it dead after a cohort of
+ * them; a recipient's or a message's own 4xx/5xx is never one.
+ */
+void
+conn_failed(struct job *j)
+{
+	j->last_conn = 1;
 }
 
 /* Every recipient still open gets the last try's error. */
@@ -129,7 +143,9 @@ final_last(struct job *j)
 	fmt(dsn, sizeof(dsn), "%.*s", (int)n, text);
 	text += n;
 	text += strspn(text, " ");
+	j->a->conn_fail = j->last_conn;
 	final_all(j, j->last.stat, j->last.code, dsn, text);
+	j->a->conn_fail = 0;
 }
 
 /* DSN for a server reply: its own enhanced code if sane, else X.0.0. */

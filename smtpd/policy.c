@@ -518,37 +518,82 @@ dns:
 static int
 local_user_known(const char *local)
 {
-	char u[256], *v;
-	size_t bl = addr_local_base_len(local);
-	int r;
+	return route_user_known(have_alias ? &alias_map : NULL, local);
+}
 
-	if (bl == 0 || bl >= sizeof(u))
-		return 0;
-	memcpy(u, local, bl);
-	u[bl] = '\0';
-	for (char *p = u; *p; p++)
-		*p = tolower((unsigned char)*p);
-	if (strcmp(u, "postmaster") == 0)
-		return 1;
-	if (getpwnam(u) != NULL)
-		return 1;
-	if (!have_alias)
-		return 0;
-	if ((r = map_lookup(&alias_map, u, &v)) == 1) {
-		free(v);
-		return 1;
-	}
-	if (r == -1)
+/* The local part of addr into out ("" if it does not fit). */
+static void
+local_part(const char *addr, char *out, size_t outlen)
+{
+	const char *at = strrchr(addr, '@');
+	size_t n = at != NULL ? (size_t)(at - addr) : strlen(addr);
+
+	if (n >= outlen)
+		n = 0;
+	memcpy(out, addr, n);
+	out[n] = '\0';
+}
+
+/* A recipient in a local domain: virtual_map (an error: target gets its
+ * own reply), then the user or alias it names must exist. */
+static int
+local_rcpt(const char *rcpt, const char *local, char *out, size_t outlen)
+{
+	struct route_error e;
+	char to[ROUTE_ADDR_MAX], lp[256];
+	const char *at;
+	int n;
+
+	switch (route_virtual(&router, rcpt, to, sizeof(to), &e, NULL, 0)) {
+	case RV_ERROR:
+		(void)reply_data(out, outlen, e.code, e.text);
 		return -1;
-	/* an alias for the whole "user+ext" */
-	if (local[bl] == '+' && strlen(local) < sizeof(u)) {
-		snprintf(u, sizeof(u), "%s", local);
-		if ((r = map_lookup(&alias_map, u, &v)) == 1) {
-			free(v);
-			return 1;
-		}
+	case RV_TEMP:
+		return policy_reply(out, outlen, R_LOOKUP_TEMP_ADDR, rcpt);
+	case RV_ADDR:
+		/* a remote target is the admin's word; a local one must be
+		 * a user or an alias */
+		at = strrchr(to, '@');
+		if (at == NULL || route_domain(&router, at + 1) != ROUTE_LOCAL)
+			return 0;
+		local_part(to, lp, sizeof(lp));
+		local = lp;
+		break;
+	case RV_NONE:
+		break;
 	}
-	return r == -1 ? -1 : 0;
+	n = local_user_known(local);
+	if (n == -1)
+		return policy_reply(out, outlen, R_LOOKUP_TEMP_ADDR, rcpt);
+	if (n == 0)
+		return policy_reply(out, outlen, R_USER_UNKNOWN, rcpt);
+	return 0;
+}
+
+/* A recipient we may relay: transport_map may refuse it (error:) or
+ * route it to a local user (local:user), who must exist. */
+static int
+relay_rcpt(const char *rcpt, char *out, size_t outlen)
+{
+	struct route r;
+	char lp[256];
+	int n;
+
+	if ((n = route_resolve(&router, rcpt, &r, NULL, NULL)) == -2)
+		return policy_reply(out, outlen, R_LOOKUP_TEMP_ADDR, rcpt);
+	if (n != 0)
+		return policy_reply(out, outlen, R_BAD_ADDR);
+	if (r.err.code != 0) {
+		(void)reply_data(out, outlen, r.err.code, r.err.text);
+		return -1;
+	}
+	if (r.transport != transport_role(TROLE_LOCAL))
+		return 0;
+	local_part(r.addr, lp, sizeof(lp));
+	if ((n = local_user_known(lp)) == 1)
+		return 0;
+	return policy_reply(out, outlen, n == 0 ? R_USER_UNKNOWN :
+	    R_LOOKUP_TEMP_ADDR, rcpt);
 }
 
 int
@@ -612,20 +657,12 @@ policy_rcpt(struct session *s, const struct addr *path, char *rcpt,
 		if (s->delayed_from[0])
 			return copy_reply(out, outlen, s->delayed_from);
 	}
-	if (dest == ROUTE_LOCAL) {
-		n = local_user_known(a.local);
-		if (n == -1)
-			return policy_reply(out, outlen, R_LOOKUP_TEMP_ADDR,
-			    rcpt);
-		if (n == 0)
-			return policy_reply(out, outlen, R_USER_UNKNOWN,
-			    rcpt);
-		return 0;
-	}
+	if (dest == ROUTE_LOCAL)
+		return local_rcpt(rcpt, a.local, out, outlen);
 	if (to_relay || s->connect_relay || dest == ROUTE_RELAY_DOMAIN ||
 	    (strcmp(s->name, "unknown") != 0 &&	/* verified name */
 	    route_relay_client(&router, s->name)))
-		return 0;
+		return relay_rcpt(rcpt, out, outlen);
 	return policy_reply(out, outlen, R_RELAY_DENIED, rcpt);
 }
 

@@ -9,6 +9,8 @@ PKGS="build-essential pkg-config libevent-dev libssl-dev libcdb-dev tinycdb
  postfix unbound dnsmasq-base valgrind libseccomp-dev pflogsumm"
 
 missing=""
+# the mail store the LMTP tests and bench start (tests/integration/dovecot.py)
+PKGS="$PKGS dovecot-core dovecot-lmtpd"
 for p in $PKGS; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done

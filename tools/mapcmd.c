@@ -13,28 +13,67 @@
 
 #include "conf.h"
 #include "map.h"
+#include "route.h"
 #include "tools/tools.h"
 
 static int
-compile(const char *file, enum map_kind kind)
+compile(const char *file, enum map_kind kind, map_check_fn *check)
 {
 	struct conf_errors e;
 	int r;
 
 	memset(&e, 0, sizeof(e));
-	r = map_compile(file, kind, &e);
+	if (check != NULL)
+		r = map_compile_checked(file, check, 0, &e);
+	else
+		r = map_compile(file, kind, &e);
 	for (size_t i = 0; i < e.n; i++)
 		fprintf(stderr, "postern: %s\n", e.msg[i]);
 	conf_errors_free(&e);
 	return r;
 }
 
-static int
-is_aliases(const char *file)
+static const char *
+base_name(const char *file)
 {
 	const char *b = strrchr(file, '/');
 
-	return strcmp(b ? b + 1 : file, "aliases") == 0;
+	return b ? b + 1 : file;
+}
+
+static int
+same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return b != NULL && stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
+	    sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* The entry check of FILE: virtual_map's or transport_map's when the
+ * config names it so (or it is called virtusertable / mailertable). */
+static map_check_fn *
+checker(const char *conf_file, const char *file)
+{
+	struct conf c;
+	struct conf_errors e = { 0 };
+	map_check_fn *fn = NULL;
+
+	memset(&c, 0, sizeof(c));
+	conf_worker = 1;	/* never the private files (tools_conf_load) */
+	if (conf_load(conf_file, &c, &e) == 0) {
+		if (same_file(file, c.virtual_map))
+			fn = route_virtual_check;
+		else if (same_file(file, c.transport_map))
+			fn = route_transport_check;
+	}
+	conf_errors_free(&e);
+	conf_free(&c);
+	if (fn == NULL && strcmp(base_name(file), "virtusertable") == 0)
+		fn = route_virtual_check;
+	if (fn == NULL && strcmp(base_name(file), "mailertable") == 0)
+		fn = route_transport_check;
+	return fn;
 }
 
 int
@@ -60,8 +99,9 @@ map_main(const char *conf_file, int argc, char **argv)
 		return 1;
 	}
 	if (key == NULL)
-		return compile(file, is_aliases(file) ? MAP_ALIASES :
-		    MAP_PLAIN) == 0 ? 0 : 1;
+		return compile(file, strcmp(base_name(file), "aliases") == 0 ?
+		    MAP_ALIASES : MAP_PLAIN, checker(conf_file, file)) == 0 ?
+		    0 : 1;
 
 	r = snprintf(cdb, sizeof(cdb), "%s.cdb", file);
 	if (r < 0 || (size_t)r >= sizeof(cdb)) {
@@ -112,7 +152,7 @@ aliases_main(const char *conf_file, int argc, char **argv)
 		conf_free(&c);
 		return 1;
 	}
-	if (compile(c.alias_map, MAP_ALIASES) == -1) {
+	if (compile(c.alias_map, MAP_ALIASES, NULL) == -1) {
 		conf_free(&c);
 		return 1;
 	}

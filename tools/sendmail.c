@@ -32,7 +32,7 @@
 #define OPEN_TIMEOUT_MS	(60 * 1000)
 #define DATA_TIMEOUT_MS	(10 * 60 * 1000)
 
-enum mode { M_DELIVER, M_LIST, M_ALIASES, M_SMTP, M_FLUSH };
+enum mode { M_DELIVER, M_LIST, M_ALIASES, M_SMTP, M_FLUSH, M_VERIFY };
 
 struct sm {
 	int		 fd;		/* to cleanup */
@@ -53,7 +53,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: sendmail [-t] [-i|-oi] [-f sender] [-F name] "
 	    "[-c config] [recipient ...]\n"
-	    "       sendmail -bp | -bi | -q\n");
+	    "       sendmail -bp | -bi | -q | -bv address ...\n");
 	return EX_USAGE_;
 }
 
@@ -500,6 +500,8 @@ parse_opts(int argc, char **argv, struct sm_opts *o)
 					o->mode = M_ALIASES;
 				else if (strcmp(v, "s") == 0)
 					o->mode = M_SMTP;
+				else if (strcmp(v, "v") == 0)
+					o->mode = M_VERIFY;
 				else {
 					fprintf(stderr, "sendmail: -b%s is not "
 					    "supported\n", v);
@@ -575,6 +577,14 @@ sendmail_main(int argc, char **argv)
 	}
 	if (o.mode == M_ALIASES)
 		return aliases_main(conf_path(o.cf), 0, NULL);
+	if (o.mode == M_VERIFY) {
+		if (o.extract) {
+			fprintf(stderr, "sendmail: -bv -t is not supported "
+			    "(give the addresses)\n");
+			return EX_USAGE_;
+		}
+		return verify_main(conf_path(o.cf), argc - i, argv + i);
+	}
 	if (o.mode == M_FLUSH) {
 		char *fl[] = { "flush", NULL };
 

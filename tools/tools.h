@@ -29,6 +29,9 @@ int	 aliases_main(const char *conf_file, int argc, char **argv);
 /* `postern route ADDRESS...`: what maps/route decides for each address,
  * step by step (tools/route.c). */
 int	 route_main(const char *conf_file, int argc, char **argv);
+/* `sendmail -bv ADDRESS...`: the same decision, one line per address in
+ * Sendmail's words; 0 if all are deliverable, else a sysexits code. */
+int	 verify_main(const char *conf_file, int argc, char **argv);
 
 /* The mailq listing of queue_dir (incoming, active, deferred, hold) to
  * out: Postfix mailq text, or one JSON object per line when json is set.

@@ -50,17 +50,28 @@ def users():
     if not IS_ROOT:
         me = pwd.getpwuid(os.getuid()).pw_name
         return {"alice": me, "bob": me, "carol": me, "real": False}
+    created = create_users(TEST_USERS)
+    yield {"alice": TEST_USERS[0], "bob": TEST_USERS[1],
+           "carol": TEST_USERS[2], "real": True}
+    remove_users(created)
+
+
+def create_users(names):
+    """As root: the logins in names that do not exist yet, created without
+    a home; returns those it made (for remove_users)."""
     created = []
-    for u in TEST_USERS:
+    for u in names:
         try:
             pwd.getpwnam(u)
         except KeyError:
             subprocess.run(["useradd", "-M", "-N", "-d", "/nonexistent",
                             "-s", "/usr/sbin/nologin", u], check=True)
             created.append(u)
-    yield {"alice": TEST_USERS[0], "bob": TEST_USERS[1],
-           "carol": TEST_USERS[2], "real": True}
-    for u in created:
+    return created
+
+
+def remove_users(names):
+    for u in names:
         subprocess.run(["userdel", u], check=False)
 
 

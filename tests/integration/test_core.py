@@ -342,11 +342,11 @@ def test_not_built_key_refuses_to_start(make_postern):
     with open(p.conf) as f:
         text = f.read()
     with open(p.conf, "w") as f:
-        f.write(text.replace("min_backoff", "virtual_map = %s/etc/virtual\n"
-                             "min_backoff" % p.base, 1))
+        f.write(text.replace("min_backoff", "max_idle = 100s\n"
+                             "min_backoff", 1))
     n = 1 + [l.split("=")[0].strip() for l in open(p.conf)].index(
-        "virtual_map")
-    want = "%s:%d: virtual_map: not supported yet" % (p.conf, n)
+        "max_idle")
+    want = "%s:%d: max_idle: not supported yet" % (p.conf, n)
     r = p.cli("check", check=False)
     assert r.returncode != 0 and want in r.stderr
     r = p.cli("start", check=False)

@@ -484,29 +484,76 @@ test_not_built_keys(void **state)
 	struct conf		 c;
 	struct conf_errors	 e;
 
-	expect_error("virtual_map = /etc/postern/virtual\n",
-	    "1: virtual_map: not supported yet (comes with the routing "
-	    "layer)");
-	expect_error("\nmasquerade_as = example.com\n",
-	    "2: masquerade_as: not supported yet (address masquerading is "
-	    "not built)");
-	expect_error("[smtp]\nlisten = 0.0.0.0:25\nallow_forward_files = no\n",
-	    "3: allow_forward_files: not supported yet (~/.forward files are "
-	    "not read yet)");
+	expect_error("\nmasquerade_as = example..com\n",
+	    "2: bad masquerade_as \"example..com\" (a domain name)");
 	expect_error("mailbox = maildir:Maildir/\n",
 	    "1: mailbox: maildir path must start with / or ~/");
 	expect_error("\nmailbox_size_limit = 5q\n",
 	    "2: bad size \"5q\" for mailbox_size_limit");
-	expect_error("mailbox = lmtp:unix:/run/dovecot/lmtp\n",
-	    "1: mailbox: not supported yet (only mbox: and maildir: delivery "
-	    "are built)");
-	expect_error("mailbox = /var/mail/%u\n",
-	    "1: mailbox must be mbox:PATH or maildir:PATH/");
-	assert_int_equal(load("default_privs = nobody\ntransport_map = x\n"
-	    "mailbox_command = /bin/true\nexposed_users = root\n", &c, &e),
-	    -1);
-	assert_int_equal(e.n, 4);
+	expect_error("mailbox = lmtp:unix:run/lmtp\n",
+	    "1: mailbox: bad LMTP store \"unix:run/lmtp\": unix: needs an "
+	    "absolute socket path");
+	expect_error("\nmailbox = lmtp:[127.0.0.1]:0\n",
+	    "2: mailbox: bad LMTP store \"[127.0.0.1]:0\": PORT must be a "
+	    "number from 1 to 65535");
+	expect_error("mailbox = lmtp:[127.0.0.1]:65536\n",
+	    "1: mailbox: bad LMTP store \"[127.0.0.1]:65536\": PORT must be "
+	    "a number from 1 to 65535");
+	expect_error("mailbox = lmtp:127.0.0.1:24\n",
+	    "1: mailbox: bad LMTP store \"127.0.0.1:24\": must be "
+	    "unix:/PATH or [HOST]:PORT");
+	expect_error("mailbox = lmtp:[]:24\n",
+	    "1: mailbox: bad LMTP store \"[]:24\": must be unix:/PATH or "
+	    "[HOST]:PORT");
+#define LONGP "unix:/run/dovecot/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" \
+	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	expect_error("mailbox = lmtp:" LONGP "\n", "1: mailbox: bad LMTP store "
+	    "\"" LONGP "\": socket path longer than 107 bytes");
+#undef LONGP
+	expect_error("mailbox = /var/mail/%u\n", "1: mailbox must be mbox:PATH, "
+	    "maildir:PATH/, lmtp:unix:/PATH or lmtp:[HOST]:PORT");
+	assert_int_equal(load("mailbox = lmtp:unix:/run/dovecot/lmtp\n", &c,
+	    &e), 0);
+	assert_string_equal(c.mailbox, "lmtp:unix:/run/dovecot/lmtp");
 	done(&c, &e);
+	assert_int_equal(load("mailbox = lmtp:[::1]:24\n", &c, &e), 0);
+	done(&c, &e);
+	assert_int_equal(load("mailbox = lmtp:[store.example]:2003\n", &c, &e),
+	    0);
+	done(&c, &e);
+	assert_int_equal(load("default_privs = nobody\ntransport_map = x\n"
+	    "mailbox_command = /bin/true\nexposed_users = a/b\n", &c, &e),
+	    -1);
+	assert_int_equal(e.n, 2);
+	done(&c, &e);
+}
+
+/* The local delivery keys of commands, files and .forward. */
+static void
+test_command_keys(void **state)
+{
+	struct conf		 c;
+	struct conf_errors	 e;
+
+	assert_int_equal(load("mailbox_command = /usr/bin/procmail -d $USER\n"
+	    "allow_forward_files = no\ncommand_time_limit = 30s\n", &c, &e),
+	    0);
+	assert_string_equal(c.mailbox_command, "/usr/bin/procmail -d $USER");
+	assert_int_equal(c.allow_forward_files, 0);
+	assert_int_equal(c.command_time_limit, 30);
+	assert_string_equal(c.default_privs, "nobody");
+	done(&c, &e);
+	assert_int_equal(load("", &c, &e), 0);
+	assert_null(c.mailbox_command);
+	assert_int_equal(c.allow_forward_files, 1);
+	assert_int_equal(c.command_time_limit, 1000);
+	done(&c, &e);
+	expect_error("default_privs = root\n",
+	    "1: default_privs: must not be root (root)");
+	expect_error("\ndefault_privs = no-such-user-here\n",
+	    "2: default_privs: no such user: no-such-user-here");
+	expect_error("command_time_limit = 0\n",
+	    "1: command_time_limit must be greater than 0");
 	/* the keys that were implemented next to them still work */
 	assert_int_equal(load(
 	    "dns_servers = 127.0.0.1:5353\n"
@@ -529,6 +576,38 @@ test_not_built_keys(void **state)
 }
 
 /* The same key twice in one section: the last counts, with a warning. */
+/* Masquerading and local-sender keys (cleanup/rewrite.c reads them). */
+static void
+test_masquerade_keys(void **state)
+{
+	struct conf		 c;
+	struct conf_errors	 e;
+
+	(void)state;
+	assert_int_equal(load("user = nobody\n", &c, &e), 0);
+	assert_null(c.masquerade_as);
+	assert_string_equal(c.exposed_users, "root");
+	assert_null(c.trusted_users);
+	assert_int_equal(c.masquerade_envelope, 0);
+	done(&c, &e);
+	assert_int_equal(load("masquerade_as = Dominio.COM.uy.\n"
+	    "masquerade_domains = a.example /etc/x\nexposed_users =\n"
+	    "masquerade_entire_domain = yes\ntrusted_users = root, smmsp\n",
+	    &c, &e), 0);
+	assert_string_equal(c.masquerade_as, "dominio.com.uy");
+	assert_string_equal(c.masquerade_domains, "a.example /etc/x");
+	assert_null(c.exposed_users);
+	assert_int_equal(c.masquerade_entire_domain, 1);
+	assert_string_equal(c.trusted_users, "root, smmsp");
+	assert_int_equal(e.nwarn, 0);
+	done(&c, &e);
+	/* without masquerade_as they do nothing: a warning each */
+	assert_int_equal(load("masquerade_envelope = yes\n"
+	    "masquerade_domains = a.example\n", &c, &e), 0);
+	assert_int_equal(e.nwarn, 2);
+	done(&c, &e);
+}
+
 static void
 test_duplicate_key(void **state)
 {
@@ -774,6 +853,8 @@ main(void)
 		cmocka_unit_test(test_listen_parsing),
 		cmocka_unit_test(test_tls_checks),
 		cmocka_unit_test(test_not_built_keys),
+		cmocka_unit_test(test_masquerade_keys),
+		cmocka_unit_test(test_command_keys),
 		cmocka_unit_test(test_duplicate_key),
 		cmocka_unit_test(test_submission_keys),
 		cmocka_unit_test(test_missing_file),

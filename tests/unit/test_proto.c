@@ -426,7 +426,7 @@ static void
 test_deliver_request(void **state)
 {
 	size_t idx[] = { 0, 7, 9999 };
-	struct deliver_request r = { QID, "active", "[mx]:25", idx, 3 }, d;
+	struct deliver_request r = { QID, "active", "[mx]:25", idx, 3, 0 }, d;
 
 	(void)state;
 	assert_int_equal(deliver_request_encode(&b, &r), 0);
@@ -438,7 +438,22 @@ test_deliver_request(void **state)
 	assert_string_equal(d.nexthop, "[mx]:25");
 	assert_int_equal(d.nrcpt, 3);
 	assert_int_equal(d.rcpt[2], 9999);
+	assert_int_equal(d.tls, 0);	/* absent: the agent's default */
 	deliver_request_free(&d);
+
+	/* transport_map's tls=verify travels as 1 + RTLS_VERIFY */
+	r.tls = 4;
+	assert_int_equal(deliver_request_encode(&b, &r), 0);
+	parse();
+	assert_int_equal(deliver_request_decode(&m, &d, err, sizeof(err)), 0);
+	assert_int_equal(d.tls, 4);
+	deliver_request_free(&d);
+	r.tls = 5;
+	assert_int_equal(deliver_request_encode(&b, &r), -1);
+	r.tls = 0;
+	frame("deliver"); add(ATTR_QUEUE_ID, QID); add(ATTR_DIR, "active");
+	add(ATTR_TLS_POLICY, "5"); add(ATTR_RCPT, "1"); done();
+	assert_int_equal(deliver_request_decode(&m, &d, err, sizeof(err)), -1);
 
 	/* nexthop may be absent: "" */
 	frame("deliver"); add(ATTR_QUEUE_ID, QID); add(ATTR_DIR, "active");
@@ -501,7 +516,7 @@ test_deliver_request_rejects(void **state)
 static void
 test_deliver_status(void **state)
 {
-	struct deliver_status s, d;
+	struct deliver_status s = { 0 }, d;
 	char *t240 = str_of(240, 't');
 
 	(void)state;
@@ -523,8 +538,25 @@ test_deliver_status(void **state)
 		    sizeof(err)), 0);
 		assert_int_equal(d.st.stat, st);
 	}
+	assert_int_equal(d.conn_fail, 0);
+	assert_null(ipc_get(&m, ATTR_CONN_FAIL));	/* sent only when set */
+	s.conn_fail = 1;
+	assert_int_equal(deliver_status_encode(&b, &s), 0);
+	parse();
+	assert_int_equal(deliver_status_decode(&m, &d, err, sizeof(err)), 0);
+	assert_int_equal(d.conn_fail, 1);
+	s.conn_fail = 2;
+	assert_int_equal(deliver_status_encode(&b, &s), -1);
+	s.conn_fail = 0;
 	s.rcpt = DELIVER_MAX_RCPT;
 	assert_int_equal(deliver_status_encode(&b, &s), -1);
+
+	frame(NULL); add(ATTR_RCPT, "1"); add(ATTR_STATUS, "defer");
+	add(ATTR_CONN_FAIL, "2"); done();
+	assert_int_equal(deliver_status_decode(&m, &d, err, sizeof(err)), -1);
+	frame(NULL); add(ATTR_RCPT, "1"); add(ATTR_STATUS, "defer");
+	add(ATTR_CONN_FAIL, "yes"); done();
+	assert_int_equal(deliver_status_decode(&m, &d, err, sizeof(err)), -1);
 
 	frame(NULL); add(ATTR_STATUS, "sent"); done();	/* no rcpt */
 	assert_int_equal(deliver_status_decode(&m, &d, err, sizeof(err)), -1);
