@@ -43,6 +43,7 @@ static const struct profile {
 } profiles[] = {
 	{ "smtpd",	1, 1, { NULL }, { NULL } },
 	{ "cleanup",	0, 0, { QDIR_INCOMING }, { NULL } },
+	{ "pickup",	0, 0, { QDIR_MAILDROP }, { NULL } },	/* cleanup -s */
 	{ "qmgr",	0, 0, { QDIR_INCOMING, QDIR_ACTIVE, QDIR_DEFERRED,
 	    QDIR_HOLD, QDIR_CORRUPT }, { NULL } },
 	{ "remote",	1, 0, { NULL }, { QDIR_ACTIVE } },
@@ -172,12 +173,16 @@ int
 worker_confine(struct worker *w)
 {
 	const struct profile *p = NULL;
+	const char *prog = w->prog;
 	struct rules *rs;
 	char path[1024];
 	int r;
 
+	/* cleanup's pickup service reads maildrop/, never incoming/ */
+	if (strcmp(prog, "cleanup") == 0 && strcmp(w->service, "pickup") == 0)
+		prog = w->service;
 	for (size_t i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++)
-		if (strcmp(profiles[i].prog, w->prog) == 0)
+		if (strcmp(profiles[i].prog, prog) == 0)
 			p = &profiles[i];
 	if (p == NULL)
 		return 0;

@@ -365,6 +365,7 @@ cleanup_open_init(struct cleanup_open *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->received = 1;
+	o->uid = -1;
 }
 
 /* ---- optional string fields of a struct, driven by a table ---- */
@@ -447,6 +448,9 @@ open_flags_encode(struct buf *b, const struct cleanup_open *o)
 	if (o->max_header_size > 0)
 		bad |= ipc_add_num(b, ATTR_MAX_HEADER_SIZE,
 		    (long long)o->max_header_size);
+	if (o->uid >= 0)
+		bad |= o->uid > 0xffffffffLL ||
+		    ipc_add_num(b, ATTR_UID, o->uid);
 	return bad;
 }
 
@@ -514,7 +518,8 @@ open_flags_decode(const struct ipc_msg *m, struct cleanup_open *o,
 	    &v, err, errlen) == -1)
 		return -1;
 	o->max_header_size = (size_t)v;
-	return 0;
+	return get_num(m, ATTR_UID, 0, 0xffffffffLL, -1, 0, &o->uid, err,
+	    errlen);
 }
 
 int

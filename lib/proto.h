@@ -114,6 +114,7 @@ struct cleanup_open {
 	int		 msa;		/* authenticated submission */
 	size_t		 max_size;	/* 0 = server default */
 	size_t		 max_header_size;
+	long long	 uid;		/* local submitter (pickup); -1 none */
 };
 void	 cleanup_open_init(struct cleanup_open *);
 int	 cleanup_open_encode(struct buf *, const struct cleanup_open *);
