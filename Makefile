@@ -42,7 +42,7 @@ TRANSPORTS := $(shell sed -n 's/^[[:space:]]*\.program = "\([a-z0-9_]*\)",.*/\1/
 # but for tools/postdrop.c: the setgid helper is a program of its own, so
 # that the set-id binary is not also the admin CLI.
 # Everything but postern is installed under LIBEXECDIR.
-PROGS = postern smtpd cleanup qmgr anvil postdrop $(TRANSPORTS)
+PROGS = postern smtpd cleanup qmgr anvil showq postdrop $(TRANSPORTS)
 LIBEXEC_PROGS = $(filter-out postern,$(PROGS))
 $(foreach p,$(LIBEXEC_PROGS),$(eval $(p)_SRCS = $$(wildcard $(p)/*.c)))
 postern_SRCS = $(filter-out tools/postdrop.c,$(wildcard master/*.c tools/*.c))
@@ -87,7 +87,9 @@ $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(LIBPOSTERN)
 
 # Tests of a program's own module link that program's object.
 $(BUILD)/tests/test_dsn: $(OBJ)/qmgr/dsn.o
-$(BUILD)/tests/test_mailq: $(OBJ)/tools/queue.o
+$(BUILD)/tests/test_mailq: $(OBJ)/tools/queue.o $(OBJ)/tools/showq_client.o
+# showq lists the queue with mailq's own code (mailq_list).
+$(BUILD)/showq: $(OBJ)/tools/queue.o $(OBJ)/tools/showq_client.o
 
 # libFuzzer harnesses (tests/fuzz/fuzz_*.c) with ASan+UBSan; built, not
 # run, by `make fuzz`:  build/fuzz/fuzz_addr -max_total_time=60

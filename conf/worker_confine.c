@@ -39,7 +39,7 @@ static const struct profile {
 	const char	*prog;
 	int		 tls, sasl;
 	const char	*rw[5];		/* queue subdirectories */
-	const char	*ro[1];
+	const char	*ro[4];
 } profiles[] = {
 	{ "smtpd",	1, 1, { NULL }, { NULL } },
 	{ "cleanup",	0, 0, { QDIR_INCOMING }, { NULL } },
@@ -48,6 +48,8 @@ static const struct profile {
 	    QDIR_HOLD, QDIR_CORRUPT }, { NULL } },
 	{ "remote",	1, 0, { NULL }, { QDIR_ACTIVE } },
 	{ "anvil",	0, 0, { NULL }, { NULL } },
+	{ "showq",	0, 0, { NULL }, { QDIR_INCOMING, QDIR_ACTIVE,
+	    QDIR_DEFERRED, QDIR_HOLD } },
 };
 
 struct rules {
@@ -204,7 +206,7 @@ worker_confine(struct worker *w)
 		queue_path(w->conf.queue_dir, p->rw[i], path, sizeof(path));
 		add(rs, keep(rs, path, strlen(path)), CONFINE_RW);
 	}
-	for (size_t i = 0; i < 1 && p->ro[i] != NULL; i++) {
+	for (size_t i = 0; i < 4 && p->ro[i] != NULL; i++) {
 		queue_path(w->conf.queue_dir, p->ro[i], path, sizeof(path));
 		add(rs, keep(rs, path, strlen(path)), CONFINE_RO);
 	}

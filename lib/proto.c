@@ -44,6 +44,7 @@ static const char *const req_words[] = {
 	[REQ_RESTART] = "restart", [REQ_MASTER_STATUS] = "status",
 	[REQ_AUTH_FAIL] = "auth_fail", [REQ_AUTH_CHECK] = "auth_check",
 	[REQ_CONNECT] = "connect", [REQ_DISCONNECT] = "disconnect",
+	[REQ_LIST] = "list",
 };
 #define NREQ	(sizeof(req_words) / sizeof(req_words[0]))
 
@@ -778,6 +779,30 @@ master_request_decode(const struct ipc_msg *m, struct master_request *r,
 	if (r->service[0] == '\0')
 		return fail(err, errlen, "empty %s", ATTR_SERVICE);
 	return 0;
+}
+
+/* ---- showq ---- */
+
+int
+showq_request_encode(struct buf *b, const struct showq_request *r)
+{
+	int bad;
+
+	ipc_begin(b);
+	bad = put_req(b, REQ_LIST);
+	if (r->json)
+		bad |= ipc_add_str(b, ATTR_JSON, "1");
+	return finish(b, bad);
+}
+
+int
+showq_request_decode(const struct ipc_msg *m, struct showq_request *r,
+    char *err, size_t errlen)
+{
+	memset(r, 0, sizeof(*r));
+	if (proto_req_type(m) != REQ_LIST)
+		return fail(err, errlen, "not a list request");
+	return get_flag(m, ATTR_JSON, 0, &r->json, err, errlen);
 }
 
 /* ---- anvil ---- */

@@ -278,6 +278,11 @@ setup_services(char *err, size_t errlen)
 	s = svc_add("pickup", "cleanup", 1);
 	if (svc_listen_unix(s, QDIR_PUBLIC "/pickup", 0666, err, errlen))
 		return -1;
+	/* mailq for any local user, in processes of its own: a slow
+	 * client never holds up qmgr */
+	s = svc_add("showq", "showq", 2);
+	if (svc_listen_unix(s, QDIR_PUBLIC "/showq", 0666, err, errlen))
+		return -1;
 	s = svc_add("qmgr", "qmgr", 1);
 	s->single = 1;
 	if (svc_listen_unix(s, QDIR_PRIVATE "/qmgr", 0600, err, errlen) == -1 ||

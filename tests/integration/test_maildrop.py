@@ -3,9 +3,11 @@ keeps a local submission in queue_dir/maildrop through the setgid
 postdrop, and pickup feeds it to cleanup at start, as a local submission
 by the file's owner. Forged files are refused, logged and removed."""
 import grp
+import json
 import os
 import pwd
 import shutil
+import smtplib
 import subprocess
 
 import pytest
@@ -172,3 +174,50 @@ def test_refusals_say_why_and_keep_nothing(make_postern, users,
         r.stderr
     assert maildrop(p) == [] and os.listdir(
         os.path.join(p.queue, "maildrop")) == []
+
+
+def as_user(p, user, args, name):
+    pw = pwd.getpwnam(user)
+
+    def pre():
+        os.setgroups([])
+        os.setgid(pw.pw_gid)
+        os.setuid(pw.pw_uid)
+    return subprocess.run([name] + args, executable=POSTERN, env=p.env,
+                          capture_output=True, text=True, preexec_fn=pre,
+                          timeout=60)
+
+
+def test_mailq_for_any_user_through_showq(make_postern, users):
+    b = users["bob"]
+    p = make_postern()
+    s = smtplib.SMTP("127.0.0.1", p.port, timeout=20)
+    s.sendmail("app@client.test", ["someone@remote.example"],
+               "Subject: stuck\r\n\r\nwaits for the smarthost\r\n")
+    s.quit()
+    qid = wait_for(lambda: p.queue_files("deferred"), what="deferred")[0]
+    # bob may not read the queue (0700, nobody's): his mailq asks showq
+    r = as_user(p, b, [], "mailq")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("----Queue ID-----")
+    assert lines[1].startswith(qid + " ") and "app@client.test" in lines[1]
+    assert "refused" in lines[2] and lines[2].strip().startswith("("), lines
+    assert lines[3].strip() == "someone@remote.example"
+    assert lines[-1] == "-- 0 Kbytes in 1 Request."
+    # the same text root reads from the files
+    root = subprocess.run(["mailq"], executable=POSTERN, env=p.env,
+                          capture_output=True, text=True, timeout=60)
+    assert root.stdout == r.stdout
+    # sendmail -bp and postern queue --json too
+    assert as_user(p, b, ["-bp"], "sendmail").stdout == r.stdout
+    j = as_user(p, b, ["-c", p.conf, "queue", "--json"], "postern")
+    assert j.returncode == 0, j.stderr
+    msg = json.loads(j.stdout)
+    assert (msg["queue_id"], msg["queue_name"], msg["sender"]) == (
+        qid, "deferred", "app@client.test")
+    assert "refused" in msg["recipients"][0]["delay_reason"]
+    # postern down: a clear error, not a listing
+    p.stop()
+    r = as_user(p, b, [], "mailq")
+    assert r.returncode == 1 and "is postern running?" in r.stderr, r.stderr

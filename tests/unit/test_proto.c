@@ -592,6 +592,28 @@ test_master(void **state)
 }
 
 static void
+test_showq(void **state)
+{
+	struct showq_request r = { 1 }, d;
+
+	(void)state;
+	assert_int_equal(showq_request_encode(&b, &r), 0);
+	parse();
+	assert_int_equal(proto_req_type(&m), REQ_LIST);
+	assert_int_equal(showq_request_decode(&m, &d, err, sizeof(err)), 0);
+	assert_int_equal(d.json, 1);
+	r.json = 0;
+	assert_int_equal(showq_request_encode(&b, &r), 0);
+	parse();
+	assert_int_equal(showq_request_decode(&m, &d, err, sizeof(err)), 0);
+	assert_int_equal(d.json, 0);
+	frame("list"); add(ATTR_JSON, "2"); done();
+	assert_int_equal(showq_request_decode(&m, &d, err, sizeof(err)), -1);
+	frame("flush"); done();
+	assert_int_equal(showq_request_decode(&m, &d, err, sizeof(err)), -1);
+}
+
+static void
 test_anvil_client_key(void **state)
 {
 	char k[64], l[64];
@@ -756,6 +778,7 @@ main(void)
 		cmocka_unit_test(test_deliver_request_rejects),
 		cmocka_unit_test(test_deliver_status),
 		cmocka_unit_test(test_master),
+		cmocka_unit_test(test_showq),
 		cmocka_unit_test(test_anvil),
 		cmocka_unit_test(test_anvil_client_key),
 		cmocka_unit_test(test_client_info),
