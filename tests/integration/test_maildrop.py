@@ -8,7 +8,9 @@ import os
 import pwd
 import shutil
 import smtplib
+import socket
 import subprocess
+import time
 
 import pytest
 
@@ -221,3 +223,28 @@ def test_mailq_for_any_user_through_showq(make_postern, users):
     p.stop()
     r = as_user(p, b, [], "mailq")
     assert r.returncode == 1 and "is postern running?" in r.stderr, r.stderr
+
+
+def test_file_dropped_while_running_is_picked_up_when_poked(
+        make_postern, users, postdrop_group):
+    """A file that lands while postern runs (sendmail found it down a
+    moment before) is fed at once when postdrop pokes public/pickup, not
+    after pickup's one-minute timer."""
+    a, b = users["alice"], users["bob"]
+    p = down(make_postern)
+    r = sendmail(p, postdrop_group, [a], b"Subject: late\n\nlate one\n",
+                 user=b)
+    assert r.returncode == 0, r.stderr
+    name = maildrop(p)[0]
+    src = os.path.join(p.queue, "maildrop", name)
+    aside = os.path.join(p.base, name)
+    os.rename(src, aside)
+    p.start()
+    wait_for(lambda: "postern/pickup[" in p.log(), what="pickup started")
+    time.sleep(1)       # its first scan is done
+    os.rename(aside, src)
+    c = socket.socket(socket.AF_UNIX)
+    c.connect(os.path.join(p.queue, "public", "pickup"))
+    c.close()
+    p.wait_mbox(a, "late one", timeout=10)
+    wait_for(lambda: not maildrop(p), what="maildrop empty")
