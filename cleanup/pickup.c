@@ -123,17 +123,9 @@ feed_content(struct pick *p)
 static enum outcome
 feed(struct pick *p, const struct cleanup_open *in, uid_t owner)
 {
-	struct cleanup_open o;
 	enum outcome r;
 
-	cleanup_open_init(&o);
-	o.sender = in->sender;
-	o.rcpt = in->rcpt;
-	o.nrcpt = in->nrcpt;
-	o.full_name = in->full_name;
-	o.extract = in->extract;
-	o.uid = (long long)owner;
-	if (cleanup_open_encode(&p->frame, &o) == -1)
+	if (maildrop_open_encode(&p->frame, in, owner) == -1)
 		return refused(p, "%s", "open request too large");
 	if ((p->cfd = ipc_connect(cleanup_path)) == -1) {
 		snprintf(p->why, sizeof(p->why), "cannot reach cleanup: %s",

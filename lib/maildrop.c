@@ -42,6 +42,21 @@ maildrop_kind(const char *name)
 	return k;
 }
 
+int
+maildrop_open_encode(struct buf *b, const struct cleanup_open *in, uid_t uid)
+{
+	struct cleanup_open o;
+
+	cleanup_open_init(&o);	/* borrows in's strings: never freed here */
+	o.sender = in->sender;
+	o.rcpt = in->rcpt;
+	o.nrcpt = in->nrcpt;
+	o.full_name = in->full_name;
+	o.extract = in->extract;
+	o.uid = (long long)uid;
+	return cleanup_open_encode(b, &o);
+}
+
 size_t
 maildrop_size_max(size_t max_message_size)
 {

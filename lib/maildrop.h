@@ -17,6 +17,10 @@
 #define POSTERN_MAILDROP_H
 
 #include <stddef.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "proto.h"
 
 #define MAILDROP_MAGIC		"postern-maildrop 1\n"
 #define MAILDROP_MAGIC_ANY	"postern-maildrop "	/* any version */
@@ -34,5 +38,10 @@ enum maildrop_kind	 maildrop_kind(const char *name);
 /* The largest maildrop file for a message of at most max_message_size
  * octets (0: no limit configured): content, framing, the open frame. */
 size_t			 maildrop_size_max(size_t max_message_size);
+/* The open request of a maildrop file, encoded into b: only what
+ * public/cleanup honours (sender, recipients, full name, -t) and uid.
+ * 0, or -1 when it does not encode. */
+int			 maildrop_open_encode(struct buf *b,
+			    const struct cleanup_open *in, uid_t uid);
 
 #endif

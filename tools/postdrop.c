@@ -206,22 +206,13 @@ put(struct drop *d, const void *p, size_t len)
 static int
 start_file(struct drop *d, const struct cleanup_open *in)
 {
-	struct cleanup_open o;
-
 	if (maildrop_name(d->tmp, sizeof(d->tmp), 1) == -1)
 		return -1;
 	d->fd = openat(d->dfd, d->tmp, O_WRONLY | O_CREAT | O_EXCL |
 	    O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (d->fd == -1)
 		return -1;
-	cleanup_open_init(&o);
-	o.sender = in->sender;
-	o.rcpt = in->rcpt;
-	o.nrcpt = in->nrcpt;
-	o.full_name = in->full_name;
-	o.extract = in->extract;
-	o.uid = (long long)getuid();
-	if (cleanup_open_encode(&d->frame, &o) == -1) {
+	if (maildrop_open_encode(&d->frame, in, getuid()) == -1) {
 		errno = EINVAL;
 		return -1;
 	}

@@ -219,6 +219,10 @@ def test_mailq_for_any_user_through_showq(make_postern, users):
     assert (msg["queue_id"], msg["queue_name"], msg["sender"]) == (
         qid, "deferred", "app@client.test")
     assert "refused" in msg["recipients"][0]["delay_reason"]
+    # showq restarts alone (SPEC: restart SERVICE), and serves again
+    p.cli("restart", "showq")
+    wait_for(lambda: as_user(p, b, [], "mailq").stdout == r.stdout,
+             what="showq back")
     # postern down: a clear error, not a listing
     p.stop()
     r = as_user(p, b, [], "mailq")

@@ -11,8 +11,10 @@
 
 #include <string.h>
 
+#include "buf.h"
 #include "ipc.h"
 #include "maildrop.h"
+#include "proto.h"
 
 static void
 test_names(void **state)
@@ -64,6 +66,46 @@ test_size_max(void **state)
 	assert_true(maildrop_size_max(0) <= 2048UL * 1024 * 1024);
 }
 
+/* Only what public/cleanup honours goes into the file, and the uid. */
+static void
+test_open(void **state)
+{
+	struct cleanup_open in, d;
+	struct ipc_msg m;
+	struct buf b;
+	char *rcpt[] = { "a@b" }, err[128];
+
+	(void)state;
+	cleanup_open_init(&in);
+	in.sender = "s@x";
+	in.rcpt = rcpt;
+	in.nrcpt = 1;
+	in.full_name = "Full";
+	in.extract = 1;
+	in.helo = "forged.example";
+	in.auth_user = "admin";
+	in.msa = 1;
+	in.received = 0;
+	in.max_size = 1;
+	in.uid = 0;
+	buf_init(&b, IPC_MAX_FRAME + 4);
+	ipc_msg_init(&m);
+	assert_int_equal(maildrop_open_encode(&b, &in, 1002), 0);
+	assert_int_equal(ipc_parse(&m, b.data + 4, b.len - 4), 0);
+	assert_int_equal(cleanup_open_decode(&m, &d, err, sizeof(err)), 0);
+	assert_string_equal(d.sender, "s@x");
+	assert_int_equal(d.nrcpt, 1);
+	assert_string_equal(d.full_name, "Full");
+	assert_true(d.extract && d.received && !d.msa);
+	assert_null(d.helo);
+	assert_null(d.auth_user);
+	assert_int_equal(d.max_size, 0);
+	assert_int_equal(d.uid, 1002);
+	cleanup_open_free(&d);
+	ipc_msg_free(&m);
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -71,6 +113,7 @@ main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_kinds),
 		cmocka_unit_test(test_size_max),
+		cmocka_unit_test(test_open),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
