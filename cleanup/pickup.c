@@ -25,9 +25,9 @@
 #include "qfile.h"
 
 #define SCAN_INTERVAL_MS	(60 * 1000)
-#define SCAN_MIN_GAP_MS		1000		/* pokes: one scan a second */
-#define SCAN_MAX		1000		/* files per scan */
-#define TEMP_MAX_AGE		(24 * 3600)	/* a killed postdrop's file */
+#define SCAN_MIN_GAP_MS		1000	/* pokes: one scan a second */
+#define SCAN_MAX		1000	/* files per scan */
+#define TEMP_MAX_AGE		(24 * 3600) /* a killed postdrop's */
 #define CLEANUP_TIMEOUT_MS	(60 * 1000)
 
 enum outcome { PK_QUEUED, PK_RETRY, PK_REFUSED };

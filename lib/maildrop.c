@@ -47,7 +47,7 @@ maildrop_open_encode(struct buf *b, const struct cleanup_open *in, uid_t uid)
 {
 	struct cleanup_open o;
 
-	cleanup_open_init(&o);	/* borrows in's strings: never freed here */
+	cleanup_open_init(&o);	/* borrows in's strings: not freed */
 	o.sender = in->sender;
 	o.rcpt = in->rcpt;
 	o.nrcpt = in->nrcpt;

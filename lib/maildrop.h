@@ -26,7 +26,7 @@
 #define MAILDROP_MAGIC_ANY	"postern-maildrop "	/* any version */
 #define MAILDROP_NAME_LEN	24
 #define MAILDROP_TEMP		"t."
-#define MAILDROP_GROUP		"postdrop"	/* of maildrop/ and postdrop */
+#define MAILDROP_GROUP		"postdrop"	/* maildrop/'s, postdrop's */
 
 enum maildrop_kind { MD_OTHER, MD_FILE, MD_TEMP };
 

@@ -38,7 +38,7 @@ struct drop {
 	int		 dfd;			/* maildrop/ */
 	int		 fd;			/* the temp file */
 	char		 tmp[MAILDROP_NAME_LEN + 8];
-	size_t		 size, max;		/* content octets, limit */
+	size_t		 size, max;	/* content octets, limit */
 	int		 werr;			/* first write error */
 	struct buf	 frame;
 };
@@ -279,7 +279,7 @@ content(struct drop *d, struct ipc_msg *m)
 				return refuse_text("5.5.4 Bad request");
 			d->size += len;
 			if (d->max > 0 && d->size > d->max)
-				continue;	/* read on, say it at the end */
+				continue;	/* read on; said at the end */
 			if (cleanup_data_encode(&d->frame, chunk, len) == 0)
 				put(d, d->frame.data, d->frame.len);
 			continue;
