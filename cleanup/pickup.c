@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #define SCAN_MAX		1000	/* files per scan */
 #define TEMP_MAX_AGE		(24 * 3600) /* a killed postdrop's */
 #define CLEANUP_TIMEOUT_MS	(60 * 1000)
+#define BOUNCE_CONTENT_MAX	(64 * 1024)	/* of the message returned */
 
 enum outcome { PK_QUEUED, PK_RETRY, PK_REFUSED };
 
@@ -40,6 +42,7 @@ struct pick {
 	struct buf	 frame;
 	char		 why[300];
 	char		 id[QID_LEN + 1];
+	int		 by_cleanup;	/* refused by cleanup (5xx) */
 };
 
 static struct worker	*wk;
@@ -75,6 +78,7 @@ cleanup_answer(struct pick *p)
 		snprintf(p->why, sizeof(p->why), "cleanup said %d %s",
 		    r.code, r.text ? r.text : "");
 		o = r.code >= 500 ? PK_REFUSED : PK_RETRY;
+		p->by_cleanup = o == PK_REFUSED;
 	}
 	proto_reply_free(&r);
 	return o;
@@ -142,6 +146,105 @@ feed(struct pick *p, const struct cleanup_open *in, uid_t owner)
 	return r;
 }
 
+/* The bounce's header and preamble: why, and for whom it was. */
+static void
+bounce_head(struct pick *p, const struct cleanup_open *in, const char *to,
+    struct buf *b)
+{
+	char date[64];
+
+	date_rfc5322(date, sizeof(date), time(NULL));
+	buf_printf(b, "From: MAILER-DAEMON@%s (Mail Delivery System)\n"
+	    "To: <%s>\nSubject: Undelivered Mail Returned to Sender\n"
+	    "Date: %s\nMessage-ID: <%s.maildrop@%s>\n"
+	    "Auto-Submitted: auto-replied\n\n"
+	    "This message was kept while the mail system was down and was "
+	    "refused\nwhen it was picked up (maildrop/%s):\n\n    %s\n\n"
+	    "Its recipients:\n", wk->conf.hostname, to, date, p->name,
+	    wk->conf.hostname, p->name, p->why);
+	for (size_t i = 0; i < in->nrcpt && i < 20; i++)
+		buf_printf(b, "    <%s>\n", in->rcpt[i]);
+	if (in->nrcpt == 0 && in->extract)
+		buf_puts(b, "    (to be taken from the headers: none found)\n");
+	buf_puts(b, "\n----- The message (its first 64 KiB at most) -----\n\n");
+}
+
+/* The bounce's content: the preamble, then the file's content again
+ * (checked already), cut at BOUNCE_CONTENT_MAX. -1 if it fails. */
+static int
+bounce_content(struct pick *p, struct buf *head)
+{
+	const char *chunk;
+	size_t len, sent = 0;
+
+	if (cleanup_data_encode(&p->frame, head->data, head->len) == -1 ||
+	    send_frame(p) == -1 || lseek(p->fd, strlen(MAILDROP_MAGIC),
+	    SEEK_SET) == -1 || ipc_recv(p->fd, &p->m, 0) == -1)
+		return -1;
+	while (sent < BOUNCE_CONTENT_MAX && ipc_recv(p->fd, &p->m, 0) == 0 &&
+	    proto_req_type(&p->m) == REQ_DATA &&
+	    cleanup_data_decode(&p->m, &chunk, &len) == 0) {
+		if (len > BOUNCE_CONTENT_MAX - sent)
+			len = BOUNCE_CONTENT_MAX - sent;
+		if (cleanup_data_encode(&p->frame, chunk, len) == -1 ||
+		    send_frame(p) == -1)
+			return -1;
+		sent += len;
+	}
+	return proto_simple_encode(&p->frame, REQ_END) == -1 ||
+	    send_frame(p) == -1 ? -1 : 0;
+}
+
+/*
+ * cleanup refused a well-formed file for good (5xx: -t without
+ * recipients, a sender no longer authorized): the sender gets it back
+ * from MAILER-DAEMON with the reason, so mail kept while postern was
+ * down is never lost silently. PK_QUEUED when the bounce is queued or
+ * cannot be (null sender, refused too: logged), PK_RETRY to try later.
+ */
+static enum outcome
+bounce(struct pick *p, const struct cleanup_open *in, uid_t owner)
+{
+	struct cleanup_open o;
+	struct passwd *pw = getpwuid(owner);
+	char *to = in->sender, *why = xstrdup(p->why), addr[QF_MAX_ADDR + 1];
+	enum outcome r = PK_RETRY;
+	struct buf head;
+
+	if (to == NULL)		/* cleanup's rule: the owner's login */
+		to = pw ? pw->pw_name : "postmaster";
+	if (*to != '\0' && strchr(to, '@') == NULL &&
+	    snprintf(addr, sizeof(addr), "%s@%s", to, wk->conf.hostname) <
+	    (int)sizeof(addr))
+		to = addr;
+	cleanup_open_init(&o);	/* from the system: no user's uid trace */
+	o.sender = "";
+	o.rcpt = &to;
+	o.nrcpt = 1;
+	o.received = 0;
+	buf_init(&head, 16 * 1024);
+	if (p->cfd != -1)
+		close(p->cfd);
+	if (*to != '\0' && cleanup_open_encode(&p->frame, &o) == 0 &&
+	    (p->cfd = ipc_connect(cleanup_path)) != -1 &&
+	    send_frame(p) == 0 && (r = cleanup_answer(p)) == PK_QUEUED) {
+		snprintf(p->why, sizeof(p->why), "%s", why);
+		bounce_head(p, in, to, &head);
+		r = bounce_content(p, &head) == 0 ? cleanup_answer(p) :
+		    PK_RETRY;
+	}
+	if (*to == '\0' || r == PK_REFUSED)
+		log_warn("maildrop/%s: cannot return it to <%s>: %s", p->name,
+		    to, *to == '\0' ? "null sender" : p->why);
+	else if (r == PK_QUEUED)
+		log_info("%s: sender non-delivery notification for "
+		    "maildrop/%s", p->id, p->name);
+	snprintf(p->why, sizeof(p->why), "%s", why);
+	free(why);
+	buf_free(&head);
+	return r == PK_RETRY ? PK_RETRY : PK_QUEUED;
+}
+
 /* Check the file and its open request; feed it. */
 static enum outcome
 check_and_feed(struct pick *p, const struct stat *st)
@@ -173,8 +276,9 @@ check_and_feed(struct pick *p, const struct stat *st)
 	if (o.uid != (long long)st->st_uid) {
 		snprintf(uid, sizeof(uid), "%lld", o.uid);
 		r = refused(p, "recorded uid %s is not the owner's", uid);
-	} else
-		r = feed(p, &o, st->st_uid);
+	} else if ((r = feed(p, &o, st->st_uid)) == PK_REFUSED &&
+	    p->by_cleanup && bounce(p, &o, st->st_uid) == PK_RETRY)
+		r = PK_RETRY;	/* removed only once the sender is told */
 	cleanup_open_free(&o);
 	return r;
 }
@@ -184,7 +288,7 @@ check_and_feed(struct pick *p, const struct stat *st)
 static void
 pickup_file(const char *name)
 {
-	struct pick p = { .name = name, .cfd = -1 };
+	struct pick p = { .name = name, .fd = -1, .cfd = -1 };
 	struct stat st = { .st_uid = (uid_t)-1 };
 	enum outcome r;
 

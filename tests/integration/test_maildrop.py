@@ -254,3 +254,35 @@ def test_file_dropped_while_running_is_picked_up_when_poked(
     c.close()
     p.wait_mbox(a, "late one", timeout=10)
     wait_for(lambda: not maildrop(p), what="maildrop empty")
+
+
+def test_refused_at_pickup_comes_back_to_the_sender(make_postern, users,
+                                                   postdrop_group):
+    """A well-formed file cleanup refuses for good when it is picked up
+    (bob no longer authorized; -t without recipients) is returned to its
+    sender by MAILER-DAEMON with the reason, then removed: never lost
+    silently."""
+    a, b = users["alice"], users["bob"]
+    p = down(make_postern)
+    r = sendmail(p, postdrop_group, [a], b"Subject: one\n\nbody one\n",
+                 user=b)
+    assert r.returncode == 0, r.stderr
+    r = sendmail(p, postdrop_group, ["-t", "-f", "%s@localhost" % a],
+                 b"Subject: two\n\nno recipients in here\n")
+    assert r.returncode == 0, r.stderr
+    with open(p.conf) as f:
+        conf = f.read()
+    with open(p.conf, "w") as f:
+        f.write(conf.replace("\n[smtp]", "\nauthorized_submit_users = "
+                             "root, %s\n[smtp]" % a, 1))
+    p.start()
+    box = p.wait_mbox(b, "Undelivered Mail Returned to Sender")
+    assert b"5.7.1" in box and b"body one" in box
+    assert b"<%s>" % a.encode() in box        # its recipient, named
+    box = p.wait_mbox(a, "no recipients in here")
+    assert b"Undelivered Mail Returned to Sender" in box
+    assert b"5.5.1 No recipients found in headers" in box
+    assert b"Return-Path: <>" in box
+    wait_for(lambda: not maildrop(p), what="maildrop empty")
+    assert p.log().count("sender non-delivery notification for "
+                         "maildrop/") == 2
