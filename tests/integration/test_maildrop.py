@@ -22,6 +22,27 @@ pytestmark = pytest.mark.skipif(not IS_ROOT, reason="needs root: a "
 MAGIC = b"postern-maildrop 1\n"
 
 
+MY_USERS = ["pstmda", "pstmdb", "pstmdc"]
+
+
+@pytest.fixture(scope="module")
+def users():
+    """Users of this module's own, so that another session's teardown
+    of the shared test users cannot pull them away mid-test."""
+    made = []
+    for u in MY_USERS:
+        try:
+            pwd.getpwnam(u)
+        except KeyError:
+            subprocess.run(["useradd", "-M", "-N", "-d", "/nonexistent",
+                            "-s", "/usr/sbin/nologin", u], check=True)
+            made.append(u)
+    yield {"alice": MY_USERS[0], "bob": MY_USERS[1], "carol": MY_USERS[2],
+           "real": True}
+    for u in made:
+        subprocess.run(["userdel", u], check=False)
+
+
 @pytest.fixture(scope="module")
 def postdrop_group():
     """The group postdrop (made here if missing, and removed after)."""
