@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from conftest import BUILD, IS_ROOT, POSTERN, wait_for
+from conftest import (BUILD, IS_ROOT, POSTERN, create_users, remove_users,
+                      wait_for)
 
 pytestmark = pytest.mark.skipif(not IS_ROOT, reason="needs root: a "
                                 "setgid postdrop and a second user")
@@ -29,18 +30,10 @@ MY_USERS = ["pstmda", "pstmdb", "pstmdc"]
 def users():
     """Users of this module's own, so that another session's teardown
     of the shared test users cannot pull them away mid-test."""
-    made = []
-    for u in MY_USERS:
-        try:
-            pwd.getpwnam(u)
-        except KeyError:
-            subprocess.run(["useradd", "-M", "-N", "-d", "/nonexistent",
-                            "-s", "/usr/sbin/nologin", u], check=True)
-            made.append(u)
+    made = create_users(MY_USERS)
     yield {"alice": MY_USERS[0], "bob": MY_USERS[1], "carol": MY_USERS[2],
            "real": True}
-    for u in made:
-        subprocess.run(["userdel", u], check=False)
+    remove_users(made)
 
 
 @pytest.fixture(scope="module")
