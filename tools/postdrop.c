@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -358,6 +359,8 @@ main(int argc, char **argv)
 
 	sane_fds();
 	umask(022);
+	/* a caller's small RLIMIT_FSIZE fails the write (said), not us */
+	signal(SIGXFSZ, SIG_IGN);
 	if (argc == 3 && strcmp(argv[1], "-c") == 0)
 		cf = argv[2];
 	else if (argc != 1) {
