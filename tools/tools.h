@@ -38,6 +38,10 @@ int	 verify_main(const char *conf_file, int argc, char **argv);
  * Unreadable files are skipped with a warning on stderr. 0, or -1 when
  * the queue cannot be read at all. (tools/queue.c; unit-tested.) */
 int	 mailq_list(const char *queue_dir, int json, FILE *out);
+/* The listing from showq over QUEUE_DIR/public/showq (mailq for users
+ * who cannot read the queue): the exit status, or -1 (errno) when showq
+ * cannot be reached. (tools/showq_client.c) */
+int	 showq_list(const char *queue_dir, int json);
 /* Load the config for a tool; on error print every problem to stderr as
  * "postern: FILE:LINE: text" and return -1. */
 int	 tools_conf_load(const char *path, struct conf *c);
