@@ -168,9 +168,12 @@ install: all
 	for p in $(LIBEXEC_PROGS); do \
 	    install -m 0755 $(BUILD)/$$p $(DESTDIR)$(LIBEXECDIR)/$$p; done
 	@# postdrop: setgid postdrop, the group made here when we are root
-	@# (as Debian's postfix postinst does); otherwise a note
-	if [ "$$(id -u)" = 0 ]; then \
-	    getent group postdrop >/dev/null || groupadd --system postdrop; \
+	@# and install into the system itself (as Debian's postfix postinst
+	@# does; a package, DESTDIR set, makes it in its postinst); else a note
+	if [ "$$(id -u)" = 0 ] && { [ -n "$(DESTDIR)" ] || \
+	    getent group postdrop >/dev/null || \
+	    groupadd --system postdrop; } && \
+	    getent group postdrop >/dev/null; then \
 	    chgrp postdrop $(DESTDIR)$(LIBEXECDIR)/postdrop && \
 	    chmod 2755 $(DESTDIR)$(LIBEXECDIR)/postdrop; \
 	else echo "note: not root: $(LIBEXECDIR)/postdrop is not setgid" \
