@@ -194,6 +194,23 @@ same_file(const char *a, const char *b)
 	    sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* Both regular files with the same bytes (a copy made before). */
+static int
+same_content(const char *a, const char *b)
+{
+	FILE	*fa = fopen(a, "r"), *fb = fopen(b, "r");
+	int	 ca, cb, same = fa != NULL && fb != NULL;
+
+	while (same && (ca = getc(fa)) == (cb = getc(fb)) && ca != EOF)
+		;
+	same = same && ca == cb;
+	if (fa != NULL)
+		fclose(fa);
+	if (fb != NULL)
+		fclose(fb);
+	return same;
+}
+
 static int
 needed(const struct imp *m, int i)
 {
@@ -275,6 +292,21 @@ compile(struct imp *m, int i, const char *path)
 	conf_errors_free(&e);
 }
 
+/* A map file beside the .mc that no FEATURE names: Sendmail ignored it. */
+static void
+unused(struct imp *m, int i)
+{
+	char	 p[PATH_MAX + 32];
+
+	if (snprintf(p, sizeof(p), "%s/%s", m->mcdir, mapfile[i]) >=
+	    (int)sizeof(p) || !regular(p))
+		return;
+	imp_at(m, NULL, mapfile[i]);
+	imp_warn(m, "%s is beside %s but no %s names it: Sendmail did not "
+	    "read it, nor will postern (set %s = %s to use it)", p, m->mc,
+	    mapwhat[i], mapkey[i], p);
+}
+
 /* The map files: copied into outdir (and compiled), or pointed at. */
 static int
 finish_maps(struct imp *m)
@@ -283,14 +315,16 @@ finish_maps(struct imp *m)
 	const char	*src, *val;
 
 	for (int i = 0; i < M_NMAPS; i++) {
-		if (!needed(m, i))
-			continue;
 		imp_at(m, m->map[i], m->map[i] != NULL ? mapwhat[i] :
 		    i == M_ALIASES ? "Sendmail's aliases file" :
 		    "Sendmail's relay-domains file");
 		src = map_src(m, i, sb, sizeof(sb));
 		snprintf(dst, sizeof(dst), "%s/%s", m->outdir, mapfile[i]);
 		val = m->outdir[0] != '\0' ? dst : src != NULL ? src : sb;
+		if (m->map[i] == NULL && i != M_ALIASES && i != M_RELAY) {
+			unused(m, i);
+			continue;
+		}
 		if (src == NULL && m->map[i] == NULL) {
 			imp_note(m, "none here: postern's default %s applies",
 			    mapkey[i]);
@@ -301,7 +335,7 @@ finish_maps(struct imp *m)
 			    "the map is empty until you create %s", mapfile[i],
 			    m->mc, sb, val);
 		else if (m->outdir[0] != '\0' && !same_file(src, dst) &&
-		    copy_file(src, dst) == -1)
+		    !same_content(src, dst) && copy_file(src, dst) == -1)
 			return -1;
 		if (i == M_LHN)
 			imp_add(m, NULL, mapkey[i], val);
@@ -332,8 +366,8 @@ precheck(const struct imp *m)
 
 		snprintf(p, sizeof(p), "%s/%s", m->outdir, mapfile[i]);
 		if (!needed(m, i) || access(p, F_OK) != 0 ||
-		    ((src = map_src(m, i, sb, sizeof(sb))) != NULL &&
-		    same_file(src, p)) || src == NULL)
+		    (src = map_src(m, i, sb, sizeof(sb))) == NULL ||
+		    same_file(src, p) || same_content(src, p))
 			continue;
 		fprintf(stderr, "postern: import-mc: %s exists; use --force "
 		    "to replace it with %s\n", p, src);
@@ -550,11 +584,13 @@ import_mc_main(const char *conf_file, int argc, char **argv)
 	mc_lex(text, len, &m.f);
 	free(text);
 	buf_init(&b, OUT_MAX_BYTES);
-	if (dirs(&m, outdir) == -1 || (outdir != NULL && precheck(&m) == -1))
+	if (dirs(&m, outdir) == -1)
 		goto done;
 	imp_rules(&m);
-	imp_finish(&m);
-	if (finish_maps(&m) == -1)
+	if (!m.msp)
+		imp_finish(&m);
+	if ((outdir != NULL && precheck(&m) == -1) ||
+	    (!m.msp && finish_maps(&m) == -1))
 		goto done;
 	qsort(warns, nwarns, sizeof(*warns), cmp_warn);
 	for (size_t i = 0; i < nwarns; i++)

@@ -46,6 +46,7 @@ struct imp {
 	/* gathered while reading, written by imp_finish() */
 	struct imp_daemon	 dmn[8];
 	int			 ndmn, any_daemon;
+	int			 msp;		/* a submit.mc */
 	const struct mc_stmt	*nomsa, *mechs, *trust, *procmail,
 				*procpath, *lmpath, *lmargs, *cyrus,
 				*smarthost, *relayhost;

@@ -237,9 +237,10 @@ finish_mailbox(struct imp *m)
 		imp_warn(m, "postern runs it as the recipient, not as root: "
 		    "check that %s delivers so", imp_value(m->lmpath));
 	}
-	if (m->procpath != NULL && m->procmail == NULL) {
+	if (m->procpath != NULL && (m->procmail == NULL || m->cyrus != NULL)) {
 		imp_at(m, m->procpath, "PROCMAIL_MAILER_PATH");
-		imp_note(m, "only used with FEATURE(local_procmail)");
+		imp_note(m, "not used: only FEATURE(local_procmail) delivering "
+		    "local mail uses it");
 	}
 	if (m->lmargs != NULL && (m->lmpath == NULL || m->procmail != NULL ||
 	    m->cyrus != NULL)) {

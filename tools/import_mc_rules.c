@@ -298,6 +298,17 @@ h_trusted(struct imp *m, const struct mc_stmt *st, const struct rule *r,
 }
 
 static void
+h_msp(struct imp *m, const struct mc_stmt *st, const struct rule *r,
+    const char *v)
+{
+	m->msp = 1;
+	imp_warn(m, "this is a submit.mc: Sendmail's client side (the MSP). "
+	    "postern's sendmail command hands mail to postern itself: "
+	    "nothing to translate here (no listener, no map); import "
+	    "sendmail.mc");
+}
+
+static void
 h_smrsh(struct imp *m, const struct mc_stmt *st, const struct rule *r,
     const char *v)
 {
@@ -671,9 +682,7 @@ static const struct rule rules[] = {
 	    "queue_dir/pid/master.pid"),
 	D("confDIRECT_SUBMISSION_MODIFIERS", h_warn, NULL, "no postern "
 	    "equivalent: local submission needs no daemon modifiers"),
-	F("msp", h_warn, NULL, "this is a submit.mc: Sendmail's client side "
-	    "(the MSP). postern's sendmail command hands mail to postern "
-	    "itself: nothing to translate here; import sendmail.mc"),
+	F("msp", h_msp, NULL, NULL),
 };
 
 static const struct rule *

@@ -437,22 +437,34 @@ int
 mc_lex(const char *text, size_t len, struct mc_file *f)
 {
 	char	**l = NULL, *e;
-	size_t	  n = 0, i, ll;
+	size_t	  n = 0, i, ll, *lens = NULL;
 
 	memset(f, 0, sizeof(*f));
 	while (len > 0) {
 		e = memchr(text, '\n', len);
 		ll = e != NULL ? (size_t)(e - text) : len;
 		l = xreallocarray(l, n + 1, sizeof(*l));
-		l[n] = xstrndup(text, ll);
+		lens = xreallocarray(lens, n + 1, sizeof(*lens));
+		lens[n] = ll;
+		l[n] = xmalloc(ll + 1);
+		memcpy(l[n], text, ll);
+		l[n][ll] = '\0';
 		if (ll > 0 && l[n][ll - 1] == '\r')
-			l[n][ll - 1] = '\0';
+			l[n][--lens[n]] = '\0';
 		n++;
 		text += ll + (e != NULL);
 		len -= ll + (e != NULL);
 	}
-	for (i = 0; i < n; )
+	for (i = 0; i < n; ) {
+		if (strlen(l[i]) < lens[i]) {
+			push(f, (int)i + 1, MC_BAD, 0)->why = "a NUL byte: "
+			    "not a text line";
+			i++;
+			continue;
+		}
 		i = lex_line(l, n, i, f);
+	}
+	free(lens);
 	xfreev(l, n);
 	return 0;
 }
