@@ -85,6 +85,7 @@ $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(LIBPOSTERN)
 # Tests of a program's own module link that program's object.
 $(BUILD)/tests/test_dsn: $(OBJ)/qmgr/dsn.o
 $(BUILD)/tests/test_mailq: $(OBJ)/tools/queue.o
+$(BUILD)/tests/test_mc_lex: $(OBJ)/tools/mc_lex.o
 
 # libFuzzer harnesses (tests/fuzz/fuzz_*.c) with ASan+UBSan; built, not
 # run, by `make fuzz`:  build/fuzz/fuzz_addr -max_total_time=60
