@@ -197,8 +197,9 @@ privacy_flag(struct imp *m, const char *f)
 		{ "needvrfyhelo", "VRFY is off (vrfy = no)" },
 		{ "noverb", "postern has no VERB command" },
 		{ "noetrn", "postern has no ETRN command" },
-		{ "restrictqrun", "queue runs (postern queue flush, sendmail "
-		    "-q) talk to qmgr as the admin; there is no switch" },
+		{ "restrictqrun", "a queue run (postern queue flush, sendmail "
+		    "-q) goes through qmgr's private socket: root and the "
+		    "postern user only" },
 		{ "restrictexpand", "sendmail -bv shows only the routing "
 		    "decision" },
 	};
