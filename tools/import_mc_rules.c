@@ -89,18 +89,32 @@ h_str(struct imp *m, const struct mc_stmt *st, const struct rule *r,
 		imp_set(m, NULL, r->key, v);
 }
 
+/* fn(m, word, key) for each word of v (separated by blanks or commas). */
 static void
-h_list(struct imp *m, const struct mc_stmt *st, const struct rule *r,
-    const char *v)
+each_word(struct imp *m, const char *v, const char *key,
+    void (*fn)(struct imp *, const char *, const char *))
 {
 	char	*copy = xstrdup(v), *w, *save = NULL;
 
 	for (w = strtok_r(copy, " \t,", &save); w != NULL;
 	    w = strtok_r(NULL, " \t,", &save))
-		imp_add(m, NULL, r->key, w);
+		fn(m, w, key);
+	free(copy);
+}
+
+static void
+add_word(struct imp *m, const char *w, const char *key)
+{
+	imp_add(m, NULL, key, w);
+}
+
+static void
+h_list(struct imp *m, const struct mc_stmt *st, const struct rule *r,
+    const char *v)
+{
+	each_word(m, v, r->key, add_word);
 	if (*v == '\0')
 		imp_warn(m, "empty value: not mapped");
-	free(copy);
 }
 
 /* A FEATURE that turns a boolean on (text: the value, default yes). */
@@ -186,7 +200,7 @@ h_loglevel(struct imp *m, const struct mc_stmt *st, const struct rule *r,
 }
 
 static void
-privacy_flag(struct imp *m, const char *f)
+privacy_flag(struct imp *m, const char *f, const char *unused)
 {
 	static const struct { const char *flag, *note; } notes[] = {
 		{ "authwarnings", "X-Authentication-Warning is always "
@@ -223,12 +237,7 @@ static void
 h_privacy(struct imp *m, const struct mc_stmt *st, const struct rule *r,
     const char *v)
 {
-	char	*copy = xstrdup(v), *w, *save = NULL;
-
-	for (w = strtok_r(copy, " \t,", &save); w != NULL;
-	    w = strtok_r(NULL, " \t,", &save))
-		privacy_flag(m, w);
-	free(copy);
+	each_word(m, v, NULL, privacy_flag);
 }
 
 /* Gathered for imp_finish(); the last definition counts, as in m4. */
@@ -307,17 +316,6 @@ h_msp(struct imp *m, const struct mc_stmt *st, const struct rule *r,
 	    "postern's sendmail command hands mail to postern itself: "
 	    "nothing to translate here (no listener, no map); import "
 	    "sendmail.mc");
-}
-
-static void
-h_smrsh(struct imp *m, const struct mc_stmt *st, const struct rule *r,
-    const char *v)
-{
-	imp_warn(m, "no postern equivalent: |command targets of ~/.forward "
-	    "run as the user who owns the file, and those of the aliases "
-	    "file as default_privs, never as root; there is no list of "
-	    "allowed programs: remove commands you do not trust from the "
-	    "aliases and .forward files");
 }
 
 static void
@@ -647,7 +645,11 @@ static const struct rule rules[] = {
 	F("nodns", h_warn, NULL, "no postern equivalent: postern always uses "
 	    "DNS; set dns_servers for split DNS, or smarthost = [host] "
 	    "so that no MX is looked up"),
-	F("smrsh", h_smrsh, NULL, NULL),
+	F("smrsh", h_warn, NULL, "no postern equivalent: |command targets "
+	    "of ~/.forward run as the user who owns the file, and those of "
+	    "the aliases file as default_privs, never as root; there is no "
+	    "list of allowed programs: remove commands you do not trust from "
+	    "the aliases and .forward files"),
 	/* delivery */
 	D("SMART_HOST", h_keep, NULL, NULL),
 	D("RELAY_HOST", h_keep, NULL, NULL),
