@@ -99,7 +99,9 @@ FUZZ_FLAGS = -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 fuzz: $(FUZZ_BINS)
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(LDLIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
+# a harness of a program's own module compiles that module too
+$(BUILD)/fuzz/fuzz_mc_lex: tools/mc_lex.c
 FUZZ_RUNS ?= 1000000
 fuzz-run: $(FUZZ_BINS)
 	@sh tests/fuzz/run.sh $(FUZZ_RUNS) $(FUZZ_BINS)
