@@ -349,6 +349,59 @@ finish_maps(struct imp *m)
 	return 0;
 }
 
+/* Sendmail's Cyrus SASL settings: where the seeds and the distributions
+ * keep them. */
+static const char *
+sasl_src(const struct imp *m, char *out, size_t len)
+{
+	static const char *const dirs[] = { NULL, "/etc/sasl2",
+	    "/usr/lib/sasl2", "/usr/lib64/sasl2", "/etc/sasl" };
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		if (snprintf(out, len, "%s/Sendmail.conf", dirs[i] != NULL ?
+		    dirs[i] : m->mcdir) < (int)len && regular(out))
+			return out;
+	return NULL;
+}
+
+/*
+ * AUTH checks passwords as APP.conf says: Sendmail's is Sendmail.conf,
+ * postern's postern.conf. Without it postern would use sasldb where
+ * Sendmail used saslauthd, and every login would fail after the move.
+ */
+static int
+finish_sasl(struct imp *m)
+{
+	char	 src[PATH_MAX], dir[PATH_MAX + 8], dst[PATH_MAX + 32];
+
+	if (find_ent(m, NULL, "auth_mechanisms") == NULL)
+		return 0;
+	imp_at(m, m->mechs != NULL ? m->mechs : m->trust, m->mechs != NULL ?
+	    "confAUTH_MECHANISMS" : "TRUST_AUTH_MECH");
+	if (sasl_src(m, src, sizeof(src)) == NULL) {
+		imp_warn(m, "no Sendmail.conf (Cyrus SASL settings) found: put "
+		    "its lines (e.g. pwcheck_method: saslauthd) in "
+		    "/etc/sasl2/postern.conf, which postern's AUTH reads");
+		return 0;
+	}
+	if (m->outdir[0] == '\0') {
+		imp_warn(m, "copy %s to /etc/sasl2/postern.conf: postern's "
+		    "AUTH reads that file", src);
+		return 0;
+	}
+	snprintf(dir, sizeof(dir), "%s/sasl2", m->outdir);
+	snprintf(dst, sizeof(dst), "%s/postern.conf", dir);
+	if ((mkdir(dir, 0755) == -1 && errno != EEXIST) ||
+	    (!same_content(src, dst) && copy_file(src, dst) == -1)) {
+		fprintf(stderr, "postern: import-mc: %s: %s\n", dir,
+		    strerror(errno));
+		return -1;
+	}
+	imp_set(m, NULL, "sasl_config_dir", dir);
+	imp_note(m, "Cyrus SASL settings copied from %s", src);
+	return 0;
+}
+
 /* Refuse, before anything is written, to replace a file without force. */
 static int
 precheck(const struct imp *m)
@@ -371,6 +424,13 @@ precheck(const struct imp *m)
 			continue;
 		fprintf(stderr, "postern: import-mc: %s exists; use --force "
 		    "to replace it with %s\n", p, src);
+		return -1;
+	}
+	snprintf(p, sizeof(p), "%s/sasl2/postern.conf", m->outdir);
+	if (!m->force && access(p, F_OK) == 0 &&
+	    sasl_src(m, sb, sizeof(sb)) != NULL && !same_content(sb, p)) {
+		fprintf(stderr, "postern: import-mc: %s exists; use --force "
+		    "to replace it with %s\n", p, sb);
 		return -1;
 	}
 	return 0;
@@ -590,7 +650,7 @@ import_mc_main(const char *conf_file, int argc, char **argv)
 	if (!m.msp)
 		imp_finish(&m);
 	if ((outdir != NULL && precheck(&m) == -1) ||
-	    (!m.msp && finish_maps(&m) == -1))
+	    (!m.msp && (finish_maps(&m) == -1 || finish_sasl(&m) == -1)))
 		goto done;
 	qsort(warns, nwarns, sizeof(*warns), cmp_warn);
 	for (size_t i = 0; i < nwarns; i++)
@@ -605,7 +665,8 @@ import_mc_main(const char *conf_file, int argc, char **argv)
 		rc = write_conf(&m, &b) == 0 ? 0 : 1;
 	if (rc == 0 && outdir != NULL)
 		fprintf(stderr, "postern: import-mc: wrote %s/postern.conf "
-		    "(%d warnings)\n", m.outdir, m.nwarn);
+		    "(%d warnings); check it with: postern -c %s/postern.conf "
+		    "check\n", m.outdir, m.nwarn, m.outdir);
 done:
 	buf_free(&b);
 	imp_free(&m);

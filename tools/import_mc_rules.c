@@ -663,6 +663,19 @@ static const struct rule rules[] = {
 	D("UUCP_MAILER_MAX", h_warn, NULL, NO_UUCP),
 	D("_USE_DECNET_SYNTAX_", h_warn, NULL, "postern has no DECnet "
 	    "addresses: nothing to set"),
+	/* common beyond the seeds */
+	D("confDOMAIN_NAME", h_str, "hostname", NULL),
+	D("MAIL_HUB", h_warn, NULL, "not mapped: to send local mail to a "
+	    "hub, route the local domains to it in transport_map"),
+	D("LUSER_RELAY", h_warn, NULL, "not mapped: unknown local users are "
+	    "refused at RCPT; a catch-all is an @domain line in virtual_map"),
+	F("promiscuous_relay", h_warn, NULL, "not mapped, on purpose: "
+	    "postern never relays for everyone; list clients in the access "
+	    "map (Connect: RELAY) or use AUTH"),
+	F("relay_entire_domain", h_warn, NULL, "not mapped: list the domain "
+	    "in relay_domains (its subdomains match too)"),
+	F("genericstable", h_warn, NULL, "not mapped: postern rewrites "
+	    "senders by masquerading only (masquerade_as)"),
 	/* the rest of the seeds */
 	D("confTRY_NULL_MX_LIST", h_warn, NULL, "no postern equivalent: "
 	    "mail for a domain whose best MX is this host is never sent "

@@ -334,6 +334,28 @@ def test_stdout_points_at_the_files_beside_the_mc(tmp_path):
     assert not (d / "access.cdb").exists()    # stdout mode writes nothing
 
 
+def test_sasl_settings_follow(tmp_path):
+    """Sendmail's Sendmail.conf (seed 003: pwcheck_method:saslauthd) goes
+    with AUTH, or every login would fail after the move."""
+    d = copy_seed(tmp_path, "seed003")
+    (d / "Sendmail.conf").write_text("pwcheck_method:saslauthd\n")
+    r = run(str(d / "sendmail.mc"), check=True)
+    assert re.search(r"sendmail.mc:21: confAUTH_MECHANISMS: copy .*"
+                     r"Sendmail.conf to /etc/sasl2/postern.conf", r.stderr)
+    out = tmp_path / "out"
+    r = run(str(d / "sendmail.mc"), "-o", str(out), check=True)
+    assert (out / "sasl2" / "postern.conf").read_text() == \
+        "pwcheck_method:saslauthd\n"
+    assert keys((out / "postern.conf").read_text())[
+        (None, "sasl_config_dir")] == str(out / "sasl2")
+    c = check_conf(tmp_path, out)
+    assert c.returncode == 0 or not_built_yet_only(c.stderr), c.stderr
+    (out / "postern.conf").unlink()
+    (out / "sasl2" / "postern.conf").write_text("pwcheck_method: auxprop\n")
+    r = run(str(d / "sendmail.mc"), "-o", str(out))
+    assert r.returncode == 1 and "sasl2/postern.conf exists" in r.stderr
+
+
 # ---- bad input ---------------------------------------------------------
 
 def test_bad_input(tmp_path):
