@@ -118,6 +118,19 @@ imp_set(struct imp *m, const char *sect, const char *key, const char *val)
 	add_cmt(m, e, "");
 }
 
+/* Is w an element of the ", "-separated list? */
+static int
+in_list(const char *list, const char *w)
+{
+	size_t	 n = strlen(w);
+
+	for (const char *p = list; (p = strstr(p, w)) != NULL; p++)
+		if ((p == list || p[-1] == ' ') && (p[n] == ',' ||
+		    p[n] == '\0'))
+			return 1;
+	return 0;
+}
+
 void
 imp_add(struct imp *m, const char *sect, const char *key, const char *val)
 {
@@ -128,11 +141,13 @@ imp_add(struct imp *m, const char *sect, const char *key, const char *val)
 		imp_set(m, sect, key, val);
 		return;
 	}
+	add_cmt(m, e, "");
+	if (in_list(e->val, val))
+		return;
 	if (asprintf(&n, "%s, %s", e->val, val) == -1)
 		abort();
 	free(e->val);
 	e->val = n;
-	add_cmt(m, e, "");
 }
 
 static void
@@ -337,6 +352,8 @@ finish_maps(struct imp *m)
 		else if (m->outdir[0] != '\0' && !same_file(src, dst) &&
 		    !same_content(src, dst) && copy_file(src, dst) == -1)
 			return -1;
+		else if (m->outdir[0] != '\0' && !same_file(src, dst))
+			imp_note(m, "copied from %s", src);
 		if (i == M_LHN)
 			imp_add(m, NULL, mapkey[i], val);
 		else
@@ -347,6 +364,37 @@ finish_maps(struct imp *m)
 			imp_note(m, "compile it with: postern map %s", val);
 	}
 	return 0;
+}
+
+/* FEATURE(use_ct_file): the names of Sendmail's trusted-users file. */
+static void
+finish_ct(struct imp *m)
+{
+	char	 path[PATH_MAX], line[256], *w, *save;
+	FILE	*fp;
+	int	 n = 0;
+
+	imp_at(m, m->ctfile, "FEATURE(use_ct_file)");
+	if (snprintf(path, sizeof(path), "%s/trusted-users", m->mcdir) >=
+	    (int)sizeof(path) || !regular(path))
+		snprintf(path, sizeof(path), "/etc/mail/trusted-users");
+	if (!regular(path) || (fp = fopen(path, "r")) == NULL) {
+		imp_note(m, "no trusted-users file (beside the .mc or in "
+		    "/etc/mail): nobody to add to trusted_users");
+		return;
+	}
+	while (fgets(line, sizeof(line), fp) != NULL && n < 1000) {
+		save = NULL;
+		if ((w = strtok_r(line, " \t\r\n", &save)) == NULL ||
+		    *w == '#')
+			continue;
+		if (n++ == 0 && find_ent(m, NULL, "trusted_users") == NULL &&
+		    strcmp(w, "root") != 0)
+			imp_add(m, NULL, "trusted_users", "root");
+		imp_add(m, NULL, "trusted_users", w);
+	}
+	fclose(fp);
+	imp_note(m, "%d name%s read from %s", n, n == 1 ? "" : "s", path);
 }
 
 /* Sendmail's Cyrus SASL settings: where the seeds and the distributions
@@ -649,6 +697,8 @@ import_mc_main(const char *conf_file, int argc, char **argv)
 	imp_rules(&m);
 	if (!m.msp)
 		imp_finish(&m);
+	if (m.ctfile != NULL)
+		finish_ct(&m);	/* a submit.mc's too: sendmail -f uses it */
 	if ((outdir != NULL && precheck(&m) == -1) ||
 	    (!m.msp && (finish_maps(&m) == -1 || finish_sasl(&m) == -1)))
 		goto done;

@@ -49,7 +49,7 @@ struct imp {
 	int			 msp;		/* a submit.mc */
 	const struct mc_stmt	*nomsa, *mechs, *trust, *procmail,
 				*procpath, *lmpath, *lmargs, *cyrus,
-				*smarthost, *relayhost;
+				*smarthost, *relayhost, *ctfile;
 	const struct mc_stmt	*map[M_NMAPS];
 	char			 mappath[M_NMAPS][PATH_MAX];
 };

@@ -247,11 +247,11 @@ h_keep(struct imp *m, const struct mc_stmt *st, const struct rule *r,
 {
 	const struct mc_stmt **slot[] = { &m->mechs, &m->trust, &m->procmail,
 	    &m->procpath, &m->lmpath, &m->lmargs, &m->smarthost,
-	    &m->relayhost, &m->nomsa };
+	    &m->relayhost, &m->nomsa, &m->ctfile };
 	static const char *const names[] = { "confAUTH_MECHANISMS",
 	    "TRUST_AUTH_MECH", "local_procmail", "PROCMAIL_MAILER_PATH",
 	    "LOCAL_MAILER_PATH", "LOCAL_MAILER_ARGS", "SMART_HOST",
-	    "RELAY_HOST", "no_default_msa" };
+	    "RELAY_HOST", "no_default_msa", "use_ct_file" };
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strcmp(r->name, names[i]) == 0)
@@ -314,8 +314,8 @@ h_msp(struct imp *m, const struct mc_stmt *st, const struct rule *r,
 	m->msp = 1;
 	imp_warn(m, "this is a submit.mc: Sendmail's client side (the MSP). "
 	    "postern's sendmail command hands mail to postern itself: "
-	    "nothing to translate here (no listener, no map); import "
-	    "sendmail.mc");
+	    "nothing else to translate here (no listener, no map); "
+	    "import sendmail.mc");
 }
 
 static void
@@ -624,8 +624,7 @@ static const struct rule rules[] = {
 	    "addresses get the hostname's domain"),
 	F("nocanonify", h_note, NULL, ALWAYS ": addresses are never "
 	    "canonified through DNS"),
-	F("use_ct_file", h_warn, NULL, "not mapped: list the trusted users "
-	    "of /etc/mail/trusted-users in trusted_users"),
+	F("use_ct_file", h_keep, NULL, NULL),
 	D("confTRUSTED_USER", h_trusted, "trusted_users", NULL),
 	D("confTRUSTED_USERS", h_trusted, "trusted_users", NULL),
 	D("confDEF_USER_ID", h_defuid, NULL, NULL),

@@ -253,6 +253,7 @@ def test_submit_mc_is_the_client_side():
     assert re.search(r"submit.mc:12: FEATURE\(msp\): this is a submit.mc: "
                      r"Sendmail's client side", r.stderr), r.stderr
     assert "confPID_FILE: not mapped" in r.stderr
+    assert "[smtp]" not in r.stdout and "alias_map" not in r.stdout
 
 
 # ---- -o DIR: maps copied and compiled, output passes postern check ------
@@ -332,6 +333,17 @@ def test_stdout_points_at_the_files_beside_the_mc(tmp_path):
     assert got[(None, "alias_map")] == str(d / "aliases")
     assert "compile it with: postern map %s" % (d / "access") in r.stdout
     assert not (d / "access.cdb").exists()    # stdout mode writes nothing
+
+
+def test_trusted_users_file(tmp_path):
+    d = copy_seed(tmp_path, "seed003")
+    (d / "trusted-users").write_text("# Sendmail's trusted users\n"
+                                     "smmsp\nwww-data\n")
+    r = run(str(d / "sendmail.mc"), check=True)
+    assert keys(r.stdout)[(None, "trusted_users")] == \
+        "root, smmsp, www-data"
+    assert re.search(r"sendmail.mc:31: FEATURE\(use_ct_file\): 2 names "
+                     r"read from .*trusted-users", r.stdout)
 
 
 def test_sasl_settings_follow(tmp_path):
