@@ -106,11 +106,25 @@ find_ent(struct imp *m, const char *sect, const char *key)
 	return NULL;
 }
 
+/* A value postern.conf would read otherwise: a comment, or nothing. */
+static int
+bad_value(struct imp *m, const char *key, const char *val)
+{
+	if (*val != '#' && strstr(val, " #") == NULL &&
+	    strstr(val, "\t#") == NULL && *val != '\0')
+		return 0;
+	imp_warn(m, "%s: \"%s\" cannot be written in postern.conf (a # "
+	    "after a blank starts a comment): not mapped", key, val);
+	return 1;
+}
+
 void
 imp_set(struct imp *m, const char *sect, const char *key, const char *val)
 {
 	struct imp_ent	*e = find_ent(m, sect, key);
 
+	if (bad_value(m, key, val))
+		return;
 	if (e == NULL)
 		e = new_ent(m, sect, key);
 	free(e->val);
@@ -137,8 +151,9 @@ imp_add(struct imp *m, const char *sect, const char *key, const char *val)
 	struct imp_ent	*e = find_ent(m, sect, key);
 	char		*n;
 
-	if (e == NULL) {
-		imp_set(m, sect, key, val);
+	if (e == NULL || bad_value(m, key, val)) {
+		if (e == NULL)
+			imp_set(m, sect, key, val);
 		return;
 	}
 	add_cmt(m, e, "");

@@ -387,7 +387,8 @@ def test_bad_input(tmp_path):
                   "DAEMON_OPTIONS(`Port=smtp,Addr=mail.example.com')dnl\n"
                   "define(`confTO_QUEUERETURN', `2d12h')dnl\n"
                   "DAEMON_OPTIONS(`Port=smtp,Addr=192.168.0.1 Name=MTA')dnl\n"
-                  "\x00\xff garbage (\n")
+                  "\x00\xff garbage (\n"
+                  "MASQUERADE_AS(`a.example #b')dnl\n")
     r = run(str(mc), check=True)
     err = r.stderr
     for line, text in [
@@ -399,12 +400,14 @@ def test_bad_input(tmp_path):
             (7, "\"many\" is not a number"),
             (8, "Addr=mail.example.com is not an IP address"),
             (10, "a missing comma between options read as one"),
-            (11, "")]:
+            (11, "a NUL byte: not a text line"),
+            (12, "a # after a blank starts a comment")]:
         assert re.search(r"bad\.mc:%d: .*%s" % (line, re.escape(text)),
                          err), (line, text, err)
     got = keys(r.stdout)
     assert got[(None, "queue_lifetime")] == "60h"
     assert got[("smtp", "listen")] == "192.168.0.1:25"
+    assert (None, "masquerade_as") not in got
     # an .mc too large is refused before anything is written
     big = tmp_path / "big.mc"
     big.write_bytes(b"dnl x\n" * 200000)
