@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "buf.h"
 #include "tools/import_mc.h"
@@ -496,8 +497,15 @@ h_cw(struct imp *m, const struct mc_stmt *st, const struct rule *r,
 				    st->args[i]);
 		return;
 	}
-	for (int i = 0; i < st->nargs; i++)
-		imp_add(m, NULL, "local_domains", st->args[i]);
+	for (int i = 0; i < st->nargs; i++) {
+		size_t n = strlen(st->args[i]);
+
+		if (n > 5 && strcasecmp(st->args[i] + n - 5, ".UUCP") == 0)
+			imp_warn(m, "%s: a UUCP name; postern has no UUCP: "
+			    "left out", st->args[i]);
+		else
+			imp_add(m, NULL, "local_domains", st->args[i]);
+	}
 }
 
 static void

@@ -109,13 +109,15 @@ SEEDS = {
     },
     "seed001": {
         "keys": {(None, "local_domains"):
-                 "myhostname.myprimary.domain, myhostname.UUCP, localhost",
+                 "myhostname.myprimary.domain, localhost",
                  (None, "smarthost"): "my.relay.host.domain",
                  (None, "mailbox_command"): "/bin/deliver $USER",
                  ("smtp", "listen"): "0.0.0.0:25",
                  ("submission", "listen"): "0.0.0.0:587"},
         "absent": [],
-        "warn": [(17, "FEATURE(nodns): read leniently (`dn1' taken as "
+        "warn": [(14, "Cw: myhostname.UUCP: a UUCP name; postern has no "
+                  "UUCP: left out"),
+                 (17, "FEATURE(nodns): read leniently (`dn1' taken as "
                   "`dnl')"),
                  (17, "FEATURE(nodns): no postern equivalent: postern "
                   "always uses DNS; set dns_servers for split DNS"),
