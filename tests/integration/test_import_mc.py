@@ -115,7 +115,7 @@ SEEDS = {
                  ("smtp", "listen"): "0.0.0.0:25",
                  ("submission", "listen"): "0.0.0.0:587"},
         "absent": [],
-        "warn": [(14, "Cw: myhostname.UUCP: a UUCP name; postern has no "
+        "warn": [(15, "Cw: myhostname.UUCP: a UUCP name; postern has no "
                   "UUCP: left out"),
                  (17, "FEATURE(nodns): read leniently (`dn1' taken as "
                   "`dnl')"),
