@@ -295,7 +295,8 @@ copy_file(const char *src, const char *dst)
 done:
 	if (r == -1)
 		fprintf(stderr, "postern: import-mc: cannot copy %s to %s: %s\n",
-		    src, dst, n > 0 ? "file too large" : strerror(errno));
+		    src, dst, total > MAP_MAX_BYTES ? "more than 64 MiB" :
+		    strerror(errno));
 	if (in != -1)
 		close(in);
 	if (out != -1) {
@@ -399,9 +400,13 @@ finish_ct(struct imp *m)
 		return;
 	}
 	while (fgets(line, sizeof(line), fp) != NULL && n < 1000) {
+		int c, whole = strchr(line, '\n') != NULL;
+
+		while (!whole && (c = getc(fp)) != EOF && c != '\n')
+			;	/* a line too long for a user name: skipped */
 		save = NULL;
 		if ((w = strtok_r(line, " \t\r\n", &save)) == NULL ||
-		    *w == '#')
+		    *w == '#' || !whole)
 			continue;
 		if (n++ == 0 && find_ent(m, NULL, "trusted_users") == NULL &&
 		    strcmp(w, "root") != 0)
