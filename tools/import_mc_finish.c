@@ -76,7 +76,30 @@ listen_on(struct imp *m, const struct imp_daemon *d)
 	else
 		snprintf(a, sizeof(a), "%s:%d", d->addr, d->port);
 	imp_add(m, sect, "listen", a);
+	if (strcmp(d->addr, "127.0.0.1") == 0 || strcmp(d->addr, "::1") == 0)
+		imp_note(m, "only this host can connect, as with Sendmail "
+		    "(the tutorials drop Addr= to receive mail from others)");
 	daemon_mods(m, sect, d->mods);
+}
+
+/* Two daemons on one port, one of them on every address: cannot bind. */
+static void
+daemon_clash(struct imp *m)
+{
+	const struct imp_daemon	*a, *b;
+
+	for (int i = 0; i < m->ndmn; i++)
+		for (int j = 0; j < m->ndmn; j++) {
+			a = &m->dmn[i];
+			b = &m->dmn[j];
+			if (i == j || a->port != b->port || a->addr[0] != '\0' ||
+			    a->inet6 != b->inet6 || (b->addr[0] == '\0' && j < i))
+				continue;
+			imp_at(m, b->st, "DAEMON_OPTIONS");
+			imp_warn(m, "port %d is also taken on every address by "
+			    "the DAEMON_OPTIONS at line %d: the listener could "
+			    "not start; keep one of them", b->port, a->st->line);
+		}
 }
 
 static void
@@ -90,6 +113,7 @@ finish_daemons(struct imp *m)
 		listen_on(m, &m->dmn[i]);
 		msa |= m->dmn[i].port == 587;
 	}
+	daemon_clash(m);
 	if (!m->any_daemon) {
 		imp_at(m, NULL, "Sendmail's default MTA daemon (no "
 		    "DAEMON_OPTIONS): port 25 on every IPv4 address");

@@ -327,6 +327,26 @@ def test_never_overwrites_without_force(tmp_path):
     assert (out / "access").read_bytes() == (d / "access").read_bytes()
 
 
+def test_output_beside_the_mc(tmp_path):
+    """-o the .mc's own directory (/etc/mail): nothing copied, the maps
+    compiled where they are, and Red Hat's loopback-only daemon kept."""
+    d = copy_seed(tmp_path, "seed002-applied")
+    mc = d / "sendmail.mc"
+    mc.write_text(mc.read_text() + "DAEMON_OPTIONS(`Port=smtp,Addr=127.0.0.1, "
+                  "Name=MTA')dnl\n")
+    r = run(str(mc), "-o", str(d), check=True)
+    got = keys((d / "postern.conf").read_text())
+    assert got[(None, "access_map")] == str(d / "access")
+    assert (d / "access.cdb").exists()
+    text = (d / "postern.conf").read_text()
+    assert "copied from %s" % d not in text
+    assert got[("smtp", "listen")] == "0.0.0.0:25, 127.0.0.1:25"
+    assert "only this host can connect" in text
+    assert re.search(r"sendmail.mc:22: DAEMON_OPTIONS: port 25 is also "
+                     r"taken on every address by the DAEMON_OPTIONS at line "
+                     r"5: the listener could not start", r.stderr), r.stderr
+
+
 def test_stdout_points_at_the_files_beside_the_mc(tmp_path):
     d = copy_seed(tmp_path, "seed003")
     r = run(str(d / "sendmail.mc"), check=True)
