@@ -284,9 +284,10 @@ h_defuid(struct imp *m, const struct mc_stmt *st, const struct rule *r,
 	snprintf(u, sizeof(u), "%.*s", (int)n, v);
 	pw = all_digits(u) ? getpwuid((uid_t)strtoul(u, NULL, 10)) :
 	    getpwnam(u);
-	if (pw == NULL) {
-		imp_warn(m, "no user %s on this system: not mapped; set "
-		    "default_privs to an unprivileged user", u);
+	if (pw == NULL || pw->pw_uid == 0) {
+		imp_warn(m, "%s %s: not mapped; default_privs must name an "
+		    "unprivileged user (postern's default is nobody)",
+		    pw == NULL ? "no user" : "root is", u);
 		return;
 	}
 	imp_set(m, NULL, "default_privs", pw->pw_name);
@@ -299,9 +300,7 @@ static void
 h_trusted(struct imp *m, const struct mc_stmt *st, const struct rule *r,
     const char *v)
 {
-	if (strstr(m->what, "USERS") == NULL && getpwnam("root") != NULL &&
-	    strcmp(v, "root") != 0)
-		imp_add(m, NULL, "trusted_users", "root");
+	imp_add(m, NULL, "trusted_users", "root");	/* Sendmail's always */
 	h_list(m, st, r, v);
 	if (strstr(v, "smmsp") != NULL)
 		imp_note(m, "smmsp is Sendmail's own submission user; "

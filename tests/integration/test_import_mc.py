@@ -410,7 +410,8 @@ def test_bad_input(tmp_path):
                   "define(`confTO_QUEUERETURN', `2d12h')dnl\n"
                   "DAEMON_OPTIONS(`Port=smtp,Addr=192.168.0.1 Name=MTA')dnl\n"
                   "\x00\xff garbage (\n"
-                  "MASQUERADE_AS(`a.example #b')dnl\n")
+                  "MASQUERADE_AS(`a.example #b')dnl\n"
+                  "define(`confDEF_USER_ID', ``0:0'')dnl\n")
     r = run(str(mc), check=True)
     err = r.stderr
     for line, text in [
@@ -423,13 +424,16 @@ def test_bad_input(tmp_path):
             (8, "Addr=mail.example.com is not an IP address"),
             (10, "a missing comma between options read as one"),
             (11, "a NUL byte: not a text line"),
-            (12, "a # after a blank starts a comment")]:
+            (12, "a # after a blank starts a comment"),
+            (13, "root is 0: not mapped; default_privs must name an "
+             "unprivileged user")]:
         assert re.search(r"bad\.mc:%d: .*%s" % (line, re.escape(text)),
                          err), (line, text, err)
     got = keys(r.stdout)
     assert got[(None, "queue_lifetime")] == "60h"
     assert got[("smtp", "listen")] == "192.168.0.1:25"
     assert (None, "masquerade_as") not in got
+    assert (None, "default_privs") not in got
     # an .mc too large is refused before anything is written
     big = tmp_path / "big.mc"
     big.write_bytes(b"dnl x\n" * 200000)
