@@ -92,6 +92,7 @@ $(BUILD)/tests/test_cmdline: $(OBJ)/local/cmdline.o
 $(BUILD)/tests/test_mailq: $(OBJ)/tools/queue.o $(OBJ)/tools/showq_client.o
 # showq lists the queue with mailq's own code (mailq_list).
 $(BUILD)/showq: $(OBJ)/tools/queue.o $(OBJ)/tools/showq_client.o
+$(BUILD)/tests/test_mc_lex: $(OBJ)/tools/mc_lex.o
 
 # libFuzzer harnesses (tests/fuzz/fuzz_*.c) with ASan+UBSan; built, not
 # run, by `make fuzz`:  build/fuzz/fuzz_addr -max_total_time=60
@@ -105,7 +106,9 @@ FUZZ_FLAGS = -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 fuzz: $(FUZZ_BINS)
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(LDLIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
+# a harness of a program's own module compiles that module too
+$(BUILD)/fuzz/fuzz_mc_lex: tools/mc_lex.c
 FUZZ_RUNS ?= 1000000
 fuzz-run: $(FUZZ_BINS)
 	@sh tests/fuzz/run.sh $(FUZZ_RUNS) $(FUZZ_BINS)

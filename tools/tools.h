@@ -33,6 +33,10 @@ int	 route_main(const char *conf_file, int argc, char **argv);
  * Sendmail's words; 0 if all are deliverable, else a sysexits code. */
 int	 verify_main(const char *conf_file, int argc, char **argv);
 
+/* `postern import-mc FILE.mc [-o DIR] [--force]`: translate a sendmail.mc
+ * into postern.conf (tools/import_mc.c). */
+int	 import_mc_main(const char *conf_file, int argc, char **argv);
+
 /* The mailq listing of queue_dir (incoming, active, deferred, hold) to
  * out: Postfix mailq text, or one JSON object per line when json is set.
  * Unreadable files are skipped with a warning on stderr. 0, or -1 when
