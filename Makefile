@@ -38,12 +38,15 @@ LIBPOSTERN = $(BUILD)/libpostern.a
 # The delivery transports: the `.program = "NAME"` lines of the transport
 # table (a new transport = one row there + its program directory).
 TRANSPORTS := $(shell sed -n 's/^[[:space:]]*\.program = "\([a-z0-9_]*\)",.*/\1/p' conf/transport.c)
-# One program per directory; master/ and tools/ together make `postern`.
+# One program per directory; master/ and tools/ together make `postern`,
+# but for tools/postdrop.c: the setgid helper is a program of its own, so
+# that the set-id binary is not also the admin CLI.
 # Everything but postern is installed under LIBEXECDIR.
-PROGS = postern smtpd cleanup qmgr anvil $(TRANSPORTS)
+PROGS = postern smtpd cleanup qmgr anvil showq postdrop $(TRANSPORTS)
 LIBEXEC_PROGS = $(filter-out postern,$(PROGS))
-postern_SRCS = $(wildcard master/*.c tools/*.c)
 $(foreach p,$(LIBEXEC_PROGS),$(eval $(p)_SRCS = $$(wildcard $(p)/*.c)))
+postern_SRCS = $(filter-out tools/postdrop.c,$(wildcard master/*.c tools/*.c))
+postdrop_SRCS = tools/postdrop.c
 # A directory without sources yet builds nothing (keeps partial trees building).
 PROG_BINS = $(foreach p,$(PROGS),$(if $($(p)_SRCS),$(BUILD)/$(p)))
 
@@ -71,7 +74,7 @@ PATHS_STAMP = $(OBJ)/paths.stamp
 $(PATHS_STAMP): FORCE
 	@mkdir -p $(dir $@)
 	@echo '$(LIBEXECDIR) $(SYSCONFDIR)' | cmp -s - $@ || echo '$(LIBEXECDIR) $(SYSCONFDIR)' > $@
-$(OBJ)/master/master.o $(OBJ)/conf/conf.o: $(PATHS_STAMP)
+$(OBJ)/master/master.o $(OBJ)/conf/conf.o $(OBJ)/tools/sendmail.o: $(PATHS_STAMP)
 FORCE:
 
 .SECONDEXPANSION:
@@ -85,8 +88,11 @@ $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(LIBPOSTERN)
 # Tests of a program's own module link that program's object.
 $(BUILD)/tests/test_dsn: $(OBJ)/qmgr/dsn.o
 $(BUILD)/tests/test_sched: $(OBJ)/qmgr/sched.o $(OBJ)/qmgr/dest.o
-$(BUILD)/tests/test_mailq: $(OBJ)/tools/queue.o
 $(BUILD)/tests/test_cmdline: $(OBJ)/local/cmdline.o
+$(BUILD)/tests/test_mailq: $(OBJ)/tools/queue.o $(OBJ)/tools/showq_client.o
+# showq lists the queue with mailq's own code (mailq_list).
+$(BUILD)/showq: $(OBJ)/tools/queue.o $(OBJ)/tools/showq_client.o
+$(BUILD)/tests/test_mc_lex: $(OBJ)/tools/mc_lex.o
 
 # libFuzzer harnesses (tests/fuzz/fuzz_*.c) with ASan+UBSan; built, not
 # run, by `make fuzz`:  build/fuzz/fuzz_addr -max_total_time=60
@@ -100,7 +106,9 @@ FUZZ_FLAGS = -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 fuzz: $(FUZZ_BINS)
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(LDLIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
+# a harness of a program's own module compiles that module too
+$(BUILD)/fuzz/fuzz_mc_lex: tools/mc_lex.c
 FUZZ_RUNS ?= 1000000
 fuzz-run: $(FUZZ_BINS)
 	@sh tests/fuzz/run.sh $(FUZZ_RUNS) $(FUZZ_BINS)
@@ -162,6 +170,18 @@ install: all
 	ln -sf ../sbin/postern $(DESTDIR)$(BINDIR)/newaliases
 	for p in $(LIBEXEC_PROGS); do \
 	    install -m 0755 $(BUILD)/$$p $(DESTDIR)$(LIBEXECDIR)/$$p; done
+	@# postdrop: setgid postdrop, the group made here when we are root
+	@# and install into the system itself (as Debian's postfix postinst
+	@# does; a package, DESTDIR set, makes it in its postinst); else a note
+	if [ "$$(id -u)" = 0 ] && { [ -n "$(DESTDIR)" ] || \
+	    getent group postdrop >/dev/null || \
+	    groupadd --system postdrop; } && \
+	    getent group postdrop >/dev/null; then \
+	    chgrp postdrop $(DESTDIR)$(LIBEXECDIR)/postdrop && \
+	    chmod 2755 $(DESTDIR)$(LIBEXECDIR)/postdrop; \
+	else echo "note: not root: $(LIBEXECDIR)/postdrop is not setgid" \
+	    "postdrop; only the postern user can keep mail while postern" \
+	    "is down"; fi
 	for m in $(wildcard */*.8); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man8/; done
 	for m in $(wildcard */*.5); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/; done
 	install -d $(DESTDIR)$(SYSTEMDDIR) $(DESTDIR)$(SYSCONFDIR)

@@ -24,6 +24,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "log.h"
+#include "pickup.h"
 #include "proto.h"
 #include "qfile.h"
 #include "qspace.h"
@@ -716,9 +717,14 @@ local_refuse(int fd, uid_t uid)
 	return -1;
 }
 
-/* Read and check the open request, create the queue file, say ok. */
+/*
+ * Read and check the open request, create the queue file, say ok. On
+ * the private socket a uid is pickup's: a local submission from the
+ * owner of a maildrop file, under the public socket's rules.
+ */
 static int
-job_start(int fd, struct ipc_msg *m, struct job *j, int public, uid_t uid)
+job_start(int fd, struct ipc_msg *m, struct job *j, int *publicp,
+    uid_t *uidp)
 {
 	char why[128];
 
@@ -732,9 +738,13 @@ job_start(int fd, struct ipc_msg *m, struct job *j, int public, uid_t uid)
 		reply(fd, 0, 554, "5.5.4 Bad request", NULL);
 		return -1;
 	}
-	if (public && local_refuse(fd, uid) == -1)
+	if (!*publicp && j->o.uid >= 0) {
+		*publicp = 1;
+		*uidp = (uid_t)j->o.uid;
+	}
+	if (*publicp && local_refuse(fd, *uidp) == -1)
 		return -1;
-	if (job_open(j, public, uid) == -1) {
+	if (job_open(j, *publicp, *uidp) == -1) {
 		reply(fd, 0, 554, "5.5.4 Bad request", NULL);
 		return -1;
 	}
@@ -859,7 +869,7 @@ serve(int fd, int public)
 		uid = cr.uid;
 	}
 	ipc_msg_init(&m);
-	if (job_start(fd, &m, &j, public, uid) == 0 &&
+	if (job_start(fd, &m, &j, &public, &uid) == 0 &&
 	    job_content(fd, &m, &j) == 0)
 		job_finish(fd, &j, public);
 	job_free(&j);
@@ -964,6 +974,8 @@ main(int argc, char **argv)
 	char path[512];
 
 	worker_init(&wk, "cleanup", argc, argv);
+	if (strcmp(wk.service, PICKUP_SERVICE) == 0)
+		return pickup_main(&wk);
 	if (wk.nlisten == 0)
 		fatal("no listening sockets (start me from postern start)");
 	queue_path(wk.conf.queue_dir, QDIR_INCOMING, path, sizeof(path));

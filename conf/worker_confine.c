@@ -39,14 +39,17 @@ static const struct profile {
 	const char	*prog;
 	int		 tls, sasl;
 	const char	*rw[5];		/* queue subdirectories */
-	const char	*ro[1];
+	const char	*ro[4];
 } profiles[] = {
 	{ "smtpd",	1, 1, { NULL }, { NULL } },
 	{ "cleanup",	0, 0, { QDIR_INCOMING }, { NULL } },
+	{ "pickup",	0, 0, { QDIR_MAILDROP }, { NULL } },	/* cleanup -s */
 	{ "qmgr",	0, 0, { QDIR_INCOMING, QDIR_ACTIVE, QDIR_DEFERRED,
 	    QDIR_HOLD, QDIR_CORRUPT }, { NULL } },
 	{ "remote",	1, 0, { NULL }, { QDIR_ACTIVE } },
 	{ "anvil",	0, 0, { NULL }, { NULL } },
+	{ "showq",	0, 0, { NULL }, { QDIR_INCOMING, QDIR_ACTIVE,
+	    QDIR_DEFERRED, QDIR_HOLD } },
 };
 
 struct rules {
@@ -174,12 +177,16 @@ int
 worker_confine(struct worker *w)
 {
 	const struct profile *p = NULL;
+	const char *prog = w->prog;
 	struct rules *rs;
 	char path[1024];
 	int r;
 
+	/* cleanup's pickup service reads maildrop/, never incoming/ */
+	if (strcmp(prog, "cleanup") == 0 && strcmp(w->service, "pickup") == 0)
+		prog = w->service;
 	for (size_t i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++)
-		if (strcmp(profiles[i].prog, w->prog) == 0)
+		if (strcmp(profiles[i].prog, prog) == 0)
 			p = &profiles[i];
 	if (p == NULL)
 		return 0;
@@ -201,7 +208,7 @@ worker_confine(struct worker *w)
 		queue_path(w->conf.queue_dir, p->rw[i], path, sizeof(path));
 		add(rs, keep(rs, path, strlen(path)), CONFINE_RW);
 	}
-	for (size_t i = 0; i < 1 && p->ro[i] != NULL; i++) {
+	for (size_t i = 0; i < 4 && p->ro[i] != NULL; i++) {
 		queue_path(w->conf.queue_dir, p->ro[i], path, sizeof(path));
 		add(rs, keep(rs, path, strlen(path)), CONFINE_RO);
 	}

@@ -67,6 +67,14 @@ log_open(const char *prog, const char *dest, enum log_level lvl)
 	return 0;
 }
 
+void
+log_rename(const char *prog)
+{
+	snprintf(log_prog, sizeof(log_prog), "postern/%s", prog);
+	if (log_syslog)
+		openlog(log_prog, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
 /* echo: also to stderr when the log goes to a file (fatal start-up
  * errors must reach the admin's terminal). */
 static void

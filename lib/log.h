@@ -9,6 +9,9 @@ enum log_level { LOG_LVL_ERROR, LOG_LVL_WARNING, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 /* dest: "syslog", "stderr" or an absolute file path (opened O_APPEND). */
 int	 log_open(const char *prog, const char *dest, enum log_level);
+/* The name in every line from now on ("pickup", a service of the
+ * cleanup program), the destination kept. */
+void	 log_rename(const char *prog);
 int	 log_level_parse(const char *, enum log_level *);
 void	 log_error(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));

@@ -45,6 +45,7 @@ static const char *const req_words[] = {
 	[REQ_RESTART] = "restart", [REQ_MASTER_STATUS] = "status",
 	[REQ_AUTH_FAIL] = "auth_fail", [REQ_AUTH_CHECK] = "auth_check",
 	[REQ_CONNECT] = "connect", [REQ_DISCONNECT] = "disconnect",
+	[REQ_LIST] = "list",
 };
 #define NREQ	(sizeof(req_words) / sizeof(req_words[0]))
 
@@ -366,6 +367,7 @@ cleanup_open_init(struct cleanup_open *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->received = 1;
+	o->uid = -1;
 }
 
 /* ---- optional string fields of a struct, driven by a table ---- */
@@ -448,6 +450,9 @@ open_flags_encode(struct buf *b, const struct cleanup_open *o)
 	if (o->max_header_size > 0)
 		bad |= ipc_add_num(b, ATTR_MAX_HEADER_SIZE,
 		    (long long)o->max_header_size);
+	if (o->uid >= 0)
+		bad |= o->uid > 0xffffffffLL ||
+		    ipc_add_num(b, ATTR_UID, o->uid);
 	return bad;
 }
 
@@ -515,7 +520,8 @@ open_flags_decode(const struct ipc_msg *m, struct cleanup_open *o,
 	    &v, err, errlen) == -1)
 		return -1;
 	o->max_header_size = (size_t)v;
-	return 0;
+	return get_num(m, ATTR_UID, 0, 0xffffffffLL, -1, 0, &o->uid, err,
+	    errlen);
 }
 
 int
@@ -787,6 +793,30 @@ master_request_decode(const struct ipc_msg *m, struct master_request *r,
 	if (r->service[0] == '\0')
 		return fail(err, errlen, "empty %s", ATTR_SERVICE);
 	return 0;
+}
+
+/* ---- showq ---- */
+
+int
+showq_request_encode(struct buf *b, const struct showq_request *r)
+{
+	int bad;
+
+	ipc_begin(b);
+	bad = put_req(b, REQ_LIST);
+	if (r->json)
+		bad |= ipc_add_str(b, ATTR_JSON, "1");
+	return finish(b, bad);
+}
+
+int
+showq_request_decode(const struct ipc_msg *m, struct showq_request *r,
+    char *err, size_t errlen)
+{
+	memset(r, 0, sizeof(*r));
+	if (proto_req_type(m) != REQ_LIST)
+		return fail(err, errlen, "not a list request");
+	return get_flag(m, ATTR_JSON, 0, &r->json, err, errlen);
 }
 
 /* ---- anvil ---- */

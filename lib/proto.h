@@ -51,6 +51,7 @@
 #define ATTR_COUNT_MINUTE	"count_minute"
 #define ATTR_SESSIONS		"sessions"
 #define ATTR_CONN_FAIL		"conn_fail"
+#define ATTR_JSON		"json"
 
 /* ---- request types (the value of "req") ---- */
 enum proto_req {
@@ -65,6 +66,8 @@ enum proto_req {
 	REQ_RESTART, REQ_MASTER_STATUS,
 	/* smtpd -> anvil */
 	REQ_AUTH_FAIL, REQ_AUTH_CHECK, REQ_CONNECT, REQ_DISCONNECT,
+	/* mailq -> showq */
+	REQ_LIST,
 };
 
 /* The request type of a decoded frame (REQ_NONE if absent or unknown). */
@@ -116,6 +119,7 @@ struct cleanup_open {
 	int		 msa;		/* authenticated submission */
 	size_t		 max_size;	/* 0 = server default */
 	size_t		 max_header_size;
+	long long	 uid;		/* local submitter (pickup); -1 none */
 };
 void	 cleanup_open_init(struct cleanup_open *);
 int	 cleanup_open_encode(struct buf *, const struct cleanup_open *);
@@ -204,6 +208,16 @@ struct anvil_reply {
 };
 int	 anvil_reply_encode(struct buf *, const struct anvil_reply *);
 int	 anvil_reply_decode(const struct ipc_msg *, struct anvil_reply *,
+	    char *err, size_t errlen);
+
+/* ---- mailq -> showq (public/showq): req=list [json=1]; the answer is
+ * the listing in req=data chunk= frames (as cleanup_data_encode), then
+ * a proto_reply ---- */
+struct showq_request {
+	int		 json;		/* one JSON object per message */
+};
+int	 showq_request_encode(struct buf *, const struct showq_request *);
+int	 showq_request_decode(const struct ipc_msg *, struct showq_request *,
 	    char *err, size_t errlen);
 
 /* ---- the 'C' record of a queue file: who sent the message ---- */

@@ -274,6 +274,15 @@ setup_services(char *err, size_t errlen)
 	s = svc_add("submit", "cleanup", cf.submit_processes);
 	if (svc_listen_unix(s, QDIR_PUBLIC "/cleanup", 0666, err, errlen))
 		return -1;
+	/* maildrop/ to cleanup; public/pickup: postdrop's poke */
+	s = svc_add("pickup", "cleanup", 1);
+	if (svc_listen_unix(s, QDIR_PUBLIC "/pickup", 0666, err, errlen))
+		return -1;
+	/* mailq for any local user, in processes of its own: a slow
+	 * client never holds up qmgr */
+	s = svc_add("showq", "showq", 2);
+	if (svc_listen_unix(s, QDIR_PUBLIC "/showq", 0666, err, errlen))
+		return -1;
 	s = svc_add("qmgr", "qmgr", 1);
 	s->single = 1;
 	if (svc_listen_unix(s, QDIR_PRIVATE "/qmgr", 0600, err, errlen) == -1 ||

@@ -44,7 +44,9 @@ usage(void)
 	    "  queue [--json|show|flush|hold|release|delete|requeue|shape]\n"
 	    "  map [-q KEY] FILE      compile a text map to FILE.cdb\n"
 	    "  aliases                compile the aliases file\n"
-	    "  route ADDRESS...       show how each address would be routed\n");
+	    "  route ADDRESS...       show how each address would be routed\n"
+	    "  import-mc FILE.mc [-o DIR] [--force]\n"
+	    "                         translate a sendmail.mc to postern.conf\n");
 }
 
 static int
@@ -465,6 +467,8 @@ run_command(const char *file, const char *cmd, int nrest, char **rest)
 		return aliases_main(file, nrest, rest);
 	if (strcmp(cmd, "route") == 0)
 		return route_main(file, nrest, rest);
+	if (strcmp(cmd, "import-mc") == 0)
+		return import_mc_main(file, nrest, rest);
 	fprintf(stderr, "postern: unknown command \"%s\"\n", cmd);
 	usage();
 	return 2;

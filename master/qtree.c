@@ -10,12 +10,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "master.h"
+#include "maildrop.h"
 #include "qfile.h"
 
 /*
@@ -65,6 +67,30 @@ dir_owned_at(int dfd, const char *name, mode_t mode, uid_t uid, gid_t gid,
 }
 
 /*
+ * maildrop/: the user's, group postdrop, 1730: the setgid postdrop may
+ * add files, no one else may list them. Without the group (root, but
+ * `make install` did not run) it is 1733 (any local user may drop;
+ * names are unguessable), said in the log; a non-root master has its
+ * own group (a single-user instance: only that user drops).
+ */
+static mode_t
+maildrop_mode(gid_t *gid)
+{
+	struct group *gr;
+
+	if (geteuid() != 0)
+		return 01730;
+	if ((gr = getgrnam(MAILDROP_GROUP)) != NULL) {
+		*gid = gr->gr_gid;
+		return 01730;
+	}
+	log_warn("group %s does not exist: %s is mode 1733, any local user "
+	    "may drop mail there (make install creates the group)",
+	    MAILDROP_GROUP, QDIR_MAILDROP);
+	return 01733;
+}
+
+/*
  * The queue tree: queue_dir and pid/ belong to root (master writes
  * there), the rest to the unprivileged user. qt gets the directory fds
  * master keeps; a tree from an older version (all user's) is fixed.
@@ -82,10 +108,12 @@ queue_tree_create(const struct conf *c, uid_t uid, gid_t gid,
 		{ QDIR_DEFERRED, 0700, 0 }, { QDIR_HOLD, 0700, 0 },
 		{ QDIR_CORRUPT, 0700, 0 }, { QDIR_PRIVATE, 0700, 0 },
 		{ QDIR_PUBLIC, 0711, 0 }, { QDIR_PID, 0755, 1 },
-		{ QDIR_MAILDROP, 0730, 0 },
+		{ QDIR_MAILDROP, 01730, 0 },
 	};
 	uid_t ruid = geteuid();
 	gid_t rgid = getegid();
+	gid_t mgid = gid;
+	mode_t mmode = maildrop_mode(&mgid);
 	int fd;
 
 	if (c->queue_dir[0] != '/') {
@@ -98,9 +126,11 @@ queue_tree_create(const struct conf *c, uid_t uid, gid_t gid,
 	if (qt->root == -1)
 		return -1;
 	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
-		fd = dir_owned_at(qt->root, sub[i].name, sub[i].mode,
-		    sub[i].root ? ruid : uid, sub[i].root ? rgid : gid, err,
-		    errlen);
+		int md = strcmp(sub[i].name, QDIR_MAILDROP) == 0;
+
+		fd = dir_owned_at(qt->root, sub[i].name, md ? mmode :
+		    sub[i].mode, sub[i].root ? ruid : uid, sub[i].root ? rgid :
+		    md ? mgid : gid, err, errlen);
 		if (fd == -1) {
 			char why[600];
 

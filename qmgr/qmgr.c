@@ -625,6 +625,7 @@ admin(enum proto_req req, const char *id)
 		if (admin_move(release_from, 1, QD_DEFERRED, id) == 0) {
 			(void)queue_touch(&qq, QD_DEFERRED, id);
 			want_deferred = 1;
+			sched_unblock();	/* "try it now", as flush */
 			return "released";
 		}
 		if (m && m->hold) {
@@ -636,6 +637,7 @@ admin(enum proto_req req, const char *id)
 		if (admin_move(requeue_from, 2, QD_INCOMING, id) == 0) {
 			(void)queue_touch(&qq, QD_INCOMING, id);
 			want_incoming = 1;
+			sched_unblock();	/* "try it now", as flush */
 			return "requeued";
 		}
 		return m ? "active (already being delivered)" : NULL;

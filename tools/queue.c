@@ -294,6 +294,27 @@ mailq_list(const char *queue_dir, int json, FILE *out)
 	return r;
 }
 
+/* The listing: as root from the files, else through showq (or from the
+ * files when showq is down and we own the queue). */
+static int
+queue_list_cmd(struct queue *qu, int json)
+{
+	int rc, serr = 0;
+
+	if (geteuid() != 0) {
+		if ((rc = showq_list(qu->root, json)) != -1)
+			return rc;
+		serr = errno;
+	}
+	rc = list_queue(qu, json, stdout) == 0 ? 0 : 1;
+	if (rc != 0 && serr != 0)
+		fprintf(stderr, "postern: and showq cannot be reached (is "
+		    "postern running?): %s\n", strerror(serr));
+	if (fflush(stdout) != 0)
+		rc = 1;
+	return rc;
+}
+
 /* The queue holding id (corrupt/ too), its file parsed: fd, or -1 (said). */
 static int
 show_find(struct queue *qu, const char *id, struct qfile *q, enum qdir *where)
@@ -806,17 +827,12 @@ usage(void)
 static int
 queue_cmd(struct queue *qu, int argc, char **argv)
 {
-	int rc;
-
 	if (argc == 0 || (argc == 1 && (strcmp(argv[0], "--json") == 0 ||
 	    strcmp(argv[0], "-j") == 0 || strcmp(argv[0], "-p") == 0 ||
 	    strcmp(argv[0], "list") == 0))) {
 		int json = argc == 1 && argv[0][1] != 'p' && argv[0][0] == '-';
 
-		rc = list_queue(qu, json, stdout) == 0 ? 0 : 1;
-		if (fflush(stdout) != 0)
-			rc = 1;
-		return rc;
+		return queue_list_cmd(qu, json);
 	}
 	if (strcmp(argv[0], "show") == 0 && argc == 2)
 		return queue_show(qu, argv[1]);

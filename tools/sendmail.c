@@ -6,6 +6,9 @@
  * touches queue files, never trusts its input beyond framing it in
  * bounded chunks, and says nothing on success.
  */
+#include <sys/socket.h>
+#include <sys/wait.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -35,7 +38,9 @@
 enum mode { M_DELIVER, M_LIST, M_ALIASES, M_SMTP, M_FLUSH, M_VERIFY };
 
 struct sm {
-	int		 fd;		/* to cleanup */
+	int		 fd;		/* to cleanup (or postdrop) */
+	const char	*cf;		/* the config file, for postdrop */
+	pid_t		 postdrop;	/* running when postern is down */
 	int		 dot_ends;	/* no -i: a lone "." line ends input */
 	struct buf	 out;		/* content not yet sent */
 	struct buf	 frame;
@@ -308,6 +313,40 @@ copy_input(struct sm *s)
 	return 0;
 }
 
+/*
+ * postern is down: run postdrop (setgid postdrop), which keeps the
+ * message in maildrop/ for pickup and speaks cleanup's protocol on its
+ * stdin. Our end of the socket, or -1 (said).
+ */
+static int
+postdrop_start(struct sm *s)
+{
+	const char *dir = getenv("POSTERN_LIBEXEC");
+	char path[4096];
+	int sv[2];
+
+	if (dir == NULL || *dir == '\0')
+		dir = LIBEXECDIR;
+	if (snprintf(path, sizeof(path), "%s/postdrop", dir) >=
+	    (int)sizeof(path) || socketpair(AF_UNIX, SOCK_STREAM |
+	    SOCK_CLOEXEC, 0, sv) == -1)
+		return -1;
+	if ((s->postdrop = fork()) == -1) {
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if (s->postdrop == 0) {
+		if (dup2(sv[1], STDIN_FILENO) != -1)
+			execl(path, "postdrop", "-c", s->cf, (char *)NULL);
+		fprintf(stderr, "sendmail: postern is not running and %s "
+		    "cannot be run: %s\n", path, strerror(errno));
+		_exit(EX_TEMPFAIL_);
+	}
+	close(sv[1]);
+	return sv[0];
+}
+
 /* Connect, open, send the content, end; the exit status. */
 static int
 transfer(struct sm *s, const char *path, struct ipc_msg *m)
@@ -316,7 +355,10 @@ transfer(struct sm *s, const char *path, struct ipc_msg *m)
 
 	if (preread(s) == -1)
 		return EX_TEMPFAIL_;
-	if ((s->fd = ipc_connect(path)) == -1) {
+	if ((s->fd = ipc_connect(path)) == -1 && (errno == ENOENT ||
+	    errno == ECONNREFUSED))
+		s->fd = postdrop_start(s);
+	if (s->fd == -1) {
 		fprintf(stderr, "sendmail: cannot connect to postern (is it "
 		    "running?): %s: %s\n", path, strerror(errno));
 		return EX_TEMPFAIL_;
@@ -350,8 +392,8 @@ transfer(struct sm *s, const char *path, struct ipc_msg *m)
 }
 
 static int
-submit(const struct conf *c, const char *sender, const char *fullname,
-    int extract, int dot_ends, int nrcpt, char **rcpt)
+submit(const struct conf *c, const char *cf, const char *sender,
+    const char *fullname, int extract, int dot_ends, int nrcpt, char **rcpt)
 {
 	char path[4096];
 	struct ipc_msg m;
@@ -366,6 +408,7 @@ submit(const struct conf *c, const char *sender, const char *fullname,
 	}
 	memset(&s, 0, sizeof(s));
 	s.fd = -1;
+	s.cf = cf;
 	s.dot_ends = dot_ends;
 	s.state = S_BOL;
 	buf_init(&s.out, PREREAD_MAX + 16);
@@ -376,6 +419,9 @@ submit(const struct conf *c, const char *sender, const char *fullname,
 		rc = transfer(&s, path, &m);
 	if (s.fd != -1)
 		close(s.fd);
+	if (s.postdrop > 0)
+		while (waitpid(s.postdrop, NULL, 0) == -1 && errno == EINTR)
+			;
 	ipc_msg_free(&m);
 	buf_free(&s.out);
 	buf_free(&s.frame);
@@ -602,8 +648,8 @@ sendmail_main(int argc, char **argv)
 		return EX_TEMPFAIL_;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	rc = submit(&c, o.sender, o.fullname, o.extract, o.dot_ends, argc - i,
-	    argv + i);
+	rc = submit(&c, conf_path(o.cf), o.sender, o.fullname, o.extract,
+	    o.dot_ends, argc - i, argv + i);
 	conf_free(&c);
 	return rc;
 }

@@ -33,11 +33,19 @@ int	 route_main(const char *conf_file, int argc, char **argv);
  * Sendmail's words; 0 if all are deliverable, else a sysexits code. */
 int	 verify_main(const char *conf_file, int argc, char **argv);
 
+/* `postern import-mc FILE.mc [-o DIR] [--force]`: translate a sendmail.mc
+ * into postern.conf (tools/import_mc.c). */
+int	 import_mc_main(const char *conf_file, int argc, char **argv);
+
 /* The mailq listing of queue_dir (incoming, active, deferred, hold) to
  * out: Postfix mailq text, or one JSON object per line when json is set.
  * Unreadable files are skipped with a warning on stderr. 0, or -1 when
  * the queue cannot be read at all. (tools/queue.c; unit-tested.) */
 int	 mailq_list(const char *queue_dir, int json, FILE *out);
+/* The listing from showq over QUEUE_DIR/public/showq (mailq for users
+ * who cannot read the queue): the exit status, or -1 (errno) when showq
+ * cannot be reached. (tools/showq_client.c) */
+int	 showq_list(const char *queue_dir, int json);
 /* Load the config for a tool; on error print every problem to stderr as
  * "postern: FILE:LINE: text" and return -1. */
 int	 tools_conf_load(const char *path, struct conf *c);

@@ -64,7 +64,11 @@ master_and_anvil(void)
 	struct master_request mr;
 	struct anvil_request ar;
 	struct anvil_reply ap;
+	struct showq_request sq;
 
+	if (showq_request_decode(&m, &sq, err, sizeof(err)) == 0 &&
+	    showq_request_encode(&out, &sq) == -1)
+		abort();
 	if (master_request_decode(&m, &mr, err, sizeof(err)) == 0 &&
 	    master_request_encode(&out, &mr) == -1)
 		abort();

@@ -20,7 +20,7 @@ from conftest import BUILD, IS_ROOT, POSTERN, Postern, wait_for
 
 pytestmark = pytest.mark.skipif(not IS_ROOT, reason="needs root")
 
-PROGRAMS = ["smtpd", "cleanup", "qmgr", "local", "remote", "anvil"]
+PROGRAMS = ["smtpd", "cleanup", "qmgr", "local", "remote", "anvil", "showq"]
 ALLOWED_ENV = {"PATH", "TZ", "POSTERN_LISTEN_FDS", "POSTERN_TLS_KEY_FD",
                "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"}
 
@@ -152,6 +152,8 @@ def test_sockets_are_born_owned_and_never_chowned_by_path(make_postern):
         uid, gid = nobody()
         for rel, mode in (("private/cleanup", 0o600),
                           ("public/cleanup", 0o666),
+                          ("public/showq", 0o666),
+                          ("public/pickup", 0o666),
                           ("private/master", 0o600)):
             st = os.lstat(os.path.join(p.queue, rel))
             assert stat.S_ISSOCK(st.st_mode), rel

@@ -262,6 +262,7 @@ test_cleanup_open(void **state)
 	o.received = 0;
 	o.max_size = 1000;
 	o.max_header_size = 100;
+	o.uid = 4294967295LL;
 	assert_int_equal(cleanup_open_encode(&b, &o), 0);
 	parse();
 	assert_int_equal(proto_req_type(&m), REQ_OPEN);
@@ -282,6 +283,7 @@ test_cleanup_open(void **state)
 	assert_true(d.local && d.extract && d.msa && !d.received);
 	assert_int_equal(d.max_size, 1000);
 	assert_int_equal(d.max_header_size, 100);
+	assert_int_equal(d.uid, 4294967295LL);
 	cleanup_open_free(&d);
 
 	/* the minimum: defaults */
@@ -293,7 +295,16 @@ test_cleanup_open(void **state)
 	assert_true(d.received);
 	assert_false(d.local || d.extract || d.msa);
 	assert_int_equal(d.max_size, 0);
+	assert_int_equal(d.uid, -1);
 	cleanup_open_free(&d);
+
+	/* the local submitter's uid (pickup): a number in 0..2^32-1 */
+	frame("open"); add(ATTR_UID, "4294967296"); done();
+	assert_int_equal(cleanup_open_decode(&m, &d, err, sizeof(err)), -1);
+	frame("open"); add(ATTR_UID, "-1"); done();
+	assert_int_equal(cleanup_open_decode(&m, &d, err, sizeof(err)), -1);
+	o.uid = 4294967296LL;
+	assert_int_equal(cleanup_open_encode(&b, &o), -1);
 
 	/* empty sender is <>; controls in the sender become '?' */
 	frame("open"); add(ATTR_SENDER, ""); add(ATTR_HELO, "a\r\nb"); done();
@@ -613,6 +624,28 @@ test_master(void **state)
 }
 
 static void
+test_showq(void **state)
+{
+	struct showq_request r = { 1 }, d;
+
+	(void)state;
+	assert_int_equal(showq_request_encode(&b, &r), 0);
+	parse();
+	assert_int_equal(proto_req_type(&m), REQ_LIST);
+	assert_int_equal(showq_request_decode(&m, &d, err, sizeof(err)), 0);
+	assert_int_equal(d.json, 1);
+	r.json = 0;
+	assert_int_equal(showq_request_encode(&b, &r), 0);
+	parse();
+	assert_int_equal(showq_request_decode(&m, &d, err, sizeof(err)), 0);
+	assert_int_equal(d.json, 0);
+	frame("list"); add(ATTR_JSON, "2"); done();
+	assert_int_equal(showq_request_decode(&m, &d, err, sizeof(err)), -1);
+	frame("flush"); done();
+	assert_int_equal(showq_request_decode(&m, &d, err, sizeof(err)), -1);
+}
+
+static void
 test_anvil_client_key(void **state)
 {
 	char k[64], l[64];
@@ -777,6 +810,7 @@ main(void)
 		cmocka_unit_test(test_deliver_request_rejects),
 		cmocka_unit_test(test_deliver_status),
 		cmocka_unit_test(test_master),
+		cmocka_unit_test(test_showq),
 		cmocka_unit_test(test_anvil),
 		cmocka_unit_test(test_anvil_client_key),
 		cmocka_unit_test(test_client_info),
