@@ -111,6 +111,18 @@ has_key(const struct map *m, const char *key)
 	return r;
 }
 
+static int	 lookup_errno;
+
+/* Did the last getpwnam() fail to read the database, rather than find
+ * no such user? (glibc: 0, ENOENT, ESRCH, EBADF or EPERM mean "none".) */
+static int
+user_db_failed(void)
+{
+	return lookup_errno != 0 && lookup_errno != ENOENT &&
+	    lookup_errno != ESRCH && lookup_errno != EBADF &&
+	    lookup_errno != EPERM;
+}
+
 int
 route_user_known(const struct map *aliases, const char *local)
 {
@@ -124,16 +136,23 @@ route_user_known(const struct map *aliases, const char *local)
 	u[bl] = '\0';
 	for (char *p = u; *p; p++)
 		*p = tolower((unsigned char)*p);
-	if (strcmp(u, "postmaster") == 0 || getpwnam(u) != NULL)
+	if (strcmp(u, "postmaster") == 0)
 		return 1;
+	errno = 0;
+	if (getpwnam(u) != NULL)
+		return 1;
+	/* the user database could not be read (EACCES, EIO, ...): not
+	 * "unknown", or a refused RCPT would be a permanent 550 */
+	lookup_errno = errno;
 	if (aliases == NULL)
-		return 0;
+		return user_db_failed() ? -1 : 0;
 	if ((r = has_key(aliases, u)) != 0)
 		return r;
 	/* an alias for the whole "user+ext" */
-	if (local[bl] == '+' && strlen(local) < sizeof(u))
-		return has_key(aliases, local);
-	return 0;
+	if (local[bl] == '+' && strlen(local) < sizeof(u) &&
+	    (r = has_key(aliases, local)) != 0)
+		return r;
+	return user_db_failed() ? -1 : 0;
 }
 
 static void	 trace(route_trace_fn *, void *, const char *, const char *,

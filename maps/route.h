@@ -156,7 +156,8 @@ int		 route_relay_client(const struct router *, const char *name);
 
 /* Is local (a local part, "+detail" allowed) a user we deliver to:
  * postmaster, a system user (getpwnam), or an alias in aliases (may be
- * NULL)? 1 yes, 0 no, -1 the alias lookup failed. */
+ * NULL)? 1 yes, 0 no, -1 the alias lookup failed or the user database
+ * could not be read (a 4xx, never "User unknown"). */
 int		 route_user_known(const struct map *aliases, const char *local);
 
 /* A local part with routing characters ('%', '!', '@': the percent
