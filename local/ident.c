@@ -152,6 +152,32 @@ call_child(const struct ident *id, int (*fn)(void *, int), void *arg,
 	_exit(fn(arg, wfd) == 0 ? 0 : 1);
 }
 
+size_t
+child_output(pid_t pid, int fd, char *out, size_t outlen, long long deadline)
+{
+	size_t	 got = 0;
+
+	while (got < outlen) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		long long left = deadline - clock_ms();
+		ssize_t n;
+
+		if (left <= 0) {
+			kill(pid, SIGKILL);
+			break;
+		}
+		if (poll(&pfd, 1, (int)(left > 1000 ? 1000 : left)) <= 0)
+			continue;
+		if ((n = read(fd, out + got, outlen - got)) == -1 &&
+		    errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	return got;
+}
+
 ssize_t
 ident_call(const struct ident *id, int (*fn)(void *, int), void *arg,
     char *out, size_t outlen, struct dstatus *r)
@@ -176,24 +202,7 @@ ident_call(const struct ident *id, int (*fn)(void *, int), void *arg,
 		call_child(id, fn, arg, p[1]);
 	}
 	close(p[1]);
-	while (got < outlen) {
-		struct pollfd pfd = { p[0], POLLIN, 0 };
-		long long left = deadline - clock_ms();
-		ssize_t n;
-
-		if (left <= 0) {
-			kill(pid, SIGKILL);
-			break;
-		}
-		if (poll(&pfd, 1, (int)(left > 1000 ? 1000 : left)) <= 0)
-			continue;
-		if ((n = read(p[0], out + got, outlen - got)) == -1 &&
-		    errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
+	got = child_output(pid, p[0], out, outlen, deadline);
 	close(p[0]);
 	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 		;

@@ -133,6 +133,10 @@ int	 ident_drop(const struct ident *);
 ssize_t	 ident_call(const struct ident *, int (*fn)(void *, int), void *,
 	    char *out, size_t outlen, struct dstatus *r);
 int	 ident_answer(const char *msg, size_t len, struct dstatus *);
+/* A child's output into out: until EOF, outlen bytes, or the deadline
+ * (clock_ms), when the child is killed. The bytes read. */
+size_t	 child_output(pid_t, int fd, char *out, size_t outlen,
+	    long long deadline);
 
 /* command.c */
 void	 command_deliver(struct job *, const struct cmd_run *,

@@ -285,7 +285,6 @@ deliver_user(struct job *j, const char *user, const char *dt,
 	struct dest	 d;
 	char		 msg[TEXT_LEN + 8];
 	size_t		 got = 0;
-	long long	 deadline;
 	pid_t		 pid;
 	int		 p[2], status;
 
@@ -318,27 +317,8 @@ deliver_user(struct job *j, const char *user, const char *dt,
 		child_deliver(j, pw, &d, dt, p[1]);
 	}
 	close(p[1]);
-	deadline = clock_ms() + CHILD_TIMEOUT_MS;
-	for (;;) {
-		struct pollfd pfd = { p[0], POLLIN, 0 };
-		long long left = deadline - clock_ms();
-		ssize_t n;
-
-		if (left <= 0) {
-			kill(pid, SIGKILL);
-			break;
-		}
-		if (poll(&pfd, 1, (int)(left > 1000 ? 1000 : left)) <= 0)
-			continue;
-		n = read(p[0], msg + got, sizeof(msg) - 1 - got);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-		if (got == sizeof(msg) - 1)
-			break;
-	}
+	got = child_output(pid, p[0], msg, sizeof(msg) - 1,
+	    clock_ms() + CHILD_TIMEOUT_MS);
 	close(p[0]);
 	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 		;

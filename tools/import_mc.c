@@ -229,7 +229,7 @@ static int
 same_content(const char *a, const char *b)
 {
 	FILE	*fa = fopen(a, "r"), *fb = fopen(b, "r");
-	int	 ca, cb, same = fa != NULL && fb != NULL;
+	int	 ca = 0, cb = 0, same = fa != NULL && fb != NULL;
 
 	while (same && (ca = getc(fa)) == (cb = getc(fb)) && ca != EOF)
 		;
