@@ -79,7 +79,7 @@ FORCE:
 
 .SECONDEXPANSION:
 $(PROG_BINS): $(BUILD)/%: $$(addprefix $(OBJ)/,$$($$*_SRCS:.c=.o)) $(LIBPOSTERN)
-	$(CC) $(PST_LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(PST_LDFLAGS) -o $@ $(filter %.o,$^) $(LIBPOSTERN) $(LDLIBS)
 
 $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(LIBPOSTERN)
 	@mkdir -p $(dir $@)
