@@ -694,7 +694,7 @@ flush_request(const struct ipc_msg *im, struct proto_reply *rep, char *err,
 		    "being delivered)" : "no such deferred message");
 	} else
 		snprintf(err, errlen, "flushing %d deferred message(s) for "
-		    "%s %.120s", n, what[f.by], f.value);	/* fits a reply */
+		    "%s %.120s", n, what[f.by], f.value);	/* in a reply */
 	log_info("flush of %s %s: %d deferred message(s) due now",
 	    what[f.by], f.value, n);
 }
