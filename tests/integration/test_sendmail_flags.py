@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from conftest import create_users, remove_users, wait_for
+from conftest import IS_ROOT, create_users, remove_users, wait_for
 from test_admin import entry
+from test_maildrop import down, maildrop, postdrop_group, sendmail  # noqa
 
 MY_USERS = ["smflga", "smflgb"]
 
@@ -141,6 +142,21 @@ def test_v_transcript(postern, users):
     assert r.returncode != 0 and "Sent (" not in r.stderr
     r = entry(p, "sendmail", "-v", "-bp")
     assert r.returncode == 64 and "-v is only for" in r.stderr
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root: a setgid postdrop")
+def test_v_when_postern_is_down(make_postern, users, postdrop_group):
+    p = down(make_postern)
+    a = users["alice"]
+    r = sendmail(p, postdrop_group, ["-v", a], b"Subject: d\n\ndown-v\n")
+    assert r.returncode == 0, r.stderr
+    e = r.stderr.decode()
+    assert "postern is not running: handing the message to postdrop" in e
+    assert "Sent (Ok: kept in the maildrop spool until postern starts)" \
+        in e, e
+    assert len(maildrop(p)) == 1
+    p.start()
+    p.wait_mbox(a, "down-v")
 
 
 def queued_count(p):
