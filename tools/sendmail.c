@@ -74,9 +74,11 @@ struct sm_opts {
 static int
 usage(void)
 {
-	fprintf(stderr, "usage: sendmail [-t] [-i|-oi] [-f sender] [-F name] "
-	    "[-c config] [recipient ...]\n"
-	    "       sendmail -bp | -bi | -q | -bv address ...\n");
+	fprintf(stderr, "usage: sendmail [-tv] [-i|-oi] [-f sender] [-F name] "
+	    "[-N dsn] [-c config]\n"
+	    "                [recipient ...]\n"
+	    "       sendmail -bp | -bi | -bs | -bv address ...\n"
+	    "       sendmail [-v] -q | -qRdomain | -qSdomain | -qIqueueid\n");
 	return EX_USAGE_;
 }
 
