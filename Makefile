@@ -79,7 +79,7 @@ FORCE:
 
 .SECONDEXPANSION:
 $(PROG_BINS): $(BUILD)/%: $$(addprefix $(OBJ)/,$$($$*_SRCS:.c=.o)) $(LIBPOSTERN)
-	$(CC) $(PST_LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(PST_LDFLAGS) -o $@ $(filter %.o,$^) $(LIBPOSTERN) $(LDLIBS)
 
 $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(LIBPOSTERN)
 	@mkdir -p $(dir $@)
@@ -87,6 +87,7 @@ $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(LIBPOSTERN)
 
 # Tests of a program's own module link that program's object.
 $(BUILD)/tests/test_dsn: $(OBJ)/qmgr/dsn.o
+$(BUILD)/tests/test_flush: $(OBJ)/qmgr/flush.o
 $(BUILD)/tests/test_sched: $(OBJ)/qmgr/sched.o $(OBJ)/qmgr/dest.o
 $(BUILD)/tests/test_cmdline: $(OBJ)/local/cmdline.o
 $(BUILD)/tests/test_mailq: $(OBJ)/tools/queue.o $(OBJ)/tools/showq_client.o

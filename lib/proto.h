@@ -52,6 +52,8 @@
 #define ATTR_SESSIONS		"sessions"
 #define ATTR_CONN_FAIL		"conn_fail"
 #define ATTR_JSON		"json"
+#define ATTR_RCPT_DOMAIN	"rcpt_domain"
+#define ATTR_SENDER_DOMAIN	"sender_domain"
 
 /* ---- request types (the value of "req") ---- */
 enum proto_req {
@@ -143,6 +145,22 @@ struct qmgr_admin {
 int	 qmgr_admin_encode(struct buf *, const struct qmgr_admin *);
 int	 qmgr_admin_decode(const struct ipc_msg *, struct qmgr_admin *,
 	    char *err, size_t errlen);
+
+/* ---- a flush to qmgr (lib/proto_flush.c): req=flush, alone (every
+ * deferred message), or with one filter: rcpt_domain=D (a message with a
+ * pending recipient in D), sender_domain=D, or id=ID. A domain is 1-253
+ * letters, digits, "-", "_", "." or an address literal "[...]". ---- */
+enum flush_by { FLUSH_ALL, FLUSH_RCPT_DOMAIN, FLUSH_SENDER_DOMAIN, FLUSH_ID };
+#define FLUSH_MAX_VALUE	253
+struct qmgr_flush {
+	enum flush_by	 by;
+	char		 value[FLUSH_MAX_VALUE + 1];	/* "" for FLUSH_ALL */
+};
+int	 qmgr_flush_encode(struct buf *, const struct qmgr_flush *);
+int	 qmgr_flush_decode(const struct ipc_msg *, struct qmgr_flush *,
+	    char *err, size_t errlen);
+/* Is v a domain a flush may name? (the decoder's own check) */
+int	 flush_domain_ok(const char *v);
 
 /* ---- qmgr -> agent: the delivery request ---- */
 #define DELIVER_MAX_RCPT	10000	/* = QF_MAX_RCPT */

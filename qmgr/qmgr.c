@@ -28,6 +28,7 @@
 #include "queue.h"
 #include "worker.h"
 #include "dsn.h"
+#include "flush.h"
 #include "conf.h"
 #include "route.h"
 #include "sched.h"
@@ -658,6 +659,46 @@ admin(enum proto_req req, const char *id)
 	}
 }
 
+/*
+ * A flush: every deferred message, or those a filter picks (made due
+ * now). Either way dead destinations are tried again: a flush says "the
+ * peer is back". The reply text goes in err when it is not static.
+ */
+static void
+flush_request(const struct ipc_msg *im, struct proto_reply *rep, char *err,
+    size_t errlen)
+{
+	static const char *const what[] = { "", "recipient domain",
+	    "sender domain", "queue ID" };
+	struct qmgr_flush f;
+	int n;
+
+	rep->text = err;
+	if (qmgr_flush_decode(im, &f, err, errlen) == -1) {
+		rep->ok = 0;
+		return;
+	}
+	want_deferred = 1;
+	sched_unblock();
+	if (f.by == FLUSH_ALL) {
+		flush_all = 1;
+		rep->text = "flushing the deferred queue";
+		return;
+	}
+	if ((n = flush_filtered(&qq, &f)) == -1) {
+		rep->ok = 0;
+		snprintf(err, errlen, "cannot read deferred/");
+	} else if (n == 0 && f.by == FLUSH_ID) {
+		rep->ok = 0;
+		snprintf(err, errlen, msg_find(f.value) ? "active (already "
+		    "being delivered)" : "no such deferred message");
+	} else
+		snprintf(err, errlen, "flushing %d deferred message(s) for "
+		    "%s %.120s", n, what[f.by], f.value);	/* in a reply */
+	log_info("flush of %s %s: %d deferred message(s) due now",
+	    what[f.by], f.value, n);
+}
+
 /* One request on the control socket: a trigger (no answer: cleanup does
  * not wait), a flush, or queue admin on one ID. */
 static void
@@ -666,7 +707,7 @@ control(int lfd)
 	struct proto_reply rep = { .ok = 1 };
 	struct qmgr_admin qa;
 	struct ipc_msg im;
-	char err[128];
+	char err[384];	/* a flush names its domain */
 	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
 	if (fd == -1)
@@ -678,12 +719,9 @@ control(int lfd)
 		want_incoming = 1;
 		goto out;
 	}
-	if (proto_req_type(&im) == REQ_FLUSH) {
-		want_deferred = 1;
-		flush_all = 1;
-		sched_unblock();
-		rep.text = "flushing the deferred queue";
-	} else if (qmgr_admin_decode(&im, &qa, err, sizeof(err)) == -1) {
+	if (proto_req_type(&im) == REQ_FLUSH)
+		flush_request(&im, &rep, err, sizeof(err));
+	else if (qmgr_admin_decode(&im, &qa, err, sizeof(err)) == -1) {
 		rep.ok = 0;
 		rep.text = err;
 	} else if ((rep.text = (char *)admin(qa.req, qa.id)) == NULL) {

@@ -440,12 +440,12 @@ queue_show(struct queue *qu, const char *id)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
-/* One request to qmgr (REQ_FLUSH, or admin with an ID). 0 ok; -1 qmgr
- * answered an error (text in err); -2 talking failed midway; -3 qmgr not
- * reachable at all. */
+/* One request to qmgr (REQ_FLUSH with f, or admin with an ID). 0 ok; -1
+ * qmgr answered an error (text in err); -2 talking failed midway; -3 qmgr
+ * not reachable at all. */
 static int
-qmgr_req(const char *qdir, enum proto_req req, const char *id, char *err,
-    size_t errlen)
+qmgr_req(const char *qdir, enum proto_req req, const char *id,
+    const struct qmgr_flush *f, char *err, size_t errlen)
 {
 	struct qmgr_admin qa = { .req = req };
 	struct proto_reply rep;
@@ -457,8 +457,8 @@ qmgr_req(const char *qdir, enum proto_req req, const char *id, char *err,
 	buf_init(&b, 1024);
 	if (id != NULL)
 		strlcpy(qa.id, id, sizeof(qa.id));
-	if ((id ? qmgr_admin_encode(&b, &qa) : proto_simple_encode(&b, req))
-	    == -1)
+	if ((req == REQ_FLUSH ? qmgr_flush_encode(&b, f) :
+	    qmgr_admin_encode(&b, &qa)) == -1)
 		panic("cannot encode a %s request", proto_req_word(req));
 	queue_path(qdir, QDIR_PRIVATE "/qmgr", path, sizeof(path));
 	if ((fd = ipc_connect(path)) == -1) {
@@ -474,9 +474,8 @@ qmgr_req(const char *qdir, enum proto_req req, const char *id, char *err,
 	} else if (proto_reply_decode(&m, &rep, err, errlen) == -1) {
 		r = -2;
 	} else {
-		if (!rep.ok)
-			clean(err, errlen, rep.text ? rep.text :
-			    "unknown error");
+		clean(err, errlen, rep.text ? rep.text : rep.ok ? "ok" :
+		    "unknown error");
 		r = rep.ok ? 0 : -1;
 		proto_reply_free(&rep);
 	}
@@ -486,12 +485,48 @@ qmgr_req(const char *qdir, enum proto_req req, const char *id, char *err,
 	return r;
 }
 
+/* flush [-r DOMAIN | -s DOMAIN | -i ID]: all deferred mail, or the
+ * mail for one recipient domain, from one sender domain, or one message.
+ * The filter, or -1 (said) if the words are not one. */
 static int
-queue_flush(const char *qdir)
+flush_filter(int argc, char **argv, struct qmgr_flush *f)
 {
-	char err[256];
-	int r = qmgr_req(qdir, REQ_FLUSH, NULL, err, sizeof(err));
+	static const char opts[] = "rsi";
+	const char *o;
 
+	memset(f, 0, sizeof(*f));
+	if (argc == 0)
+		return 0;
+	if (argc != 2 || argv[0][0] != '-' || argv[0][1] == '\0' ||
+	    argv[0][2] != '\0' || (o = strchr(opts, argv[0][1])) == NULL) {
+		fprintf(stderr, "usage: postern queue flush [-v] [-r DOMAIN | "
+		    "-s DOMAIN | -i ID]\n");
+		return -1;
+	}
+	f->by = o - opts + FLUSH_RCPT_DOMAIN;
+	if (strlen(argv[1]) > FLUSH_MAX_VALUE || (f->by == FLUSH_ID ?
+	    !qid_valid(argv[1]) : !flush_domain_ok(argv[1]))) {
+		fprintf(stderr, "postern: flush: %s is not a %s\n", argv[1],
+		    f->by == FLUSH_ID ? "queue ID" : "domain name");
+		return -1;
+	}
+	strlcpy(f->value, argv[1], sizeof(f->value));
+	return 0;
+}
+
+/* flush [-v] [filter]; -v prints qmgr's answer (how many it flushes). */
+static int
+queue_flush(const char *qdir, int argc, char **argv)
+{
+	struct qmgr_flush f;
+	char err[384];
+	int r, verbose = argc > 0 && strcmp(argv[0], "-v") == 0;
+
+	if (flush_filter(argc - verbose, argv + verbose, &f) == -1)
+		return 1;
+	r = qmgr_req(qdir, REQ_FLUSH, NULL, &f, err, sizeof(err));
+	if (r == 0 && verbose)
+		printf("postern: %s\n", err);
 	if (r == 0)
 		return 0;
 	if (r == -1) {
@@ -628,7 +663,8 @@ queue_admin(struct queue *qu, const struct admin_op *op, int argc,
 				rc = 1;
 			continue;
 		}
-		r = qmgr_req(qu->root, op->req, ids.id[i], err, sizeof(err));
+		r = qmgr_req(qu->root, op->req, ids.id[i], NULL, err,
+		    sizeof(err));
 		if (r == 0)
 			printf("postern: %s: %s\n", ids.id[i], op->done);
 		else if (r == -1) {
@@ -817,7 +853,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: postern queue [--json]\n"
 	    "       postern queue show ID\n"
-	    "       postern queue flush\n"
+	    "       postern queue flush [-v] [-r DOMAIN | -s DOMAIN | -i ID]\n"
 	    "       postern queue hold|release|delete|requeue ID...|ALL\n"
 	    "       postern queue shape [QUEUE...]\n");
 	return 1;
@@ -836,8 +872,8 @@ queue_cmd(struct queue *qu, int argc, char **argv)
 	}
 	if (strcmp(argv[0], "show") == 0 && argc == 2)
 		return queue_show(qu, argv[1]);
-	if (strcmp(argv[0], "flush") == 0 && argc == 1)
-		return queue_flush(qu->root);
+	if (strcmp(argv[0], "flush") == 0)
+		return queue_flush(qu->root, argc - 1, argv + 1);
 	if (strcmp(argv[0], "shape") == 0)
 		return queue_shape(qu, argc - 1, argv + 1);
 	for (size_t i = 0; i < sizeof(admin_ops) / sizeof(admin_ops[0]); i++)

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,15 +51,34 @@ struct sm {
 	int		 done;
 	int		 failed;	/* send failed: stop sending, read reply */
 	int		 send_errno;
+	int		 verbose;	/* -v: the transcript on stderr */
+	size_t		 sent;		/* content bytes sent */
 };
 enum { S_BOL, S_MID, S_DOT };
+
+/* -N's words, as bits */
+#define DSN_NEVER	0x1
+#define DSN_SUCCESS	0x2
+#define DSN_FAILURE	0x4
+#define DSN_DELAY	0x8
+
+struct sm_opts {
+	const char	*cf, *sender, *fullname;
+	enum mode	 mode;
+	int		 extract, dot_ends, verbose;
+	int		 notify;	/* -N: DSN_* bits; 0 when not given */
+	const char	*notify_arg;
+	struct qmgr_flush flush;	/* -qR, -qS, -qI */
+};
 
 static int
 usage(void)
 {
-	fprintf(stderr, "usage: sendmail [-t] [-i|-oi] [-f sender] [-F name] "
-	    "[-c config] [recipient ...]\n"
-	    "       sendmail -bp | -bi | -q | -bv address ...\n");
+	fprintf(stderr, "usage: sendmail [-tv] [-i|-oi] [-f sender] [-F name] "
+	    "[-N dsn] [-c config]\n"
+	    "                [recipient ...]\n"
+	    "       sendmail -bp | -bi | -bs | -bv address ...\n"
+	    "       sendmail [-v] -q | -qRdomain | -qSdomain | -qIqueueid\n");
 	return EX_USAGE_;
 }
 
@@ -76,7 +96,8 @@ flush_chunk(struct sm *s)
 		} else if (ipc_send(s->fd, &s->frame, DATA_TIMEOUT_MS) == -1) {
 			s->failed = 1;
 			s->send_errno = errno;
-		}
+		} else
+			s->sent += n;
 	}
 	buf_reset(&s->out);
 }
@@ -138,10 +159,27 @@ crlf_stage(struct sm *s, char c)
 		dot_stage(s, c);
 }
 
+/* -v: cleanup said yes (to "open" or "end"). */
+static void
+say_ok(const struct proto_reply *r, const char *when)
+{
+	const char *id = r->queue_id;
+
+	fprintf(stderr, "sendmail: <<< ok%s%s\n", id ? " queue_id=" : "",
+	    id ? id : "");
+	if (strcmp(when, "end") != 0)
+		return;
+	if (id != NULL)
+		fprintf(stderr, "sendmail: Sent (Ok: queued as %s)\n", id);
+	else	/* postdrop: no queue ID until pickup takes it */
+		fprintf(stderr, "sendmail: Sent (Ok: kept in the maildrop "
+		    "spool until postern starts)\n");
+}
+
 /* cleanup's answer: EX_OK_, or its error printed and the exit status by
- * its class. */
+ * its class. With -v, what it said, and the queue ID at the end. */
 static int
-answer(const struct ipc_msg *m, const char *when)
+answer(const struct sm *s, const struct ipc_msg *m, const char *when)
 {
 	struct proto_reply r;
 	char why[128];
@@ -151,9 +189,11 @@ answer(const struct ipc_msg *m, const char *when)
 		fprintf(stderr, "sendmail: %s: bad answer: %s\n", when, why);
 		return EX_TEMPFAIL_;
 	}
-	if (r.ok)
+	if (r.ok) {
 		rc = EX_OK_;
-	else if (r.code > 0) {
+		if (s->verbose)
+			say_ok(&r, when);
+	} else if (r.code > 0) {
 		fprintf(stderr, "sendmail: %d %s\n", r.code,
 		    r.text ? r.text : "");
 		rc = r.code >= 500 && r.code < 600 ? EX_DATAERR_ :
@@ -169,6 +209,22 @@ answer(const struct ipc_msg *m, const char *when)
 	}
 	proto_reply_free(&r);
 	return rc;
+}
+
+/* -v: the open request as sent. */
+static void
+say_open(const struct cleanup_open *o)
+{
+	fprintf(stderr, "sendmail: >>> open sender=");
+	if (o->sender != NULL)
+		fprintf(stderr, "<%s>", o->sender);
+	else
+		fprintf(stderr, "(your login)");
+	for (size_t i = 0; i < o->nrcpt; i++)
+		fprintf(stderr, " rcpt=<%s>", o->rcpt[i]);
+	if (o->extract)
+		fprintf(stderr, " (and the recipients of the headers: -t)");
+	fputc('\n', stderr);
 }
 
 /* Add the comma-separated addresses of one argv word to the request. */
@@ -241,6 +297,8 @@ open_frame(struct sm *s, const char *sender, const char *fullname,
 		fprintf(stderr, "sendmail: too many recipients\n");
 		rc = EX_USAGE_;
 	}
+	if (rc == EX_OK_ && s->verbose)
+		say_open(&o);
 	cleanup_open_free(&o);
 	return rc;
 }
@@ -356,8 +414,12 @@ transfer(struct sm *s, const char *path, struct ipc_msg *m)
 	if (preread(s) == -1)
 		return EX_TEMPFAIL_;
 	if ((s->fd = ipc_connect(path)) == -1 && (errno == ENOENT ||
-	    errno == ECONNREFUSED))
+	    errno == ECONNREFUSED)) {
+		if (s->verbose)
+			fprintf(stderr, "sendmail: postern is not running: "
+			    "handing the message to postdrop\n");
 		s->fd = postdrop_start(s);
+	}
 	if (s->fd == -1) {
 		fprintf(stderr, "sendmail: cannot connect to postern (is it "
 		    "running?): %s: %s\n", path, strerror(errno));
@@ -369,7 +431,7 @@ transfer(struct sm *s, const char *path, struct ipc_msg *m)
 		    strerror(errno));
 		return EX_TEMPFAIL_;
 	}
-	if ((rc = answer(m, "open")) != EX_OK_)
+	if ((rc = answer(s, m, "open")) != EX_OK_)
 		return rc;
 	if (copy_input(s) == -1) {
 		if (proto_simple_encode(&s->frame, REQ_ABORT) == 0)
@@ -388,12 +450,14 @@ transfer(struct sm *s, const char *path, struct ipc_msg *m)
 		    strerror(s->failed ? s->send_errno : errno));
 		return EX_TEMPFAIL_;
 	}
-	return answer(m, "end");
+	if (s->verbose)
+		fprintf(stderr, "sendmail: >>> end (%zu bytes of content)\n",
+		    s->sent);
+	return answer(s, m, "end");
 }
 
 static int
-submit(const struct conf *c, const char *cf, const char *sender,
-    const char *fullname, int extract, int dot_ends, int nrcpt, char **rcpt)
+submit(const struct conf *c, const struct sm_opts *o, int nrcpt, char **rcpt)
 {
 	char path[4096];
 	struct ipc_msg m;
@@ -408,13 +472,14 @@ submit(const struct conf *c, const char *cf, const char *sender,
 	}
 	memset(&s, 0, sizeof(s));
 	s.fd = -1;
-	s.cf = cf;
-	s.dot_ends = dot_ends;
+	s.cf = conf_path(o->cf);
+	s.dot_ends = o->dot_ends;
+	s.verbose = o->verbose;
 	s.state = S_BOL;
 	buf_init(&s.out, PREREAD_MAX + 16);
 	buf_init(&s.frame, IPC_MAX_FRAME + 4);
 	ipc_msg_init(&m);
-	rc = open_frame(&s, sender, fullname, extract, nrcpt, rcpt);
+	rc = open_frame(&s, o->sender, o->fullname, o->extract, nrcpt, rcpt);
 	if (rc == EX_OK_)
 		rc = transfer(&s, path, &m);
 	if (s.fd != -1)
@@ -452,16 +517,82 @@ not_built(int opt, const char *v)
 	return EX_USAGE_;
 }
 
-/* -q alone, or -qTIME (Sendmail's queue-run interval): flush once now;
- * qmgr retries by itself. -qR/-qS/-qI (one domain, sender or id): not
- * built. */
+/* A DSN request postern cannot honour: DSN (RFC 3461) is not built. */
 static int
-flush_ok(const char *rest)
+dsn_not_built(int opt, const char *v, const char *what)
 {
-	if (*rest == '\0' || strspn(rest, "0123456789smhdw") == strlen(rest))
-		return 1;
-	(void)not_built('q', rest);
+	fprintf(stderr, "sendmail: -%c %s: %s; DSN options are not built in "
+	    "postern yet\n", opt, v, what);
+	return EX_USAGE_;
+}
+
+/*
+ * -q alone, or -qTIME (Sendmail's queue-run interval): flush once now;
+ * qmgr retries by itself. -qRDOMAIN, -qSDOMAIN, -qIID: flush only the
+ * deferred mail for one recipient domain, from one sender domain, or one
+ * message (the value attached or the next word). 0, or -1 (said).
+ */
+static int
+q_option(int argc, char **argv, int *i, const char *p, struct sm_opts *o)
+{
+	static const char by[] = "RSI";
+	const char *rest = p + 1, *w, *v;
+
+	o->mode = M_FLUSH;
+	memset(&o->flush, 0, sizeof(o->flush));
+	if (strspn(rest, "0123456789smhdw") == strlen(rest))
+		return 0;
+	if ((w = strchr(by, *rest)) == NULL) {
+		(void)not_built('q', rest);
+		return -1;
+	}
+	if ((v = optarg_of(argc, argv, i, rest)) == NULL || *v == '\0') {
+		fprintf(stderr, "sendmail: -q%c needs a %s\n", *rest,
+		    *rest == 'I' ? "queue ID" : "domain");
+		return -1;
+	}
+	o->flush.by = FLUSH_RCPT_DOMAIN + (w - by);
+	if (o->flush.by != FLUSH_ID && *v == '@')	/* -qR@example.org */
+		v++;
+	if (strlen(v) > FLUSH_MAX_VALUE || (o->flush.by == FLUSH_ID ?
+	    !qid_valid(v) : !flush_domain_ok(v))) {
+		fprintf(stderr, "sendmail: -q%c %s: not a %s\n", *rest, v,
+		    o->flush.by == FLUSH_ID ? "queue ID (16 hex digits)" :
+		    "domain name");
+		return -1;
+	}
+	strlcpy(o->flush.value, v, sizeof(o->flush.value));
 	return 0;
+}
+
+/* -N never | LIST of success, failure, delay (Postfix's words). The bits,
+ * or -1 (said). */
+static int
+notify_parse(const char *v)
+{
+	static const char *const w[] = { "never", "success", "failure",
+	    "delay" };
+	int bits = 0;
+
+	for (const char *p = v; *p != '\0';) {
+		size_t n = strcspn(p, ","), k;
+
+		for (k = 0; k < 4; k++)
+			if (n == strlen(w[k]) && strncasecmp(p, w[k], n) == 0)
+				break;
+		if (k == 4) {
+			fprintf(stderr, "sendmail: -N %s: give never, or a list "
+			    "of success, failure, delay\n", v);
+			return -1;
+		}
+		bits |= 1 << k;
+		p += n + (p[n] == ',');
+	}
+	if (bits == 0 || ((bits & DSN_NEVER) && bits != DSN_NEVER)) {
+		fprintf(stderr, "sendmail: -N %s: never goes alone\n", v);
+		return -1;
+	}
+	return bits;
 }
 
 /* -o options that postern honours: -oe[mpqw] (errors after queueing
@@ -476,11 +607,104 @@ o_option_ok(const char *v)
 	    v[2] == '\0');
 }
 
-struct sm_opts {
-	const char	*cf, *sender, *fullname;
-	enum mode	 mode;
-	int		 extract, dot_ends;
-};
+/* -bX: the mode. 0, or the exit status (said). */
+static int
+b_option(const char *v, struct sm_opts *o)
+{
+	static const struct {
+		const char	*word;
+		enum mode	 mode;
+	} b[] = { { "m", M_DELIVER }, { "p", M_LIST }, { "i", M_ALIASES },
+	    { "s", M_SMTP }, { "v", M_VERIFY } };
+
+	for (size_t k = 0; k < sizeof(b) / sizeof(b[0]); k++)
+		if (strcmp(v, b[k].word) == 0) {
+			o->mode = b[k].mode;
+			return 0;
+		}
+	fprintf(stderr, "sendmail: -b%s is not supported\n", v);
+	return EX_USAGE_;
+}
+
+/* One flag that takes an argument, v. 0, or the exit status (said). */
+static int
+arg_option(int opt, const char *v, struct sm_opts *o)
+{
+	switch (opt) {
+	case 'b':
+		return b_option(v, o);
+	case 'c':
+	case 'C':
+		o->cf = v;
+		return 0;
+	case 'f':
+	case 'r':
+		o->sender = v;
+		return 0;
+	case 'F':
+		o->fullname = v;
+		return 0;
+	case 'o':
+		if (strcmp(v, "i") == 0)
+			o->dot_ends = 0;
+		else if (!o_option_ok(v))
+			return not_built('o', v);
+		return 0;
+	case 'B':	/* 8-bit content is carried as it is */
+		return strcasecmp(v, "7BIT") == 0 ||
+		    strcasecmp(v, "8BITMIME") == 0 ? 0 : not_built('B', v);
+	case 'N':
+		o->notify_arg = v;
+		return (o->notify = notify_parse(v)) == -1 ? EX_USAGE_ : 0;
+	case 'R':	/* a bounce returns the message (up to DSN_MAX_RETURN) */
+		return strcasecmp(v, "full") == 0 ? 0 : dsn_not_built('R', v,
+		    "postern's bounces return the whole message");
+	case 'V':
+		return dsn_not_built('V', v, "postern keeps no envelope ID");
+	}
+	return not_built(opt, v);
+}
+
+/* Letter *p of the word at argv[*i]: 1 if it ends the word, 0 if the
+ * next letter follows, or minus the exit status (said). */
+static int
+one_flag(int argc, char **argv, int *i, const char *p, struct sm_opts *o)
+{
+	const char *v;
+	int rc;
+
+	switch (*p) {
+	case 't':
+		o->extract = 1;
+		return 0;
+	case 'i':
+		o->dot_ends = 0;
+		return 0;
+	case 'm':	/* me too: always */
+	case 'U':	/* initial submission: always */
+		return 0;
+	case 'v':
+		o->verbose = 1;
+		return 0;
+	case 'I':
+		o->mode = M_ALIASES;
+		return 0;
+	case 'q':
+		return q_option(argc, argv, i, p, o) == -1 ? -EX_USAGE_ : 1;
+	}
+	if (strchr("nLOXhd", *p) != NULL)
+		return -not_built(*p, NULL);
+	if (strchr("bcfrFoBCNRV", *p) == NULL) {
+		fprintf(stderr, "sendmail: unknown option -%c\n", *p);
+		return -usage();
+	}
+	if ((v = optarg_of(argc, argv, i, p)) == NULL) {
+		fprintf(stderr, "sendmail: option -%c needs an argument\n",
+		    *p);
+		return -usage();
+	}
+	return (rc = arg_option(*p, v, o)) != 0 ? -rc : 1;
+}
 
 /*
  * The flags, Sendmail's way (letters may be grouped, -ti; one that takes
@@ -490,10 +714,10 @@ struct sm_opts {
 static int
 parse_opts(int argc, char **argv, struct sm_opts *o)
 {
-	int i;
+	int i, r = 0;
 
 	for (i = 1; i < argc; i++) {
-		const char *a = argv[i], *p, *v;
+		const char *a = argv[i];
 
 		if (a[0] != '-' || a[1] == '\0')
 			break;
@@ -501,86 +725,101 @@ parse_opts(int argc, char **argv, struct sm_opts *o)
 			i++;
 			break;
 		}
-		/* letters may be grouped (-ti); one with an argument ends
-		 * the group */
-		for (p = a + 1; *p != '\0'; p++) {
-			switch (*p) {
-			case 't':
-				o->extract = 1;
-				continue;
-			case 'i':
-				o->dot_ends = 0;
-				continue;
-			case 'm':	/* me too: always */
-			case 'U':	/* initial submission: always */
-				continue;
-			case 'I':
-				o->mode = M_ALIASES;
-				continue;
-			}
-			if (*p == 'q') {
-				if (!flush_ok(p + 1))
-					return -EX_USAGE_;
-				o->mode = M_FLUSH;
-				break;
-			}
-			if (strchr("vnNRVLOXhd", *p) != NULL)
-				return -not_built(*p, NULL);
-			if (strchr("bcfrFoBC", *p) == NULL) {
-				fprintf(stderr, "sendmail: unknown option -%c\n",
-				    *p);
-				return -usage();
-			}
-			if ((v = optarg_of(argc, argv, &i, p)) == NULL) {
-				fprintf(stderr, "sendmail: option -%c needs an "
-				    "argument\n", *p);
-				return -usage();
-			}
-			switch (*p) {
-			case 'b':
-				if (strcmp(v, "m") == 0)
-					o->mode = M_DELIVER;
-				else if (strcmp(v, "p") == 0)
-					o->mode = M_LIST;
-				else if (strcmp(v, "i") == 0)
-					o->mode = M_ALIASES;
-				else if (strcmp(v, "s") == 0)
-					o->mode = M_SMTP;
-				else if (strcmp(v, "v") == 0)
-					o->mode = M_VERIFY;
-				else {
-					fprintf(stderr, "sendmail: -b%s is not "
-					    "supported\n", v);
-					return -EX_USAGE_;
-				}
-				break;
-			case 'c':
-			case 'C':
-				o->cf = v;
-				break;
-			case 'f':
-			case 'r':
-				o->sender = v;
-				break;
-			case 'F':
-				o->fullname = v;
-				break;
-			case 'o':
-				if (strcmp(v, "i") == 0)
-					o->dot_ends = 0;
-				else if (!o_option_ok(v))
-					return -not_built('o', v);
-				break;
-			case 'B':
-				if (strcasecmp(v, "7BIT") != 0 &&
-				    strcasecmp(v, "8BITMIME") != 0)
-					return -not_built('B', v);
-				break;	/* 8-bit content is carried as it is */
-			}
-			break;
-		}
+		for (const char *p = a + 1; *p != '\0' && r == 0; p++)
+			r = one_flag(argc, argv, &i, p, o);
+		if (r < 0)
+			return r;
+		r = 0;
 	}
 	return i;
+}
+
+/*
+ * -N asks for the notices postern sends anyway, or is refused: failure
+ * always, delay when delay_warning is on. 0, or the exit status (said).
+ */
+static int
+notify_check(const struct conf *c, const struct sm_opts *o)
+{
+	int does = DSN_FAILURE | (c->delay_warning ? DSN_DELAY : 0);
+
+	if (o->notify == 0 || o->notify == does)
+		return 0;
+	return dsn_not_built('N', o->notify_arg, c->delay_warning ?
+	    "postern notifies of failure and delay (-N failure,delay)" :
+	    "postern notifies of failure only (delay_warning is 0)");
+}
+
+/* -v, -N, -R, -V belong to a submission (-v to a flush too). */
+static int
+mode_flags_ok(const struct sm_opts *o)
+{
+	if (o->mode == M_DELIVER || (o->mode == M_FLUSH && o->notify == 0))
+		return 1;
+	if (o->verbose || o->notify != 0) {
+		fprintf(stderr, "sendmail: -%c is only for a submission%s\n",
+		    o->notify ? 'N' : 'v', o->notify ? "" : " or a -q flush");
+		return 0;
+	}
+	return 1;
+}
+
+/* -q, -qR, -qS, -qI: through postern queue flush (-v: qmgr's answer). */
+static int
+flush_main(const struct sm_opts *o)
+{
+	static const char *const by[] = { "", "-r", "-s", "-i" };
+	char *fl[5];
+	int n = 0;
+
+	fl[n++] = "flush";
+	if (o->verbose)
+		fl[n++] = "-v";
+	if (o->flush.by != FLUSH_ALL) {
+		fl[n++] = (char *)(uintptr_t)by[o->flush.by];
+		fl[n++] = (char *)(uintptr_t)o->flush.value;
+	}
+	fl[n] = NULL;
+	return queue_main(conf_path(o->cf), n, fl);
+}
+
+static int
+other_mode(struct sm_opts *o, int argc, char **argv, int i)
+{
+	struct conf c;
+	int rc;
+
+	switch (o->mode) {
+	case M_SMTP:
+		if (i < argc)
+			return usage();
+		memset(&c, 0, sizeof(c));
+		if (tools_conf_load(conf_path(o->cf), &c) == -1)
+			rc = EX_TEMPFAIL_;
+		else {
+			signal(SIGPIPE, SIG_IGN);
+			rc = sendmail_bs(&c);
+		}
+		conf_free(&c);
+		return rc;
+	case M_LIST:
+		if (i < argc)
+			return usage();
+		return queue_main(conf_path(o->cf), 0, NULL) == 0 ? EX_OK_ : 1;
+	case M_ALIASES:
+		return aliases_main(conf_path(o->cf), 0, NULL);
+	case M_VERIFY:
+		if (o->extract) {
+			fprintf(stderr, "sendmail: -bv -t is not supported "
+			    "(give the addresses)\n");
+			return EX_USAGE_;
+		}
+		return verify_main(conf_path(o->cf), argc - i, argv + i);
+	case M_FLUSH:
+		return flush_main(o);
+	default:
+		return -1;
+	}
 }
 
 int
@@ -603,39 +842,10 @@ sendmail_main(int argc, char **argv)
 	}
 	if ((i = parse_opts(argc, argv, &o)) < 0)
 		return -i;
-	if (o.mode == M_SMTP) {
-		if (i < argc)
-			return usage();
-		memset(&c, 0, sizeof(c));
-		if (tools_conf_load(conf_path(o.cf), &c) == -1)
-			rc = EX_TEMPFAIL_;
-		else {
-			signal(SIGPIPE, SIG_IGN);
-			rc = sendmail_bs(&c);
-		}
-		conf_free(&c);
-		return rc;
-	}
-	if (o.mode == M_LIST) {
-		if (i < argc)
-			return usage();
-		return queue_main(conf_path(o.cf), 0, NULL) == 0 ? EX_OK_ : 1;
-	}
-	if (o.mode == M_ALIASES)
-		return aliases_main(conf_path(o.cf), 0, NULL);
-	if (o.mode == M_VERIFY) {
-		if (o.extract) {
-			fprintf(stderr, "sendmail: -bv -t is not supported "
-			    "(give the addresses)\n");
-			return EX_USAGE_;
-		}
-		return verify_main(conf_path(o.cf), argc - i, argv + i);
-	}
-	if (o.mode == M_FLUSH) {
-		char *fl[] = { "flush", NULL };
-
-		return queue_main(conf_path(o.cf), 1, fl);
-	}
+	if (!mode_flags_ok(&o))
+		return EX_USAGE_;
+	if (o.mode != M_DELIVER)
+		return other_mode(&o, argc, argv, i);
 	if (i >= argc && !o.extract) {
 		fprintf(stderr, "sendmail: no recipients given (use -t to "
 		    "take them from the headers)\n");
@@ -647,9 +857,10 @@ sendmail_main(int argc, char **argv)
 		conf_free(&c);
 		return EX_TEMPFAIL_;
 	}
-	signal(SIGPIPE, SIG_IGN);
-	rc = submit(&c, conf_path(o.cf), o.sender, o.fullname, o.extract,
-	    o.dot_ends, argc - i, argv + i);
+	if ((rc = notify_check(&c, &o)) == EX_OK_) {
+		signal(SIGPIPE, SIG_IGN);
+		rc = submit(&c, &o, argc - i, argv + i);
+	}
 	conf_free(&c);
 	return rc;
 }

@@ -434,6 +434,75 @@ test_qmgr_admin(void **state)
 }
 
 static void
+flush_roundtrip(enum flush_by by, const char *v)
+{
+	struct qmgr_flush f = { .by = by }, d;
+
+	strlcpy(f.value, v, sizeof(f.value));
+	assert_int_equal(qmgr_flush_encode(&b, &f), 0);
+	parse();
+	assert_int_equal(qmgr_flush_decode(&m, &d, err, sizeof(err)), 0);
+	assert_int_equal(d.by, by);
+	assert_string_equal(d.value, v);
+}
+
+static void
+test_qmgr_flush(void **state)
+{
+	struct qmgr_flush f = { .by = FLUSH_RCPT_DOMAIN }, d;
+	char big[FLUSH_MAX_VALUE + 2];
+
+	(void)state;
+	flush_roundtrip(FLUSH_ALL, "");
+	flush_roundtrip(FLUSH_RCPT_DOMAIN, "Example.ORG");
+	flush_roundtrip(FLUSH_SENDER_DOMAIN, "[192.0.2.1]");
+	flush_roundtrip(FLUSH_ID, QID);
+	/* The plain flush of older clients is still a whole flush. */
+	assert_int_equal(proto_simple_encode(&b, REQ_FLUSH), 0);
+	parse();
+	assert_int_equal(qmgr_flush_decode(&m, &d, err, sizeof(err)), 0);
+	assert_int_equal(d.by, FLUSH_ALL);
+	/* Nothing bad is encoded. */
+	for (const char *const *v = (const char *const[]){ "", "a b",
+	    "a/b", "x@y", "[1.2.3.4", "[]", NULL }; *v; v++) {
+		strlcpy(f.value, *v, sizeof(f.value));
+		assert_int_equal(qmgr_flush_encode(&b, &f), -1);
+	}
+	f.by = FLUSH_ID;
+	strlcpy(f.value, "0123456789abcdef", sizeof(f.value));
+	assert_int_equal(qmgr_flush_encode(&b, &f), -1);
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(flush_domain_ok(big), 0);
+	big[FLUSH_MAX_VALUE] = '\0';
+	assert_int_equal(flush_domain_ok(big), 1);
+}
+
+static void
+test_qmgr_flush_rejects(void **state)
+{
+	struct qmgr_flush d;
+	char big[FLUSH_MAX_VALUE + 2];
+
+	(void)state;
+	frame("flush"); add(ATTR_RCPT_DOMAIN, "a.example");
+	add(ATTR_SENDER_DOMAIN, "b.example"); done();
+	assert_int_equal(qmgr_flush_decode(&m, &d, err, sizeof(err)), -1);
+	assert_string_equal(err, "more than one flush filter");
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	frame("flush"); add(ATTR_RCPT_DOMAIN, big); done();
+	assert_int_equal(qmgr_flush_decode(&m, &d, err, sizeof(err)), -1);
+	frame("flush"); add(ATTR_SENDER_DOMAIN, "evil\ndomain"); done();
+	assert_int_equal(qmgr_flush_decode(&m, &d, err, sizeof(err)), -1);
+	assert_string_equal(err, "bad domain");
+	frame("flush"); add_bin(ATTR_ID, "0123456789ABCDE\0", 16); done();
+	assert_int_equal(qmgr_flush_decode(&m, &d, err, sizeof(err)), -1);
+	frame("hold"); done();
+	assert_int_equal(qmgr_flush_decode(&m, &d, err, sizeof(err)), -1);
+}
+
+static void
 test_deliver_request(void **state)
 {
 	size_t idx[] = { 0, 7, 9999 };
@@ -806,6 +875,8 @@ main(void)
 		cmocka_unit_test(test_cleanup_open_rejects),
 		cmocka_unit_test(test_cleanup_data),
 		cmocka_unit_test(test_qmgr_admin),
+		cmocka_unit_test(test_qmgr_flush),
+		cmocka_unit_test(test_qmgr_flush_rejects),
 		cmocka_unit_test(test_deliver_request),
 		cmocka_unit_test(test_deliver_request_rejects),
 		cmocka_unit_test(test_deliver_status),
