@@ -41,11 +41,12 @@ static const char *const req_words[] = {
 	[REQ_ABORT] = "abort",
 	[REQ_TRIGGER] = "trigger", [REQ_FLUSH] = "flush", [REQ_HOLD] = "hold",
 	[REQ_RELEASE] = "release", [REQ_DELETE] = "delete",
-	[REQ_REQUEUE] = "requeue",
+	[REQ_REQUEUE] = "requeue", [REQ_STATS] = "stats",
 	[REQ_DELIVER] = "deliver", [REQ_DONE] = "done",
 	[REQ_RESTART] = "restart", [REQ_MASTER_STATUS] = "status",
 	[REQ_AUTH_FAIL] = "auth_fail", [REQ_AUTH_CHECK] = "auth_check",
 	[REQ_CONNECT] = "connect", [REQ_DISCONNECT] = "disconnect",
+	[REQ_REJECT_RCPT] = "reject_rcpt", [REQ_REJECT_CONN] = "reject_conn",
 	[REQ_LIST] = "list",
 };
 #define NREQ	(sizeof(req_words) / sizeof(req_words[0]))

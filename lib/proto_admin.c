@@ -50,6 +50,53 @@ master_request_decode(const struct ipc_msg *m, struct master_request *r,
 	return 0;
 }
 
+/* ---- counters ---- */
+
+static const char *const pstat_names[PSTAT_N] = {
+	[PSTAT_RECEIVED] = ATTR_RECEIVED, [PSTAT_DELIVERED] = ATTR_DELIVERED,
+	[PSTAT_DEFERRED] = ATTR_DEFERRED, [PSTAT_BOUNCED] = ATTR_BOUNCED,
+	[PSTAT_BOUNCES] = ATTR_BOUNCES,
+	[PSTAT_REJECTED_RCPT] = ATTR_REJECTED_RCPT,
+	[PSTAT_REJECTED_CONN] = ATTR_REJECTED_CONN,
+	[PSTAT_STARTED] = ATTR_STARTED,
+};
+
+const char *
+pstat_name(enum pstat i)
+{
+	return (unsigned)i < PSTAT_N ? pstat_names[i] : "";
+}
+
+int
+proto_stats_encode(struct buf *b, const struct proto_stats *st)
+{
+	int bad = 0;
+
+	ipc_begin(b);
+	bad |= ipc_add_str(b, ATTR_STATUS, "ok");
+	for (size_t i = 0; i < PSTAT_N; i++)
+		if (st->v[i] >= 0)
+			bad |= ipc_add_num(b, pstat_names[i], st->v[i]);
+	return pr_finish(b, bad);
+}
+
+int
+proto_stats_decode(const struct ipc_msg *m, struct proto_stats *st,
+    char *err, size_t errlen)
+{
+	int ok;
+
+	if (pr_get_status(m, &ok, err, errlen) == -1)
+		return -1;
+	if (!ok)
+		return pr_fail(err, errlen, "the process refused the request");
+	for (size_t i = 0; i < PSTAT_N; i++)
+		if (pr_get_num(m, pstat_names[i], 0, LLONG_MAX, -1, 0,
+		    &st->v[i], err, errlen) == -1)
+			return -1;
+	return 0;
+}
+
 /* ---- showq ---- */
 
 int
@@ -80,7 +127,8 @@ static int
 anvil_req(enum proto_req r)
 {
 	return r == REQ_AUTH_FAIL || r == REQ_AUTH_CHECK ||
-	    r == REQ_CONNECT || r == REQ_DISCONNECT;
+	    r == REQ_CONNECT || r == REQ_DISCONNECT ||
+	    r == REQ_REJECT_RCPT || r == REQ_REJECT_CONN;
 }
 
 int

@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@
 #define MAX_FDS		CHILD_MAX_FDS
 #define STOP_GRACE	30	/* seconds */
 #define STARTUP_WAIT_MS	500	/* alive this long: started */
+#define STATUS_MAX	65536	/* pid/status: every line fits */
 
 struct proc {
 	pid_t	 pid;
@@ -56,6 +58,7 @@ struct service {
 	const struct transport *transport;	/* NULL: not a transport */
 	struct proc	 proc[MAX_PROCS];
 	unsigned	 fails;		/* quick deaths in a row */
+	unsigned long	 restarts;	/* deaths restarted, since start */
 	time_t		 hold_until;	/* backoff */
 };
 
@@ -281,22 +284,56 @@ fill(void)
 	}
 }
 
+/* One whole line onto text[*len..size); dropped when it does not fit. */
+static void
+status_line(char *text, size_t size, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+status_line(char *text, size_t size, size_t *len, const char *fmt, ...)
+{
+	char line[128];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0 && (size_t)n < sizeof(line) && *len + (size_t)n < size) {
+		memcpy(text + *len, line, (size_t)n);
+		*len += (size_t)n;
+	}
+}
+
+/* The lines of pid/status (docs/internals.md) into text; its length. */
+static size_t
+status_text(char *text, size_t size)
+{
+	size_t len = 0;
+
+	status_line(text, size, &len, "started=%lld\nmaster %ld\n",
+	    (long long)started_at, (long)master_pid);
+	for (int i = 0; i < nsvc; i++) {
+		const struct service *s = &svc[i];
+		status_line(text, size, &len, "service %s %d\nrestarts %s "
+		    "%lu\n", s->name, svc_alive(s), s->name, s->restarts);
+		for (unsigned k = 0; k < MAX_PROCS; k++)
+			if (s->proc[k].pid > 0)
+				status_line(text, size, &len, "proc %s %ld "
+				    "%lld\n", s->name, (long)s->proc[k].pid,
+				    (long long)s->proc[k].started);
+	}
+	return len;
+}
+
 /* pid/status, written whole then renamed: only in pid/, root's. */
 static void
 write_status(void)
 {
-	char text[4096];
-	size_t len;
-	int fd, n;
+	static char text[STATUS_MAX];
+	size_t len = status_text(text, sizeof(text));
+	int fd;
 
-	n = snprintf(text, sizeof(text), "started=%lld\n",
-	    (long long)started_at);
-	for (int i = 0; i < nsvc && n > 0 && (size_t)n < sizeof(text); i++)
-		n += snprintf(text + n, sizeof(text) - (size_t)n,
-		    "service %s %d\n", svc[i].name, svc_alive(&svc[i]));
-	if (n < 0)
-		return;
-	len = (size_t)n < sizeof(text) ? (size_t)n : sizeof(text) - 1;
 	(void)unlinkat(qt.pid, "status.tmp", 0);
 	fd = openat(qt.pid, "status.tmp", O_WRONLY | O_CREAT | O_EXCL |
 	    O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -343,6 +380,7 @@ reap(void)
 					    s->name, how);
 					startup_dead = pid;
 				}
+				s->restarts++;
 				log_warn("service %s (pid %ld) died: %s; restarting",
 				    s->name, (long)pid, how);
 				if (time(NULL) - s->proc[k].started < 2) {

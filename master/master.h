@@ -39,6 +39,10 @@ int	 master_start(const char *conf_file, int foreground);
 /* notify.c: systemd's Type=notify protocol ($NOTIFY_SOCKET). */
 void	 notify_init(void);
 void	 notify_state(const char *state);	/* "READY=1", ... */
+/* status.c: `postern status` (pid: master's, -1 if not verified) as
+ * text or JSON, and `postern metrics` (pid 0: not running). Exit status. */
+int	 status_print(const struct conf *, pid_t pid, int json);
+int	 metrics_print(const struct conf *, pid_t pid);
 /* Resolve conf user/group when root; when not root: ourselves. */
 int	 run_identity(const struct conf *, uid_t *, gid_t *, char *err, size_t);
 /* daemon.c: "host:port", "[v6]:port", "*:port" bound and listening into
