@@ -86,7 +86,7 @@ $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(LIBPOSTERN)
 	$(CC) $(PST_LDFLAGS) -o $@ $(filter %.o,$^) $(LIBPOSTERN) $(LDLIBS) -lcmocka
 
 # Tests of a program's own module link that program's object.
-$(BUILD)/tests/test_dsn: $(OBJ)/qmgr/dsn.o
+$(BUILD)/tests/test_dsn: $(OBJ)/qmgr/dsn.o $(OBJ)/qmgr/stats.o
 $(BUILD)/tests/test_sched: $(OBJ)/qmgr/sched.o $(OBJ)/qmgr/dest.o
 $(BUILD)/tests/test_cmdline: $(OBJ)/local/cmdline.o
 $(BUILD)/tests/test_mailq: $(OBJ)/tools/queue.o $(OBJ)/tools/showq_client.o

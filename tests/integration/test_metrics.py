@@ -63,14 +63,13 @@ def prom_parse(text):
     return out
 
 
-def send(p, rcpts, source=None):
+def send(p, rcpts, sender="sender@client.test"):
     """One message to rcpts; the refused recipients (code per address)."""
-    s = smtplib.SMTP(timeout=20, source_address=(source, 0) if source
-                     else None)
+    s = smtplib.SMTP(timeout=20)
     s.connect("127.0.0.1", p.port)
     try:
         s.ehlo("client.test")
-        s.mail("sender@client.test")
+        s.mail(sender)
         refused = {}
         ok = []
         for r in rcpts:
@@ -162,6 +161,23 @@ def test_counters_pids_queue_and_metrics(make_postern, users):
     # The human form carries the counters too.
     out = p.cli("status").stdout
     assert "received 4, delivered 3, deferred 1" in out
+
+
+def test_bounce_counted(make_postern, users):
+    """A recipient that fails for good (an alias loop): one bounced
+    recipient, one notice written; the notice, delivered to the sender,
+    is a delivery but not a message received."""
+    p = make_postern()
+    alice = users["alice"]
+    assert send(p, ["loop1@localhost"], sender="%s@localhost" % alice) == {}
+    want = {"received": 1, "delivered": 1, "deferred": 0, "bounced": 1,
+            "bounces": 1, "rejected_rcpt": 0, "rejected_conn": 0}
+    wait_for(lambda: status(p)["counters"] == want,
+             what="counters %r" % want)
+    p.wait_mbox(alice, "loop1")
+    _, m = metrics(p)
+    assert m[("postern_recipients_bounced_total", ())] == 1
+    assert m[("postern_bounces_total", ())] == 1
 
 
 def test_restart_counted_after_kill(make_postern):
