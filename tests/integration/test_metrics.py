@@ -7,6 +7,7 @@ import re
 import signal
 import smtplib
 import socket
+import time
 
 from conftest import wait_for
 
@@ -235,3 +236,25 @@ def test_parser_is_strict():
         except AssertionError:
             continue
         raise AssertionError("accepted %r" % bad)
+
+
+def test_silent_qmgr_leaves_its_counters_out(make_postern):
+    """qmgr stopped (SIGSTOP, by PID): status answers within its 2 s
+    wait per process, qmgr's counters null and absent from metrics,
+    anvil's still there; nothing else changes."""
+    p = make_postern()
+    qmgr = status(p)["processes"]["qmgr"]["pids"][0]
+    os.kill(qmgr, signal.SIGSTOP)
+    try:
+        t = time.monotonic()
+        js = status(p)
+        assert time.monotonic() - t < 10
+        assert js["counters"]["received"] is None
+        assert js["counters"]["rejected_rcpt"] == 0
+        r, m = metrics(p)
+        assert r.returncode == 0 and m[("postern_up", ())] == 1
+        assert ("postern_messages_received_total", ()) not in m
+        assert m[("postern_smtpd_rejected_rcpt_total", ())] == 0
+    finally:
+        os.kill(qmgr, signal.SIGCONT)
+    assert status(p)["counters"]["received"] == 0
