@@ -269,7 +269,7 @@ print_text(const struct status *s, pid_t pid)
 	for (size_t i = 0; i < NQUEUE; i++)
 		printf(" %s %d%s", queues[i], s->queue[i],
 		    i < NQUEUE - 1 ? "," : "\n");
-	printf("  since start:");
+	printf("  counters:");
 	for (size_t i = 0; i < PSTAT_STARTED; i++) {
 		printf(" %s ", pstat_name(i));
 		if (s->st.v[i] < 0)
