@@ -86,9 +86,9 @@ $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(LIBPOSTERN)
 	$(CC) $(PST_LDFLAGS) -o $@ $(filter %.o,$^) $(LIBPOSTERN) $(LDLIBS) -lcmocka
 
 # Tests of a program's own module link that program's object.
-$(BUILD)/tests/test_dsn: $(OBJ)/qmgr/dsn.o
-$(BUILD)/tests/test_flush: $(OBJ)/qmgr/flush.o
+$(BUILD)/tests/test_dsn: $(OBJ)/qmgr/dsn.o $(OBJ)/qmgr/stats.o
 $(BUILD)/tests/test_sched: $(OBJ)/qmgr/sched.o $(OBJ)/qmgr/dest.o
+$(BUILD)/tests/test_flush: $(OBJ)/qmgr/flush.o
 $(BUILD)/tests/test_cmdline: $(OBJ)/local/cmdline.o
 $(BUILD)/tests/test_mailq: $(OBJ)/tools/queue.o $(OBJ)/tools/showq_client.o
 # showq lists the queue with mailq's own code (mailq_list).

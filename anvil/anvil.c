@@ -70,6 +70,8 @@ static int			 nused;
 static size_t			 nclients;
 static struct ipc_msg		 msg;
 static struct buf		 out;
+static long long		 rejected[2];	/* [0] connections, [1] RCPTs */
+static time_t			 anvil_started;
 
 static unsigned
 ip_hash(const char *ip)
@@ -295,6 +297,23 @@ client_free(struct client *c)
 	nclients--;
 }
 
+/* req=stats (the CLI): the rejections smtpd reported since anvil
+ * started. */
+static void
+stats_send(struct client *c)
+{
+	struct proto_stats st;
+
+	for (size_t i = 0; i < PSTAT_N; i++)
+		st.v[i] = -1;
+	st.v[PSTAT_REJECTED_CONN] = rejected[0];
+	st.v[PSTAT_REJECTED_RCPT] = rejected[1];
+	st.v[PSTAT_STARTED] = (long long)anvil_started;
+	if (proto_stats_encode(&out, &st) == -1 ||
+	    bufferevent_write(c->bev, out.data, out.len) == -1)
+		log_warn("cannot queue a reply");
+}
+
 /* Handle one request; -1 drops the client. */
 static int
 handle(struct client *c)
@@ -305,6 +324,10 @@ handle(struct client *c)
 
 	if (ipc_get(&msg, ATTR_REQ) == NULL)
 		return -1;
+	if (proto_req_type(&msg) == REQ_STATS) {
+		stats_send(c);
+		return 0;
+	}
 	if (anvil_request_decode(&msg, &r, why, sizeof(why)) == -1) {
 		if (proto_req_type(&msg) != REQ_DISCONNECT)
 			reply_error(c, why);
@@ -319,6 +342,10 @@ handle(struct client *c)
 		break;
 	case REQ_CONNECT:
 		do_connect(c, r.ip, now);
+		break;
+	case REQ_REJECT_RCPT:
+	case REQ_REJECT_CONN:	/* counted only: smtpd waits for nothing */
+		rejected[r.req == REQ_REJECT_RCPT]++;
 		break;
 	default:
 		do_disconnect(c, r.ip);
@@ -407,6 +434,7 @@ main(int argc, char **argv)
 	int fd;
 
 	worker_init(&wk, "anvil", argc, argv);
+	anvil_started = time(NULL);
 	if (wk.nlisten < 1)
 		fatal("no listening socket (start me from postern start)");
 	recs = xcalloc(SLOTS, sizeof(*recs));

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "proto.h"
+#include "proto_int.h"
 #include "qfile.h"
 
 /* Bounds of string fields (bytes, without the NUL). */
@@ -40,11 +41,12 @@ static const char *const req_words[] = {
 	[REQ_ABORT] = "abort",
 	[REQ_TRIGGER] = "trigger", [REQ_FLUSH] = "flush", [REQ_HOLD] = "hold",
 	[REQ_RELEASE] = "release", [REQ_DELETE] = "delete",
-	[REQ_REQUEUE] = "requeue",
+	[REQ_REQUEUE] = "requeue", [REQ_STATS] = "stats",
 	[REQ_DELIVER] = "deliver", [REQ_DONE] = "done",
 	[REQ_RESTART] = "restart", [REQ_MASTER_STATUS] = "status",
 	[REQ_AUTH_FAIL] = "auth_fail", [REQ_AUTH_CHECK] = "auth_check",
 	[REQ_CONNECT] = "connect", [REQ_DISCONNECT] = "disconnect",
+	[REQ_REJECT_RCPT] = "reject_rcpt", [REQ_REJECT_CONN] = "reject_conn",
 	[REQ_LIST] = "list",
 };
 #define NREQ	(sizeof(req_words) / sizeof(req_words[0]))
@@ -54,12 +56,8 @@ static const char *const dstat_wire[] = {
 	[DS_SENT] = "sent", [DS_DEFER] = "defer", [DS_BOUNCE] = "bounce",
 };
 
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
+int
+pr_fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -144,11 +142,11 @@ get_str(const struct ipc_msg *m, const char *name, size_t max, int req,
 
 	*out = NULL;
 	if (a == NULL)
-		return req ? fail(err, errlen, "missing %s", name) : 0;
+		return req ? pr_fail(err, errlen, "missing %s", name) : 0;
 	if (a->len > max)
-		return fail(err, errlen, "%s too long", name);
+		return pr_fail(err, errlen, "%s too long", name);
 	if (memchr(a->val, '\0', a->len) != NULL)
-		return fail(err, errlen, "NUL in %s", name);
+		return pr_fail(err, errlen, "NUL in %s", name);
 	*out = xstrndup(a->val, a->len);
 	if (clean)
 		scrub(*out);
@@ -156,8 +154,8 @@ get_str(const struct ipc_msg *m, const char *name, size_t max, int req,
 }
 
 /* The same into a fixed array of size bytes ("" when absent). */
-static int
-get_fixed(const struct ipc_msg *m, const char *name, char *dst, size_t size,
+int
+pr_get_fixed(const struct ipc_msg *m, const char *name, char *dst, size_t size,
     int req, int clean, char *err, size_t errlen)
 {
 	char *s;
@@ -196,8 +194,8 @@ attr_num(const struct ipc_attr *a, long long min, long long max,
 }
 
 /* A decimal number in [min, max]; *out = dflt when absent and optional. */
-static int
-get_num(const struct ipc_msg *m, const char *name, long long min,
+int
+pr_get_num(const struct ipc_msg *m, const char *name, long long min,
     long long max, long long dflt, int req, long long *out, char *err,
     size_t errlen)
 {
@@ -205,20 +203,20 @@ get_num(const struct ipc_msg *m, const char *name, long long min,
 
 	*out = dflt;
 	if (a == NULL)
-		return req ? fail(err, errlen, "missing %s", name) : 0;
+		return req ? pr_fail(err, errlen, "missing %s", name) : 0;
 	if (attr_num(a, min, max, out) == -1)
-		return fail(err, errlen, "bad %s", name);
+		return pr_fail(err, errlen, "bad %s", name);
 	return 0;
 }
 
 /* A 0|1 flag; dflt when absent. */
-static int
-get_flag(const struct ipc_msg *m, const char *name, int dflt, int *out,
+int
+pr_get_flag(const struct ipc_msg *m, const char *name, int dflt, int *out,
     char *err, size_t errlen)
 {
 	long long v;
 
-	if (get_num(m, name, 0, 1, dflt, 0, &v, err, errlen) == -1)
+	if (pr_get_num(m, name, 0, 1, dflt, 0, &v, err, errlen) == -1)
 		return -1;
 	*out = (int)v;
 	return 0;
@@ -229,10 +227,10 @@ static int
 get_qid(const struct ipc_msg *m, const char *name, char *dst, char *err,
     size_t errlen)
 {
-	if (get_fixed(m, name, dst, QID_LEN + 1, 1, 0, err, errlen) == -1)
-		return fail(err, errlen, "bad %s", name);
+	if (pr_get_fixed(m, name, dst, QID_LEN + 1, 1, 0, err, errlen) == -1)
+		return pr_fail(err, errlen, "bad %s", name);
 	if (!qid_valid(dst))
-		return fail(err, errlen, "bad %s", name);
+		return pr_fail(err, errlen, "bad %s", name);
 	return 0;
 }
 
@@ -250,8 +248,8 @@ put_str(struct buf *b, const char *name, const char *v, size_t max)
 	return ipc_add_str(b, name, v);
 }
 
-static int
-put_req(struct buf *b, enum proto_req r)
+int
+pr_put_req(struct buf *b, enum proto_req r)
 {
 	if (r == REQ_NONE || (size_t)r >= NREQ) {
 		errno = EINVAL;
@@ -260,8 +258,8 @@ put_req(struct buf *b, enum proto_req r)
 	return ipc_add_str(b, ATTR_REQ, req_words[r]);
 }
 
-static int
-finish(struct buf *b, int bad)
+int
+pr_finish(struct buf *b, int bad)
 {
 	if (bad)
 		return -1;
@@ -286,7 +284,7 @@ proto_reply_encode(struct buf *b, const struct proto_reply *r)
 	if (r->queue_id != NULL && !qid_valid(r->queue_id))
 		return -1;
 	bad |= put_str(b, ATTR_QUEUE_ID, r->queue_id, QID_LEN);
-	return finish(b, bad);
+	return pr_finish(b, bad);
 }
 
 int
@@ -305,15 +303,15 @@ proto_reply_send(int fd, const struct proto_reply *r, int timeout_ms)
 }
 
 /* status=ok|error into *ok. */
-static int
-get_status(const struct ipc_msg *m, int *ok, char *err, size_t errlen)
+int
+pr_get_status(const struct ipc_msg *m, int *ok, char *err, size_t errlen)
 {
 	if (ipc_is(m, ATTR_STATUS, "ok"))
 		*ok = 1;
 	else if (ipc_is(m, ATTR_STATUS, "error"))
 		*ok = 0;
 	else
-		return fail(err, errlen, "missing or bad status");
+		return pr_fail(err, errlen, "missing or bad status");
 	return 0;
 }
 
@@ -324,8 +322,8 @@ proto_reply_decode(const struct ipc_msg *m, struct proto_reply *r, char *err,
 	long long code;
 
 	memset(r, 0, sizeof(*r));
-	if (get_status(m, &r->ok, err, errlen) == -1 ||
-	    get_num(m, ATTR_CODE, 100, MAX_CODE, 0, 0, &code, err, errlen)
+	if (pr_get_status(m, &r->ok, err, errlen) == -1 ||
+	    pr_get_num(m, ATTR_CODE, 100, MAX_CODE, 0, 0, &code, err, errlen)
 	    == -1 ||
 	    get_str(m, ATTR_TEXT, MAX_TEXT, 0, 1, &r->text, err, errlen) == -1)
 		goto bad;
@@ -334,7 +332,7 @@ proto_reply_decode(const struct ipc_msg *m, struct proto_reply *r, char *err,
 	    errlen) == -1)
 		goto bad;
 	if (r->queue_id != NULL && !qid_valid(r->queue_id)) {
-		fail(err, errlen, "bad %s", ATTR_QUEUE_ID);
+		pr_fail(err, errlen, "bad %s", ATTR_QUEUE_ID);
 		goto bad;
 	}
 	return 0;
@@ -357,7 +355,7 @@ int
 proto_simple_encode(struct buf *b, enum proto_req r)
 {
 	ipc_begin(b);
-	return finish(b, put_req(b, r));
+	return pr_finish(b, pr_put_req(b, r));
 }
 
 /* ---- cleanup ---- */
@@ -464,14 +462,14 @@ cleanup_open_encode(struct buf *b, const struct cleanup_open *o)
 	if (o->nrcpt > DELIVER_MAX_RCPT)
 		return -1;
 	ipc_begin(b);
-	bad |= put_req(b, REQ_OPEN);
+	bad |= pr_put_req(b, REQ_OPEN);
 	bad |= put_str(b, ATTR_SENDER, o->sender, MAX_ADDR);
 	for (size_t i = 0; i < o->nrcpt && !bad; i++)
 		bad |= put_str(b, ATTR_RCPT, o->rcpt[i], MAX_ADDR);
 	if (!bad)
 		bad |= put_fields(b, o, sess_fields, NSESS);
 	bad |= open_flags_encode(b, o);
-	return finish(b, bad);
+	return pr_finish(b, bad);
 }
 
 /* Every rcpt attribute of an open request, in order. */
@@ -485,7 +483,7 @@ open_rcpts_decode(const struct ipc_msg *m, struct cleanup_open *o,
 		if (strcmp(m->attr[i].name, ATTR_RCPT) == 0)
 			n++;
 	if (n > DELIVER_MAX_RCPT)
-		return fail(err, errlen, "too many %s", ATTR_RCPT);
+		return pr_fail(err, errlen, "too many %s", ATTR_RCPT);
 	o->rcpt = xcalloc(n ? n : 1, sizeof(char *));
 	for (size_t i = 0; i < m->nattr; i++) {
 		const struct ipc_attr *a = &m->attr[i];
@@ -493,9 +491,9 @@ open_rcpts_decode(const struct ipc_msg *m, struct cleanup_open *o,
 		if (strcmp(a->name, ATTR_RCPT) != 0)
 			continue;
 		if (a->len > MAX_ADDR)
-			return fail(err, errlen, "%s too long", ATTR_RCPT);
+			return pr_fail(err, errlen, "%s too long", ATTR_RCPT);
 		if (memchr(a->val, '\0', a->len) != NULL)
-			return fail(err, errlen, "NUL in %s", ATTR_RCPT);
+			return pr_fail(err, errlen, "NUL in %s", ATTR_RCPT);
 		o->rcpt[o->nrcpt++] = xstrndup(a->val, a->len);
 	}
 	return 0;
@@ -507,20 +505,20 @@ open_flags_decode(const struct ipc_msg *m, struct cleanup_open *o,
 {
 	long long v;
 
-	if (get_flag(m, ATTR_LOCAL, 0, &o->local, err, errlen) == -1 ||
-	    get_flag(m, ATTR_EXTRACT, 0, &o->extract, err, errlen) == -1 ||
-	    get_flag(m, ATTR_RECEIVED, 1, &o->received, err, errlen) == -1 ||
-	    get_flag(m, ATTR_MSA, 0, &o->msa, err, errlen) == -1)
+	if (pr_get_flag(m, ATTR_LOCAL, 0, &o->local, err, errlen) == -1 ||
+	    pr_get_flag(m, ATTR_EXTRACT, 0, &o->extract, err, errlen) == -1 ||
+	    pr_get_flag(m, ATTR_RECEIVED, 1, &o->received, err, errlen) == -1 ||
+	    pr_get_flag(m, ATTR_MSA, 0, &o->msa, err, errlen) == -1)
 		return -1;
-	if (get_num(m, ATTR_MAX_SIZE, 0, LLONG_MAX, 0, 0, &v,
+	if (pr_get_num(m, ATTR_MAX_SIZE, 0, LLONG_MAX, 0, 0, &v,
 	    err, errlen) == -1)
 		return -1;
 	o->max_size = (size_t)v;
-	if (get_num(m, ATTR_MAX_HEADER_SIZE, 0, LLONG_MAX, 0, 0,
+	if (pr_get_num(m, ATTR_MAX_HEADER_SIZE, 0, LLONG_MAX, 0, 0,
 	    &v, err, errlen) == -1)
 		return -1;
 	o->max_header_size = (size_t)v;
-	return get_num(m, ATTR_UID, 0, 0xffffffffLL, -1, 0, &o->uid, err,
+	return pr_get_num(m, ATTR_UID, 0, 0xffffffffLL, -1, 0, &o->uid, err,
 	    errlen);
 }
 
@@ -530,7 +528,7 @@ cleanup_open_decode(const struct ipc_msg *m, struct cleanup_open *o,
 {
 	cleanup_open_init(o);
 	if (proto_req_type(m) != REQ_OPEN) {
-		fail(err, errlen, "not an open request");
+		pr_fail(err, errlen, "not an open request");
 		return -1;
 	}
 	if (get_str(m, ATTR_SENDER, MAX_ADDR, 0, 1, &o->sender, err, errlen)
@@ -562,7 +560,7 @@ cleanup_data_encode(struct buf *b, const void *chunk, size_t len)
 	if (len > IPC_MAX_FRAME - 64)
 		return -1;
 	ipc_begin(b);
-	return finish(b, put_req(b, REQ_DATA) |
+	return pr_finish(b, pr_put_req(b, REQ_DATA) |
 	    ipc_add(b, ATTR_CHUNK, chunk, len));
 }
 
@@ -593,7 +591,8 @@ qmgr_admin_encode(struct buf *b, const struct qmgr_admin *a)
 	if (!admin_req(a->req) || !qid_valid(a->id))
 		return -1;
 	ipc_begin(b);
-	return finish(b, put_req(b, a->req) | ipc_add_str(b, ATTR_ID, a->id));
+	return pr_finish(b, pr_put_req(b, a->req) |
+	    ipc_add_str(b, ATTR_ID, a->id));
 }
 
 int
@@ -603,7 +602,7 @@ qmgr_admin_decode(const struct ipc_msg *m, struct qmgr_admin *a, char *err,
 	memset(a, 0, sizeof(*a));
 	a->req = proto_req_type(m);
 	if (!admin_req(a->req))
-		return fail(err, errlen, "not a queue admin request");
+		return pr_fail(err, errlen, "not a queue admin request");
 	return get_qid(m, ATTR_ID, a->id, err, errlen);
 }
 
@@ -626,7 +625,7 @@ deliver_request_encode(struct buf *b, const struct deliver_request *d)
 	    d->nrcpt > DELIVER_MAX_RCPT)
 		return -1;
 	ipc_begin(b);
-	bad |= put_req(b, REQ_DELIVER);
+	bad |= pr_put_req(b, REQ_DELIVER);
 	bad |= ipc_add_str(b, ATTR_QUEUE_ID, d->queue_id);
 	bad |= ipc_add_str(b, ATTR_DIR, d->dir);
 	bad |= put_str(b, ATTR_NEXTHOP, d->nexthop ? d->nexthop : "",
@@ -640,7 +639,7 @@ deliver_request_encode(struct buf *b, const struct deliver_request *d)
 			return -1;
 		bad |= ipc_add_num(b, ATTR_RCPT, (long long)d->rcpt[i]);
 	}
-	return finish(b, bad);
+	return pr_finish(b, bad);
 }
 
 /* The rcpt=INDEX attributes of a delivery request. */
@@ -654,9 +653,9 @@ deliver_rcpts_decode(const struct ipc_msg *m, struct deliver_request *d,
 		if (strcmp(m->attr[i].name, ATTR_RCPT) == 0)
 			n++;
 	if (n == 0)
-		return fail(err, errlen, "missing %s", ATTR_RCPT);
+		return pr_fail(err, errlen, "missing %s", ATTR_RCPT);
 	if (n > DELIVER_MAX_RCPT)
-		return fail(err, errlen, "too many %s", ATTR_RCPT);
+		return pr_fail(err, errlen, "too many %s", ATTR_RCPT);
 	d->rcpt = xcalloc(n, sizeof(size_t));
 	for (size_t i = 0; i < m->nattr; i++) {
 		long long v;
@@ -664,7 +663,7 @@ deliver_rcpts_decode(const struct ipc_msg *m, struct deliver_request *d,
 		if (strcmp(m->attr[i].name, ATTR_RCPT) != 0)
 			continue;
 		if (attr_num(&m->attr[i], 0, DELIVER_MAX_RCPT - 1, &v) == -1)
-			return fail(err, errlen, "bad %s", ATTR_RCPT);
+			return pr_fail(err, errlen, "bad %s", ATTR_RCPT);
 		d->rcpt[d->nrcpt++] = (size_t)v;
 	}
 	return 0;
@@ -678,17 +677,17 @@ deliver_request_decode(const struct ipc_msg *m, struct deliver_request *d,
 
 	memset(d, 0, sizeof(*d));
 	if (proto_req_type(m) != REQ_DELIVER)
-		return fail(err, errlen, "not a delivery request");
+		return pr_fail(err, errlen, "not a delivery request");
 	if (get_qid(m, ATTR_QUEUE_ID, d->queue_id, err, errlen) == -1 ||
-	    get_fixed(m, ATTR_DIR, d->dir, sizeof(d->dir), 1, 0, err, errlen)
+	    pr_get_fixed(m, ATTR_DIR, d->dir, sizeof(d->dir), 1, 0, err, errlen)
 	    == -1)
 		goto bad;
 	if (!dir_ok(d->dir)) {
-		fail(err, errlen, "bad %s", ATTR_DIR);
+		pr_fail(err, errlen, "bad %s", ATTR_DIR);
 		goto bad;
 	}
 	if (get_str(m, ATTR_NEXTHOP, MAX_NAME, 0, 0, &d->nexthop, err, errlen)
-	    == -1 || get_num(m, ATTR_TLS_POLICY, 1, MAX_TLS_POLICY, 0, 0,
+	    == -1 || pr_get_num(m, ATTR_TLS_POLICY, 1, MAX_TLS_POLICY, 0, 0,
 	    &tls, err, errlen) == -1 ||
 	    deliver_rcpts_decode(m, d, err, errlen) == -1)
 		goto bad;
@@ -729,7 +728,7 @@ deliver_status_encode(struct buf *b, const struct deliver_status *s)
 	bad |= put_str(b, ATTR_TEXT, s->st.text, MAX_TEXT);
 	if (s->conn_fail)
 		bad |= ipc_add_num(b, ATTR_CONN_FAIL, 1);
-	return finish(b, bad);
+	return pr_finish(b, bad);
 }
 
 int
@@ -740,7 +739,7 @@ deliver_status_decode(const struct ipc_msg *m, struct deliver_status *s,
 	size_t i;
 
 	memset(s, 0, sizeof(*s));
-	if (get_num(m, ATTR_RCPT, 0, DELIVER_MAX_RCPT - 1, 0, 1, &v, err,
+	if (pr_get_num(m, ATTR_RCPT, 0, DELIVER_MAX_RCPT - 1, 0, 1, &v, err,
 	    errlen) == -1)
 		return -1;
 	s->rcpt = (size_t)v;
@@ -748,194 +747,15 @@ deliver_status_decode(const struct ipc_msg *m, struct deliver_status *s,
 		if (ipc_is(m, ATTR_STATUS, dstat_wire[i]))
 			break;
 	if (i == sizeof(dstat_wire) / sizeof(dstat_wire[0]))
-		return fail(err, errlen, "missing or bad %s", ATTR_STATUS);
+		return pr_fail(err, errlen, "missing or bad %s", ATTR_STATUS);
 	s->st.stat = (enum dstat)i;
-	if (get_num(m, ATTR_CODE, 0, MAX_CODE, 0, 0, &v, err, errlen) == -1)
+	if (pr_get_num(m, ATTR_CODE, 0, MAX_CODE, 0, 0, &v, err, errlen) == -1)
 		return -1;
 	s->st.code = (int)v;
-	if (get_flag(m, ATTR_CONN_FAIL, 0, &s->conn_fail, err, errlen) == -1)
+	if (pr_get_flag(m, ATTR_CONN_FAIL, 0, &s->conn_fail, err, errlen) == -1)
 		return -1;
-	return get_fixed(m, ATTR_TEXT, s->st.text, sizeof(s->st.text), 0, 1,
+	return pr_get_fixed(m, ATTR_TEXT, s->st.text, sizeof(s->st.text), 0, 1,
 	    err, errlen);
-}
-
-/* ---- master ---- */
-
-int
-master_request_encode(struct buf *b, const struct master_request *r)
-{
-	int bad;
-
-	if (r->req != REQ_RESTART && r->req != REQ_MASTER_STATUS)
-		return -1;
-	ipc_begin(b);
-	bad = put_req(b, r->req);
-	if (r->req == REQ_RESTART)
-		bad |= r->service[0] == '\0' ||
-		    memchr(r->service, '\0', sizeof(r->service)) == NULL ||
-		    ipc_add_str(b, ATTR_SERVICE, r->service);
-	return finish(b, bad);
-}
-
-int
-master_request_decode(const struct ipc_msg *m, struct master_request *r,
-    char *err, size_t errlen)
-{
-	memset(r, 0, sizeof(*r));
-	r->req = proto_req_type(m);
-	if (r->req == REQ_MASTER_STATUS)
-		return 0;
-	if (r->req != REQ_RESTART)
-		return fail(err, errlen, "unknown request");
-	if (get_fixed(m, ATTR_SERVICE, r->service, sizeof(r->service), 1, 1,
-	    err, errlen) == -1)
-		return -1;
-	if (r->service[0] == '\0')
-		return fail(err, errlen, "empty %s", ATTR_SERVICE);
-	return 0;
-}
-
-/* ---- showq ---- */
-
-int
-showq_request_encode(struct buf *b, const struct showq_request *r)
-{
-	int bad;
-
-	ipc_begin(b);
-	bad = put_req(b, REQ_LIST);
-	if (r->json)
-		bad |= ipc_add_str(b, ATTR_JSON, "1");
-	return finish(b, bad);
-}
-
-int
-showq_request_decode(const struct ipc_msg *m, struct showq_request *r,
-    char *err, size_t errlen)
-{
-	memset(r, 0, sizeof(*r));
-	if (proto_req_type(m) != REQ_LIST)
-		return fail(err, errlen, "not a list request");
-	return get_flag(m, ATTR_JSON, 0, &r->json, err, errlen);
-}
-
-/* ---- anvil ---- */
-
-static int
-anvil_req(enum proto_req r)
-{
-	return r == REQ_AUTH_FAIL || r == REQ_AUTH_CHECK ||
-	    r == REQ_CONNECT || r == REQ_DISCONNECT;
-}
-
-int
-anvil_request_encode(struct buf *b, const struct anvil_request *r)
-{
-	int bad = 0;
-
-	if (!anvil_req(r->req) || r->ip[0] == '\0' ||
-	    memchr(r->ip, '\0', sizeof(r->ip)) == NULL ||
-	    memchr(r->listener, '\0', sizeof(r->listener)) == NULL)
-		return -1;
-	ipc_begin(b);
-	bad |= put_req(b, r->req);
-	bad |= ipc_add_str(b, ATTR_IP, r->ip);
-	if (r->listener[0] != '\0')
-		bad |= ipc_add_str(b, ATTR_LISTENER, r->listener);
-	return finish(b, bad);
-}
-
-int
-anvil_client_key(const char *ip, char *out, size_t outlen)
-{
-	struct in6_addr a;
-	char txt[INET6_ADDRSTRLEN];
-
-	if (strchr(ip, ':') == NULL || inet_pton(AF_INET6, ip, &a) != 1 ||
-	    IN6_IS_ADDR_V4MAPPED(&a)) {
-		(void)strlcpy(out, ip, outlen);
-		return strchr(ip, ':') == NULL ? 0 : -1;
-	}
-	memset(&a.s6_addr[8], 0, 8);
-	if (inet_ntop(AF_INET6, &a, txt, sizeof(txt)) == NULL ||
-	    (size_t)snprintf(out, outlen, "%s/64", txt) >= outlen) {
-		(void)strlcpy(out, ip, outlen);
-		return -1;
-	}
-	return 0;
-}
-
-/* Anything but printable ASCII in an IP or a name becomes '?'. */
-static void
-printable(char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s <= ' ' || (unsigned char)*s > '~')
-			*s = '?';
-}
-
-int
-anvil_request_decode(const struct ipc_msg *m, struct anvil_request *r,
-    char *err, size_t errlen)
-{
-	char key[sizeof(r->ip)];
-
-	memset(r, 0, sizeof(*r));
-	r->req = proto_req_type(m);
-	if (!anvil_req(r->req))
-		return fail(err, errlen, "unknown request");
-	if (get_fixed(m, ATTR_IP, r->ip, sizeof(r->ip), 1, 0, err, errlen)
-	    == -1 || r->ip[0] == '\0')
-		return fail(err, errlen, "missing or bad ip");
-	printable(r->ip);
-	(void)anvil_client_key(r->ip, key, sizeof(key));
-	(void)strlcpy(r->ip, key, sizeof(r->ip));
-	if (get_fixed(m, ATTR_LISTENER, r->listener, sizeof(r->listener), 0,
-	    0, err, errlen) == -1)
-		return -1;
-	printable(r->listener);
-	return 0;
-}
-
-int
-anvil_reply_encode(struct buf *b, const struct anvil_reply *r)
-{
-	const long long *n[] = { &r->count, &r->blocked, &r->count_minute,
-	    &r->sessions };
-	const char *names[] = { ATTR_COUNT, ATTR_BLOCKED, ATTR_COUNT_MINUTE,
-	    ATTR_SESSIONS };
-	int bad = 0;
-
-	if (memchr(r->text, '\0', sizeof(r->text)) == NULL)
-		return -1;
-	ipc_begin(b);
-	bad |= ipc_add_str(b, ATTR_STATUS, r->ok ? "ok" : "error");
-	if (r->text[0] != '\0')
-		bad |= ipc_add_str(b, ATTR_TEXT, r->text);
-	for (size_t i = 0; i < 4; i++)
-		if (*n[i] >= 0)
-			bad |= ipc_add_num(b, names[i], *n[i]);
-	return finish(b, bad);
-}
-
-int
-anvil_reply_decode(const struct ipc_msg *m, struct anvil_reply *r, char *err,
-    size_t errlen)
-{
-	long long *n[] = { &r->count, &r->blocked, &r->count_minute,
-	    &r->sessions };
-	const char *names[] = { ATTR_COUNT, ATTR_BLOCKED, ATTR_COUNT_MINUTE,
-	    ATTR_SESSIONS };
-
-	memset(r, 0, sizeof(*r));
-	if (get_status(m, &r->ok, err, errlen) == -1)
-		return -1;
-	for (size_t i = 0; i < 4; i++)
-		if (get_num(m, names[i], 0, i == 1 ? 1 : LLONG_MAX, -1, 0, n[i],
-		    err, errlen) == -1)
-			return -1;
-	return get_fixed(m, ATTR_TEXT, r->text, sizeof(r->text), 0, 1, err,
-	    errlen);
 }
 
 /* ---- the 'C' record ---- */
@@ -975,7 +795,7 @@ client_info_fields(const struct ipc_msg *m, struct client_info *c,
 {
 	if (get_fields(m, c, ci_fields, NCI, err, errlen) == -1)
 		return -1;
-	return get_num(m, ATTR_UID, 0, 0xffffffffLL, -1, 0, &c->uid, err,
+	return pr_get_num(m, ATTR_UID, 0, 0xffffffffLL, -1, 0, &c->uid, err,
 	    errlen);
 }
 
@@ -990,7 +810,7 @@ client_info_decode(const void *payload, size_t len, struct client_info *c,
 	c->uid = -1;
 	ipc_msg_init(&m);
 	if (ipc_parse(&m, payload, len) == -1)
-		r = fail(err, errlen, "malformed client record");
+		r = pr_fail(err, errlen, "malformed client record");
 	else
 		r = client_info_fields(&m, c, err, errlen);
 	ipc_msg_free(&m);

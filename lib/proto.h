@@ -54,6 +54,13 @@
 #define ATTR_JSON		"json"
 #define ATTR_RCPT_DOMAIN	"rcpt_domain"
 #define ATTR_SENDER_DOMAIN	"sender_domain"
+#define ATTR_DELIVERED		"delivered"
+#define ATTR_DEFERRED		"deferred"
+#define ATTR_BOUNCED		"bounced"
+#define ATTR_BOUNCES		"bounces"
+#define ATTR_REJECTED_RCPT	"rejected_rcpt"
+#define ATTR_REJECTED_CONN	"rejected_conn"
+#define ATTR_STARTED		"started"
 
 /* ---- request types (the value of "req") ---- */
 enum proto_req {
@@ -62,12 +69,15 @@ enum proto_req {
 	REQ_OPEN, REQ_DATA, REQ_END, REQ_ABORT,
 	/* to qmgr */
 	REQ_TRIGGER, REQ_FLUSH, REQ_HOLD, REQ_RELEASE, REQ_DELETE, REQ_REQUEUE,
+	/* CLI -> qmgr and anvil: the counters (proto_stats) */
+	REQ_STATS,
 	/* qmgr <-> delivery agents */
 	REQ_DELIVER, REQ_DONE,
 	/* to master */
 	REQ_RESTART, REQ_MASTER_STATUS,
 	/* smtpd -> anvil */
 	REQ_AUTH_FAIL, REQ_AUTH_CHECK, REQ_CONNECT, REQ_DISCONNECT,
+	REQ_REJECT_RCPT, REQ_REJECT_CONN,	/* counted, no answer */
 	/* mailq -> showq */
 	REQ_LIST,
 };
@@ -226,6 +236,29 @@ struct anvil_reply {
 };
 int	 anvil_reply_encode(struct buf *, const struct anvil_reply *);
 int	 anvil_reply_decode(const struct ipc_msg *, struct anvil_reply *,
+	    char *err, size_t errlen);
+
+/* ---- CLI -> qmgr or anvil: req=stats (proto_simple_encode); the answer
+ * is status=ok and the counters the process keeps (the others absent).
+ * smtpd -> anvil: req=reject_rcpt|reject_conn ip=IP (anvil_request). ---- */
+enum pstat {
+	PSTAT_RECEIVED,		/* qmgr: messages cleanup queued */
+	PSTAT_DELIVERED,	/* qmgr: recipients, per status */
+	PSTAT_DEFERRED,
+	PSTAT_BOUNCED,
+	PSTAT_BOUNCES,		/* qmgr: non-delivery notices written */
+	PSTAT_REJECTED_RCPT,	/* anvil: smtpd's 5xx/4xx to RCPT */
+	PSTAT_REJECTED_CONN,	/* anvil: connections refused */
+	PSTAT_STARTED,		/* the process's start, Unix time */
+	PSTAT_N
+};
+struct proto_stats {
+	long long	 v[PSTAT_N];	/* -1: not kept by this process */
+};
+/* The attribute name of one counter. */
+const char	*pstat_name(enum pstat);
+int	 proto_stats_encode(struct buf *, const struct proto_stats *);
+int	 proto_stats_decode(const struct ipc_msg *, struct proto_stats *,
 	    char *err, size_t errlen);
 
 /* ---- mailq -> showq (public/showq): req=list [json=1]; the answer is

@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@
 #define MAX_FDS		CHILD_MAX_FDS
 #define STOP_GRACE	30	/* seconds */
 #define STARTUP_WAIT_MS	500	/* alive this long: started */
+#define STATUS_MAX	65536	/* pid/status: every line fits */
 
 struct proc {
 	pid_t	 pid;
@@ -56,6 +58,7 @@ struct service {
 	const struct transport *transport;	/* NULL: not a transport */
 	struct proc	 proc[MAX_PROCS];
 	unsigned	 fails;		/* quick deaths in a row */
+	unsigned long	 restarts;	/* deaths restarted, since start */
 	time_t		 hold_until;	/* backoff */
 };
 
@@ -89,96 +92,6 @@ on_signal(int sig)
 
 	(void)!write(sigpipe_fd[1], &c, 1);
 	errno = e;
-}
-
-int
-run_identity(const struct conf *c, uid_t *uid, gid_t *gid, char *err,
-    size_t errlen)
-{
-	struct passwd *pw;
-	struct group *gr;
-
-	if (geteuid() != 0) {
-		*uid = geteuid();
-		*gid = getegid();
-		return 0;
-	}
-	if ((pw = getpwnam(c->user)) == NULL) {
-		snprintf(err, errlen, "user \"%s\" does not exist (set user = "
-		    "in %s)", c->user, c->file ? c->file : "postern.conf");
-		return -1;
-	}
-	if ((gr = getgrnam(c->group)) == NULL) {
-		snprintf(err, errlen, "group \"%s\" does not exist", c->group);
-		return -1;
-	}
-	if (pw->pw_uid == 0) {
-		snprintf(err, errlen, "user must not be root");
-		return -1;
-	}
-	*uid = pw->pw_uid;
-	*gid = gr->gr_gid;
-	return 0;
-}
-
-/* "host:port", "[v6]:port", "*:port". */
-static int
-bind_tcp(const char *spec, int *out, int max, char *err, size_t errlen)
-{
-	char host[256], *port;
-	struct addrinfo hints, *res, *ai;
-	int n = 0, r;
-	const char *h;
-
-	snprintf(host, sizeof(host), "%s", spec);
-	if ((port = strrchr(host, ':')) == NULL) {
-		snprintf(err, errlen, "listen %s: no port", spec);
-		return -1;
-	}
-	*port++ = '\0';
-	h = host;
-	if (host[0] == '[') {
-		size_t l = strlen(host);
-		if (l < 2 || host[l - 1] != ']') {
-			snprintf(err, errlen, "listen %s: bad address", spec);
-			return -1;
-		}
-		host[l - 1] = '\0';
-		h = host + 1;
-	}
-	if (strcmp(h, "*") == 0 || *h == '\0')
-		h = "0.0.0.0";
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if ((r = getaddrinfo(h, port, &hints, &res)) != 0) {
-		snprintf(err, errlen, "listen %s: %s", spec, gai_strerror(r));
-		return -1;
-	}
-	for (ai = res; ai && n < max; ai = ai->ai_next) {
-		int one = 1;
-		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
-		if (fd == -1)
-			continue;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (ai->ai_family == AF_INET6)
-			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
-		    listen(fd, 512) == -1) {
-			snprintf(err, errlen, "listen %s: %s", spec, strerror(errno));
-			close(fd);
-			freeaddrinfo(res);
-			return -1;
-		}
-		out[n++] = fd;
-		break;		/* one socket per listen entry */
-	}
-	freeaddrinfo(res);
-	if (n == 0) {
-		snprintf(err, errlen, "listen %s: no usable address", spec);
-		return -1;
-	}
-	return n;
 }
 
 static struct service *
@@ -371,22 +284,56 @@ fill(void)
 	}
 }
 
+/* One whole line onto text[*len..size); dropped when it does not fit. */
+static void
+status_line(char *text, size_t size, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+status_line(char *text, size_t size, size_t *len, const char *fmt, ...)
+{
+	char line[128];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0 && (size_t)n < sizeof(line) && *len + (size_t)n < size) {
+		memcpy(text + *len, line, (size_t)n);
+		*len += (size_t)n;
+	}
+}
+
+/* The lines of pid/status (docs/internals.md) into text; its length. */
+static size_t
+status_text(char *text, size_t size)
+{
+	size_t len = 0;
+
+	status_line(text, size, &len, "started=%lld\nmaster %ld\n",
+	    (long long)started_at, (long)master_pid);
+	for (int i = 0; i < nsvc; i++) {
+		const struct service *s = &svc[i];
+		status_line(text, size, &len, "service %s %d\nrestarts %s "
+		    "%lu\n", s->name, svc_alive(s), s->name, s->restarts);
+		for (unsigned k = 0; k < MAX_PROCS; k++)
+			if (s->proc[k].pid > 0)
+				status_line(text, size, &len, "proc %s %ld "
+				    "%lld\n", s->name, (long)s->proc[k].pid,
+				    (long long)s->proc[k].started);
+	}
+	return len;
+}
+
 /* pid/status, written whole then renamed: only in pid/, root's. */
 static void
 write_status(void)
 {
-	char text[4096];
-	size_t len;
-	int fd, n;
+	static char text[STATUS_MAX];
+	size_t len = status_text(text, sizeof(text));
+	int fd;
 
-	n = snprintf(text, sizeof(text), "started=%lld\n",
-	    (long long)started_at);
-	for (int i = 0; i < nsvc && n > 0 && (size_t)n < sizeof(text); i++)
-		n += snprintf(text + n, sizeof(text) - (size_t)n,
-		    "service %s %d\n", svc[i].name, svc_alive(&svc[i]));
-	if (n < 0)
-		return;
-	len = (size_t)n < sizeof(text) ? (size_t)n : sizeof(text) - 1;
 	(void)unlinkat(qt.pid, "status.tmp", 0);
 	fd = openat(qt.pid, "status.tmp", O_WRONLY | O_CREAT | O_EXCL |
 	    O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -399,18 +346,6 @@ write_status(void)
 	}
 	close(fd);
 	(void)renameat(qt.pid, "status.tmp", qt.pid, "status");
-}
-
-static void
-describe_exit(int status, char *out, size_t len)
-{
-	if (WIFEXITED(status))
-		snprintf(out, len, "exit status %d", WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		snprintf(out, len, "signal %d (%s)", WTERMSIG(status),
-		    strsignal(WTERMSIG(status)));
-	else
-		snprintf(out, len, "status %d", status);
 }
 
 static void
@@ -445,6 +380,7 @@ reap(void)
 					    s->name, how);
 					startup_dead = pid;
 				}
+				s->restarts++;
 				log_warn("service %s (pid %ld) died: %s; restarting",
 				    s->name, (long)pid, how);
 				if (time(NULL) - s->proc[k].started < 2) {
@@ -659,24 +595,6 @@ lock_pidfile(int *fdp, char *err, size_t errlen)
 	}
 	*fdp = fd;
 	return 0;
-}
-
-/*
- * The daemon's pid into master.pid, and a POSIX write lock on it: that
- * lock's holder (F_GETLK) is how the CLI knows the pid is really our
- * master's. Only master opens this file, so no close drops the lock.
- */
-static void
-write_pid(int fd)
-{
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-	char pid[32];
-	int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-
-	if (fcntl(fd, F_SETLK, &fl) == -1)
-		log_warn("cannot lock the pid file: %s", strerror(errno));
-	if (ftruncate(fd, 0) == -1 || pwrite(fd, pid, (size_t)n, 0) != n)
-		log_warn("cannot write the pid file: %s", strerror(errno));
 }
 
 /* Every program a service runs is there and executable (checked as

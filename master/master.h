@@ -1,6 +1,7 @@
 /*
- * master: the supervisor (master.c), its queue tree and sockets
- * (qtree.c), the worker's start (child.c) and the CLI (postern.c).
+ * master: the supervisor (master.c, its plumbing in daemon.c), its
+ * queue tree and sockets (qtree.c), the worker's start (child.c) and
+ * the CLI (postern.c).
  */
 #ifndef POSTERN_MASTER_H
 #define POSTERN_MASTER_H
@@ -38,8 +39,19 @@ int	 master_start(const char *conf_file, int foreground);
 /* notify.c: systemd's Type=notify protocol ($NOTIFY_SOCKET). */
 void	 notify_init(void);
 void	 notify_state(const char *state);	/* "READY=1", ... */
+/* status.c: `postern status` (pid: master's, -1 if not verified) as
+ * text or JSON, and `postern metrics` (pid 0: not running). Exit status. */
+int	 status_print(const struct conf *, pid_t pid, int json);
+int	 metrics_print(const struct conf *, pid_t pid);
 /* Resolve conf user/group when root; when not root: ourselves. */
 int	 run_identity(const struct conf *, uid_t *, gid_t *, char *err, size_t);
+/* daemon.c: "host:port", "[v6]:port", "*:port" bound and listening into
+ * out[max]; how many, or -1 (err says why). */
+int	 bind_tcp(const char *spec, int *out, int max, char *err, size_t);
+/* "exit status N", "signal N (name)" of a waitpid() status. */
+void	 describe_exit(int status, char *out, size_t len);
+/* Our pid into the pid file fd, under a POSIX write lock. */
+void	 write_pid(int fd);
 
 /* The queue tree: queue_dir and pid/ root's, the rest uid/gid's; the
  * directory fds into *qt. 0 or -1 (err says why). */

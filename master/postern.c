@@ -40,6 +40,7 @@ usage(void)
 	    "  reload                 re-read the configuration and maps\n"
 	    "  condrestart            restart only if running\n"
 	    "  status [--json]        is it running? (exit 0 yes, 3 no)\n"
+	    "  metrics                the status as Prometheus text\n"
 	    "  check                  validate the configuration and maps\n"
 	    "  queue [--json|show|flush|hold|release|delete|requeue|shape]\n"
 	    "  map [-q KEY] FILE      compile a text map to FILE.cdb\n"
@@ -147,91 +148,30 @@ master_pid(const struct conf *c, char *why, size_t len)
 }
 
 static int
-count_dir(const struct conf *c, const char *rel)
+cmd_status(const char *file, int json, int metrics)
 {
-	char path[512];
-	DIR *d;
-	struct dirent *de;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "%s/%s", c->queue_dir, rel);
-	if ((d = opendir(path)) == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		if (qid_valid(de->d_name))
-			n++;
-	closedir(d);
-	return n;
-}
-
-static int
-cmd_status(const char *file, int json)
-{
-	static const char *qd[] = { QDIR_INCOMING, QDIR_ACTIVE, QDIR_DEFERRED,
-	    QDIR_HOLD, QDIR_CORRUPT };
 	struct conf c;
 	pid_t pid;
 	char why[256];
-	char path[512], line[256];
-	FILE *f;
-	long long started = 0;
+	int r;
 
 	if (load_conf(file, &c, 1) == -1)
 		return 4;	/* LSB: status unknown */
 	pid = master_pid(&c, why, sizeof(why));
 	if (pid == -1)		/* running; which pid is not for sure */
 		fprintf(stderr, "postern: warning: %s\n", why);
-	if (pid == 0) {
+	if (metrics)
+		r = metrics_print(&c, pid);
+	else if (pid == 0) {
 		if (json)
 			printf("{\"running\":false}\n");
 		else
 			printf("postern is not running\n");
-		conf_free(&c);
-		return 3;
-	}
-	snprintf(path, sizeof(path), "%s/%s/status", c.queue_dir, QDIR_PID);
-	f = fopen(path, "r");
-	if (json && pid > 0)
-		printf("{\"running\":true,\"pid\":%ld", (long)pid);
-	else if (json)
-		printf("{\"running\":true,\"pid\":null");
-	else if (pid > 0)
-		printf("postern is running (pid %ld)", (long)pid);
-	else
-		printf("postern is running (pid not verified)");
-	struct { char name[64]; int n; } sv[32];
-	int nsv = 0;
-	while (f && fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "started=%lld", &started) == 1)
-			continue;
-		if (nsv < 32 && sscanf(line, "service %63s %d", sv[nsv].name,
-		    &sv[nsv].n) == 2)
-			nsv++;
-	}
-	if (f)
-		fclose(f);
-	long long up = started ? (long long)time(NULL) - started : 0;
-	if (json) {
-		printf(",\"uptime\":%lld,\"services\":{", up);
-		for (int i = 0; i < nsv; i++)
-			printf("%s\"%s\":%d", i ? "," : "", sv[i].name, sv[i].n);
-		printf("},\"queue\":{");
-		for (size_t i = 0; i < 5; i++)
-			printf("%s\"%s\":%d", i ? "," : "", qd[i], count_dir(&c, qd[i]));
-		printf("}}\n");
-	} else {
-		printf(", up %lldd %02lld:%02lld:%02lld\n", up / 86400,
-		    up / 3600 % 24, up / 60 % 60, up % 60);
-		for (int i = 0; i < nsv; i++)
-			printf("  %-12s %d process%s\n", sv[i].name, sv[i].n,
-			    sv[i].n == 1 ? "" : "es");
-		printf("  queue:");
-		for (size_t i = 0; i < 5; i++)
-			printf(" %s %d%s", qd[i], count_dir(&c, qd[i]),
-			    i < 4 ? "," : "\n");
-	}
+		r = 3;
+	} else
+		r = status_print(&c, pid, json);
 	conf_free(&c);
-	return 0;
+	return r;
 }
 
 static int
@@ -434,7 +374,10 @@ run_command(const char *file, const char *cmd, int nrest, char **rest)
 	if (strcmp(cmd, "stop") == 0)
 		return cmd_stop(file, 0);
 	if (strcmp(cmd, "status") == 0)
-		return cmd_status(file, nrest > 0 && strcmp(rest[0], "--json") == 0);
+		return cmd_status(file, nrest > 0 && strcmp(rest[0], "--json") == 0,
+		    0);
+	if (strcmp(cmd, "metrics") == 0)
+		return cmd_status(file, 0, 1);
 	if (strcmp(cmd, "reload") == 0)
 		return cmd_reload(file);
 	if (strcmp(cmd, "restart") == 0) {

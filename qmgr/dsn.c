@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "dsn.h"
 #include "log.h"
+#include "stats.h"
 
 #define DSN_MAX_RETURN	(1024 * 1024)	/* return whole messages up to this */
 
@@ -227,6 +228,8 @@ dsn_send(const struct conf *c, int dirfd, const struct qfile *q, int cfd,
 		qfile_abort(&w);
 		return -1;
 	}
+	if (kind == DS_BOUNCE)
+		stats_count(PSTAT_BOUNCES, 1);
 	log_info("%s: sender %s notification: %s", q->id,
 	    kind == DS_BOUNCE ? "non-delivery" : "delay", id);
 	return 0;

@@ -32,6 +32,7 @@
 #include "conf.h"
 #include "route.h"
 #include "sched.h"
+#include "stats.h"
 #include "transport.h"
 
 #define MAX_ACTIVE	500	/* each holds an open fd */
@@ -217,6 +218,8 @@ msg_load(const char *id)
 	m->next = msgs;
 	msgs = m;
 	nmsgs++;
+	if (m->q.attempts == 0 && m->q.client.len > 0)	/* not a DSN */
+		stats_count(PSTAT_RECEIVED, 1);
 	if (m->q.attempts == 0)
 		log_info("%s: from=<%s>, size=%lld, nrcpt=%zu (queue active)",
 		    id, m->q.sender, (long long)m->q.size, m->q.nrcpt);
@@ -296,6 +299,8 @@ set_error(struct qrcpt *r, int code, const char *text)
 static void
 rcpt_record(struct msg *m, struct qrcpt *r, const struct dstatus *st)
 {
+	stats_count(st->stat == DS_SENT ? PSTAT_DELIVERED :
+	    st->stat == DS_BOUNCE ? PSTAT_BOUNCED : PSTAT_DEFERRED, 1);
 	switch (st->stat) {
 	case DS_SENT:
 		r->status = QR_SENT;
@@ -719,6 +724,10 @@ control(int lfd)
 		want_incoming = 1;
 		goto out;
 	}
+	if (proto_req_type(&im) == REQ_STATS) {
+		stats_answer(fd);
+		goto out;
+	}
 	if (proto_req_type(&im) == REQ_FLUSH)
 		flush_request(&im, &rep, err, sizeof(err));
 	else if (qmgr_admin_decode(&im, &qa, err, sizeof(err)) == -1) {
@@ -762,6 +771,7 @@ qmgr_init(int argc, char **argv)
 	struct rlimit rl;
 
 	worker_init(&wk, "qmgr", argc, argv);
+	stats_init();
 	/* One fd per active message plus the agents' connections. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;

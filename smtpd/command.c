@@ -264,6 +264,7 @@ cmd_rcpt(struct session *s, const struct smtp_cmd *c)
 	if (rv == -1) {
 		sanitize(a);
 		session_log_reject(s, "RCPT", r, a);
+		anvil_notify(REQ_REJECT_RCPT, s->ip);
 		session_reply_line(s, r);
 		return;
 	}

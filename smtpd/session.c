@@ -627,6 +627,7 @@ session_greet(struct session *s)
 	if (policy_connect(s, r, sizeof(r)) == -1) {
 		log_info("NOQUEUE: reject: CONNECT from %s[%s]: %s", s->name,
 		    s->ip, r);
+		anvil_notify(REQ_REJECT_CONN, s->ip);
 		session_reply_line(s, r);
 		session_close(s);
 		return;

@@ -95,10 +95,12 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		log_warn("too many connections: reject connect from unknown[%s]"
 		    " (max_sessions=%zu)", ip, lc->max_sessions);
 		(void)reply_format(rl, sizeof(rl), R_BUSY);
+		anvil_notify(REQ_REJECT_CONN, ip);
 		accept_refuse(fd, rl);
 		return;
 	}
 	if (policy_accept(ip, rl, sizeof(rl)) == -1) {	/* rate limits */
+		anvil_notify(REQ_REJECT_CONN, ip);
 		accept_refuse(fd, rl);
 		return;
 	}

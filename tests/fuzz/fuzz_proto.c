@@ -65,7 +65,11 @@ master_and_anvil(void)
 	struct anvil_request ar;
 	struct anvil_reply ap;
 	struct showq_request sq;
+	struct proto_stats ps;
 
+	if (proto_stats_decode(&m, &ps, err, sizeof(err)) == 0 &&
+	    proto_stats_encode(&out, &ps) == -1)
+		abort();
 	if (showq_request_decode(&m, &sq, err, sizeof(err)) == 0 &&
 	    showq_request_encode(&out, &sq) == -1)
 		abort();

@@ -812,6 +812,53 @@ test_anvil(void **state)
 	free(ip64);
 }
 
+/* req=stats answers: the counters a process keeps, absent ones -1;
+ * negative or non-numeric counters and an error status are refused. */
+static void
+test_stats(void **state)
+{
+	struct proto_stats st, d;
+
+	(void)state;
+	for (size_t i = 0; i < PSTAT_N; i++)
+		st.v[i] = -1;
+	st.v[PSTAT_RECEIVED] = 4;
+	st.v[PSTAT_BOUNCES] = 0;
+	st.v[PSTAT_STARTED] = 1700000000;
+	assert_int_equal(proto_simple_encode(&b, REQ_STATS), 0);
+	parse();
+	assert_int_equal(proto_req_type(&m), REQ_STATS);
+	assert_int_equal(proto_stats_encode(&b, &st), 0);
+	parse();
+	assert_int_equal(proto_stats_decode(&m, &d, err, sizeof(err)), 0);
+	assert_int_equal(d.v[PSTAT_RECEIVED], 4);
+	assert_int_equal(d.v[PSTAT_BOUNCES], 0);
+	assert_int_equal(d.v[PSTAT_DELIVERED], -1);
+	assert_int_equal(d.v[PSTAT_STARTED], 1700000000);
+	assert_string_equal(pstat_name(PSTAT_REJECTED_RCPT), "rejected_rcpt");
+	assert_string_equal(pstat_name(PSTAT_N), "");
+
+	frame(NULL); add(ATTR_STATUS, "ok"); add(ATTR_DELIVERED, "-1"); done();
+	assert_int_equal(proto_stats_decode(&m, &d, err, sizeof(err)), -1);
+	frame(NULL); add(ATTR_STATUS, "ok"); add(ATTR_BOUNCED, "x"); done();
+	assert_int_equal(proto_stats_decode(&m, &d, err, sizeof(err)), -1);
+	frame(NULL); add(ATTR_STATUS, "ok"); add(ATTR_RECEIVED,
+	    "99999999999999999999"); done();
+	assert_int_equal(proto_stats_decode(&m, &d, err, sizeof(err)), -1);
+	frame(NULL); add(ATTR_STATUS, "error"); done();
+	assert_int_equal(proto_stats_decode(&m, &d, err, sizeof(err)), -1);
+	frame(NULL); add(ATTR_RECEIVED, "1"); done();	/* no status */
+	assert_int_equal(proto_stats_decode(&m, &d, err, sizeof(err)), -1);
+	/* smtpd's rejections are anvil requests with an ip */
+	frame("reject_rcpt"); add(ATTR_IP, "192.0.2.9"); done();
+	{
+		struct anvil_request r;
+		assert_int_equal(anvil_request_decode(&m, &r, err,
+		    sizeof(err)), 0);
+		assert_int_equal(r.req, REQ_REJECT_RCPT);
+	}
+}
+
 static void
 test_client_info(void **state)
 {
@@ -884,6 +931,7 @@ main(void)
 		cmocka_unit_test(test_showq),
 		cmocka_unit_test(test_anvil),
 		cmocka_unit_test(test_anvil_client_key),
+		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_client_info),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
