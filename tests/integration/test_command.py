@@ -225,12 +225,15 @@ def test_mailbox_command_identity_and_environment(make_postern, users,
     assert set(env) - {"PWD", "SHLVL", "_", "OLDPWD"} == {
         "USER", "LOGNAME", "HOME", "SENDER", "RECIPIENT", "EXTENSION",
         "DOMAIN", "PATH", "SHELL"}
-    assert read(os.path.join(d, "cwd")).strip() == b"/home/pstcmd1"
+    assert wait_file(os.path.join(d, "cwd"), b"\n").strip() == \
+        b"/home/pstcmd1"
     msg = read(os.path.join(d, "msg"))
     assert msg.startswith(b"From sender@client.test ")
     assert b"\nDelivered-To: pstcmd1+ext@test.example\n" in msg
     # root's home is not nobody's to enter: cwd falls back to /
-    assert read(os.path.join(out, "rec-root", "cwd")).strip() == b"/"
+    # (written after uid and env by the script: wait for it too)
+    assert wait_file(os.path.join(out, "rec-root", "cwd"),
+                     b"\n").strip() == b"/"
 
 
 # ------------------------------------------------ exit status, bad input
