@@ -197,7 +197,8 @@ bounce_content(struct pick *p, struct buf *head)
 
 /*
  * cleanup refused a well-formed file for good (5xx: -t without
- * recipients, a sender no longer authorized): the sender gets it back
+ * recipients, a sender no longer authorized): the file's owner gets it
+ * back (never the sender it names: not a way to mail others)
  * from MAILER-DAEMON with the reason, so mail kept while postern was
  * down is never lost silently. PK_QUEUED when the bounce is queued or
  * cannot be (null sender, refused too: logged), PK_RETRY to try later.
@@ -207,12 +208,13 @@ bounce(struct pick *p, const struct cleanup_open *in, uid_t owner)
 {
 	struct cleanup_open o;
 	struct passwd *pw = getpwuid(owner);
-	char *to = in->sender, *why = xstrdup(p->why), addr[QF_MAX_ADDR + 1];
+	char *to, *why = xstrdup(p->why), addr[QF_MAX_ADDR + 1];
 	enum outcome r = PK_RETRY;
 	struct buf head;
 
-	if (to == NULL)		/* cleanup's rule: the owner's login */
-		to = pw ? pw->pw_name : "postmaster";
+	/* Always to the file's owner, never to the sender it names: a
+	 * refused drop must not become MAILER-DAEMON mail to anyone. */
+	to = pw ? pw->pw_name : "postmaster";
 	if (*to != '\0' && strchr(to, '@') == NULL &&
 	    snprintf(addr, sizeof(addr), "%s@%s", to, wk->conf.hostname) <
 	    (int)sizeof(addr))
@@ -225,6 +227,7 @@ bounce(struct pick *p, const struct cleanup_open *in, uid_t owner)
 	buf_init(&head, 16 * 1024);
 	if (p->cfd != -1)
 		close(p->cfd);
+	p->cfd = -1;
 	if (*to != '\0' && cleanup_open_encode(&p->frame, &o) == 0 &&
 	    (p->cfd = ipc_connect(cleanup_path)) != -1 &&
 	    send_frame(p) == 0 && (r = cleanup_answer(p)) == PK_QUEUED) {

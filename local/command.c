@@ -36,6 +36,7 @@ struct io {
 	char		*ibuf;
 	size_t		 ipos, ilen;
 	size_t		 done;		/* content bytes queued */
+	int		 rerr;		/* the queue file could not be read */
 	struct cmd_tail	 tail;
 };
 
@@ -142,7 +143,8 @@ io_write(struct io *io, const struct job *j)
 		}
 		n = agent_read(j->a, io->done, io->ibuf, left < CHUNK ?
 		    left : CHUNK);
-		if (n <= 0) {	/* unreadable queue file: EOF */
+		if (n <= 0) {	/* unreadable queue file: never "sent" */
+			io->rerr = 1;
 			io_close_in(io);
 			return;
 		}
@@ -235,6 +237,10 @@ status_of(const struct io *io, int timedout, int status, struct dstatus *r)
 	int		 temp;
 
 	cmd_last_line(&io->tail, line, sizeof(line));
+	if (io->rerr) {		/* it got a cut message: whatever it says */
+		setres(r, DS_DEFER, "4.3.0 queue file read error");
+		return;
+	}
 	if (timedout) {
 		setres(r, DS_DEFER, "4.3.0 command killed after the time "
 		    "limit (%llus)", (unsigned long long)

@@ -95,30 +95,44 @@ read_line(struct bs *b, char *line, size_t size)
 	return longline ? -2 : (ssize_t)n;
 }
 
-/* DATA: lines up to ".", dot-unstuffed, into b->msg (bounded). 0, or
- * -1 at EOF (the session is over, nothing is queued). */
+/* One content byte into b->msg, unless the message is already over. */
+static void
+add(struct bs *b, int c, size_t max)
+{
+	if (b->over)
+		return;
+	if ((max > 0 && b->msg.len + 1 > max) || buf_putc(&b->msg, c) == -1)
+		b->over = 1;
+}
+
+/*
+ * DATA: lines up to ".", dot-unstuffed, CRLF as LF, into b->msg (bounded
+ * by max_message_size; a line of any length is kept whole: cleanup
+ * breaks those over 998 octets as it does for smtpd). 0, or -1 at EOF
+ * (the session is over, nothing is queued).
+ */
 static int
 read_data(struct bs *b)
 {
-	char line[LINE_MAX_ + 2];
-	size_t max = b->c->smtpd.max_message_size;
-	ssize_t n;
+	size_t max = b->c->smtpd.max_message_size, len = 0;
+	int c, first = 0, cr = 0;
 
-	while ((n = read_line(b, line, sizeof(line))) != -1) {
-		const char *p = line;
-		size_t len = n == -2 ? strlen(line) : (size_t)n;
-
-		if (n >= 0 && strcmp(line, ".") == 0)
-			return 0;
-		if (p[0] == '.') {
-			p++;
-			len--;
+	while ((c = getc(b->in)) != EOF) {
+		if (c == '\n') {
+			if (len == 1 && first == '.')
+				return 0;
+			add(b, '\n', max);
+			len = 0;
+			cr = 0;
+			continue;
 		}
-		if (max > 0 && b->msg.len + len + 1 > max)
-			b->over = 1;
-		if (!b->over && (buf_append(&b->msg, p, len) == -1 ||
-		    buf_putc(&b->msg, '\n') == -1))
-			b->over = 1;
+		if (cr)			/* a CR not before LF is content */
+			add(b, '\r', max);
+		if ((cr = c == '\r'))
+			continue;
+		if (len++ == 0 && (first = c) == '.')
+			continue;	/* unstuffed (or the end, if alone) */
+		add(b, c, max);
 	}
 	return -1;
 }

@@ -64,6 +64,16 @@ def libexec(p, gid):
     return d
 
 
+def binary(p):
+    """A copy of the postern binary that any user can run: the checkout
+    may sit in a directory only root can enter (a 0700 mktemp -d, /root)."""
+    path = os.path.join(p.base, "postern-bin")
+    if not os.path.exists(path):
+        shutil.copy(POSTERN, path)
+        os.chmod(path, 0o755)
+    return path
+
+
 def sendmail(p, gid, args, body, user=None):
     pre = None
     if user is not None:
@@ -76,7 +86,7 @@ def sendmail(p, gid, args, body, user=None):
     # LeakSanitizer cannot run in a set-id process (an ASan build)
     env = dict(p.env, POSTERN_LIBEXEC=libexec(p, gid),
                ASAN_OPTIONS="detect_leaks=0")
-    return subprocess.run(["sendmail"] + args, executable=POSTERN,
+    return subprocess.run(["sendmail"] + args, executable=binary(p),
                           input=body, env=env, capture_output=True,
                           preexec_fn=pre, timeout=60)
 
@@ -201,7 +211,7 @@ def as_user(p, user, args, name):
         os.setgroups([])
         os.setgid(pw.pw_gid)
         os.setuid(pw.pw_uid)
-    return subprocess.run([name] + args, executable=POSTERN, env=p.env,
+    return subprocess.run([name] + args, executable=binary(p), env=p.env,
                           capture_output=True, text=True, preexec_fn=pre,
                           timeout=60)
 
@@ -224,7 +234,7 @@ def test_mailq_for_any_user_through_showq(make_postern, users):
     assert lines[3].strip() == "someone@remote.example"
     assert lines[-1] == "-- 0 Kbytes in 1 Request."
     # the same text root reads from the files
-    root = subprocess.run(["mailq"], executable=POSTERN, env=p.env,
+    root = subprocess.run(["mailq"], executable=binary(p), env=p.env,
                           capture_output=True, text=True, timeout=60)
     assert root.stdout == r.stdout
     # sendmail -bp and postern queue --json too
@@ -276,10 +286,12 @@ def test_refused_at_pickup_comes_back_to_the_sender(make_postern, users,
     (bob no longer authorized; -t without recipients) is returned to its
     sender by MAILER-DAEMON with the reason, then removed: never lost
     silently."""
-    a, b = users["alice"], users["bob"]
+    a, b, c = users["alice"], users["bob"], users["carol"]
     p = down(make_postern)
-    r = sendmail(p, postdrop_group, [a], b"Subject: one\n\nbody one\n",
-                 user=b)
+    # bob names carol as the sender: the bounce still goes to bob (the
+    # file's owner), never to a sender a refused user chose
+    r = sendmail(p, postdrop_group, ["-f", "%s@localhost" % c, a],
+                 b"Subject: one\n\nbody one\n", user=b)
     assert r.returncode == 0, r.stderr
     r = sendmail(p, postdrop_group, ["-t", "-f", "%s@localhost" % a],
                  b"Subject: two\n\nno recipients in here\n")
@@ -293,6 +305,7 @@ def test_refused_at_pickup_comes_back_to_the_sender(make_postern, users,
     box = p.wait_mbox(b, "Undelivered Mail Returned to Sender")
     assert b"5.7.1" in box and b"body one" in box
     assert b"<%s>" % a.encode() in box        # its recipient, named
+    assert b"body one" not in p.mbox(c)
     box = p.wait_mbox(a, "no recipients in here")
     assert b"Undelivered Mail Returned to Sender" in box
     assert b"5.5.1 No recipients found in headers" in box

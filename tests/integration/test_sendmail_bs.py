@@ -114,3 +114,18 @@ def test_not_running_says_451(make_postern, users):
     out = bs(p, script)
     assert codes(out) == [220, 250, 250, 354, 451, 221], out
     assert "is postern running" in out[-2]
+
+
+def test_long_data_line_kept_whole(postern, users):
+    """A DATA line over 1,000 octets is not cut: cleanup breaks it at
+    998 as it does for smtpd, and every octet arrives."""
+    long = "".join(chr(ord("a") + i % 26) for i in range(2500))
+    script = ("MAIL FROM:<x@test.example>\r\nRCPT TO:<%s>\r\nDATA\r\n"
+              "Subject: long\r\n\r\n%s\r\n.\r\nQUIT\r\n"
+              % (users["alice"], long)).encode()
+    out = bs(postern, script)
+    assert codes(out) == [220, 250, 250, 354, 250, 221], out
+    box = postern.wait_mbox(users["alice"], "Subject: long")
+    body = box.split(b"Subject: long\n", 1)[1].split(b"\n\n", 1)[1]
+    assert body.replace(b"\n", b"").startswith(long.encode())
+    assert max(len(l) for l in body.split(b"\n")) <= 998

@@ -295,7 +295,10 @@ def test_sendmail_flags_cron_works_unbuilt_refused(postern, users):
                            users["alice"]], b"Subject: cron\n\nfrom cron\n")
     assert r.returncode == 0, r
     postern.wait_mbox(users["alice"], b"from cron")
-    for flags in (["-v"], ["-n"], ["-N", "never"], ["-qRexample.com"],
-                  ["-oQ/tmp"]):
+    # (-v and -qR are built now: tests/integration/test_sendmail_flags.py)
+    for flags in (["-n"], ["-L", "tag"], ["-oQ/tmp"]):
         r = sendmail(postern, flags + [users["alice"]], b"Subject: x\n\nx\n")
         assert r.returncode == 64 and b"not supported" in r.stderr, (flags, r)
+    for flags in (["-N", "never"], ["-V", "envid"], ["-R", "hdrs"]):
+        r = sendmail(postern, flags + [users["alice"]], b"Subject: x\n\nx\n")
+        assert r.returncode == 64 and b"not built" in r.stderr, (flags, r)
