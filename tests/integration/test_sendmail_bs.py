@@ -1,31 +1,17 @@
 """sendmail -bs: SMTP on stdin/stdout (Step 5, item 2). Each message is a
 local submission through cleanup, with the caller's uid; replies are the
 server's; nothing half-read is queued."""
-import os
 import pwd
-import shutil
-import subprocess
 
 import pytest
 
-from conftest import IS_ROOT, POSTERN, wait_for
+from conftest import IS_ROOT
+from test_spool import sendmail
 
 
-def bs(p, script, user=None, timeout=60):
+def bs(p, script, user=None):
     """Run sendmail -bs with script on stdin; the reply lines."""
-    sm = os.path.join(p.base, "sendmail")
-    if not os.path.exists(sm):
-        shutil.copy(POSTERN, sm)
-        os.chmod(sm, 0o755)
-    pre = None
-    if user is not None:
-        pw = pwd.getpwnam(user)
-
-        def pre():
-            os.setgid(pw.pw_gid)
-            os.setuid(pw.pw_uid)
-    r = subprocess.run([sm, "-bs"], input=script, env=p.env,
-                       capture_output=True, preexec_fn=pre, timeout=timeout)
+    r = sendmail(p, ["-bs"], script, user=user)
     assert r.returncode == 0, r.stderr
     assert all(l.endswith(b"\r") for l in r.stdout.split(b"\n")[:-1])
     return [l.rstrip(b"\r").decode() for l in r.stdout.split(b"\n") if l]
