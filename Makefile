@@ -18,7 +18,7 @@ SYSCONFDIR ?= /etc/postern
 CC      ?= cc
 BUILD   ?= build
 PKGS     = libevent libevent_openssl openssl libbsd-overlay libsasl2 libunbound \
-           libseccomp
+           libseccomp libidn2
 CFLAGS  ?= -O2 -g
 SAN     ?=
 # The flags every object needs; CFLAGS stays the user's to override.

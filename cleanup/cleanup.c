@@ -748,8 +748,8 @@ job_start(int fd, struct ipc_msg *m, struct job *j, int *publicp,
 		reply(fd, 0, 554, "5.5.4 Bad request", NULL);
 		return -1;
 	}
-	if (qfile_create(&j->w, incoming_fd, clock_us(), 0, j->sender,
-	    &j->client) == -1) {
+	if (qfile_create(&j->w, incoming_fd, clock_us(),
+	    j->o.smtputf8 ? QF_SMTPUTF8 : 0, j->sender, &j->client) == -1) {
 		enum reply_id r = write_reply(j->w.err);
 
 		log_error("cannot create queue file: %s", strerror(j->w.err));

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "utf8.h"
 
 #define LOCAL_MAX	64
 #define DOMAIN_MAX	255
@@ -287,9 +288,15 @@ addr_parse_path(const char *in, size_t len, int allow_null, struct addr *a,
 	i = p[0] == '"' ? local_quoted(p, n, a, why) : local_atom(p, n, a, why);
 	if (i == 0)
 		return -1;
-	if (i == n)		/* bare local part, e.g. "postmaster" */
-		return 0;
-	return domain_parse(p + i + 1, n - i - 1, a, why);
+	if (i < n && domain_parse(p + i + 1, n - i - 1, a, why) == -1)
+		return -1;
+	/* RFC 6531 section 3.3: the 8-bit octets are UTF-8, nothing else */
+	if (!utf8_valid(a->local, strlen(a->local)) ||
+	    !utf8_valid(a->domain, strlen(a->domain))) {
+		*why = ADDR_BAD_UTF8;
+		return -1;
+	}
+	return 0;
 }
 
 /* Does a local part need quoting to be a valid dot-atom? */
@@ -380,4 +387,11 @@ size_t
 addr_local_base_len(const char *local)
 {
 	return strcspn(local, "+");
+}
+
+int
+addr_has8bit(const struct addr *a)
+{
+	return utf8_has8bit(a->local, strlen(a->local)) ||
+	    utf8_has8bit(a->domain, strlen(a->domain));
 }

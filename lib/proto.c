@@ -443,6 +443,8 @@ open_flags_encode(struct buf *b, const struct cleanup_open *o)
 		bad |= ipc_add_str(b, ATTR_RECEIVED, "0");
 	if (o->msa)
 		bad |= ipc_add_str(b, ATTR_MSA, "1");
+	if (o->smtputf8)
+		bad |= ipc_add_str(b, ATTR_SMTPUTF8, "1");
 	if (o->max_size > 0)
 		bad |= ipc_add_num(b, ATTR_MAX_SIZE, (long long)o->max_size);
 	if (o->max_header_size > 0)
@@ -508,7 +510,9 @@ open_flags_decode(const struct ipc_msg *m, struct cleanup_open *o,
 	if (pr_get_flag(m, ATTR_LOCAL, 0, &o->local, err, errlen) == -1 ||
 	    pr_get_flag(m, ATTR_EXTRACT, 0, &o->extract, err, errlen) == -1 ||
 	    pr_get_flag(m, ATTR_RECEIVED, 1, &o->received, err, errlen) == -1 ||
-	    pr_get_flag(m, ATTR_MSA, 0, &o->msa, err, errlen) == -1)
+	    pr_get_flag(m, ATTR_MSA, 0, &o->msa, err, errlen) == -1 ||
+	    pr_get_flag(m, ATTR_SMTPUTF8, 0, &o->smtputf8, err,
+	    errlen) == -1)
 		return -1;
 	if (pr_get_num(m, ATTR_MAX_SIZE, 0, LLONG_MAX, 0, 0, &v,
 	    err, errlen) == -1)

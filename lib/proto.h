@@ -43,6 +43,7 @@
 #define ATTR_EXTRACT		"extract"
 #define ATTR_RECEIVED		"received"
 #define ATTR_MSA		"msa"
+#define ATTR_SMTPUTF8		"smtputf8"
 #define ATTR_MAX_SIZE		"max_size"
 #define ATTR_MAX_HEADER_SIZE	"max_header_size"
 #define ATTR_IP			"ip"
@@ -129,6 +130,7 @@ struct cleanup_open {
 	int		 extract;	/* sendmail -t */
 	int		 received;	/* add Received: (default 1) */
 	int		 msa;		/* authenticated submission */
+	int		 smtputf8;	/* MAIL said SMTPUTF8 (RFC 6531) */
 	size_t		 max_size;	/* 0 = server default */
 	size_t		 max_header_size;
 	long long	 uid;		/* local submitter (pickup); -1 none */

@@ -38,6 +38,7 @@
 /* Message flags in 'I'. */
 #define QF_WARNED	0x01	/* delay notice sent */
 #define QF_BOUNCE	0x02	/* this message is a DSN we generated */
+#define QF_SMTPUTF8	0x04	/* the client said SMTPUTF8 (RFC 6531) */
 
 /* The queue's subdirectories, relative to queue_dir. */
 #define QDIR_INCOMING	"incoming"

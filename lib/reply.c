@@ -48,6 +48,8 @@ static const struct reply_def catalogue[R__COUNT] = {
 	[R_TOO_MANY_RCPT] =	E(452, "4.5.3", "Too many recipients"),
 	[R_BAD_ADDR] =		E(553, "5.1.3", "Bad address syntax"),
 	[R_ADDR_LONG] =		E(553, "5.1.3", "Address too long"),
+	[R_NEED_SMTPUTF8] =	E(553, "5.6.7", "Non-ASCII address needs "
+				    "the SMTPUTF8 parameter on MAIL"),
 	[R_NO_TLS] =		E(454, "4.7.0", "TLS not available"),
 	[R_TLS_ACTIVE] =	E(503, "5.5.1", "Error: TLS already active"),
 	[R_TLS_GO] =		E(220, "2.0.0", "Ready to start TLS"),

@@ -42,6 +42,7 @@ enum reply_id {
 	R_TOO_MANY_RCPT,
 	R_BAD_ADDR,
 	R_ADDR_LONG,
+	R_NEED_SMTPUTF8,	/* a non-ASCII address without SMTPUTF8 */
 	R_NO_TLS,
 	R_TLS_ACTIVE,
 	R_TLS_GO,

@@ -25,6 +25,8 @@
 #define R_BODY		"501 5.5.4 Syntax: BODY=7BIT|8BITMIME"
 #define R_UNSUPP	"555 5.5.4 Unsupported option"
 #define R_ADDR		"553 5.1.3 Bad address syntax"
+#define R_UTF8_FROM	"553 5.1.7 Malformed UTF-8 in sender address"
+#define R_UTF8_TO	"553 5.1.3 Malformed UTF-8 in recipient address"
 
 static const struct {
 	const char	*name;
@@ -167,8 +169,9 @@ param_apply(struct smtp_cmd *cmd, int mail, char *key, char *val,
 		else
 			return R_BODY;
 	} else if (mail && strcmp(key, "SMTPUTF8") == 0) {
-		if (vlen != 0)
+		if (vlen != 0)		/* RFC 6531 section 3.4: no value */
 			return R_PARAM;
+		cmd->smtputf8 = 1;
 	} else if (vlen == 0)
 		return R_PARAM;
 	return NULL;
@@ -237,7 +240,10 @@ parse_path_cmd(struct smtp_cmd *cmd, int mail, const char **reply)
 		return -1;
 	}
 	if (addr_parse_path(p, pl, mail, &cmd->path, &why) == -1) {
-		*reply = R_ADDR;
+		if (strcmp(why, ADDR_BAD_UTF8) == 0)	/* RFC 3463 */
+			*reply = mail ? R_UTF8_FROM : R_UTF8_TO;
+		else
+			*reply = R_ADDR;
 		return -1;
 	}
 	return parse_params(p + pl, n - pl, mail, cmd, reply);

@@ -26,6 +26,7 @@ struct smtp_cmd {
 	size_t		nparam;
 	unsigned long long size;	/* MAIL SIZE=, 0 if absent */
 	int		body_8bit;	/* MAIL BODY=8BITMIME */
+	int		smtputf8;	/* MAIL SMTPUTF8 */
 };
 
 /*

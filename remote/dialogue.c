@@ -114,7 +114,8 @@ envelope(struct job *j, struct conn *c, const struct smtp_ehlo *e)
 				    j->q->content_len + j->nlines);
 			if (j->eightbit && e->eightbitmime)
 				(void)buf_puts(&cmds, " BODY=8BITMIME");
-			if (j->utf8addr && e->smtputf8)
+			if ((j->need_utf8 || (j->q->flags & QF_SMTPUTF8)) &&
+			    e->smtputf8)
 				(void)buf_puts(&cmds, " SMTPUTF8");
 			(void)buf_puts(&cmds, "\r\n");
 			who[nwho++] = (size_t)-1;
@@ -388,7 +389,15 @@ transaction(struct job *j, struct conn *c, const struct smtp_ehlo *e)
 		c->keep = 1;
 		return TRY_DONE;
 	}
+	if (j->need_utf8 && !e->smtputf8) {	/* RFC 6531 section 3.2 */
+		char t[TEXT_MAX];
 
+		fmt(t, sizeof(t), "SMTPUTF8 is needed, but host %s[%s] does "
+		    "not offer it", j->host, j->ip);
+		final_all(j, DS_BOUNCE, 550, "5.6.7", t);
+		c->keep = 1;
+		return TRY_DONE;
+	}
 	rv = envelope(j, c, e);
 	if (rv == -1)
 		return session_lost(j, c);

@@ -40,12 +40,14 @@ addr_ok(const char *a)
 	return 1;
 }
 
-/* One pass over the content: 8-bit bytes and the line count (SIZE=). */
+/* One pass over the content: 8-bit bytes (in the header section too)
+ * and the line count (SIZE=). */
 static int
 scan_content(struct job *j)
 {
 	char *in = xmalloc(CHUNK);
 	size_t pos = 0;
+	int hdr = 1, bol = 1;
 
 	while (pos < j->q->content_len) {
 		ssize_t n = agent_read(j->a, pos, in, CHUNK);
@@ -55,10 +57,17 @@ scan_content(struct job *j)
 			return -1;
 		}
 		for (ssize_t k = 0; k < n; k++) {
-			if (in[k] == '\n')
+			if (in[k] == '\n') {
 				j->nlines++;
-			else if ((unsigned char)in[k] > 127)
+				hdr = hdr && !bol;	/* the blank line */
+				bol = 1;
+				continue;
+			}
+			bol = 0;
+			if ((unsigned char)in[k] > 127) {
 				j->eightbit = 1;
+				j->hdr8bit |= hdr;
+			}
 		}
 		pos += (size_t)n;
 	}
@@ -85,6 +94,10 @@ check_addrs(struct job *j)
 		    "bad sender address syntax");
 	else if (addr_8bit(j->q->sender))
 		j->utf8addr = 1;
+	/* A non-ASCII envelope address cannot go without SMTPUTF8; 8-bit
+	 * headers need it when the client said they are UTF-8 (RFC 6532). */
+	j->need_utf8 = j->utf8addr ||
+	    ((j->q->flags & QF_SMTPUTF8) && j->hdr8bit);
 }
 
 /* The deliver hook: one message to its next hop. */

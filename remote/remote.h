@@ -59,6 +59,8 @@ struct job {
 	unsigned char	*accepted;	/* per recipient: RCPT TO got 2xx */
 	int		 eightbit;	/* content has bytes > 127 */
 	int		 utf8addr;	/* an address has bytes > 127 */
+	int		 hdr8bit;	/* the header section has bytes > 127 */
+	int		 need_utf8;	/* only to a next hop with SMTPUTF8 */
 	size_t		 nlines;	/* LFs in the content */
 	/* the current try */
 	char		 host[256];

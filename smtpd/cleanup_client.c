@@ -318,6 +318,7 @@ cleanup_request(struct session *s)
 	/* an authenticated submission: cleanup fixes it as an MSA */
 	o.auth_user = s->auth_user;
 	o.msa = s->auth_user != NULL;
+	o.smtputf8 = s->smtputf8;
 	o.listener = (char *)wk.service;
 	o.smtp_id = s->id;
 	o.max_size = lc->max_message_size;

@@ -131,7 +131,7 @@ static void
 cmd_ehlo(struct session *s, const struct smtp_cmd *c)
 {
 	struct evbuffer *out = bufferevent_get_output(s->bev);
-	const char *ext[8], *mechs;
+	const char *ext[12], *mechs;
 	char size[64], authx[300];
 	size_t n = 0;
 
@@ -149,6 +149,7 @@ cmd_ehlo(struct session *s, const struct smtp_cmd *c)
 	ext[n++] = size;
 	ext[n++] = "8BITMIME";
 	ext[n++] = "ENHANCEDSTATUSCODES";
+	ext[n++] = "SMTPUTF8";		/* RFC 6531, on every listener */
 	if (ssl_ctx && !s->tls)
 		ext[n++] = "STARTTLS";
 	if (auth_enabled() && !(lc->tls == TLS_REQUIRED && !s->tls) &&
@@ -196,6 +197,8 @@ mail_check(struct session *s, const struct smtp_cmd *c, char *a,
 	else if (c->size > 0 && !qspace_ok(wk.conf.queue_dir,
 	    wk.conf.queue_minfree, c->size))
 		r = R_NO_SPACE;
+	else if (!c->smtputf8 && addr_has8bit(&c->path))
+		r = R_NEED_SMTPUTF8;	/* RFC 6531 section 3.5 */
 	else if (c->path.null) {
 		a[0] = '\0';
 		return 0;
@@ -236,6 +239,7 @@ command_mail(struct session *s, const struct smtp_cmd *c)
 		return;
 	}
 	s->mail = 1;
+	s->smtputf8 = c->smtputf8;
 	s->sender = xstrdup(a);
 	session_reply(s, R_MAIL_OK);
 }
@@ -252,6 +256,10 @@ cmd_rcpt(struct session *s, const struct smtp_cmd *c)
 	}
 	if (s->nrcpt >= lc->max_recipients || s->nrcpt >= QF_MAX_RCPT) {
 		session_reply(s, R_TOO_MANY_RCPT);
+		return;
+	}
+	if (!s->smtputf8 && addr_has8bit(&c->path)) {
+		session_reply(s, R_NEED_SMTPUTF8);
 		return;
 	}
 	/* An authenticated client may relay anywhere (SPEC section 4/6):

@@ -165,6 +165,11 @@ session_setup_bev(struct session *s)
 const char *
 session_proto(const struct session *s)
 {
+	/* RFC 6531 section 3.7.3: the Received "with" of an SMTPUTF8 one */
+	if (s->esmtp && s->smtputf8 && s->auth_user)
+		return s->tls ? "UTF8SMTPSA" : "UTF8SMTPA";
+	if (s->esmtp && s->smtputf8)
+		return s->tls ? "UTF8SMTPS" : "UTF8SMTP";
 	if (s->esmtp && s->auth_user)
 		return s->tls ? "ESMTPSA" : "ESMTPA";
 	if (s->esmtp)
@@ -184,6 +189,7 @@ session_txn_reset(struct session *s)
 	s->nrcpt = 0;
 	s->mail = 0;
 	s->discard = 0;
+	s->smtputf8 = 0;
 	s->delayed_from[0] = '\0';
 }
 

@@ -80,6 +80,7 @@ struct session {
 	char		**rcpt;
 	size_t		 nrcpt;
 	int		 discard;
+	int		 smtputf8;	/* MAIL said SMTPUTF8 (RFC 6531) */
 	char		 delayed_from[REPLY_MAX];
 
 	/* DATA */
