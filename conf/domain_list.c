@@ -1,8 +1,9 @@
 /*
  * domain_list: the local_domains and relay_domains values (SPEC section
  * 3): domains and/or absolute paths of files with one domain a line.
- * Entries are lower-case without a trailing dot. A missing file is an
- * empty list; a bad one is reported, never fatal.
+ * Entries are lower-case without a trailing dot, an IDN as its A-label
+ * (a U-label domain is converted before it is compared). A missing file
+ * is an empty list; a bad one is reported, never fatal.
  */
 
 #include <ctype.h>
@@ -15,13 +16,18 @@
 #include "buf.h"
 #include "conf.h"
 #include "conf_key.h"
+#include "idn.h"
+#include "utf8.h"
 
 static void
 dl_add(struct domain_list *dl, const char *d)
 {
-	char	*s;
+	char	*s, alabel[256];
 	size_t	 n, i;
 
+	/* an IDN in either form is kept as its A-label (lib/idn.h) */
+	if (idn_domain_ascii(d, alabel, sizeof(alabel)) == 0)
+		d = alabel;
 	s = xstrdup(d);
 	n = strlen(s);
 	while (n > 0 && s[n - 1] == '.')
@@ -103,9 +109,13 @@ domain_list_match(const struct domain_list *dl, const char *domain,
     int subdomains)
 {
 	size_t	 i, n, en;
+	char	 alabel[256];
 
 	if (dl == NULL || domain == NULL)
 		return 0;
+	if (utf8_has8bit(domain, strlen(domain)) &&
+	    idn_domain_ascii(domain, alabel, sizeof(alabel)) == 0)
+		domain = alabel;
 	n = strlen(domain);
 	while (n > 0 && domain[n - 1] == '.')
 		n--;

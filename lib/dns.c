@@ -22,6 +22,7 @@
 #include <unbound.h>
 
 #include "dns.h"
+#include "idn.h"
 
 #define T_A	1
 #define T_MX	15
@@ -520,8 +521,15 @@ dns_mail_targets(const char *servers, const char *domain, const char *myname,
 	enum dns_status st;
 	size_t nmx = 0, count = 0;
 	int tempfail = 0;
+	char alabel[256];
 
 	*res = NULL;
+	if (idn_domain_ascii(domain, alabel, sizeof(alabel)) == -1) {
+		snprintf(why, whylen, "invalid internationalised domain name "
+		    "%s", domain);
+		return DNS_NXDOMAIN;
+	}
+	domain = alabel;	/* RFC 5891: DNS sees the A-label only */
 	if ((ctx = sync_get(servers, why, whylen)) == NULL)
 		return DNS_TEMPFAIL;
 	if ((st = mx_hosts(ctx, domain, myname, mx, &nmx, why, whylen)) !=

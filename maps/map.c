@@ -25,6 +25,7 @@
 #include <cdb.h>
 
 #include "log.h"
+#include "idn.h"
 #include "map.h"
 
 #define MAP_MAXKEYS	65536	/* most keys one CIDR entry may expand to */
@@ -104,7 +105,7 @@ trim(char *s)
 }
 
 static int
-put(struct compile *c, const char *key, const char *val)
+put_key(struct compile *c, const char *key, const char *val)
 {
 	size_t	 klen = strlen(key), vlen = strlen(val);
 	int	 r;
@@ -125,6 +126,42 @@ put(struct compile *c, const char *key, const char *val)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * The stored and searched form of a key: lower-cased, its domain as an
+ * A-label (lib/idn.h), so "café.example" and "xn--caf-dma.example" are
+ * one key whichever form the map or the mail uses. A fresh string.
+ */
+static char *
+norm_key(const char *key)
+{
+	size_t	 len = strlen(key) + 256;	/* an A-label may grow */
+	char	*k;
+
+	if ((k = malloc(len)) == NULL)
+		return NULL;
+	if (idn_key_norm(key, k, len) == -1) {
+		memcpy(k, key, strlen(key) + 1);
+		lower(k);
+	}
+	return k;
+}
+
+static int
+put(struct compile *c, const char *rawkey, const char *val)
+{
+	char	*key;
+	int	 r;
+
+	if ((key = norm_key(rawkey)) == NULL) {
+		cmsg(c, 0, "out of memory");
+		c->ioerr = 1;
+		return -1;
+	}
+	r = put_key(c, key, val);
+	free(key);
+	return r;
 }
 
 /* Put "tag:rest" (or just rest when there is no tag). */
@@ -654,9 +691,8 @@ map_lookup(const struct map *m, const char *key, char **val)
 	*val = NULL;
 	if (cdb == NULL)
 		return 0;
-	if ((k = strdup(key)) == NULL)
+	if ((k = norm_key(key)) == NULL)
 		return -1;
-	lower(k);
 	r = cdb_find(cdb, k, strlen(k));
 	free(k);
 	if (r <= 0)

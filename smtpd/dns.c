@@ -14,7 +14,9 @@
 
 #include "dns.h"
 #include "log.h"
+#include "idn.h"
 #include "smtpd.h"
+#include "utf8.h"
 
 #define SDNS_TIMEOUT	10	/* seconds per query */
 
@@ -128,10 +130,16 @@ sdns_query(const char *name, int type, int tag, sdns_cb cb, void *arg)
 {
 	struct timeval tv = { SDNS_TIMEOUT, 0 };
 	struct sdns_q *q;
+	char alabel[256];
 	int r;
 
 	if (ctx == NULL)
 		return NULL;
+	if (utf8_has8bit(name, strlen(name))) {	/* a U-label: RFC 5891 */
+		if (idn_domain_ascii(name, alabel, sizeof(alabel)) == -1)
+			return NULL;
+		name = alabel;
+	}
 	q = xcalloc(1, sizeof(*q));
 	q->tag = tag;
 	q->cb = cb;
