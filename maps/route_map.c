@@ -11,7 +11,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "idn.h"
 #include "route.h"
+#include "utf8.h"
 
 #define ERR_DEFAULT_TEXT	"Address rejected"
 
@@ -308,6 +310,7 @@ route_transport_check(const char *key, const char *val, char *why,
 {
 	struct route_target t;
 	const char *p = key;
+	char alabel[256];
 
 	if (strcmp(key, ".") != 0 && *key != '[') {
 		if (*p == '.')
@@ -315,6 +318,10 @@ route_transport_check(const char *key, const char *val, char *why,
 		if (*p == '\0' || *p == '.')
 			return why_set(why, whylen, "bad domain key \"%s\"",
 			    key);
+		/* an IDN key: its A-label is what is stored (map.c) */
+		if (utf8_has8bit(p, strlen(p)) &&
+		    idn_domain_ascii(p, alabel, sizeof(alabel)) == 0)
+			p = alabel;
 		for (; *p != '\0'; p++)
 			if (!host_char((unsigned char)*p))
 				return why_set(why, whylen, "bad domain key "

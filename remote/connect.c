@@ -18,7 +18,9 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "idn.h"
 #include "remote.h"
+#include "utf8.h"
 
 static int
 valid_host(const char *h)
@@ -88,6 +90,13 @@ parse_nexthop(struct job *j, int *relay)
 			return -1;
 		memcpy(j->host, nh, strlen(nh) + 1);
 		*relay = 0;
+	}
+	if (utf8_has8bit(j->host, strlen(j->host))) {	/* an IDN: RFC 5891 */
+		char alabel[sizeof(j->host)];
+
+		if (idn_domain_ascii(j->host, alabel, sizeof(alabel)) == -1)
+			return -1;
+		memcpy(j->host, alabel, strlen(alabel) + 1);
 	}
 	return valid_host(j->host) ? 0 : -1;
 }
