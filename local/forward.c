@@ -68,6 +68,7 @@ forward_open(int fd, struct job *j, const struct expansion *x,
 		if (x->t[i].kind == T_FWD)
 			o.rcpt[o.nrcpt++] = x->t[i].name;
 	o.received = 0;
+	o.smtputf8 = (j->q->flags & QF_SMTPUTF8) != 0;	/* kept (RFC 6531) */
 	enc = cleanup_open_encode(b, &o);
 	free(o.rcpt);	/* the strings are x's */
 	if (cleanup_send(fd, b, enc, r) == -1)

@@ -264,15 +264,24 @@ def idn_dns():
 
 
 def test_idn_domain_looked_up_by_a_label(make_postern, u8peer, idn_dns):
+    """smtpd (the sender domain's check) and remote (MX, A) ask DNS for
+    the A-label; a domain that has no A-label form is refused."""
     port = free_port("127.0.0.2")
     p = make_postern(extra="dns_servers = %s\nsmarthost =\nremote_port = %d\n"
+                     "require_resolvable_sender = yes\n"
                      % (idn_dns.spec, port))
     peer = u8peer(port, utf8=True)
-    send(p, "%s@test.example" % p.users["alice"], ["someone@%s" % CAFE_U],
+    send(p, "%s@%s" % (JOSE, CAFE_U), ["someone@%s" % CAFE_U],
          "Subject: idn\n\nto a U-label domain\n")
     wait_for(lambda: peer.messages, what="delivered by the A-label's MX")
     assert peer.messages[0][1] == ["someone@%s" % CAFE_U]
     assert "relay=mx.%s[127.0.0.2]" % CAFE_A in p.log()
+    c = Raw(p.port)
+    c.cmd("EHLO client.example")
+    code, text = c.cmd("MAIL FROM:<a@%s> SMTPUTF8" % BUCH_U)  # no such zone
+    assert code // 100 in (4, 5) and code != 250, text
+    c.close()
+    assert "seccomp" not in p.log()
 
 
 def test_access_db_matches_either_form(make_postern):
@@ -316,3 +325,21 @@ def test_local_domains_and_transport_map_either_form(make_postern, u8peer):
          utf8=False)
     wait_for(lambda: peer.messages, what="transport_map by the A-label")
     assert peer.messages[0][1] == ["x@" + BUCH_A]
+
+
+def test_forwarded_message_keeps_its_smtputf8_need(make_postern, u8peer):
+    """An alias to a remote address: the copy local sends back through
+    cleanup keeps the SMTPUTF8 flag, so its UTF-8 header still needs a
+    next hop with SMTPUTF8 (bounced 5.6.7 here, never downgraded)."""
+    p = make_postern(start=False)
+    alice = p.users["alice"]
+    with open(os.path.join(p.base, "etc", "aliases"), "a") as f:
+        f.write("fwd8: someone@remote.example\n")
+    p.cli("aliases")
+    p.start()
+    peer = u8peer(p.smarthost_port, utf8=False)
+    send(p, "%s@test.example" % alice, ["fwd8@test.example"],
+         "Subject: na\u00efve\n\nforwarded\n")
+    box = p.wait_mbox(alice, b"Status: 5.6.7")
+    assert b"someone@remote.example" in box
+    assert not peer.messages
