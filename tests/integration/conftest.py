@@ -305,10 +305,11 @@ class Peer:
     """An SMTP peer (aiosmtpd) on 127.0.0.2 that records what it gets and
     answers RCPTs from a table: {address: "550 5.1.1 No such user"}."""
 
-    def __init__(self, port):
+    def __init__(self, port, smtputf8=False):
         from aiosmtpd.controller import Controller
         self.port = port
         self.messages = []
+        self.mail_options = []      # each message's MAIL parameters
         self.rcpt_replies = {}
         peer = self
 
@@ -322,13 +323,15 @@ class Peer:
                 return "250 OK"
 
             async def handle_DATA(self, server, session, envelope):
+                peer.mail_options.append(list(envelope.mail_options))
                 peer.messages.append((envelope.mail_from,
                                       list(envelope.rcpt_tos),
                                       envelope.original_content))
                 return "250 2.0.0 Ok: queued at peer"
 
         self.controller = Controller(Handler(), hostname="127.0.0.2",
-                                     port=port, decode_data=False)
+                                     port=port, decode_data=False,
+                                     enable_SMTPUTF8=smtputf8)
 
     def start(self):
         self.controller.start()
@@ -342,8 +345,8 @@ class Peer:
 def peer_factory():
     made = []
 
-    def make(port):
-        p = Peer(port).start()
+    def make(port, smtputf8=False):
+        p = Peer(port, smtputf8).start()
         made.append(p)
         return p
     yield make

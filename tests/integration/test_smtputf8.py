@@ -62,48 +62,6 @@ class Raw:
         self.s.close()
 
 
-class U8Peer:
-    """An aiosmtpd next hop on 127.0.0.2 that offers SMTPUTF8 or not and
-    records each message with its MAIL parameters."""
-
-    def __init__(self, port, utf8):
-        from aiosmtpd.controller import Controller
-        self.messages = []
-        peer = self
-
-        class Handler:
-            async def handle_DATA(self, server, session, envelope):
-                peer.messages.append((envelope.mail_from,
-                                      list(envelope.rcpt_tos),
-                                      envelope.original_content,
-                                      list(envelope.mail_options)))
-                return "250 2.0.0 Ok: queued at peer"
-
-        self.controller = Controller(Handler(), hostname="127.0.0.2",
-                                     port=port, decode_data=False,
-                                     enable_SMTPUTF8=utf8)
-        self.controller.start()
-
-    def stop(self):
-        self.controller.stop()
-
-
-@pytest.fixture
-def u8peer():
-    made = []
-
-    def make(port, utf8=True):
-        p = U8Peer(port, utf8)
-        made.append(p)
-        return p
-    yield make
-    for p in made:
-        try:
-            p.stop()
-        except Exception:
-            pass
-
-
 def nothing_queued(p):
     return not any(p.queue_files(d) for d in
                    ("incoming", "active", "deferred", "hold"))
@@ -209,13 +167,14 @@ def test_utf8_alias_delivers_to_local_user(make_postern):
 
 # ---- remote: next hops with and without SMTPUTF8 -----------------------
 
-def test_relay_to_next_hop_with_smtputf8(postern, u8peer):
-    peer = u8peer(postern.smarthost_port, utf8=True)
+def test_relay_to_next_hop_with_smtputf8(postern, peer_factory):
+    peer = peer_factory(postern.smarthost_port, smtputf8=True)
     rcpt = "%s@%s" % (JOSE, BUCH_U)
     send(postern, "%s@%s" % (JOSE, CAFE_U), [rcpt],
          "From: %s@%s\nSubject: \u00fcber\n\nbody \u00e9\n" % (JOSE, CAFE_U))
     wait_for(lambda: peer.messages, what="the SMTPUTF8 peer got it")
-    mail_from, rcpts, content, opts = peer.messages[0]
+    mail_from, rcpts, content = peer.messages[0]
+    opts = peer.mail_options[0]
     assert mail_from == "%s@%s" % (JOSE, CAFE_U)
     assert rcpts == [rcpt]
     assert "SMTPUTF8" in [o.upper() for o in opts]
@@ -223,9 +182,9 @@ def test_relay_to_next_hop_with_smtputf8(postern, u8peer):
     wait_for(lambda: nothing_queued(postern), what="queue empty")
 
 
-def test_next_hop_without_smtputf8_bounces_5_6_7(postern, u8peer):
+def test_next_hop_without_smtputf8_bounces_5_6_7(postern, peer_factory):
     alice = postern.users["alice"]
-    peer = u8peer(postern.smarthost_port, utf8=False)
+    peer = peer_factory(postern.smarthost_port, smtputf8=False)
     # a UTF-8 recipient, an ASCII sender: the sender gets the bounce
     send(postern, "%s@test.example" % alice, ["%s@%s" % (JOSE, BUCH_U)],
          "Subject: to a UTF-8 mailbox\n\nhello\n")
@@ -263,14 +222,15 @@ def idn_dns():
     d.stop()
 
 
-def test_idn_domain_looked_up_by_a_label(make_postern, u8peer, idn_dns):
+def test_idn_domain_looked_up_by_a_label(make_postern, peer_factory,
+                                         idn_dns):
     """smtpd (the sender domain's check) and remote (MX, A) ask DNS for
     the A-label; a domain that has no A-label form is refused."""
     port = free_port("127.0.0.2")
     p = make_postern(extra="dns_servers = %s\nsmarthost =\nremote_port = %d\n"
                      "require_resolvable_sender = yes\n"
                      % (idn_dns.spec, port))
-    peer = u8peer(port, utf8=True)
+    peer = peer_factory(port, smtputf8=True)
     send(p, "%s@%s" % (JOSE, CAFE_U), ["someone@%s" % CAFE_U],
          "Subject: idn\n\nto a U-label domain\n")
     wait_for(lambda: peer.messages, what="delivered by the A-label's MX")
@@ -301,7 +261,8 @@ def test_access_db_matches_either_form(make_postern):
     c.close()
 
 
-def test_local_domains_and_transport_map_either_form(make_postern, u8peer):
+def test_local_domains_and_transport_map_either_form(make_postern,
+                                                     peer_factory):
     port = free_port("127.0.0.2")
     p = make_postern(start=False)
     etc = os.path.join(p.base, "etc")
@@ -316,7 +277,7 @@ def test_local_domains_and_transport_map_either_form(make_postern, u8peer):
         f.write("%s relay:[127.0.0.2]:%d\n" % (BUCH_U, port))
     p.cli("map", os.path.join(etc, "transport"))
     p.start()
-    peer = u8peer(port, utf8=True)
+    peer = peer_factory(port, smtputf8=True)
     alice = p.users["alice"]
     send(p, "s@test.example", ["%s@%s" % (alice, CAFE_U)],
          "Subject: local by U-label\n\nx\n")
@@ -327,7 +288,8 @@ def test_local_domains_and_transport_map_either_form(make_postern, u8peer):
     assert peer.messages[0][1] == ["x@" + BUCH_A]
 
 
-def test_forwarded_message_keeps_its_smtputf8_need(make_postern, u8peer):
+def test_forwarded_message_keeps_its_smtputf8_need(make_postern,
+                                                   peer_factory):
     """An alias to a remote address: the copy local sends back through
     cleanup keeps the SMTPUTF8 flag, so its UTF-8 header still needs a
     next hop with SMTPUTF8 (bounced 5.6.7 here, never downgraded)."""
@@ -337,7 +299,7 @@ def test_forwarded_message_keeps_its_smtputf8_need(make_postern, u8peer):
         f.write("fwd8: someone@remote.example\n")
     p.cli("aliases")
     p.start()
-    peer = u8peer(p.smarthost_port, utf8=False)
+    peer = peer_factory(p.smarthost_port, smtputf8=False)
     send(p, "%s@test.example" % alice, ["fwd8@test.example"],
          "Subject: na\u00efve\n\nforwarded\n")
     box = p.wait_mbox(alice, b"Status: 5.6.7")
