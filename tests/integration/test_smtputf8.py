@@ -261,27 +261,35 @@ def test_access_db_matches_either_form(make_postern):
     c.close()
 
 
-def test_local_domains_and_transport_map_either_form(make_postern,
-                                                     peer_factory):
+def test_local_domains_and_maps_either_form(make_postern, peer_factory):
+    """local_domains holds the A-label, virtual_map a U-label key,
+    transport_map a U-label key: mail in the other form finds each."""
     port = free_port("127.0.0.2")
     p = make_postern(start=False)
     etc = os.path.join(p.base, "etc")
+    alice, bob = p.users["alice"], p.users["bob"]
     with open(p.conf) as f:
         text = f.read()
     with open(p.conf, "w") as f:
         f.write(text.replace("min_backoff", "transport_map = %s/transport\n"
-                             "min_backoff" % etc, 1))
+                             "virtual_map = %s/virtual\nmin_backoff"
+                             % (etc, etc), 1))
     with open(os.path.join(etc, "local-host-names"), "a") as f:
         f.write(CAFE_A + "\n")
     with open(os.path.join(etc, "transport"), "w") as f:
         f.write("%s relay:[127.0.0.2]:%d\n" % (BUCH_U, port))
+    with open(os.path.join(etc, "virtual"), "w") as f:
+        f.write("info@%s %s\n" % (CAFE_U.upper(), bob))
     p.cli("map", os.path.join(etc, "transport"))
+    p.cli("map", os.path.join(etc, "virtual"))
     p.start()
     peer = peer_factory(port, smtputf8=True)
-    alice = p.users["alice"]
     send(p, "s@test.example", ["%s@%s" % (alice, CAFE_U)],
          "Subject: local by U-label\n\nx\n")
     p.wait_mbox(alice, b"Subject: local by U-label")
+    send(p, "s@test.example", ["info@" + CAFE_A], "Subject: virt\n\nx\n",
+         utf8=False)
+    p.wait_mbox(bob, b"Subject: virt")
     send(p, "s@test.example", ["x@" + BUCH_A], "Subject: tm\n\nx\n",
          utf8=False)
     wait_for(lambda: peer.messages, what="transport_map by the A-label")
