@@ -258,7 +258,7 @@ test_cleanup_open(void **state)
 	o.listener = "submission";
 	o.smtp_id = "abc";
 	o.full_name = "Full Name";
-	o.local = o.extract = o.msa = 1;
+	o.local = o.extract = o.msa = o.smtputf8 = 1;
 	o.received = 0;
 	o.max_size = 1000;
 	o.max_header_size = 100;
@@ -280,7 +280,7 @@ test_cleanup_open(void **state)
 	assert_string_equal(d.listener, "submission");
 	assert_string_equal(d.smtp_id, "abc");
 	assert_string_equal(d.full_name, "Full Name");
-	assert_true(d.local && d.extract && d.msa && !d.received);
+	assert_true(d.local && d.extract && d.msa && d.smtputf8 && !d.received);
 	assert_int_equal(d.max_size, 1000);
 	assert_int_equal(d.max_header_size, 100);
 	assert_int_equal(d.uid, 4294967295LL);
@@ -293,7 +293,7 @@ test_cleanup_open(void **state)
 	assert_int_equal(d.nrcpt, 0);
 	assert_null(d.helo);
 	assert_true(d.received);
-	assert_false(d.local || d.extract || d.msa);
+	assert_false(d.local || d.extract || d.msa || d.smtputf8);
 	assert_int_equal(d.max_size, 0);
 	assert_int_equal(d.uid, -1);
 	cleanup_open_free(&d);
