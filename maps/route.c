@@ -13,7 +13,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "idn.h"
 #include "route.h"
+#include "utf8.h"
 
 /* A map that is not set, or not compiled, is empty. */
 static int
@@ -340,5 +342,9 @@ route_resolve(const struct router *rt, const char *rcpt, struct route *r,
 		return copy(r->nexthop, sizeof(r->nexthop), c->smarthost);
 	}
 	trace(fn, arg, "mx", "MX of %s", r->domain);
+	/* one next hop for both forms of an IDN (qmgr's destinations) */
+	if (utf8_has8bit(r->domain, strlen(r->domain)) &&
+	    idn_domain_ascii(r->domain, r->nexthop, sizeof(r->nexthop)) == 0)
+		return 0;
 	return copy(r->nexthop, sizeof(r->nexthop), r->domain);
 }

@@ -112,6 +112,12 @@ static const struct want mx_table[] = {
 	MX("user@[127.0.0.1]", "user@[127.0.0.1]", "[127.0.0.1]"),
 	MX("user@[IPv6:::1]", "user@[IPv6:::1]", "[IPv6:::1]"),
 	MX("a b@Example.COM.", "a b@Example.COM.", "example.com"),
+	/* an IDN keeps its U-label in the address; its next hop (one
+	 * destination for both forms) is the A-label */
+	MX("jos\xc3\xa9@caf\xc3\xa9.example", "jos\xc3\xa9@caf\xc3\xa9.example",
+	    "xn--caf-dma.example"),
+	MX("x@XN--CAF-DMA.example", "x@xn--caf-dma.example",
+	    "xn--caf-dma.example"),
 	{ "user@relayed.example", "user@relayed.example",
 	    ROUTE_RELAY_DOMAIN, "remote", "relayed.example" },
 	{ "user@Sub.Relayed.Example", "user@sub.relayed.example",
