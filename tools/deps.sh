@@ -6,7 +6,8 @@ set -e
 PKGS="build-essential pkg-config libevent-dev libssl-dev libcdb-dev tinycdb
  libbsd-dev libcmocka-dev libunbound-dev libsasl2-dev libsasl2-modules
  sasl2-bin python3 python3-pytest python3-aiosmtpd swaks openssl procmail
- postfix unbound dnsmasq-base valgrind libseccomp-dev pflogsumm"
+ postfix unbound dnsmasq-base valgrind libseccomp-dev pflogsumm
+ debhelper dpkg-dev"
 
 missing=""
 # the mail store the LMTP tests and bench start (tests/integration/dovecot.py)
