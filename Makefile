@@ -204,7 +204,8 @@ deb:
 	rm -rf $(DEBDIR) && mkdir -p $(DEBDIR)/postern
 	tar -cf - --exclude=./build --exclude='./build-*' --exclude=./run \
 	    --exclude=./.git --exclude=__pycache__ . | tar -C $(DEBDIR)/postern -xf -
-	cd $(DEBDIR)/postern && dpkg-buildpackage -us -uc -b
+	cd $(DEBDIR)/postern && env -u MAKEFLAGS -u MFLAGS -u MAKEOVERRIDES -u BUILD -u DESTDIR -u SAN \
+	    dpkg-buildpackage -us -uc -b -jauto
 	@ls $(DEBDIR)/*.deb
 
 clean:
