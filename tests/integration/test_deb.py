@@ -290,6 +290,13 @@ def test_deb_replaces_postfix_and_remove_keeps_queue(root):
     install(root)
     root.run("postern start")
     assert queued in root.out("mailq")
+    # an upgrade (here a reinstall) restarts a postern started by hand
+    pid = root.out("cat %s/pid/master.pid" % SPOOL)
+    r = root.run("apt-get install -y --reinstall %s" % DEB_IN_ROOT)
+    assert "Setting up postern" in r.stdout, r.stdout
+    assert root.ok("postern status")
+    assert root.out("cat %s/pid/master.pid" % SPOOL) != pid
+    assert queued in root.out("mailq")
     root.run("postern stop")
     root.run("apt-get purge -y postern")
     assert not root.ok("getent passwd postern")
