@@ -5,6 +5,7 @@
 #   make check      unit and golden tests;  make check-asan: the same under ASan+UBSan
 #   make run        deps + build + start postern under ./run/ as the current user
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make deb        the Debian package, into build/deb/ (debian/)
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -57,7 +58,7 @@ PY = /usr/bin/python3
 
 # keep unit-test objects (make would otherwise delete them as intermediates)
 .SECONDARY: $(UNIT_SRCS:tests/unit/%.c=$(OBJ)/tests/unit/%.o)
-.PHONY: all deps test check check-asan check-valgrind integration run stop install clean fuzz fuzz-run bench chaos
+.PHONY: all deps test check check-asan check-valgrind integration run stop install clean fuzz fuzz-run bench chaos deb
 all: $(PROG_BINS)
 
 $(OBJ)/%.o: %.c
@@ -191,6 +192,21 @@ install: all
 	chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/postern.service
 	test -e $(DESTDIR)$(SYSCONFDIR)/postern.conf || \
 	    install -m 0644 conf/postern.conf.sample $(DESTDIR)$(SYSCONFDIR)/postern.conf
+
+# The Debian package: the tree (but build outputs and .git) is copied to
+# build/deb/postern/ and built there with dpkg-buildpackage, so the
+# checkout stays clean; build/deb/postern_VERSION_ARCH.deb is the result.
+# DEB_BUILD_OPTIONS=nocheck skips the unit tests in the package build.
+DEBDIR = $(BUILD)/deb
+deb:
+	@command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null || \
+	    { echo "deb: needs dpkg-dev and debhelper (make deps)" >&2; exit 1; }
+	rm -rf $(DEBDIR) && mkdir -p $(DEBDIR)/postern
+	tar -cf - --exclude=./build --exclude='./build-*' --exclude=./run \
+	    --exclude=./.git --exclude=__pycache__ . | tar -C $(DEBDIR)/postern -xf -
+	cd $(DEBDIR)/postern && env -u MAKEFLAGS -u MFLAGS -u MAKEOVERRIDES -u BUILD -u DESTDIR -u SAN \
+	    dpkg-buildpackage -us -uc -b -jauto
+	@ls $(DEBDIR)/*.deb
 
 clean:
 	rm -rf build build-asan

@@ -7,7 +7,7 @@ PKGS="build-essential pkg-config libevent-dev libssl-dev libcdb-dev tinycdb
  libbsd-dev libcmocka-dev libunbound-dev libsasl2-dev libsasl2-modules
  sasl2-bin python3 python3-pytest python3-aiosmtpd swaks openssl procmail
  postfix unbound dnsmasq-base valgrind libseccomp-dev pflogsumm
- libidn2-dev"
+ libidn2-dev debhelper dpkg-dev"
 
 missing=""
 # the mail store the LMTP tests and bench start (tests/integration/dovecot.py)
