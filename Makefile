@@ -89,6 +89,7 @@ $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(LIBPOSTERN)
 $(BUILD)/tests/test_dsn: $(OBJ)/qmgr/dsn.o $(OBJ)/qmgr/stats.o
 $(BUILD)/tests/test_sched: $(OBJ)/qmgr/sched.o $(OBJ)/qmgr/dest.o
 $(BUILD)/tests/test_flush: $(OBJ)/qmgr/flush.o
+$(BUILD)/tests/test_pool: $(OBJ)/master/pool.o
 $(BUILD)/tests/test_cmdline: $(OBJ)/local/cmdline.o
 $(BUILD)/tests/test_mailq: $(OBJ)/tools/queue.o $(OBJ)/tools/showq_client.o
 # showq lists the queue with mailq's own code (mailq_list).

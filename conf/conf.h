@@ -92,6 +92,7 @@ struct conf {
 	/* process pool sizes (not in SPEC yet; documented in postern.conf.5) */
 	unsigned	 cleanup_processes, local_processes, remote_processes;
 	unsigned	 submit_processes;	/* cleanup for public/cleanup */
+	uint64_t	 max_idle;	/* s: an idle pooled process exits */
 	/* local submission and the queue's disk (SPEC section 3) */
 	uint64_t	 queue_minfree;		/* bytes; 0: only 1.5 x SIZE */
 	char		*authorized_submit_users; /* NULL: everyone */
