@@ -27,7 +27,7 @@ PST_CFLAGS = $(CFLAGS) $(SAN) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-
            -I. -Ilib -Iconf -Imaps \
            -DLIBEXECDIR='"$(LIBEXECDIR)"' -DSYSCONFDIR='"$(SYSCONFDIR)"' \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PST_LDFLAGS = $(SAN) -pie -Wl,-z,relro,-z,now $(LDFLAGS)
+PST_LDFLAGS = $(SAN) -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(LDFLAGS)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcdb
 
 LIB_SRCS  = $(wildcard lib/*.c conf/*.c maps/*.c)

@@ -128,9 +128,7 @@ int
 worker_accept(struct worker *w, int timeout_ms, int *which)
 {
 	struct epoll_event ev;
-	int n, fd;
-
-	worker_status(w, 0);
+	int n = 0, fd;
 
 	if (w->epfd < 0) {
 		if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
@@ -145,7 +143,13 @@ worker_accept(struct worker *w, int timeout_ms, int *which)
 				fatal("epoll_ctl: %s", strerror(errno));
 		}
 	}
-	n = epoll_wait(w->epfd, &ev, 1, timeout_ms);
+	/* Busy with connection after connection: no status for each. */
+	if (w->status == PROC_STATUS_BUSY)
+		n = epoll_wait(w->epfd, &ev, 1, 0);
+	if (n <= 0) {
+		worker_status(w, 0);
+		n = epoll_wait(w->epfd, &ev, 1, timeout_ms);
+	}
 	if (n <= 0)
 		return -1;
 	if ((fd = accept4(w->listen_fd[ev.data.u32], NULL, NULL,

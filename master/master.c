@@ -35,7 +35,7 @@
 #include "svc.h"
 #include "transport.h"
 
-#define MAX_SERVICES	(CONF_MAX_LISTENERS + 3 + TRANSPORT_MAX)
+#define MAX_SERVICES	(CONF_MAX_LISTENERS + 6 + TRANSPORT_MAX)
 #define MAX_FDS		CHILD_MAX_FDS
 #define STOP_GRACE	30	/* seconds */
 #define STARTUP_WAIT_MS	500	/* alive this long: started */
