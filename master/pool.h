@@ -21,8 +21,8 @@ struct pool_view {
 	unsigned		 min;	/* kept running at rest */
 	unsigned		 max;	/* the configured pool size */
 	unsigned		 alive;	/* running and not retiring */
-	unsigned		 idle;	/* of those: starting, or waiting for a
-					   connection */
+	unsigned		 idle;	/* of those: starting, or
+					   waiting for a connection */
 	enum pool_pending	 pending;
 };
 

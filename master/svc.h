@@ -20,7 +20,7 @@ struct proc {
 	pid_t	 pid;
 	time_t	 started;
 	int	 status_fd;	/* read end of its status pipe, or -1 */
-	char	 state;		/* last PROC_STATUS_*, or 0: starting */
+	char	 state;		/* last PROC_STATUS_*; 0: starting */
 	time_t	 idle_since;	/* when it last reported idle */
 	int	 retiring;	/* asked to exit (idle); not a death */
 };
@@ -32,7 +32,7 @@ struct service {
 	int		 nfds;
 	unsigned	 count;		/* wanted: the pool's maximum */
 	unsigned	 min;		/* on demand: kept at rest */
-	int		 ondemand;	/* grows with load, shrinks when idle */
+	int		 ondemand;	/* grows with load, shrinks */
 	enum pool_pending pending;	/* a connection waits (on demand) */
 	int		 was_readable;	/* at the previous tick */
 	int		 drop;		/* drop to user/group before exec */
@@ -48,7 +48,7 @@ struct service {
 /* Where a pollfd of od_pollset() comes from. */
 struct od_ref {
 	struct service	*s;
-	int		 slot;		/* a process's status; -1: a socket */
+	int		 slot;		/* a status pipe; -1: socket */
 };
 
 /* ondemand.c */

@@ -39,7 +39,7 @@ test_spawn_on_demand(void **state)
 	assert_int_equal(pool_spawn(&v), 1);
 	v.alive = 4;
 	assert_int_equal(pool_spawn(&v), 0);	/* full */
-	v.alive = 5;				/* max lowered by a reload */
+	v.alive = 5;			/* max lowered by a reload */
 	assert_int_equal(pool_spawn(&v), 0);
 }
 
@@ -82,7 +82,8 @@ test_retire(void **state)
 	assert_false(pool_retire(&v, 1000, 1099, 100));
 	assert_true(pool_retire(&v, 1000, 1100, 100));
 	assert_true(pool_retire(&v, 1000, 5000, 100));
-	assert_false(pool_retire(&v, 1000, 999, 100));	/* clock stepped */
+	/* the clock stepped back */
+	assert_false(pool_retire(&v, 1000, 999, 100));
 	v.alive = 1;
 	assert_false(pool_retire(&v, 0, 5000, 100));	/* keeps min */
 	v = (struct pool_view){ .min = 0, .max = 2, .alive = 1 };
