@@ -61,6 +61,7 @@ static int		 starting;		/* in startup_check() */
 static char		 startup_fail[768];	/* the first death then */
 static pid_t		 startup_dead;		/* its pid */
 static int		 stderr_pipe[2] = { -1, -1 };	/* stderr_relay() */
+static int		 status_dirty;		/* processes came or went */
 
 static struct qtree	 qt = { -1, -1, -1, -1 };
 
@@ -254,6 +255,7 @@ spawn(struct service *s, int slot)
 	s->proc[slot].idle_since = time(NULL);
 	s->proc[slot].pid = pid;
 	s->proc[slot].started = time(NULL);
+	status_dirty = 1;
 	log_debug("started %s (pid %ld)", s->name, (long)pid);
 }
 
@@ -393,6 +395,7 @@ reap(void)
 					continue;
 				found = 1;
 				s->proc[k].pid = 0;
+				status_dirty = 1;
 				if (stopping || s->proc[k].retiring) {
 					if (s->proc[k].retiring)
 						log_debug("%s (pid %ld) "
@@ -449,6 +452,7 @@ retire(struct service *only, int sig)
 				old_pids[nold++] = s->proc[k].pid;
 			s->proc[k].pid = 0;
 			od_forget(&s->proc[k]);
+			status_dirty = 1;
 		}
 		s->fails = 0;
 		s->hold_until = 0;
@@ -847,9 +851,13 @@ master_loop(void)
 		if (time(NULL) != tick) {	/* once a second */
 			tick = time(NULL);
 			od_tick(svc, nsvc, tick, (time_t)cf.max_idle);
-			write_status();
+			status_dirty = 1;
 		}
 		fill();
+		if (status_dirty) {	/* as the processes change */
+			write_status();
+			status_dirty = 0;
+		}
 	}
 }
 
