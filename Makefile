@@ -28,7 +28,7 @@ PST_CFLAGS = $(CFLAGS) $(SAN) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-
            -I. -Ilib -Iconf -Imaps \
            -DLIBEXECDIR='"$(LIBEXECDIR)"' -DSYSCONFDIR='"$(SYSCONFDIR)"' \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PST_LDFLAGS = $(SAN) -pie -Wl,-z,relro,-z,now $(LDFLAGS)
+PST_LDFLAGS = $(SAN) -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(LDFLAGS)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcdb
 
 LIB_SRCS  = $(wildcard lib/*.c conf/*.c maps/*.c)
@@ -90,6 +90,7 @@ $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(LIBPOSTERN)
 $(BUILD)/tests/test_dsn: $(OBJ)/qmgr/dsn.o $(OBJ)/qmgr/stats.o
 $(BUILD)/tests/test_sched: $(OBJ)/qmgr/sched.o $(OBJ)/qmgr/dest.o
 $(BUILD)/tests/test_flush: $(OBJ)/qmgr/flush.o
+$(BUILD)/tests/test_pool: $(OBJ)/master/pool.o
 $(BUILD)/tests/test_cmdline: $(OBJ)/local/cmdline.o
 $(BUILD)/tests/test_mailq: $(OBJ)/tools/queue.o $(OBJ)/tools/showq_client.o
 # showq lists the queue with mailq's own code (mailq_list).

@@ -270,6 +270,7 @@ agent_accept(struct worker *wk, const struct agent_ops *ops)
 	if (n == 0)
 		fd = worker_accept(wk, wait, NULL);
 	else {
+		worker_status(wk, 0);
 		pfd[0].fd = wk->epfd;
 		pfd[0].events = POLLIN;
 		pfd[0].revents = 0;

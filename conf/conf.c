@@ -35,6 +35,7 @@
 #define DROPPED		(-2)
 
 int conf_worker;
+int (*conf_tls_pair)(const char *, const char *, char *, size_t);
 
 /* Errors. */
 

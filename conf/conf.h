@@ -92,6 +92,7 @@ struct conf {
 	/* process pool sizes (not in SPEC yet; documented in postern.conf.5) */
 	unsigned	 cleanup_processes, local_processes, remote_processes;
 	unsigned	 submit_processes;	/* cleanup for public/cleanup */
+	uint64_t	 max_idle;	/* s: an idle pooled process exits */
 	/* local submission and the queue's disk (SPEC section 3) */
 	uint64_t	 queue_minfree;		/* bytes; 0: only 1.5 x SIZE */
 	char		*authorized_submit_users; /* NULL: everyone */
@@ -118,6 +119,16 @@ struct conf_errors {
  * private files (tls_key) and hands them over as open fds, so a worker
  * does not try to open them again as the unprivileged user. */
 extern int conf_worker;
+/*
+ * A listener's TLS certificate chain and key, checked by conf_load when
+ * not conf_worker: conf_tls_pair_check (conf/conf_tls.c, OpenSSL) where
+ * a program sets conf_tls_pair to it (postern), else not checked (the
+ * workers: master checked them). CONF_TLS_*; err says why.
+ */
+enum { CONF_TLS_OK, CONF_TLS_BAD_CERT, CONF_TLS_BAD_KEY, CONF_TLS_MISMATCH };
+int	 conf_tls_pair_check(const char *cert, const char *key, char *err,
+	    size_t len);
+extern int (*conf_tls_pair)(const char *, const char *, char *, size_t);
 
 /* Path of the config file: -c value, else $POSTERN_CONF, else default. */
 const char *conf_path(const char *opt_c);

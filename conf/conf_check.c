@@ -18,9 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #include "buf.h"
 #include "conf.h"
@@ -373,48 +370,27 @@ conf_listen_parse(struct pctx *p, const char *v, int line,
 
 /* Checks across keys, once the file is applied. */
 
-static void
-pem_err(struct pctx *p, int line, const char *what, const char *file)
-{
-	char		 err[256];
-	unsigned long	 e = ERR_get_error();
-
-	if (e != 0)
-		ERR_error_string_n(e, err, sizeof(err));
-	else
-		snprintf(err, sizeof(err), "unknown error");
-	ERR_clear_error();
-	conf_perr(p, line, "%s %s: %s", what, file, err);
-}
-
-/* The certificate chain parses, the key parses and they match. */
+/* The certificate chain parses, the key parses and they match (when
+ * the program links conf_tls.c: conf.h). */
 static void
 check_pem(struct pctx *p, const struct conf_smtpd *l, int cline, int kline)
 {
-	SSL_CTX	*ctx;
-	int	 mismatch = 0;
+	char	 err[512];
 
-	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
-		conf_perr(p, cline, "cannot create a TLS context");
+	if (conf_tls_pair == NULL)
 		return;
-	}
-	if (SSL_CTX_use_certificate_chain_file(ctx, l->tls_cert) != 1)
-		pem_err(p, cline, "bad certificate chain in", l->tls_cert);
-	else if (SSL_CTX_use_PrivateKey_file(ctx, l->tls_key,
-	    SSL_FILETYPE_PEM) != 1) {
-		if (ERR_GET_REASON(ERR_peek_last_error()) ==
-		    X509_R_KEY_VALUES_MISMATCH)
-			mismatch = 1;
-		else
-			pem_err(p, kline, "bad private key in", l->tls_key);
-	} else if (SSL_CTX_check_private_key(ctx) != 1)
-		mismatch = 1;
-	if (mismatch) {
-		ERR_clear_error();
+	switch (conf_tls_pair(l->tls_cert, l->tls_key, err, sizeof(err))) {
+	case CONF_TLS_BAD_CERT:
+		conf_perr(p, cline, "%s", err);
+		break;
+	case CONF_TLS_BAD_KEY:
+		conf_perr(p, kline, "%s", err);
+		break;
+	case CONF_TLS_MISMATCH:
 		conf_perr(p, kline, "[%s] tls_key %s does not match tls_cert "
 		    "%s", l->name, l->tls_key, l->tls_cert);
+		break;
 	}
-	SSL_CTX_free(ctx);
 }
 
 /* A password file: a regular file nobody but its owner may read. */

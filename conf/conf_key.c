@@ -120,7 +120,9 @@ static const struct key keys[] = {
 	    .flags = KF_EMPTY, .hook = conf_hook_users },
 	{ "trusted_users", K_STR, G(trusted_users), .flags = KF_EMPTY,
 	    .hook = conf_hook_users },
-	NB("max_idle", "pooled workers do not exit when idle yet"),
+	/* pools start small and grow with load (master/ondemand.c) */
+	{ "max_idle", K_DUR, G(max_idle), .def = "100s", .min = 1,
+	    .max = 86400 },
 	/* smtpd: set globally (the default) or in a [section] */
 	{ "listen", K_LISTEN, KS_SECTION,
 	    .off = offsetof(struct conf_smtpd, listen) },

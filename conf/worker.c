@@ -14,6 +14,7 @@
 
 #include "confine.h"
 #include "log.h"
+#include "proto.h"
 #include "transport.h"
 #include "worker.h"
 
@@ -49,6 +50,7 @@ worker_init(struct worker *w, const char *prog, int argc, char **argv)
 
 	memset(w, 0, sizeof(*w));
 	w->epfd = -1;
+	w->status_fd = -1;
 	w->prog = prog;
 	w->service = prog;
 	while ((c = getopt(argc, argv, "c:s:")) != -1) {
@@ -91,6 +93,14 @@ worker_init(struct worker *w, const char *prog, int argc, char **argv)
 			w->listen_fd[w->nlisten++] = fd;
 		}
 	}
+	if ((nfds = getenv("POSTERN_STATUS_FD")) != NULL) {
+		int fd = atoi(nfds);
+
+		if (fd < 3 || fcntl(fd, F_GETFD) == -1)
+			fatal("bad POSTERN_STATUS_FD=%s", nfds);
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		w->status_fd = fd;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_term;
@@ -102,11 +112,23 @@ worker_init(struct worker *w, const char *prog, int argc, char **argv)
 	confine_process(prog, worker_keeps_root(prog));
 }
 
+void
+worker_status(struct worker *w, int busy)
+{
+	char st = busy ? PROC_STATUS_BUSY : PROC_STATUS_IDLE;
+
+	if (w->status_fd == -1 || w->status == st)
+		return;
+	/* Non-blocking: a master that reads late costs a stale view. */
+	if (write(w->status_fd, &st, 1) == 1)
+		w->status = st;
+}
+
 int
 worker_accept(struct worker *w, int timeout_ms, int *which)
 {
 	struct epoll_event ev;
-	int n, fd;
+	int n = 0, fd;
 
 	if (w->epfd < 0) {
 		if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
@@ -121,12 +143,19 @@ worker_accept(struct worker *w, int timeout_ms, int *which)
 				fatal("epoll_ctl: %s", strerror(errno));
 		}
 	}
-	n = epoll_wait(w->epfd, &ev, 1, timeout_ms);
+	/* Busy with connection after connection: no status for each. */
+	if (w->status == PROC_STATUS_BUSY)
+		n = epoll_wait(w->epfd, &ev, 1, 0);
+	if (n <= 0) {
+		worker_status(w, 0);
+		n = epoll_wait(w->epfd, &ev, 1, timeout_ms);
+	}
 	if (n <= 0)
 		return -1;
 	if ((fd = accept4(w->listen_fd[ev.data.u32], NULL, NULL,
 	    SOCK_CLOEXEC)) == -1)
 		return -1;	/* another process was quicker */
+	worker_status(w, 1);
 	if (which)
 		*which = (int)ev.data.u32;
 	return fd;

@@ -18,6 +18,8 @@ struct worker {
 	int		 nlisten;
 	struct conf	 conf;
 	int		 epfd;		/* worker_accept(), lazily */
+	int		 status_fd;	/* pooled: POSTERN_STATUS_FD, or -1 */
+	char		 status;	/* the last PROC_STATUS_* sent */
 };
 
 /* Parse argv, load config (fatal on error), open the log, collect the
@@ -46,5 +48,12 @@ extern volatile sig_atomic_t worker_graceful;
  * the index of its listener in *which), or -1 (timeout, signal, error).
  */
 int	 worker_accept(struct worker *, int timeout_ms, int *which);
+/*
+ * A pooled worker tells master it is idle (busy 0: about to wait for a
+ * connection) or busy (busy 1: it accepted one); only changes are sent.
+ * worker_accept() does both; a program that waits on the listeners by
+ * itself calls it before it waits. Nothing without a status pipe.
+ */
+void	 worker_status(struct worker *, int busy);
 
 #endif

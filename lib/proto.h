@@ -284,4 +284,13 @@ int	 client_info_decode(const void *payload, size_t len,
 	    struct client_info *, char *err, size_t errlen);
 void	 client_info_free(struct client_info *);
 
+/*
+ * A pooled worker's state, one byte on the status pipe master gives it
+ * (POSTERN_STATUS_FD, master/ondemand.c): idle, waiting for a connection,
+ * or busy with one it accepted. Written on each change; master trusts
+ * the last byte it read.
+ */
+#define PROC_STATUS_IDLE	'I'
+#define PROC_STATUS_BUSY	'B'
+
 #endif

@@ -32,12 +32,16 @@ child_fail(const struct child_spec *s, const char *what)
  * The child's fds: 0-2 /dev/null (never the admin's terminal; 2 is
  * master's relay pipe, or stays when it is the log and no tty; see
  * stderr_relay() in master.c), the service's sockets from 3,
- * then smtpd's TLS key, then the program; nothing else. Returns the
- * program's fd; *keyfd the key's or -1.
+ * then smtpd's TLS key, then a pooled process's status pipe, then the
+ * program; nothing else. Returns the program's fd; *keyfd the key's
+ * and *stfd the status pipe's, or -1.
  */
 static int
-child_fds(const struct child_spec *s, int kfd, int pfd, int *keyfd)
+child_fds(const struct child_spec *s, int kfd, int pfd, int *keyfd,
+    int *stfd)
 {
+	int sfd = s->status_fd;
+
 	int tmp[CHILD_MAX_FDS], nul, next = 3 + s->nfds;
 	int keep2 = s->stderr_fd == -1 && strcmp(s->conf->log, "stderr") == 0 &&
 	    !isatty(2);
@@ -51,7 +55,8 @@ child_fds(const struct child_spec *s, int kfd, int pfd, int *keyfd)
 		if ((tmp[i] = fcntl(s->fds[i], F_DUPFD_CLOEXEC, 64)) == -1)
 			child_fail(s, "fcntl");
 	if ((pfd = fcntl(pfd, F_DUPFD_CLOEXEC, 64)) == -1 ||
-	    (kfd != -1 && (kfd = fcntl(kfd, F_DUPFD_CLOEXEC, 64)) == -1))
+	    (kfd != -1 && (kfd = fcntl(kfd, F_DUPFD_CLOEXEC, 64)) == -1) ||
+	    (sfd != -1 && (sfd = fcntl(sfd, F_DUPFD_CLOEXEC, 64)) == -1))
 		child_fail(s, "fcntl");
 	for (int i = 0; i < s->nfds; i++)
 		if (dup2(tmp[i], 3 + i) == -1)
@@ -61,6 +66,12 @@ child_fds(const struct child_spec *s, int kfd, int pfd, int *keyfd)
 		if (dup2(kfd, next) == -1)
 			child_fail(s, "dup2");
 		*keyfd = next++;
+	}
+	*stfd = -1;
+	if (sfd != -1) {
+		if (dup2(sfd, next) == -1)
+			child_fail(s, "dup2");
+		*stfd = next++;
 	}
 	if (dup3(pfd, next, O_CLOEXEC) == -1)
 		child_fail(s, "dup3");
@@ -89,8 +100,8 @@ child_tls_key(const struct child_spec *s)
 
 /* The worker's whole environment: nothing of the admin's shell. */
 static void
-child_env(const struct child_spec *s, int keyfd, char **env, size_t max,
-    char bufs[][256])
+child_env(const struct child_spec *s, int keyfd, int stfd, char **env,
+    size_t max, char bufs[][256])
 {
 	static const char *pass[] = { "TZ", "ASAN_OPTIONS", "UBSAN_OPTIONS",
 	    "LSAN_OPTIONS" };
@@ -105,10 +116,14 @@ child_env(const struct child_spec *s, int keyfd, char **env, size_t max,
 		snprintf(bufs[1], 256, "POSTERN_TLS_KEY_FD=%d", keyfd);
 		env[n++] = bufs[1];
 	}
+	if (stfd != -1) {
+		snprintf(bufs[2], 256, "POSTERN_STATUS_FD=%d", stfd);
+		env[n++] = bufs[2];
+	}
 	for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++)
 		if ((v = getenv(pass[i])) != NULL && n + 1 < max &&
-		    snprintf(bufs[2 + i], 256, "%s=%s", pass[i], v) < 256)
-			env[n++] = bufs[2 + i];
+		    snprintf(bufs[3 + i], 256, "%s=%s", pass[i], v) < 256)
+			env[n++] = bufs[3 + i];
 	env[n] = NULL;
 }
 
@@ -120,9 +135,9 @@ child_env(const struct child_spec *s, int keyfd, char **env, size_t max,
 void
 child_exec(const struct child_spec *s)
 {
-	char path[512], envbuf[6][256], *env[10], *argv[6];
+	char path[512], envbuf[7][256], *env[11], *argv[6];
 	struct rlimit core = { 0, 0 };
-	int kfd, pfd, keyfd, n = 0;
+	int kfd, pfd, keyfd, stfd, n = 0;
 	sigset_t none;
 
 	sigemptyset(&none);
@@ -135,8 +150,8 @@ child_exec(const struct child_spec *s)
 		child_fail(s, path);
 	if (fchdir(s->queue_fd) == -1)
 		child_fail(s, s->conf->queue_dir);
-	pfd = child_fds(s, kfd, pfd, &keyfd);
-	child_env(s, keyfd, env, sizeof(env) / sizeof(env[0]), envbuf);
+	pfd = child_fds(s, kfd, pfd, &keyfd, &stfd);
+	child_env(s, keyfd, stfd, env, sizeof(env) / sizeof(env[0]), envbuf);
 	if (setrlimit(RLIMIT_CORE, &core) == -1)
 		child_fail(s, "setrlimit");
 	if (geteuid() == 0 && s->drop) {

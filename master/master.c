@@ -32,35 +32,15 @@
 #include "master.h"
 #include "proto.h"
 #include "qfile.h"
+#include "svc.h"
 #include "transport.h"
 
-#define MAX_SERVICES	(CONF_MAX_LISTENERS + 3 + TRANSPORT_MAX)
-#define MAX_PROCS	64
+#define MAX_SERVICES	(CONF_MAX_LISTENERS + 6 + TRANSPORT_MAX)
 #define MAX_FDS		CHILD_MAX_FDS
 #define STOP_GRACE	30	/* seconds */
 #define STARTUP_WAIT_MS	500	/* alive this long: started */
 #define STATUS_MAX	65536	/* pid/status: every line fits */
-
-struct proc {
-	pid_t	 pid;
-	time_t	 started;
-};
-
-struct service {
-	char		 name[32];
-	char		 prog[16];
-	int		 fds[MAX_FDS];
-	int		 nfds;
-	unsigned	 count;		/* wanted */
-	int		 drop;		/* drop to user/group before exec */
-	int		 single;	/* never two at once (qmgr) */
-	int		 keep;		/* not restarted by a reload (anvil) */
-	const struct transport *transport;	/* NULL: not a transport */
-	struct proc	 proc[MAX_PROCS];
-	unsigned	 fails;		/* quick deaths in a row */
-	unsigned long	 restarts;	/* deaths restarted, since start */
-	time_t		 hold_until;	/* backoff */
-};
+#define MAX_POLL	(3 + MAX_SERVICES * (MAX_PROCS + MAX_FDS))
 
 static struct conf	 cf;
 static const char	*conf_file;
@@ -81,6 +61,7 @@ static int		 starting;		/* in startup_check() */
 static char		 startup_fail[768];	/* the first death then */
 static pid_t		 startup_dead;		/* its pid */
 static int		 stderr_pipe[2] = { -1, -1 };	/* stderr_relay() */
+static int		 status_dirty;		/* processes came or went */
 
 static struct qtree	 qt = { -1, -1, -1, -1 };
 
@@ -104,7 +85,18 @@ svc_add(const char *name, const char *prog, unsigned count)
 	snprintf(s->prog, sizeof(s->prog), "%s", prog);
 	s->count = count > MAX_PROCS ? MAX_PROCS : count;
 	s->drop = 1;
+	for (unsigned k = 0; k < MAX_PROCS; k++)
+		s->proc[k].status_fd = -1;
 	return s;
+}
+
+/* A pool that starts at min processes and grows with load up to its
+ * count; idle processes past max_idle retire (ondemand.c). */
+static void
+svc_ondemand(struct service *s, unsigned min)
+{
+	s->ondemand = 1;
+	s->min = min;
 }
 
 /* One more UNIX socket (under queue_dir) for service s. */
@@ -167,6 +159,8 @@ setup_transports(char *err, size_t errlen)
 
 		s->transport = t;
 		s->drop = !t->keep_root;	/* local: each recipient */
+		/* qmgr's first delivery finds one ready, as before */
+		svc_ondemand(s, t->role == TROLE_NAMED ? 0 : 1);
 		if (svc_listen_unix(s, t->socket, 0600, err, errlen) == -1)
 			return -1;
 	}
@@ -182,9 +176,11 @@ setup_services(char *err, size_t errlen)
 		return -1;
 	/* Local submission has its own pool: it cannot starve smtpd's. */
 	s = svc_add("cleanup", "cleanup", cf.cleanup_processes);
+	svc_ondemand(s, 1);	/* smtpd's first message waits for none */
 	if (svc_listen_unix(s, QDIR_PRIVATE "/cleanup", 0600, err, errlen))
 		return -1;
 	s = svc_add("submit", "cleanup", cf.submit_processes);
+	svc_ondemand(s, 0);
 	if (svc_listen_unix(s, QDIR_PUBLIC "/cleanup", 0666, err, errlen))
 		return -1;
 	/* maildrop/ to cleanup; public/pickup: postdrop's poke */
@@ -194,6 +190,7 @@ setup_services(char *err, size_t errlen)
 	/* mailq for any local user, in processes of its own: a slow
 	 * client never holds up qmgr */
 	s = svc_add("showq", "showq", 2);
+	svc_ondemand(s, 0);
 	if (svc_listen_unix(s, QDIR_PUBLIC "/showq", 0666, err, errlen))
 		return -1;
 	s = svc_add("qmgr", "qmgr", 1);
@@ -223,10 +220,20 @@ libexec_dir(void)
 static void
 spawn(struct service *s, int slot)
 {
-	pid_t pid = fork();
+	int st[2] = { -1, -1 };
+	pid_t pid;
 
-	if (pid == -1) {
+	/* A pooled process tells us idle or busy on a pipe of its own. */
+	if (s->ondemand && pipe2(st, O_CLOEXEC | O_NONBLOCK) == -1) {
+		log_error("pipe for %s: %s", s->name, strerror(errno));
+		return;
+	}
+	if ((pid = fork()) == -1) {
 		log_error("fork for %s: %s", s->name, strerror(errno));
+		if (st[0] != -1) {
+			close(st[0]);
+			close(st[1]);
+		}
 		return;
 	}
 	if (pid == 0) {
@@ -236,13 +243,19 @@ spawn(struct service *s, int slot)
 			.nfds = s->nfds, .drop = is_root && s->drop,
 			.uid = run_uid, .gid = run_gid, .queue_fd = qt.root,
 			.master = master_pid, .conf = &cf,
-			.stderr_fd = stderr_pipe[1],
+			.stderr_fd = stderr_pipe[1], .status_fd = st[1],
 			.conf_file = conf_file,
 		};
 		child_exec(&cs);
 	}
+	if (st[1] != -1)
+		close(st[1]);
+	od_forget(&s->proc[slot]);
+	s->proc[slot].status_fd = st[0];
+	s->proc[slot].idle_since = time(NULL);
 	s->proc[slot].pid = pid;
 	s->proc[slot].started = time(NULL);
+	status_dirty = 1;
 	log_debug("started %s (pid %ld)", s->name, (long)pid);
 }
 
@@ -278,6 +291,18 @@ fill(void)
 			continue;
 		if (s->single && (svc_alive(s) > 0 || old_alive_prog(s->prog)))
 			continue;
+		if (s->ondemand) {
+			struct pool_view v = od_view(s);
+			unsigned n = pool_spawn(&v);
+
+			for (unsigned k = 0; k < MAX_PROCS && n > 0; k++)
+				if (s->proc[k].pid <= 0) {
+					spawn(s, (int)k);
+					n--;
+				}
+			s->pending = POOL_NONE;
+			continue;
+		}
 		for (unsigned k = 0; k < s->count; k++)
 			if (s->proc[k].pid <= 0)
 				spawn(s, (int)k);
@@ -370,8 +395,16 @@ reap(void)
 					continue;
 				found = 1;
 				s->proc[k].pid = 0;
-				if (stopping)
+				status_dirty = 1;
+				if (stopping || s->proc[k].retiring) {
+					if (s->proc[k].retiring)
+						log_debug("%s (pid %ld) "
+						    "retired", s->name,
+						    (long)pid);
+					od_forget(&s->proc[k]);
 					break;
+				}
+				od_forget(&s->proc[k]);
 				describe_exit(status, how, sizeof(how));
 				if (starting && startup_fail[0] == '\0') {
 					snprintf(startup_fail,
@@ -418,6 +451,8 @@ retire(struct service *only, int sig)
 			if (nold < (int)(sizeof(old_pids) / sizeof(old_pids[0])))
 				old_pids[nold++] = s->proc[k].pid;
 			s->proc[k].pid = 0;
+			od_forget(&s->proc[k]);
+			status_dirty = 1;
 		}
 		s->fails = 0;
 		s->hold_until = 0;
@@ -779,16 +814,21 @@ stderr_relay(void)
 static void
 master_loop(void)
 {
-	for (;;) {
-		struct pollfd pfd[3] = {
-			{ .fd = sigpipe_fd[0], .events = POLLIN },
-			{ .fd = ctl_fd, .events = POLLIN },
-			{ .fd = stderr_pipe[0], .events = POLLIN },
-		};
-		unsigned char sig;
-		int stop = 0, hup = 0;
+	static struct pollfd pfd[MAX_POLL];
+	static struct od_ref ref[MAX_POLL];
+	time_t tick = 0;
 
-		if (poll(pfd, 3, 1000) > 0) {
+	for (;;) {
+		unsigned char sig;
+		int stop = 0, hup = 0, n;
+
+		pfd[0] = (struct pollfd){ .fd = sigpipe_fd[0], .events = POLLIN };
+		pfd[1] = (struct pollfd){ .fd = ctl_fd, .events = POLLIN };
+		pfd[2] = (struct pollfd){ .fd = stderr_pipe[0],
+		    .events = POLLIN };
+		n = od_pollset(svc, nsvc, pfd + 3, ref, MAX_POLL - 3);
+		if (poll(pfd, (nfds_t)n + 3, 1000) > 0) {
+			od_events(pfd + 3, ref, n);
 			if (pfd[1].revents & POLLIN)
 				control();
 			if (pfd[2].revents & POLLIN)
@@ -808,8 +848,16 @@ master_loop(void)
 			reload();
 			notify_state("READY=1");
 		}
+		if (time(NULL) != tick) {	/* once a second */
+			tick = time(NULL);
+			od_tick(svc, nsvc, tick, (time_t)cf.max_idle);
+			status_dirty = 1;
+		}
 		fill();
-		write_status();
+		if (status_dirty) {	/* as the processes change */
+			write_status();
+			status_dirty = 0;
+		}
 	}
 }
 

@@ -29,6 +29,7 @@ struct child_spec {
 	gid_t			 gid;
 	int			 queue_fd;	/* the worker's cwd */
 	int			 stderr_fd;	/* its fd 2, or -1 */
+	int			 status_fd;	/* pool status pipe, or -1 */
 	pid_t			 master;
 	const struct conf	*conf;
 	const char		*conf_file;	/* absolute */

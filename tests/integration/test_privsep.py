@@ -22,6 +22,7 @@ pytestmark = pytest.mark.skipif(not IS_ROOT, reason="needs root")
 
 PROGRAMS = ["smtpd", "cleanup", "qmgr", "local", "remote", "anvil", "showq"]
 ALLOWED_ENV = {"PATH", "TZ", "POSTERN_LISTEN_FDS", "POSTERN_TLS_KEY_FD",
+               "POSTERN_STATUS_FD",
                "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"}
 
 

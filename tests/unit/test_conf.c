@@ -864,5 +864,6 @@ main(void)
 		cmocka_unit_test(test_domain_list_file),
 	};
 
+	conf_tls_pair = conf_tls_pair_check;	/* as postern sets it */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
