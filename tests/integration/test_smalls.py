@@ -1,0 +1,84 @@
+"""Step 5 review round: sendmail -bs keeps mail while postern is down
+(through postdrop, as plain sendmail does), the set-id postdrop reads
+only the admin's config, pickup's edge cases (an oversized drop, an
+unknown version, a large maildrop), showq under idle clients, mailbox
+parents never followed through a symlink, and the dotlock's pid."""
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import IS_ROOT, create_users, remove_users, wait_for
+from test_maildrop import (down, maildrop, postdrop_group,  # noqa: F401
+                           sendmail)
+
+pytestmark = pytest.mark.skipif(not IS_ROOT, reason="needs root: a "
+                                "setgid postdrop and users of its own")
+
+MY_USERS = ["pstsma", "pstsmb", "pstsmc"]
+
+
+@pytest.fixture(scope="module")
+def smu():
+    """Users of this module's own (another session's teardown of the
+    shared test users cannot pull them away mid-test)."""
+    made = create_users(MY_USERS)
+    yield MY_USERS
+    remove_users(made)
+
+
+def reply_lines(out):
+    assert all(l.endswith(b"\r") for l in out.split(b"\n")[:-1]), out
+    return [l.rstrip(b"\r").decode() for l in out.split(b"\n") if l]
+
+
+def codes(lines):
+    return [int(l[:3]) for l in lines if l[3:4] != "-"]
+
+
+def test_bs_while_down_is_kept_and_delivered_at_start(
+        make_postern, smu, postdrop_group):
+    a, b = smu[0], smu[1]
+    p = down(make_postern)
+    script = ("EHLO client.example\r\nMAIL FROM:<%s@mx.test.example>\r\n"
+              "RCPT TO:<%s>\r\nDATA\r\nSubject: kept by -bs\r\n\r\n"
+              "first line\r\n..dot stuffed\r\nlast line\r\n.\r\n"
+              "QUIT\r\n" % (b, a)).encode()
+    r = sendmail(p, postdrop_group, ["-bs"], script, user=b)
+    assert r.returncode == 0, r.stderr
+    out = reply_lines(r.stdout)
+    assert codes(out) == [220, 250, 250, 250, 354, 250, 221], out
+    assert out[-2] == "250 2.0.0 Ok: queued", out
+    # on disk before the 250: the maildrop holds it, owned by bob
+    names = maildrop(p)
+    assert len(names) == 1
+    st = os.stat(os.path.join(p.queue, "maildrop", names[0]))
+    assert st.st_uid == pwd.getpwnam(b).pw_uid
+    p.start()
+    box = p.wait_mbox(a, "last line")
+    assert b"Subject: kept by -bs\n" in box
+    assert b"\n\nfirst line\n.dot stuffed\nlast line\n" in box
+    assert b"from userid %d" % st.st_uid in box
+    assert b"Return-Path: <%s@mx.test.example>" % b.encode() in box
+    wait_for(lambda: not maildrop(p), what="maildrop empty")
+
+
+def test_bs_while_down_refusals_are_replies(make_postern, smu,
+                                            postdrop_group):
+    """postdrop's refusal is the reply to the final dot (554 for a user
+    not in authorized_submit_users); the session goes on."""
+    a, b = smu[0], smu[1]
+    p = down(make_postern, extra="authorized_submit_users = root, %s\n"
+             % a)
+    msg = ("MAIL FROM:<x@test.example>\r\nRCPT TO:<%s>\r\nDATA\r\n"
+           "Subject: s\r\n\r\nrefused one\r\n.\r\n" % a)
+    r = sendmail(p, postdrop_group, ["-bs"],
+                 ("HELO h\r\n" + msg + "NOOP\r\nQUIT\r\n").encode(), user=b)
+    out = reply_lines(r.stdout)
+    assert codes(out) == [220, 250, 250, 250, 354, 554, 250, 221], out
+    assert "5.7.1" in out[-3]
+    assert maildrop(p) == []
