@@ -74,7 +74,8 @@ PATHS_STAMP = $(OBJ)/paths.stamp
 $(PATHS_STAMP): FORCE
 	@mkdir -p $(dir $@)
 	@echo '$(LIBEXECDIR) $(SYSCONFDIR)' | cmp -s - $@ || echo '$(LIBEXECDIR) $(SYSCONFDIR)' > $@
-$(OBJ)/master/master.o $(OBJ)/conf/conf.o $(OBJ)/tools/sendmail.o: $(PATHS_STAMP)
+$(OBJ)/master/master.o $(OBJ)/conf/conf.o $(OBJ)/tools/sendmail.o \
+    $(OBJ)/tools/postdrop.o: $(PATHS_STAMP)
 FORCE:
 
 .SECONDEXPANSION:

@@ -82,3 +82,34 @@ def test_bs_while_down_refusals_are_replies(make_postern, smu,
     assert codes(out) == [220, 250, 250, 250, 354, 554, 250, 221], out
     assert "5.7.1" in out[-3]
     assert maildrop(p) == []
+
+
+def test_setid_postdrop_reads_only_the_admins_config(make_postern, smu,
+                                                     postdrop_group):
+    """A user cannot pick another root-owned config for the set-id
+    postdrop (one with the same queue but no limits would let them skip
+    max_message_size and queue_minfree): -c is root's only."""
+    a, b = smu[0], smu[1]
+    p = down(make_postern, extra="max_message_size = 10k\n")
+    other = os.path.join(p.base, "other")
+    os.mkdir(other, 0o755)
+    with open(p.conf) as f:
+        text = f.read().replace("max_message_size = 10k\n", "")
+    lax = os.path.join(other, "lax.conf")
+    with open(lax, "w") as f:
+        f.write(text.replace("\n[smtp]", "\nmax_message_size = 1g\n"
+                             "queue_minfree = 0\n[smtp]", 1))
+    os.chmod(lax, 0o644)
+    assert os.stat(lax).st_uid == 0
+    big = b"Subject: big\n\n" + (b"z" * 70 + b"\n") * 400
+    r = sendmail(p, postdrop_group, ["-C", lax, a], big, user=b)
+    assert r.returncode == 75, r.stderr
+    assert b"only root may name another config" in r.stderr, r.stderr
+    assert os.listdir(os.path.join(p.queue, "maildrop")) == []
+    # without -C the admin's limit holds
+    r = sendmail(p, postdrop_group, [a], big, user=b)
+    assert r.returncode == 65 and b"552 5.3.4" in r.stderr, r.stderr
+    # root may name a config
+    r = sendmail(p, postdrop_group, ["-C", lax, a], big)
+    assert r.returncode == 0, r.stderr
+    assert len(maildrop(p)) == 1
