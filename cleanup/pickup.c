@@ -258,11 +258,11 @@ check_and_feed(struct pick *p, const struct stat *st)
 	enum outcome r;
 	char err[128], uid[64];
 
+	/* No size check here: a file postdrop kept under a larger
+	 * max_message_size is cleanup's to refuse (552, returned to its
+	 * owner), never removed unsaid; the frames are bounded. */
 	if (!S_ISREG(st->st_mode) || st->st_nlink != 1)
 		return refused(p, "%s", "not a plain file");
-	if ((size_t)st->st_size > maildrop_size_max(
-	    wk->conf.smtpd.max_message_size))
-		return refused(p, "%s", "oversized");
 	memset(magic, 0, sizeof(magic));
 	if (read(p->fd, magic, ml) != (ssize_t)ml ||
 	    memcmp(magic, MAILDROP_MAGIC, ml) != 0) {

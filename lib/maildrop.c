@@ -56,12 +56,3 @@ maildrop_open_encode(struct buf *b, const struct cleanup_open *in, uid_t uid)
 	o.uid = (long long)uid;
 	return cleanup_open_encode(b, &o);
 }
-
-size_t
-maildrop_size_max(size_t max_message_size)
-{
-	size_t m = max_message_size ? max_message_size : 1024UL * 1024 * 1024;
-
-	/* each data frame of 64 KiB carries < 64 octets of framing */
-	return sizeof(MAILDROP_MAGIC) + m + m / 512 + 4 * IPC_MAX_FRAME;
-}

@@ -35,9 +35,6 @@ enum maildrop_kind { MD_OTHER, MD_FILE, MD_TEMP };
 int			 maildrop_name(char *out, size_t outlen, int temp);
 /* What a directory entry is: a finished file, a temp file, or neither. */
 enum maildrop_kind	 maildrop_kind(const char *name);
-/* The largest maildrop file for a message of at most max_message_size
- * octets (0: no limit configured): content, framing, the open frame. */
-size_t			 maildrop_size_max(size_t max_message_size);
 /* The open request of a maildrop file, encoded into b: only what
  * public/cleanup honours (sender, recipients, full name, -t) and uid.
  * 0, or -1 when it does not encode. */

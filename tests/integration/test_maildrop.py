@@ -187,7 +187,9 @@ def test_forged_files_refused_and_logged(make_postern, users,
     wait_for(lambda: not os.listdir(md), what="maildrop empty")
     log = p.log()
     for why in ("recorded uid %d is not the owner's" % buid,
-                "not a maildrop file", "oversized", "truncated or malformed",
+                "not a maildrop file", "00000003: refused (owner uid %d, "
+                "2097171 octets): bad open request" % buid,
+                "truncated or malformed",
                 "data after the end", "cannot open"):
         assert why in log, why
     assert "postern-evil (owner uid %d): not a maildrop file; removed" \

@@ -113,3 +113,28 @@ def test_setid_postdrop_reads_only_the_admins_config(make_postern, smu,
     r = sendmail(p, postdrop_group, ["-C", lax, a], big)
     assert r.returncode == 0, r.stderr
     assert len(maildrop(p)) == 1
+
+
+def test_drop_over_a_lowered_limit_comes_back_to_its_owner(
+        make_postern, smu, postdrop_group):
+    """A drop kept under max_message_size = 4m, then the limit lowered
+    to 100k before postern starts: cleanup refuses it (552 5.3.4) and
+    its owner gets it back; it is never removed unsaid."""
+    a, b = smu[0], smu[1]
+    p = down(make_postern, extra="max_message_size = 4m\n")
+    body = b"Subject: huge\n\nhuge start\n" + (b"h" * 99 + b"\n") * 20000
+    r = sendmail(p, postdrop_group, [a], body, user=b)
+    assert r.returncode == 0, r.stderr
+    assert len(maildrop(p)) == 1
+    with open(p.conf) as f:
+        text = f.read()
+    with open(p.conf, "w") as f:
+        f.write(text.replace("max_message_size = 4m", "max_message_size = "
+                             "100k"))
+    p.start()
+    box = p.wait_mbox(b, "Undelivered Mail Returned to Sender")
+    assert b"5.3.4" in box and b"huge start" in box
+    assert b"<%s>" % a.encode() in box
+    wait_for(lambda: not maildrop(p), what="maildrop empty")
+    assert p.mbox(a) == b""
+    assert "oversized" not in p.log()

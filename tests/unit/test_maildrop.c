@@ -55,17 +55,6 @@ test_kinds(void **state)
 	    MD_OTHER);
 }
 
-static void
-test_size_max(void **state)
-{
-	(void)state;
-	/* room for the content, its framing and the open frame */
-	assert_true(maildrop_size_max(10240) > 10240 + IPC_MAX_FRAME);
-	assert_true(maildrop_size_max(10240) < 10240 + 8 * IPC_MAX_FRAME);
-	/* no limit configured: still bounded */
-	assert_true(maildrop_size_max(0) <= 2048UL * 1024 * 1024);
-}
-
 /* Only what public/cleanup honours goes into the file, and the uid. */
 static void
 test_open(void **state)
@@ -112,7 +101,6 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_kinds),
-		cmocka_unit_test(test_size_max),
 		cmocka_unit_test(test_open),
 	};
 
