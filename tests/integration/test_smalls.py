@@ -13,8 +13,8 @@ import time
 import pytest
 
 from conftest import IS_ROOT, create_users, remove_users, wait_for
-from test_maildrop import (down, maildrop, postdrop_group,  # noqa: F401
-                           sendmail)
+from test_maildrop import (down, entries, maildrop,  # noqa: F401
+                           postdrop_group, sendmail)
 
 pytestmark = pytest.mark.skipif(not IS_ROOT, reason="needs root: a "
                                 "setgid postdrop and users of its own")
@@ -105,7 +105,7 @@ def test_setid_postdrop_reads_only_the_admins_config(make_postern, smu,
     r = sendmail(p, postdrop_group, ["-C", lax, a], big, user=b)
     assert r.returncode == 75, r.stderr
     assert b"only root may name another config" in r.stderr, r.stderr
-    assert os.listdir(os.path.join(p.queue, "maildrop")) == []
+    assert entries(p) == []
     # without -C the admin's limit holds
     r = sendmail(p, postdrop_group, [a], big, user=b)
     assert r.returncode == 65 and b"552 5.3.4" in r.stderr, r.stderr
@@ -138,3 +138,42 @@ def test_drop_over_a_lowered_limit_comes_back_to_its_owner(
     wait_for(lambda: not maildrop(p), what="maildrop empty")
     assert p.mbox(a) == b""
     assert "oversized" not in p.log()
+
+
+def test_unknown_version_set_aside_once_over_passes(make_postern, smu,
+                                                    postdrop_group):
+    """1,200 files of a format version pickup does not know (more than
+    one pass of 1,000) are each moved to maildrop/bad once with one log
+    line, never logged again every pass; a good file among them, named
+    last, is delivered."""
+    a, b = smu[0], smu[1]
+    p = down(make_postern)
+    r = sendmail(p, postdrop_group, [a], b"Subject: good\n\nthe good one\n",
+                 user=b)
+    assert r.returncode == 0, r.stderr
+    md = os.path.join(p.queue, "maildrop")
+    buid = pwd.getpwnam(b).pw_uid
+    for i in range(1200):
+        path = os.path.join(md, "%016X%08X" % (1, i))
+        with open(path, "wb") as f:
+            f.write(b"postern-maildrop 9\nfrom the future\n")
+        os.chown(path, buid, postdrop_group)
+    p.start()
+    p.wait_mbox(a, "the good one")
+    bad = os.path.join(md, "bad")
+    wait_for(lambda: len(os.listdir(bad)) == 1200, what="all set aside",
+             timeout=60)
+    assert maildrop(p) == []
+    st = os.stat(bad)
+    assert st.st_mode & 0o777 == 0o700
+    # poke twice more: nothing is logged again
+    for _ in range(2):
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(os.path.join(p.queue, "public", "pickup"))
+        s.close()
+        time.sleep(1.2)
+    log = p.log()
+    assert log.count("unknown format version; moved to maildrop/bad/") \
+        == 1200
+    assert log.count("%016X%08X" % (1, 7)) == 1
+    assert "kept for later" not in log
