@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from conftest import IS_ROOT, create_users, remove_users, wait_for
+from conftest import (IS_ROOT, POSTERN, create_users, remove_users,
+                      wait_for)
 from test_maildrop import (down, entries, maildrop,  # noqa: F401
                            postdrop_group, sendmail)
 
@@ -177,3 +178,37 @@ def test_unknown_version_set_aside_once_over_passes(make_postern, smu,
         == 1200
     assert log.count("%016X%08X" % (1, 7)) == 1
     assert "kept for later" not in log
+
+
+def test_idle_showq_clients_do_not_stall_mailq(make_postern, smu):
+    """Eight connections to public/showq that never send a request (two
+    showq processes) do not keep a user's mailq waiting: they wait in a
+    poll set, not in a process, and are closed after a few seconds."""
+    b = smu[1]
+    p = make_postern()
+    idle = []
+    for _ in range(8):
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(os.path.join(p.queue, "public", "showq"))
+        idle.append(s)
+    pw = pwd.getpwnam(b)
+
+    def pre():
+        os.setgroups([])
+        os.setgid(pw.pw_gid)
+        os.setuid(pw.pw_uid)
+    mailq = os.path.join(p.base, "mailq")
+    shutil.copy(POSTERN, mailq)
+    os.chmod(mailq, 0o755)
+    # 8 idle clients held 10 s each by 2 processes made this wait 40 s
+    r = subprocess.run(["mailq"], executable=mailq, env=p.env,
+                       capture_output=True, text=True, preexec_fn=pre,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "Mail queue is empty", r.stdout
+    # the idle ones are closed by showq, not kept forever
+    for s in idle:
+        s.settimeout(30)
+        assert s.recv(1) == b""
+        s.close()
+    assert p.children("showq")
