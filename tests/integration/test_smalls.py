@@ -6,8 +6,10 @@ parents never followed through a symlink, and the dotlock's pid."""
 import os
 import pwd
 import shutil
+import smtplib
 import socket
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -212,3 +214,46 @@ def test_idle_showq_clients_do_not_stall_mailq(make_postern, smu):
         assert s.recv(1) == b""
         s.close()
     assert p.children("showq")
+
+
+def smtp_to(p, rcpt, text):
+    s = smtplib.SMTP("127.0.0.1", p.port, timeout=20)
+    s.sendmail("app@client.test", [rcpt], "Subject: t\r\n\r\n%s\r\n" % text)
+    s.quit()
+
+
+def test_mailbox_parents_never_followed_through_a_users_symlink(
+        make_postern, smu):
+    """mailbox = mbox:SPOOL/%u/inbox, SPOOL world-writable (sticky): a
+    user who plants SPOOL/NAME -> a root-owned directory must not get
+    root to create a mailbox of theirs in it. A symlink root made in a
+    directory that is root's alone is still followed."""
+    a = smu[2]
+    uid = pwd.getpwnam(a).pw_uid
+    base = tempfile.mkdtemp(prefix="pstsm-", dir="/tmp")
+    os.chmod(base, 0o755)
+    try:
+        spool = os.path.join(base, "spool")
+        target = os.path.join(base, "rootonly")
+        os.mkdir(spool)
+        os.chmod(spool, 0o1777)
+        os.mkdir(target, 0o755)
+        os.symlink(target, os.path.join(spool, a))
+        os.lchown(os.path.join(spool, a), uid, -1)      # the user's
+        p = make_postern(extra="mailbox = mbox:%s/%%u/inbox\n" % spool)
+        smtp_to(p, a, "planted")
+        wait_for(lambda: "status=deferred" in p.log(), what="deferred")
+        assert not os.path.exists(os.path.join(target, "inbox"))
+        p.stop()
+        # root's own link, in a directory only root writes: followed
+        real = os.path.join(base, "realspool")
+        os.mkdir(real, 0o755)
+        os.symlink(real, os.path.join(base, "linkspool"))
+        q = make_postern(extra="mailbox = mbox:%s/linkspool/%%u\n" % base)
+        smtp_to(q, a, "through roots link")
+        box = os.path.join(real, a)
+        wait_for(lambda: os.path.exists(box) and b"through roots link"
+                 in open(box, "rb").read(), what="delivered")
+        assert os.stat(box).st_uid == uid
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
