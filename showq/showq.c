@@ -164,7 +164,8 @@ round_trip(struct pending *p, int lfd)
 
 	pfd[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
 	for (int i = 0; i < p->n; i++)
-		pfd[i + 1] = (struct pollfd){ .fd = p->fd[i], .events = POLLIN };
+		pfd[i + 1] = (struct pollfd){ .fd = p->fd[i],
+		    .events = POLLIN };
 	if (poll(pfd, (nfds_t)p->n + 1, 1000) == -1)
 		return;		/* a signal: worker_stop is looked at */
 	for (int i = p->n - 1; i >= 0; i--) {

@@ -168,15 +168,14 @@ load_config(const char *opt_c, struct conf *c, char *why, size_t whylen)
 	int r;
 
 	if (getegid() != getgid() || geteuid() != getuid()) {
-		if (getuid() != 0) {
-			if (opt_c != NULL && !same_file(opt_c, def)) {
-				snprintf(why, whylen, "-c %.200s: only root may "
-				    "name another config than %.200s", opt_c,
-				    def);
-				return -1;
-			}
-			path = def;
+		if (getuid() != 0 && opt_c != NULL &&
+		    !same_file(opt_c, def)) {
+			snprintf(why, whylen, "-c %.200s: only root may name "
+			    "another config than %.200s", opt_c, def);
+			return -1;
 		}
+		if (getuid() != 0)
+			path = def;
 		if (trusted_config(path, real, sizeof(real), why, whylen) == -1)
 			return -1;
 		path = real;

@@ -81,7 +81,7 @@ test_batch(void **state)
 			nth(name, (k * 1103u) % N);	/* a scrambled order */
 			maildrop_batch_add(&b, name);
 		}
-		maildrop_batch_add(&b, "garbage");	/* not a name: ignored */
+		maildrop_batch_add(&b, "garbage");	/* not a name */
 		maildrop_batch_done(&b);
 		assert_true(b.n <= MAX);
 		for (size_t i = 0; i < b.n; i++) {
