@@ -271,7 +271,7 @@ check_and_feed(struct pick *p, const struct stat *st)
 		if (strncmp(magic, MAILDROP_MAGIC_ANY,
 		    strlen(MAILDROP_MAGIC_ANY)) == 0) {
 			snprintf(p->why, sizeof(p->why), "unknown version");
-			return PK_ASIDE;	/* a newer postdrop's: kept */
+			return PK_ASIDE;	/* a newer postdrop's: set aside */
 		}
 		return refused(p, "%s", "not a maildrop file");
 	}
