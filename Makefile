@@ -75,7 +75,8 @@ PATHS_STAMP = $(OBJ)/paths.stamp
 $(PATHS_STAMP): FORCE
 	@mkdir -p $(dir $@)
 	@echo '$(LIBEXECDIR) $(SYSCONFDIR)' | cmp -s - $@ || echo '$(LIBEXECDIR) $(SYSCONFDIR)' > $@
-$(OBJ)/master/master.o $(OBJ)/conf/conf.o $(OBJ)/tools/sendmail.o: $(PATHS_STAMP)
+$(OBJ)/master/master.o $(OBJ)/conf/conf.o $(OBJ)/tools/sendmail.o \
+    $(OBJ)/tools/postdrop.o: $(PATHS_STAMP)
 FORCE:
 
 .SECONDEXPANSION:
@@ -96,6 +97,8 @@ $(BUILD)/tests/test_mailq: $(OBJ)/tools/queue.o $(OBJ)/tools/showq_client.o
 # showq lists the queue with mailq's own code (mailq_list).
 $(BUILD)/showq: $(OBJ)/tools/queue.o $(OBJ)/tools/showq_client.o
 $(BUILD)/tests/test_mc_lex: $(OBJ)/tools/mc_lex.o
+# test_mbox ends itself in the middle of making a dotlock (a kill -9).
+$(BUILD)/tests/test_mbox: PST_LDFLAGS += -Wl,--wrap=write
 
 # libFuzzer harnesses (tests/fuzz/fuzz_*.c) with ASan+UBSan; built, not
 # run, by `make fuzz`:  build/fuzz/fuzz_addr -max_total_time=60

@@ -27,12 +27,12 @@
 
 #define SCAN_INTERVAL_MS	(60 * 1000)
 #define SCAN_MIN_GAP_MS		1000	/* pokes: one scan a second */
-#define SCAN_MAX		1000	/* files per scan */
+#define SCAN_MAX		1000	/* files per pass (more: resumed) */
 #define TEMP_MAX_AGE		(24 * 3600) /* a killed postdrop's */
 #define CLEANUP_TIMEOUT_MS	(60 * 1000)
 #define BOUNCE_CONTENT_MAX	(64 * 1024)	/* of the message returned */
 
-enum outcome { PK_QUEUED, PK_RETRY, PK_REFUSED };
+enum outcome { PK_QUEUED, PK_RETRY, PK_REFUSED, PK_ASIDE };
 
 struct pick {
 	const char	*name;
@@ -47,6 +47,8 @@ struct pick {
 
 static struct worker	*wk;
 static int		 drop_fd = -1;
+static int		 bad_fd = -1;		/* maildrop/bad */
+static char		 scan_after[MAILDROP_NAME_LEN + 1]; /* the cursor */
 static char		 cleanup_path[1024];
 
 static enum outcome
@@ -258,18 +260,18 @@ check_and_feed(struct pick *p, const struct stat *st)
 	enum outcome r;
 	char err[128], uid[64];
 
+	/* No size check here: a file postdrop kept under a larger
+	 * max_message_size is cleanup's to refuse (552, returned to its
+	 * owner), never removed unsaid; the frames are bounded. */
 	if (!S_ISREG(st->st_mode) || st->st_nlink != 1)
 		return refused(p, "%s", "not a plain file");
-	if ((size_t)st->st_size > maildrop_size_max(
-	    wk->conf.smtpd.max_message_size))
-		return refused(p, "%s", "oversized");
 	memset(magic, 0, sizeof(magic));
 	if (read(p->fd, magic, ml) != (ssize_t)ml ||
 	    memcmp(magic, MAILDROP_MAGIC, ml) != 0) {
 		if (strncmp(magic, MAILDROP_MAGIC_ANY,
 		    strlen(MAILDROP_MAGIC_ANY)) == 0) {
 			snprintf(p->why, sizeof(p->why), "unknown version");
-			return PK_RETRY;	/* a newer postdrop's: kept */
+			return PK_ASIDE;	/* a newer postdrop's: set aside */
 		}
 		return refused(p, "%s", "not a maildrop file");
 	}
@@ -286,8 +288,27 @@ check_and_feed(struct pick *p, const struct stat *st)
 	return r;
 }
 
+/*
+ * A file of a format version we do not know (a newer postdrop's, left
+ * by a downgrade) is moved to maildrop/bad once, said once; it is not
+ * read again every pass. Moving it back after an upgrade feeds it.
+ */
+static void
+set_aside(const char *name, uid_t owner)
+{
+	if (bad_fd != -1 && renameat2(drop_fd, name, bad_fd, name,
+	    RENAME_NOREPLACE) == 0)
+		log_warn("maildrop/%s (owner uid %ld): unknown format version; "
+		    "moved to maildrop/%s/", name, (long)owner, MAILDROP_BAD);
+	else
+		log_error("maildrop/%s (owner uid %ld): unknown format version;"
+		    " cannot move it to maildrop/%s/: %s", name, (long)owner,
+		    MAILDROP_BAD, bad_fd == -1 ? "no such directory" :
+		    strerror(errno));
+}
+
 /* One maildrop file, start to end: fed and removed, refused and
- * removed, or kept for the next scan. */
+ * removed, set aside, or kept for the next scan. */
 static void
 pickup_file(const char *name)
 {
@@ -305,7 +326,9 @@ pickup_file(const char *name)
 		r = refused(&p, "cannot open: %s", strerror(errno));
 	else
 		r = check_and_feed(&p, &st);
-	if (r == PK_QUEUED)
+	if (r == PK_ASIDE)
+		set_aside(name, st.st_uid);
+	else if (r == PK_QUEUED)
 		log_info("%s: uid=%lu from maildrop/%s", p.id,
 		    (unsigned long)st.st_uid, name);
 	else if (r == PK_RETRY)
@@ -314,8 +337,8 @@ pickup_file(const char *name)
 		log_warn("maildrop/%s: refused (owner uid %ld, %lld octets): "
 		    "%s; removed", name, (long)(int)st.st_uid,
 		    (long long)st.st_size, p.why);
-	if (r != PK_RETRY && unlinkat(drop_fd, name, 0) == -1 &&
-	    errno != ENOENT)
+	if ((r == PK_QUEUED || r == PK_REFUSED) &&
+	    unlinkat(drop_fd, name, 0) == -1 && errno != ENOENT)
 		log_error("maildrop/%s: cannot remove: %s", name,
 		    strerror(errno));
 	if (p.cfd != -1)
@@ -348,19 +371,16 @@ sweep_entry(const char *name, enum maildrop_kind k)
 		    "not a maildrop file");
 }
 
+/*
+ * One pass: at most SCAN_MAX files, the oldest after the cursor, so
+ * that files kept for later never hide the others; what is not a
+ * maildrop file is swept. 1 when files were left for another pass.
+ */
 static int
-cmp_name(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Every maildrop file, oldest first, at most SCAN_MAX a scan. */
-static void
 scan(void)
 {
-	char **names = xcalloc(SCAN_MAX, sizeof(char *));
+	struct maildrop_batch b;
 	int dfd = dup(drop_fd);
-	size_t n = 0;
 	struct dirent *de;
 	DIR *d;
 
@@ -368,29 +388,49 @@ scan(void)
 		log_error("maildrop: %s", strerror(errno));
 		if (dfd != -1)
 			close(dfd);
-		free(names);
-		return;
+		return 0;
 	}
+	maildrop_batch_init(&b, SCAN_MAX, scan_after);
 	rewinddir(d);
-	while ((de = readdir(d)) != NULL && n < SCAN_MAX) {
+	while ((de = readdir(d)) != NULL) {
 		enum maildrop_kind k = maildrop_kind(de->d_name);
 
 		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
+		    strcmp(de->d_name, "..") == 0 ||
+		    (strcmp(de->d_name, MAILDROP_BAD) == 0 && bad_fd != -1))
 			continue;
 		if (k == MD_FILE)
-			names[n++] = xstrdup(de->d_name);
+			maildrop_batch_add(&b, de->d_name);
 		else
 			sweep_entry(de->d_name, k);
 	}
 	closedir(d);
-	qsort(names, n, sizeof(*names), cmp_name);
-	for (size_t i = 0; i < n; i++) {
-		if (!worker_stop)
-			pickup_file(names[i]);
-		free(names[i]);
+	maildrop_batch_done(&b);
+	for (size_t i = 0; i < b.n && !worker_stop; i++)
+		pickup_file(b.names[i]);
+	snprintf(scan_after, sizeof(scan_after), "%s", b.more && b.n > 0 ?
+	    b.names[b.n - 1] : "");
+	maildrop_batch_free(&b);
+	return b.more;
+}
+
+/* maildrop/bad, made if missing (ours: 0700), never through a link. */
+static int
+open_bad(void)
+{
+	struct stat st;
+	int fd;
+
+	if (mkdirat(drop_fd, MAILDROP_BAD, 0700) == -1 && errno != EEXIST)
+		log_error("maildrop/%s: %s", MAILDROP_BAD, strerror(errno));
+	fd = openat(drop_fd, MAILDROP_BAD, O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC);
+	if (fd != -1 && (fstat(fd, &st) == -1 || st.st_uid != geteuid())) {
+		log_error("maildrop/%s: not pickup's directory", MAILDROP_BAD);
+		close(fd);
+		fd = -1;
 	}
-	free(names);
+	return fd;
 }
 
 int
@@ -408,21 +448,23 @@ pickup_main(struct worker *w)
 		fatal("open %s: %s", path, strerror(errno));
 	queue_path(w->conf.queue_dir, QDIR_PRIVATE "/cleanup", cleanup_path,
 	    sizeof(cleanup_path));
+	bad_fd = open_bad();
 	worker_confine(w);
 	while (!worker_stop) {
 		long long now = clock_ms();
 
 		if ((poked && now - last >= SCAN_MIN_GAP_MS) ||
 		    now - last >= SCAN_INTERVAL_MS) {
-			scan();
+			poked = scan();	/* files left: again soon */
 			last = clock_ms();
-			poked = 0;
 		}
 		if ((fd = worker_accept(w, 1000, &which)) != -1) {
 			close(fd);	/* a poke from postdrop */
 			poked = 1;
 		}
 	}
+	if (bad_fd != -1)
+		close(bad_fd);
 	close(drop_fd);
 	return 0;
 }

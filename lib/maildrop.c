@@ -1,12 +1,14 @@
 /*
  * maildrop: names and bounds of the files in queue_dir/maildrop
- * (lib/maildrop.h). Pure functions but for the clock and the random
- * bits of a new name; never opens a file.
+ * (lib/maildrop.h), and the order pickup takes them in. Pure functions
+ * but for the clock and the random bits of a new name; never opens a
+ * file.
  */
 #include <sys/random.h>
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
@@ -57,11 +59,55 @@ maildrop_open_encode(struct buf *b, const struct cleanup_open *in, uid_t uid)
 	return cleanup_open_encode(b, &o);
 }
 
-size_t
-maildrop_size_max(size_t max_message_size)
+static int
+cmp_name(const void *a, const void *b)
 {
-	size_t m = max_message_size ? max_message_size : 1024UL * 1024 * 1024;
+	return strcmp(a, b);
+}
 
-	/* each data frame of 64 KiB carries < 64 octets of framing */
-	return sizeof(MAILDROP_MAGIC) + m + m / 512 + 4 * IPC_MAX_FRAME;
+void
+maildrop_batch_init(struct maildrop_batch *b, size_t max, const char *after)
+{
+	memset(b, 0, sizeof(*b));
+	b->max = max > 0 ? max : 1;
+	b->names = xreallocarray(NULL, 2 * b->max, sizeof(*b->names));
+	snprintf(b->after, sizeof(b->after), "%s", after);
+}
+
+/* Held names past max: sorted and cut back to max (amortised). */
+static void
+batch_cut(struct maildrop_batch *b)
+{
+	qsort(b->names, b->n, sizeof(*b->names), cmp_name);
+	if (b->n > b->max) {
+		b->n = b->max;
+		b->more = 1;
+	}
+}
+
+void
+maildrop_batch_add(struct maildrop_batch *b, const char *name)
+{
+	if (strlen(name) != MAILDROP_NAME_LEN ||
+	    strcmp(name, b->after) <= 0)
+		return;
+	if (b->more && strcmp(name, b->names[b->max - 1]) > 0)
+		return;		/* after what this pass keeps already */
+	memcpy(b->names[b->n++], name, MAILDROP_NAME_LEN + 1);
+	if (b->n == 2 * b->max)
+		batch_cut(b);
+}
+
+void
+maildrop_batch_done(struct maildrop_batch *b)
+{
+	batch_cut(b);
+}
+
+void
+maildrop_batch_free(struct maildrop_batch *b)
+{
+	free(b->names);
+	b->names = NULL;
+	b->n = 0;
 }

@@ -27,6 +27,7 @@
 #define MAILDROP_NAME_LEN	24
 #define MAILDROP_TEMP		"t."
 #define MAILDROP_GROUP		"postdrop"	/* maildrop/'s, postdrop's */
+#define MAILDROP_BAD		"bad"	/* pickup's: files it cannot read */
 
 enum maildrop_kind { MD_OTHER, MD_FILE, MD_TEMP };
 
@@ -35,9 +36,27 @@ enum maildrop_kind { MD_OTHER, MD_FILE, MD_TEMP };
 int			 maildrop_name(char *out, size_t outlen, int temp);
 /* What a directory entry is: a finished file, a temp file, or neither. */
 enum maildrop_kind	 maildrop_kind(const char *name);
-/* The largest maildrop file for a message of at most max_message_size
- * octets (0: no limit configured): content, framing, the open frame. */
-size_t			 maildrop_size_max(size_t max_message_size);
+/*
+ * One pass of pickup's scan: at most max names, the smallest (oldest)
+ * that sort after the cursor `after` ("": from the start), so that a
+ * pass is bounded and every file is reached over passes, whatever the
+ * directory order. add() each name, then done(): names sorted, n of
+ * them, more set when names after them were left for the next pass
+ * (whose cursor is then names[n - 1]; "" when not).
+ */
+struct maildrop_batch {
+	char		(*names)[MAILDROP_NAME_LEN + 1];
+	size_t		 n, max;
+	char		 after[MAILDROP_NAME_LEN + 1];
+	int		 more;
+};
+void			 maildrop_batch_init(struct maildrop_batch *,
+			    size_t max, const char *after);
+void			 maildrop_batch_add(struct maildrop_batch *,
+			    const char *name);
+void			 maildrop_batch_done(struct maildrop_batch *);
+void			 maildrop_batch_free(struct maildrop_batch *);
+
 /* The open request of a maildrop file, encoded into b: only what
  * public/cleanup honours (sender, recipients, full name, -t) and uid.
  * 0, or -1 when it does not encode. */

@@ -441,6 +441,47 @@ lock_owner_dead(const char *lockpath)
 	return kill((pid_t)pid, 0) == -1 && errno == ESRCH;
 }
 
+/*
+ * Make lockpath exist with our pid in it, never empty (a kill in between
+ * would leave a lock no one could tell stale for MBOX_LOCK_STALE): the
+ * pid goes into a temp file beside it, which is then linked to lockpath
+ * (link fails with EEXIST when the lock exists; a reply lost on NFS is
+ * caught by the temp's link count). 1 made, 0 held by someone, -1 the
+ * directory is not ours to write, -2 failure (errno).
+ */
+static int
+dotlock_make(const char *lockpath)
+{
+	char		 tmp[4096 + 8], pid[32];
+	struct stat	 st;
+	int		 fd, n, r, e;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", lockpath) >=
+	    (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -2;
+	}
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1)
+		return errno == EACCES || errno == EPERM || errno == EROFS ?
+		    -1 : -2;
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (write(fd, pid, (size_t)n) != n) {
+		e = errno ? errno : EIO;
+		close(fd);
+		unlink(tmp);
+		errno = e;
+		return -2;
+	}
+	close(fd);
+	r = link(tmp, lockpath) == 0 ? 1 : errno == EEXIST ? 0 : -2;
+	e = errno;
+	if (r == -2 && lstat(tmp, &st) == 0 && st.st_nlink == 2)
+		r = 1;
+	unlink(tmp);
+	errno = e;
+	return r;
+}
+
 /* Create PATH.lock. 1 = locked, 0 = skipped (directory not writable),
  * -1 = failure with err set. */
 static int
@@ -448,24 +489,15 @@ dotlock(const char *lockpath, char *err, size_t errlen)
 {
 	struct stat	 st;
 	time_t		 deadline = time(NULL) + MBOX_LOCK_WAIT;
-	char		 pid[32];
-	int		 fd, n;
 	long		 wait = 2;
 
 	for (;;) {
-		fd = open(lockpath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-		    O_CLOEXEC, 0600);
-		if (fd != -1) {
-			n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-			if (n > 0 && write(fd, pid, (size_t)n) != n) {
-				/* The lock is its existence; content is a hint. */
-			}
-			close(fd);
+		switch (dotlock_make(lockpath)) {
+		case 1:
 			return 1;
-		}
-		if (errno == EACCES || errno == EPERM || errno == EROFS)
+		case -1:
 			return 0;
-		if (errno != EEXIST) {
+		case -2:
 			snprintf(err, errlen, "4.2.0 cannot create %s: %s",
 			    lockpath, strerror(errno));
 			return -1;

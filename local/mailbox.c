@@ -95,10 +95,46 @@ done:
 }
 
 /*
+ * dir (absolute) opened from "/" one level at a time with O_NOFOLLOW: a
+ * symlink is followed only when it is root's, in a directory that is
+ * root's alone (root put it there, as Debian's /var/spool/mail), never
+ * one a user could have planted. The fd, or -1.
+ */
+static int
+open_spool_dir(const char *dir)
+{
+	char		 buf[PATH_MAX], *p, *name;
+	struct stat	 st, lst;
+	int		 fd, nfd;
+
+	if (strlcpy(buf, dir, sizeof(buf)) >= sizeof(buf) || buf[0] != '/' ||
+	    (fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	p = buf + 1;
+	while ((name = strsep(&p, "/")) != NULL) {
+		if (*name == '\0')
+			continue;
+		nfd = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		if (nfd == -1 && fstatat(fd, name, &lst,
+		    AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(lst.st_mode) &&
+		    lst.st_uid == 0 && fstat(fd, &st) == 0 && st.st_uid == 0 &&
+		    (st.st_mode & (S_IWGRP | S_IWOTH)) == 0)
+			nfd = openat(fd, name, O_RDONLY | O_DIRECTORY |
+			    O_CLOEXEC);
+		close(fd);
+		if ((fd = nfd) == -1)
+			return -1;
+	}
+	return fd;
+}
+
+/*
  * Root only, before dropping to the user: a system spool such as
  * /var/mail (root-owned, not world-writable, so users cannot create their
  * own file there) gets the missing mailbox created fresh (an mbox O_EXCL,
- * a Maildir by mkdir: never through a symlink) and given to the user.
+ * a Maildir by mkdir: never through a symlink, nor a directory above it
+ * that a user could have replaced by one) and given to the user.
  * Paths under a home directory are never touched as root.
  */
 static void
@@ -118,7 +154,7 @@ precreate(const struct dest *d, const struct passwd *pw)
 	if ((last = strrchr(dir, '/')) == NULL || last == dir)
 		return;
 	*last++ = '\0';
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	if ((dfd = open_spool_dir(dir)) == -1)
 		return;
 	if (fstat(dfd, &st) == -1 || st.st_uid != 0 ||
 	    (st.st_mode & S_IWOTH) ||

@@ -229,6 +229,52 @@ tls_check(const struct job *j)
 }
 
 /*
+ * After the server's 220 to STARTTLS: the handshake, and the log line
+ * saying how far the peer is trusted. 0 over TLS, -1 (the try is over,
+ * with the last status set) when it failed.
+ */
+static int
+handshake(struct job *j, struct conn *c)
+{
+	struct tlsc_info info;
+	char err[256];
+	const char *trust;
+
+	if (c->inlen > 0) {	/* sent before the handshake: an injection */
+		log_warn("%s: host %s[%s] sent %zu bytes after its STARTTLS "
+		    "reply; discarded", j->id, j->host, j->ip, c->inlen);
+		c->inlen = 0;
+	}
+	c->stage = "performing the TLS handshake";
+	c->tls = tlsc_connect(c->fd, j->host, j->host, tls_check(j),
+	    clock_ms() + (long long)TLS_TIMEOUT * 1000, &info, err,
+	    sizeof(err));
+	if (c->tls == NULL) {
+		set_last(j, DS_DEFER, 454, "4.7.5", "Cannot start TLS with "
+		    "%s[%s]: %s", j->host, j->ip, err);
+		conn_failed(j);
+		log_info("%s: Cannot start TLS with %s[%s]:%u: %s", j->id,
+		    j->host, j->ip, j->port, err);
+		return -1;
+	}
+	c->tls_verified = info.verified;
+	fmt(c->tls_why, sizeof(c->tls_why), "%s", info.verify_err);
+	if (info.verified)
+		trust = "Verified";
+	else if (strcmp(info.verify_err, "name not checked") == 0)
+		trust = "Trusted";
+	else
+		trust = "Untrusted";
+	log_info("%s: %s TLS connection established to %s[%s]:%u: %s with "
+	    "cipher %s (%d bits)", j->id, trust, j->host, j->ip, j->port,
+	    info.version, info.cipher, info.bits);
+	log_debug("%s: peer certificate CN=\"%s\"%s%s", j->id, info.peer_cn,
+	    info.verified ? "" : ", not verified: ",
+	    info.verified ? "" : info.verify_err);
+	return 0;
+}
+
+/*
  * STARTTLS per remote_tls, then EHLO again. 0 to go on (over TLS, or in
  * plaintext where remote_tls allows it), -1 with *res set when this try
  * is over. A failed handshake never falls back to plaintext.
@@ -239,9 +285,7 @@ starttls(struct job *j, struct conn *c, struct smtp_ehlo *e,
 {
 	enum conf_remote_tls lvl = j->tls;
 	struct smtp_reply r;
-	struct tlsc_info info;
 	char err[256], flat[SMTP_REPLY_TEXT_MAX];
-	const char *trust;
 
 	if (lvl == RTLS_NONE)
 		return 0;
@@ -286,38 +330,10 @@ starttls(struct job *j, struct conn *c, struct smtp_ehlo *e,
 		*res = TRY_NEXT;
 		return -1;
 	}
-	if (c->inlen > 0) {	/* sent before the handshake: an injection */
-		log_warn("%s: host %s[%s] sent %zu bytes after its STARTTLS "
-		    "reply; discarded", j->id, j->host, j->ip, c->inlen);
-		c->inlen = 0;
-	}
-	c->stage = "performing the TLS handshake";
-	c->tls = tlsc_connect(c->fd, j->host, j->host, tls_check(j),
-	    clock_ms() + (long long)TLS_TIMEOUT * 1000, &info, err,
-	    sizeof(err));
-	if (c->tls == NULL) {
-		set_last(j, DS_DEFER, 454, "4.7.5", "Cannot start TLS with "
-		    "%s[%s]: %s", j->host, j->ip, err);
-		conn_failed(j);
-		log_info("%s: Cannot start TLS with %s[%s]:%u: %s", j->id,
-		    j->host, j->ip, j->port, err);
+	if (handshake(j, c) == -1) {
 		*res = TRY_NEXT;
 		return -1;
 	}
-	c->tls_verified = info.verified;
-	fmt(c->tls_why, sizeof(c->tls_why), "%s", info.verify_err);
-	if (info.verified)
-		trust = "Verified";
-	else if (strcmp(info.verify_err, "name not checked") == 0)
-		trust = "Trusted";
-	else
-		trust = "Untrusted";
-	log_info("%s: %s TLS connection established to %s[%s]:%u: %s with "
-	    "cipher %s (%d bits)", j->id, trust, j->host, j->ip, j->port,
-	    info.version, info.cipher, info.bits);
-	log_debug("%s: peer certificate CN=\"%s\"%s%s", j->id, info.peer_cn,
-	    info.verified ? "" : ", not verified: ",
-	    info.verified ? "" : info.verify_err);
 	/* RFC 3207: forget everything learnt before TLS */
 	memset(e, 0, sizeof(*e));
 	return hello(j, c, e, 0, res);

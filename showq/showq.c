@@ -2,12 +2,16 @@
  * showq: lists the queue, as mailq prints it, to local users who may not
  * read it (mailq, sendmail -bp, postern queue as non-root) over
  * public/showq. Runs as the unprivileged user, reads the queues only
- * (Landlock read-only), never changes a file; a client gets at most
- * DEADLINE_MS, so a slow one holds a showq process, never qmgr.
+ * (Landlock read-only), never changes a file. Connections wait in a
+ * poll set until their request arrives (at most IDLE_MS, MAX_PENDING of
+ * them), so idle clients hold no process; a listing being sent gets at
+ * most DEADLINE_MS, so a slow reader holds a showq process, never qmgr.
  */
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,9 +23,11 @@
 #include "tools/tools.h"	/* mailq_list(): the listing mailq prints */
 #include "worker.h"
 
-#define REQ_TIMEOUT_MS	(10 * 1000)
+#define REQ_TIMEOUT_MS	(2 * 1000)	/* the rest of a request begun */
+#define IDLE_MS		(5 * 1000)	/* connected, nothing sent yet */
+#define MAX_PENDING	32
 #define SEND_TIMEOUT_MS	(10 * 1000)
-#define DEADLINE_MS	(60 * 1000)
+#define DEADLINE_MS	(20 * 1000)
 #define CHUNK		(64 * 1024)
 
 struct out {
@@ -116,20 +122,81 @@ serve(int fd)
 	buf_free(&o.frame);
 }
 
+/* Connections that have not sent their request yet. */
+struct pending {
+	int		 fd[MAX_PENDING];
+	long long	 since[MAX_PENDING];
+	int		 n;
+};
+
+static void
+pending_drop(struct pending *p, int i)
+{
+	close(p->fd[i]);
+	p->fd[i] = p->fd[--p->n];
+	p->since[i] = p->since[p->n];
+}
+
+/* A new connection waits; when the set is full the oldest goes. */
+static void
+pending_accept(struct pending *p, int lfd)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd == -1)
+		return;		/* the other showq was quicker */
+	if (p->n == MAX_PENDING) {
+		log_warn("%d clients connected without a request: "
+		    "dropping the oldest", MAX_PENDING);
+		pending_drop(p, 0);
+	}
+	p->fd[p->n] = fd;
+	p->since[p->n++] = clock_ms();
+}
+
+/* One round: wait (at most a second), accept, serve who spoke, expire
+ * who stayed silent past IDLE_MS. */
+static void
+round_trip(struct pending *p, int lfd)
+{
+	struct pollfd pfd[MAX_PENDING + 1];
+	long long now;
+
+	pfd[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	for (int i = 0; i < p->n; i++)
+		pfd[i + 1] = (struct pollfd){ .fd = p->fd[i],
+		    .events = POLLIN };
+	if (poll(pfd, (nfds_t)p->n + 1, 1000) == -1)
+		return;		/* a signal: worker_stop is looked at */
+	for (int i = p->n - 1; i >= 0; i--) {
+		if (pfd[i + 1].revents == 0)
+			continue;
+		serve(p->fd[i]);
+		pending_drop(p, i);
+	}
+	now = clock_ms();
+	for (int i = p->n - 1; i >= 0; i--)
+		if (now - p->since[i] >= IDLE_MS) {
+			log_debug("client sent no request: closed");
+			pending_drop(p, i);
+		}
+	if (pfd[0].revents & POLLIN)
+		pending_accept(p, lfd);
+}
+
 int
 main(int argc, char **argv)
 {
+	struct pending p = { .n = 0 };
+
 	worker_init(&wk, "showq", argc, argv);
 	if (wk.nlisten == 0)
 		fatal("no listening sockets (start me from postern start)");
 	worker_confine(&wk);
-	while (!worker_stop) {
-		int which, fd = worker_accept(&wk, 1000, &which);
-
-		if (fd == -1)
-			continue;
-		serve(fd);
-		close(fd);
-	}
+	fcntl(wk.listen_fd[0], F_SETFL, O_NONBLOCK);
+	while (!worker_stop)
+		round_trip(&p, wk.listen_fd[0]);
+	while (p.n > 0)
+		pending_drop(&p, 0);
 	return 0;
 }

@@ -2,9 +2,10 @@
  * postdrop: the small setgid (group postdrop) program sendmail runs when
  * postern is down; it keeps one message in queue_dir/maildrop for pickup
  * (lib/maildrop.h). It trusts nothing from its caller but the message:
- * it reads only a root-owned config, records getuid() itself, bounds
- * every frame and the size, writes a temp name then renames, and never
- * follows a link. It speaks cleanup's protocol on fd 0 (a socket).
+ * set-id, it reads only the compiled-in config (-c only for root),
+ * records getuid() itself, bounds every frame and the size, writes a
+ * temp name then renames, and never follows a link. It speaks cleanup's
+ * protocol on fd 0 (a socket).
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -34,6 +35,20 @@
 #define EX_TEMPFAIL_	75
 #define EX_NOPERM_	77
 #define IO_TIMEOUT_MS	(10 * 60 * 1000)
+
+/*
+ * The config a set-id postdrop reads for a caller other than root: the
+ * compiled-in default, never a path from the caller (another root-owned
+ * config could carry other limits for the same queue). The array is
+ * larger than the path so that a copy of the binary may carry another
+ * one written in place after the tag (the integration tests' copies
+ * do); it is read through a volatile pointer so that the compiler
+ * cannot fold it.
+ */
+#define DEFAULT_CONF_TAG	"postdrop-config:"
+static const char default_conf[PATH_MAX] = DEFAULT_CONF_TAG SYSCONFDIR
+    "/postern.conf";
+static const char *const volatile default_confp = default_conf;
 
 struct drop {
 	int		 dfd;			/* maildrop/ */
@@ -128,15 +143,39 @@ submit_allowed(const struct conf *c, uid_t uid)
 	return ok;
 }
 
-/* The config (trusted when we are set-id), or -1 with why. */
+/* Do a and b name the same file? */
 static int
-load_config(const char *path, struct conf *c, char *why, size_t whylen)
+same_file(const char *a, const char *b)
 {
+	struct stat sa, sb;
+
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
+	    sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/*
+ * The config, or -1 with why. Set-id, it must be trusted, and for a
+ * caller other than root it is the compiled-in one: -c naming another
+ * file is refused (said), never read.
+ */
+static int
+load_config(const char *opt_c, struct conf *c, char *why, size_t whylen)
+{
+	const char *path = conf_path(opt_c);
+	const char *def = default_confp + strlen(DEFAULT_CONF_TAG);
 	struct conf_errors e;
 	char real[PATH_MAX];
 	int r;
 
 	if (getegid() != getgid() || geteuid() != getuid()) {
+		if (getuid() != 0 && opt_c != NULL &&
+		    !same_file(opt_c, def)) {
+			snprintf(why, whylen, "-c %.200s: only root may name "
+			    "another config than %.200s", opt_c, def);
+			return -1;
+		}
+		if (getuid() != 0)
+			path = def;
 		if (trusted_config(path, real, sizeof(real), why, whylen) == -1)
 			return -1;
 		path = real;
@@ -375,7 +414,7 @@ main(int argc, char **argv)
 		return refuse_text("5.5.4 Bad request");
 	}
 	memset(&c, 0, sizeof(c));
-	if (load_config(conf_path(cf), &c, why, sizeof(why)) == -1) {
+	if (load_config(cf, &c, why, sizeof(why)) == -1) {
 		char text[700];
 
 		snprintf(text, sizeof(text), "4.3.5 postdrop: %s", why);

@@ -374,10 +374,10 @@ copy_input(struct sm *s)
 /*
  * postern is down: run postdrop (setgid postdrop), which keeps the
  * message in maildrop/ for pickup and speaks cleanup's protocol on its
- * stdin. Our end of the socket, or -1 (said).
+ * stdin. Our end of the socket, or -1 (said); its pid into *pid.
  */
 static int
-postdrop_start(struct sm *s)
+postdrop_start(const char *cf, pid_t *pid)
 {
 	const char *dir = getenv("POSTERN_LIBEXEC");
 	char path[4096];
@@ -389,20 +389,46 @@ postdrop_start(struct sm *s)
 	    (int)sizeof(path) || socketpair(AF_UNIX, SOCK_STREAM |
 	    SOCK_CLOEXEC, 0, sv) == -1)
 		return -1;
-	if ((s->postdrop = fork()) == -1) {
+	if ((*pid = fork()) == -1) {
 		close(sv[0]);
 		close(sv[1]);
 		return -1;
 	}
-	if (s->postdrop == 0) {
+	if (*pid == 0) {
 		if (dup2(sv[1], STDIN_FILENO) != -1)
-			execl(path, "postdrop", "-c", s->cf, (char *)NULL);
+			execl(path, "postdrop", "-c", cf, (char *)NULL);
 		fprintf(stderr, "sendmail: postern is not running and %s "
 		    "cannot be run: %s\n", path, strerror(errno));
 		_exit(EX_TEMPFAIL_);
 	}
 	close(sv[1]);
 	return sv[0];
+}
+
+int
+submit_connect(const char *path, const char *cf, pid_t *pid, int verbose)
+{
+	int fd;
+
+	*pid = -1;
+	if ((fd = ipc_connect(path)) == -1 && (errno == ENOENT ||
+	    errno == ECONNREFUSED)) {
+		if (verbose)
+			fprintf(stderr, "sendmail: postern is not running: "
+			    "handing the message to postdrop\n");
+		fd = postdrop_start(cf, pid);
+	}
+	return fd;
+}
+
+void
+submit_close(int fd, pid_t pid)
+{
+	if (fd != -1)
+		close(fd);
+	if (pid > 0)
+		while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
+			;
 }
 
 /* Connect, open, send the content, end; the exit status. */
@@ -413,14 +439,8 @@ transfer(struct sm *s, const char *path, struct ipc_msg *m)
 
 	if (preread(s) == -1)
 		return EX_TEMPFAIL_;
-	if ((s->fd = ipc_connect(path)) == -1 && (errno == ENOENT ||
-	    errno == ECONNREFUSED)) {
-		if (s->verbose)
-			fprintf(stderr, "sendmail: postern is not running: "
-			    "handing the message to postdrop\n");
-		s->fd = postdrop_start(s);
-	}
-	if (s->fd == -1) {
+	if ((s->fd = submit_connect(path, s->cf, &s->postdrop,
+	    s->verbose)) == -1) {
 		fprintf(stderr, "sendmail: cannot connect to postern (is it "
 		    "running?): %s: %s\n", path, strerror(errno));
 		return EX_TEMPFAIL_;
@@ -482,11 +502,7 @@ submit(const struct conf *c, const struct sm_opts *o, int nrcpt, char **rcpt)
 	rc = open_frame(&s, o->sender, o->fullname, o->extract, nrcpt, rcpt);
 	if (rc == EX_OK_)
 		rc = transfer(&s, path, &m);
-	if (s.fd != -1)
-		close(s.fd);
-	if (s.postdrop > 0)
-		while (waitpid(s.postdrop, NULL, 0) == -1 && errno == EINTR)
-			;
+	submit_close(s.fd, s.postdrop);
 	ipc_msg_free(&m);
 	buf_free(&s.out);
 	buf_free(&s.frame);
@@ -798,7 +814,7 @@ other_mode(struct sm_opts *o, int argc, char **argv, int i)
 			rc = EX_TEMPFAIL_;
 		else {
 			signal(SIGPIPE, SIG_IGN);
-			rc = sendmail_bs(&c);
+			rc = sendmail_bs(&c, conf_path(o->cf));
 		}
 		conf_free(&c);
 		return rc;

@@ -3,8 +3,10 @@
  * speak SMTP to a pipe (Sendmail's and Postfix's -bs). Each message is
  * handed to cleanup over public/cleanup exactly as `sendmail -f SENDER
  * RCPT...` would, so cleanup sees the caller's uid and applies the same
- * policy. Runs as the calling user; trusts nothing it reads: lines are
- * bounded (1000 octets), recipients and message size too.
+ * policy; when postern is down, to postdrop, which keeps it in the
+ * maildrop (250 only once it is on disk). Runs as the calling user;
+ * trusts nothing it reads: lines are bounded (1000 octets), recipients
+ * and message size too.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +28,7 @@
 
 struct bs {
 	const struct conf *c;
+	const char	*cf;		/* the config file, for postdrop */
 	FILE		*in, *out;
 	char		*sender;	/* NULL: no MAIL yet */
 	char	       **rcpt;
@@ -137,7 +140,8 @@ read_data(struct bs *b)
 	return -1;
 }
 
-/* One message to cleanup; cleanup's answer (or 451) to the client. */
+/* One message to cleanup (or postdrop); its answer (or 451) to the
+ * client. */
 static void
 queue_message(struct bs *b)
 {
@@ -147,6 +151,7 @@ queue_message(struct bs *b)
 	struct ipc_msg m;
 	struct buf f;
 	int fd = -1, ok = 0;
+	pid_t pid = -1;
 
 	cleanup_open_init(&o);
 	o.sender = b->sender;
@@ -157,7 +162,7 @@ queue_message(struct bs *b)
 	memset(&r, 0, sizeof(r));
 	if (snprintf(path, sizeof(path), "%s/%s/cleanup", b->c->queue_dir,
 	    QDIR_PUBLIC) >= (int)sizeof(path) ||
-	    (fd = ipc_connect(path)) == -1 ||
+	    (fd = submit_connect(path, b->cf, &pid, 0)) == -1 ||
 	    cleanup_open_encode(&f, &o) == -1 ||
 	    ipc_send(fd, &f, IO_TIMEOUT_MS) == -1 ||
 	    ipc_recv(fd, &m, IO_TIMEOUT_MS) == -1 ||
@@ -193,8 +198,7 @@ out:
 	if (!ok)
 		say_data(b, 451, "4.3.0 Error: cannot reach the mail "
 		    "system (is postern running?)");
-	if (fd != -1)
-		close(fd);
+	submit_close(fd, pid);
 	o.sender = NULL;	/* b's, freed by reset() */
 	o.rcpt = NULL;
 	o.nrcpt = 0;
@@ -332,7 +336,7 @@ command(struct bs *b, const char *line, size_t len)
 }
 
 int
-sendmail_bs(const struct conf *c)
+sendmail_bs(const struct conf *c, const char *cf)
 {
 	struct bs b;
 	char line[LINE_MAX_ + 2];
@@ -341,6 +345,7 @@ sendmail_bs(const struct conf *c)
 
 	memset(&b, 0, sizeof(b));
 	b.c = c;
+	b.cf = cf;
 	b.in = stdin;
 	b.out = stdout;
 	buf_init(&b.msg, c->smtpd.max_message_size > 0 ?

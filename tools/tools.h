@@ -6,6 +6,8 @@
 #ifndef POSTERN_TOOLS_H
 #define POSTERN_TOOLS_H
 
+#include <sys/types.h>
+
 #include <stdio.h>
 
 struct conf;
@@ -14,8 +16,16 @@ struct conf;
  * -t -i -oi -f -F -bp -bi -bs -q and returns an exit status (sysexits). */
 int	 sendmail_main(int argc, char **argv);
 /* sendmail -bs: an SMTP session on stdin/stdout, each message handed to
- * cleanup as a local submission (tools/sendmail_bs.c); exit status. */
-int	 sendmail_bs(const struct conf *);
+ * cleanup as a local submission (tools/sendmail_bs.c), or to postdrop
+ * when postern is down (cf: the config file it is told); exit status. */
+int	 sendmail_bs(const struct conf *, const char *cf);
+/* A connection to cleanup at path (QUEUE/public/cleanup), or, when
+ * postern is not running there, to a postdrop started for config cf,
+ * its pid into *pid (-1: none); -1 with errno. submit_close() closes
+ * it and waits for that postdrop. */
+int	 submit_connect(const char *path, const char *cf, pid_t *pid,
+	    int verbose);
+void	 submit_close(int fd, pid_t pid);
 /* `postern queue [--json] | show ID | flush | hold|release|delete|requeue ID...|ALL`
  * argv starts after the word "queue"; conf_file from -c/$POSTERN_CONF. */
 int	 queue_main(const char *conf_file, int argc, char **argv);

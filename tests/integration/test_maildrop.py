@@ -50,15 +50,35 @@ def postdrop_group():
         subprocess.run(["groupdel", "postdrop"], check=False)
 
 
+DEFAULT_TAG = b"postdrop-config:"
+
+
+def postdrop_copy(src, dst, conf):
+    """A copy of postdrop whose compiled-in config (the only one it reads
+    set-id for a caller other than root) is conf: written in place after
+    the tag, in the array sized for it (tools/postdrop.c)."""
+    with open(src, "rb") as f:
+        data = bytearray(f.read())
+    at = data.index(DEFAULT_TAG + b"/") + len(DEFAULT_TAG)
+    assert data.count(DEFAULT_TAG + b"/") == 1
+    end = data.index(b"\0", at)        # the compiled-in path's end
+    path = conf.encode() + b"\0"
+    # the array (PATH_MAX) is zeros past its path: room for ours
+    assert len(path) < 1024 and not any(data[end:at + len(path)])
+    data[at:at + len(path)] = path
+    with open(dst, "wb") as f:
+        f.write(data)
+
+
 def libexec(p, gid):
     """A libexec directory holding postdrop setgid postdrop, as make
-    install leaves it."""
+    install leaves it, its compiled-in config this instance's."""
     d = os.path.join(p.base, "libexec")
     if not os.path.isdir(d):
         os.makedirs(d)
         os.chmod(d, 0o755)
         dst = os.path.join(d, "postdrop")
-        shutil.copy(os.path.join(BUILD, "postdrop"), dst)
+        postdrop_copy(os.path.join(BUILD, "postdrop"), dst, p.conf)
         os.chown(dst, 0, gid)
         os.chmod(dst, 0o2755)
     return d
@@ -92,8 +112,13 @@ def sendmail(p, gid, args, body, user=None):
 
 
 def maildrop(p):
-    d = os.path.join(p.queue, "maildrop")
-    return sorted(n for n in os.listdir(d) if not n.startswith("t."))
+    return sorted(n for n in entries(p) if not n.startswith("t."))
+
+
+def entries(p):
+    """What maildrop/ holds but pickup's own bad/ (files it set aside)."""
+    return [n for n in os.listdir(os.path.join(p.queue, "maildrop"))
+            if n != "bad"]
 
 
 def down(make_postern, extra=""):
@@ -164,10 +189,12 @@ def test_forged_files_refused_and_logged(make_postern, users,
                                            "00000006"))
     p.start()
     p.wait_mbox(a, "the good one")
-    wait_for(lambda: not os.listdir(md), what="maildrop empty")
+    wait_for(lambda: not entries(p), what="maildrop empty")
     log = p.log()
     for why in ("recorded uid %d is not the owner's" % buid,
-                "not a maildrop file", "oversized", "truncated or malformed",
+                "not a maildrop file", "00000003: refused (owner uid %d, "
+                "2097171 octets): bad open request" % buid,
+                "truncated or malformed",
                 "data after the end", "cannot open"):
         assert why in log, why
     assert "postern-evil (owner uid %d): not a maildrop file; removed" \
@@ -198,10 +225,9 @@ def test_refusals_say_why_and_keep_nothing(make_postern, users,
     os.chown(bobs, pwd.getpwnam(b).pw_uid, -1)
     os.chown(mine, pwd.getpwnam(b).pw_uid, -1)
     r = sendmail(p, postdrop_group, ["-C", mine, a], b"x\n", user=b)
-    assert r.returncode == 75 and b"not a root-owned file" in r.stderr, \
-        r.stderr
-    assert maildrop(p) == [] and os.listdir(
-        os.path.join(p.queue, "maildrop")) == []
+    assert r.returncode == 75 and b"only root may name another config" \
+        in r.stderr, r.stderr
+    assert maildrop(p) == [] and entries(p) == []
 
 
 def as_user(p, user, args, name):

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "buf.h"
@@ -55,15 +56,56 @@ test_kinds(void **state)
 	    MD_OTHER);
 }
 
+/* name i of a sorted set, in hex as maildrop names are */
 static void
-test_size_max(void **state)
+nth(char *out, unsigned i)
 {
+	snprintf(out, MAILDROP_NAME_LEN + 1, "%016X%08X", i * 7u, i);
+}
+
+/* Passes of at most max names reach every name once, oldest first,
+ * whatever order the directory lists them in. */
+static void
+test_batch(void **state)
+{
+	enum { N = 2500, MAX = 1000 };
+	static unsigned seen[N];
+	struct maildrop_batch b;
+	char name[MAILDROP_NAME_LEN + 1], after[MAILDROP_NAME_LEN + 1] = "";
+	unsigned next = 0, passes = 0;
+
 	(void)state;
-	/* room for the content, its framing and the open frame */
-	assert_true(maildrop_size_max(10240) > 10240 + IPC_MAX_FRAME);
-	assert_true(maildrop_size_max(10240) < 10240 + 8 * IPC_MAX_FRAME);
-	/* no limit configured: still bounded */
-	assert_true(maildrop_size_max(0) <= 2048UL * 1024 * 1024);
+	do {
+		maildrop_batch_init(&b, MAX, after);
+		for (unsigned k = 0; k < N; k++) {
+			nth(name, (k * 1103u) % N);	/* a scrambled order */
+			maildrop_batch_add(&b, name);
+		}
+		maildrop_batch_add(&b, "garbage");	/* not a name */
+		maildrop_batch_done(&b);
+		assert_true(b.n <= MAX);
+		for (size_t i = 0; i < b.n; i++) {
+			nth(name, next);
+			assert_string_equal(b.names[i], name);
+			seen[next++]++;
+		}
+		snprintf(after, sizeof(after), "%s", b.more ?
+		    b.names[b.n - 1] : "");
+		maildrop_batch_free(&b);
+		passes++;
+	} while (after[0] != '\0' && passes < 10);
+	assert_int_equal(passes, 3);
+	assert_int_equal(next, N);
+	for (unsigned i = 0; i < N; i++)
+		assert_int_equal(seen[i], 1);
+	/* fewer than max: one pass, nothing more */
+	maildrop_batch_init(&b, MAX, "");
+	nth(name, 5);
+	maildrop_batch_add(&b, name);
+	maildrop_batch_done(&b);
+	assert_int_equal(b.n, 1);
+	assert_false(b.more);
+	maildrop_batch_free(&b);
 }
 
 /* Only what public/cleanup honours goes into the file, and the uid. */
@@ -112,8 +154,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_kinds),
-		cmocka_unit_test(test_size_max),
 		cmocka_unit_test(test_open),
+		cmocka_unit_test(test_batch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

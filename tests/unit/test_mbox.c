@@ -3,7 +3,8 @@
  * piece boundaries), final newline and blank line, the "From " line,
  * exact bytes of a delivery, truncation back to the old size on a write
  * failure (callback and RLIMIT_FSIZE), the unsafe-file refusals and
- * mailbox_size_limit (5.2.2, the mbox left as it was).
+ * mailbox_size_limit (5.2.2, the mbox left as it was), and a dotlock
+ * that never exists without its creator's pid (a kill in between).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -28,6 +30,26 @@
 
 static char	 dir[64];
 static char	 path[128];
+
+/*
+ * Linked with -Wl,--wrap=write (Makefile): with die_at_pid set, the
+ * write of this process's pid line ends it at once, as a kill -9 there
+ * would. Any other write goes through.
+ */
+ssize_t		 __real_write(int, const void *, size_t);
+ssize_t		 __wrap_write(int, const void *, size_t);
+static int	 die_at_pid;
+
+ssize_t
+__wrap_write(int fd, const void *p, size_t n)
+{
+	char	 line[32];
+	int	 k = snprintf(line, sizeof(line), "%ld\n", (long)getpid());
+
+	if (die_at_pid && n == (size_t)k && memcmp(p, line, n) == 0)
+		_exit(9);
+	return __real_write(fd, p, n);
+}
 
 /* Collects quoter output in memory. */
 struct sink {
@@ -423,6 +445,51 @@ test_deliver(void **state)
 	close(cfd);
 }
 
+/* Killed while writing the pid into its dotlock: no lock is left that
+ * names no one (it would hold the mailbox for MBOX_LOCK_STALE). */
+static void
+test_dotlock_never_without_pid(void **state)
+{
+	char		 cpath[400], lpath[200], err[256];
+	struct dirent	*de;
+	time_t		 t0;
+	DIR		*d;
+	pid_t		 pid;
+	int		 cfd, st;
+
+	(void)state;
+	snprintf(cpath, sizeof(cpath), "%s/content", dir);
+	cfd = open(cpath, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(cfd != -1);
+	assert_int_equal(write(cfd, "body\n", 5), 5);
+	snprintf(lpath, sizeof(lpath), "%s.lock", path);
+	unlink(lpath);
+	if ((pid = fork()) == 0) {
+		die_at_pid = 1;
+		(void)mbox_deliver(path, "s@x", "u@h", cfd, 0, 5, err,
+		    sizeof(err));
+		_exit(0);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 9);
+	assert_int_equal(access(lpath, F_OK), -1);	/* no empty lock */
+	/* its temp file (the pid never got there) is left: not a lock */
+	assert_non_null(d = opendir(dir));
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, "mbox.lock.", 10) == 0) {
+			snprintf(cpath, sizeof(cpath), "%s/%s", dir,
+			    de->d_name);
+			unlink(cpath);
+		}
+	closedir(d);
+	t0 = time(NULL);
+	assert_int_equal(mbox_deliver(path, "s@x", "u@h", cfd, 0, 5, err,
+	    sizeof(err)), MBOX_OK);
+	assert_true(time(NULL) - t0 < 3);
+	close(cfd);
+}
+
 int
 main(void)
 {
@@ -436,6 +503,7 @@ main(void)
 		cmocka_unit_test(test_truncate_fsize),
 		cmocka_unit_test(test_size_limit),
 		cmocka_unit_test(test_deliver),
+		cmocka_unit_test(test_dotlock_never_without_pid),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
