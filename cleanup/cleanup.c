@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +22,7 @@
 #include "addr.h"
 #include "buf.h"
 #include "clock.h"
+#include "extract.h"
 #include "log.h"
 #include "pickup.h"
 #include "proto.h"
@@ -195,103 +195,11 @@ add_rcpt(struct job *j, const char *a)
 	j->rcpt[j->nrcpt++] = q;
 }
 
-/*
- * Pull addresses out of a To/Cc/Bcc header value: commas outside quotes,
- * angle brackets and comments separate them; "<x>" wins over the phrase.
- */
+/* extract_header's callback: a recipient of sendmail -t. */
 static void
-extract_addrs(struct job *j, const char *v)
+extract_add(void *arg, const char *a)
 {
-	char tok[1024], ang[1024];
-	size_t tl = 0, al = 0;
-	int inq = 0, inang = 0, depth = 0, have_ang = 0;
-
-	for (const char *p = v; ; p++) {
-		char c = *p;
-		if (c == '\0' || (c == ',' && !inq && !inang && depth == 0)) {
-			tok[tl] = '\0';
-			ang[al] = '\0';
-			char *a = have_ang ? ang : tok;
-			while (isspace((unsigned char)*a))
-				a++;
-			size_t n = strlen(a);
-			while (n && isspace((unsigned char)a[n - 1]))
-				a[--n] = '\0';
-			struct addr pa;
-			const char *why;
-			if (n && addr_parse_path(a, n, 0, &pa, &why) == 0) {
-				char f[600];
-				if (addr_format(&pa, f, sizeof(f)) == 0)
-					add_rcpt(j, f);
-			}
-			tl = al = 0;
-			have_ang = inang = 0;
-			if (c == '\0')
-				break;
-			continue;
-		}
-		if (c == '"' && depth == 0)
-			inq = !inq;
-		else if (c == '(' && !inq)
-			depth++;
-		else if (c == ')' && !inq && depth > 0) {
-			depth--;
-			continue;
-		} else if (c == '<' && !inq && depth == 0) {
-			inang = 1;
-			have_ang = 1;
-			al = 0;
-			continue;
-		} else if (c == '>' && inang) {
-			inang = 0;
-			continue;
-		}
-		if (depth > 0)
-			continue;
-		if (inang) {
-			if (al < sizeof(ang) - 1)
-				ang[al++] = c;
-		} else if (tl < sizeof(tok) - 1)
-			tok[tl++] = c;
-	}
-}
-
-/* rewrite_extract's callback: what the old parser would take. */
-static void
-extract_one(void *arg, const char *a)
-{
-	struct addr pa;
-	const char *why;
-
-	if (addr_parse_path(a, strlen(a), 0, &pa, &why) == 0)
-		add_rcpt(arg, a);
-}
-
-/* sendmail -t: the recipients of one To/Cc/Bcc header, parsed as an
- * RFC 5322 address list (groups too), else the tolerant way. */
-static void
-extract_header(struct job *j, const char *h, size_t hl)
-{
-	const char *colon = strchr(h, ':') + 1;
-	size_t vl = hl - (size_t)(colon - h);
-	char *v;
-
-	if (rewrite_extract(colon, vl, extract_one, j) == 0)
-		return;
-	v = xstrndup(colon, vl);
-	for (char *c = v; *c; c++)
-		if (*c == '\n' || *c == '\t')
-			*c = ' ';
-	extract_addrs(j, v);
-	free(v);
-}
-
-static int
-hdr_is(const char *line, size_t len, const char *name)
-{
-	size_t n = strlen(name);
-
-	return len > n && strncasecmp(line, name, n) == 0 && line[n] == ':';
+	add_rcpt(arg, a);
 }
 
 /* The Received: header this job's message gets. */
@@ -402,7 +310,7 @@ copy_headers(struct job *j, struct buf *out)
 		}
 		if (j->o.extract && (hdr_is(h, hl, "To") ||
 		    hdr_is(h, hl, "Cc") || hdr_is(h, hl, "Bcc")))
-			extract_header(j, h, hl);
+			extract_header(h, hl, extract_add, j);
 		/* room kept for the rest and what missing_headers adds */
 		if (!hdr_is(h, hl, "Bcc") && !rewrite_header(h, hl,
 		    j->local || j->msa, (size_t)(end - p) + 4096, out))
@@ -438,19 +346,6 @@ header_done(struct job *j)
 	j->size += out.len;
 	buf_free(&out);
 	j->in_body = 1;
-}
-
-static int
-is_header_line(const char *l, size_t n)
-{
-	size_t i;
-
-	if (n && (l[0] == ' ' || l[0] == '\t'))
-		return 1;	/* continuation */
-	for (i = 0; i < n && l[i] != ':'; i++)
-		if (l[i] <= ' ' || l[i] > '~')
-			return 0;
-	return i > 0 && i < n;
 }
 
 /* One complete LF-terminated line of content. */
