@@ -46,6 +46,7 @@ struct job {
 	char		*sender;
 	char		*authwarn;	/* X-Authentication-Warning line */
 	char		**rcpt;
+	long		*rsrc;		/* per rcpt: index in o.rcpt, -1 none */
 	size_t		 nrcpt;
 	struct buf	 client;	/* ipc payload for the 'C' record */
 	size_t		 max_size, max_header;
@@ -78,6 +79,7 @@ job_free(struct job *j)
 	for (size_t i = 0; i < j->nrcpt; i++)
 		free(j->rcpt[i]);
 	free(j->rcpt);
+	free(j->rsrc);
 	buf_free(&j->client);
 	cleanup_open_free(&j->o);
 	buf_free(&j->hdr);
@@ -165,8 +167,10 @@ rcpt_virtual(struct job *j, char *a)
 	return NULL;
 }
 
+/* A recipient for the queue file; src: its index in the open request
+ * (for its DSN data), -1 for one sendmail -t found. */
 static void
-add_rcpt(struct job *j, const char *a)
+add_rcpt(struct job *j, const char *a, long src)
 {
 	char *q, *c;
 
@@ -192,6 +196,8 @@ add_rcpt(struct job *j, const char *a)
 		return;
 	}
 	j->rcpt = xreallocarray(j->rcpt, j->nrcpt + 1, sizeof(char *));
+	j->rsrc = xreallocarray(j->rsrc, j->nrcpt + 1, sizeof(long));
+	j->rsrc[j->nrcpt] = src;
 	j->rcpt[j->nrcpt++] = q;
 }
 
@@ -199,7 +205,7 @@ add_rcpt(struct job *j, const char *a)
 static void
 extract_add(void *arg, const char *a)
 {
-	add_rcpt(arg, a);
+	add_rcpt(arg, a, -1);
 }
 
 /* The Received: header this job's message gets. */
@@ -571,7 +577,7 @@ job_open(struct job *j, int public, uid_t uid)
 	}
 	client_record(j, public);
 	for (size_t i = 0; i < o->nrcpt; i++)
-		add_rcpt(j, o->rcpt[i]);
+		add_rcpt(j, o->rcpt[i], (long)i);
 	return 0;
 }
 
@@ -719,10 +725,14 @@ job_finish(int fd, struct job *j, int public)
 		    j->err_text);
 		return;
 	}
-	if (qfile_content_end(&j->w) == -1)
+	if (qfile_content_end(&j->w) == -1 ||
+	    qfile_add_dsn(&j->w, o->ret, o->envid) == -1)
 		goto write_error;
-	for (size_t i = 0; i < j->nrcpt; i++)
-		qfile_add_rcpt(&j->w, j->rcpt[i]);
+	for (size_t i = 0; i < j->nrcpt; i++) {
+		long k = j->rsrc[i];	/* DSN data as the client gave it */
+		qfile_add_rcpt_dsn(&j->w, j->rcpt[i], k >= 0 && o->notify ?
+		    o->notify[k] : 0, k >= 0 && o->orcpt ? o->orcpt[k] : NULL);
+	}
 	j->w_open = 0;
 	if (qfile_commit(&j->w, id) == -1)
 		goto write_error;

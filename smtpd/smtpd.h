@@ -81,6 +81,10 @@ struct session {
 	size_t		 nrcpt;
 	int		 discard;
 	char		 delayed_from[REPLY_MAX];
+	int		 dsn_ret;	/* DSN: MAIL RET=, ENVID= */
+	char		*dsn_envid;
+	int		*dsn_notify;	/* per rcpt: NOTIFY=, ORCPT= */
+	char		**dsn_orcpt;
 
 	/* DATA */
 	int		 prev_crlf, in_header;
