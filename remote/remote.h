@@ -60,6 +60,8 @@ struct job {
 	int		 eightbit;	/* content has bytes > 127 */
 	int		 utf8addr;	/* an address has bytes > 127 */
 	size_t		 nlines;	/* LFs in the content */
+	int		 peer_dsn;	/* this transaction's next hop offered
+					   DSN: it owns success notices */
 	/* the current try */
 	char		 host[256];
 	char		 ip[64];
