@@ -129,8 +129,11 @@ dsn_rcpt_status(const struct qrcpt *r, enum dstat kind, struct buf *out)
 	const char *said, *action;
 	char st[16];
 
-	status_of(r->error, failed ? "5.0.0" : kind == DS_SENT ? "2.0.0" :
-	    "4.0.0", st, sizeof(st));
+	if (kind == DS_SENT)
+		snprintf(st, sizeof(st), "2.0.0");
+	else
+		status_of(r->error, failed ? "5.0.0" : "4.0.0", st,
+		    sizeof(st));
 	action = failed ? "failed" : kind == DS_DEFER ? "delayed" :
 	    r->status == QR_RELAYED_NOTIFY ? "relayed" : "delivered";
 	buf_putc(out, '\n');

@@ -166,7 +166,7 @@ test_bad_magic_and_version(void **state)
 	int t = openat(dfd, "bad", O_RDWR | O_CREAT | O_TRUNC, 0600);
 
 	(void)state;
-	assert_int_equal(write(t, "PSTQ\x02\0\0\0", 8), 8);
+	assert_int_equal(write(t, "PSTQ\x03\0\0\0", 8), 8);
 	assert_int_equal(qfile_read(t, &q, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "version"));
 	qfile_free(&q);
