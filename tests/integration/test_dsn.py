@@ -292,3 +292,57 @@ def test_no_notice_to_the_null_sender(postern, users):
     postern.wait_mbox(bob, b"null body")
     wait_for(lambda: removed(postern, qid), what="message done")
     assert "delivery status notification" not in postern.log()
+
+
+def test_delay_notice_only_when_notify_allows(make_postern, users):
+    p = make_postern(extra="delay_warning = 1s\n")
+    alice = users["alice"]
+    ids = {}
+    for envid, opts in (("D-default", []), ("D-delay", ["NOTIFY=DELAY"]),
+                        ("D-failure", ["NOTIFY=FAILURE"])):
+        ids[envid] = send(p, "%s@localhost" % alice,
+                          [("later@remote.example", opts)],
+                          "Subject: %s\r\n\r\nwait\r\n" % envid,
+                          mail_opts=["ENVID=" + envid])
+    wait_for(lambda: len(p.queue_files("deferred")) == 3, what="deferred")
+    time.sleep(1.2)             # older than delay_warning = 1s
+    p.cli("queue", "flush")
+
+    def tried_twice():
+        log = p.log()
+        return all(log.count("%s: deferred" % q) >= 2 for q in ids.values())
+    wait_for(tried_twice, what="second tries")
+    box = p.wait_mbox(alice, b"Original-Envelope-Id: D-delay")
+    box = p.wait_mbox(alice, b"Original-Envelope-Id: D-default")
+    assert box.count(b"Delayed Mail (still being retried)") == 2
+    assert b"D-failure" not in box
+    assert b"Action: delayed" in box
+
+
+def _as_version_1(path):
+    """Make a queue file (written without DSN parameters, so holding
+    nothing version 2 added) exactly what the old writer wrote."""
+    with open(path, "r+b") as f:
+        head = f.read(8)
+        assert head[:5] == b"PSTQ\x02"
+        f.seek(4)
+        f.write(b"\x01")
+
+
+def test_version_1_queue_file_still_delivers(postern, peer_factory):
+    s = smtplib.SMTP("127.0.0.1", postern.port, timeout=20)
+    s.sendmail("a@client.test", ["old@remote.example"],
+               "Subject: pstdsn old\r\n\r\nwritten before the upgrade\r\n")
+    s.quit()
+    qid = wait_for(lambda: postern.queue_files("deferred"),
+                   what="deferred")[0]
+    postern.stop()
+    path = os.path.join(postern.queue, "deferred", qid)
+    _as_version_1(path)
+    peer = peer_factory(postern.smarthost_port)
+    postern.start()
+    postern.cli("queue", "flush")
+    wait_for(lambda: peer.messages, what="v1 file delivered")
+    assert b"written before the upgrade" in peer.messages[0][2]
+    wait_for(postern.queue_empty, what="queue empty")
+    assert "corrupt" not in postern.log().lower()
