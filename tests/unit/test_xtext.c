@@ -149,17 +149,32 @@ test_smtp_cmd(void **state)
 	assert_memory_equal(r, "555 5.5.4", 9);
 }
 
+/* o encoded, sent as a frame, decoded into d. */
+static void
+roundtrip(const struct cleanup_open *o, struct cleanup_open *d)
+{
+	struct ipc_msg m;
+	struct buf b;
+	char err[128];
+
+	buf_init(&b, IPC_MAX_FRAME + 4);
+	assert_int_equal(cleanup_open_encode(&b, o), 0);
+	ipc_msg_init(&m);
+	assert_int_equal(ipc_parse(&m, b.data + 4, b.len - 4), 0);
+	assert_int_equal(cleanup_open_decode(&m, d, err, sizeof(err)), 0);
+	ipc_msg_free(&m);
+	buf_free(&b);
+}
+
 /* The open request carries the DSN data to cleanup and back. */
 static void
 test_open_roundtrip(void **state)
 {
 	struct cleanup_open o, d;
-	struct ipc_msg m;
 	struct buf b;
 	char *rcpt[] = { "a@x", "b@x", "c@x" };
 	int notify[] = { DSN_NOTIFY_SUCCESS, 0, DSN_NOTIFY_NEVER };
 	char *orcpt[] = { NULL, "rfc822;B@y", NULL };
-	char err[128];
 
 	(void)state;
 	cleanup_open_init(&o);
@@ -170,11 +185,7 @@ test_open_roundtrip(void **state)
 	o.envid = "E 1";
 	o.notify = notify;
 	o.orcpt = orcpt;
-	buf_init(&b, IPC_MAX_FRAME + 4);
-	assert_int_equal(cleanup_open_encode(&b, &o), 0);
-	ipc_msg_init(&m);
-	assert_int_equal(ipc_parse(&m, b.data + 4, b.len - 4), 0);
-	assert_int_equal(cleanup_open_decode(&m, &d, err, sizeof(err)), 0);
+	roundtrip(&o, &d);
 	assert_int_equal(d.ret, DSN_RET_FULL);
 	assert_string_equal(d.envid, "E 1");
 	assert_int_equal(d.notify[0], DSN_NOTIFY_SUCCESS);
@@ -184,9 +195,9 @@ test_open_roundtrip(void **state)
 	assert_string_equal(d.orcpt[1], "rfc822;B@y");
 	assert_null(d.orcpt[2]);
 	cleanup_open_free(&d);
-	ipc_msg_free(&m);
 
 	/* a bad value never goes out */
+	buf_init(&b, IPC_MAX_FRAME + 4);
 	notify[1] = DSN_NOTIFY_NEVER | DSN_NOTIFY_DELAY;
 	assert_int_equal(cleanup_open_encode(&b, &o), -1);
 	notify[1] = 0;
@@ -201,15 +212,11 @@ test_open_roundtrip(void **state)
 	o.notify = NULL;
 	o.orcpt = NULL;
 	o.ret = 0;
-	assert_int_equal(cleanup_open_encode(&b, &o), 0);
-	ipc_msg_init(&m);
-	assert_int_equal(ipc_parse(&m, b.data + 4, b.len - 4), 0);
-	assert_int_equal(cleanup_open_decode(&m, &d, err, sizeof(err)), 0);
+	buf_free(&b);
+	roundtrip(&o, &d);
 	assert_null(d.notify);
 	assert_null(d.envid);
 	cleanup_open_free(&d);
-	ipc_msg_free(&m);
-	buf_free(&b);
 }
 
 int
