@@ -15,6 +15,7 @@ import time
 import pytest
 
 from conftest import IS_ROOT, wait_for
+from test_admin import entry
 
 SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
 
@@ -346,3 +347,24 @@ def test_version_1_queue_file_still_delivers(postern, peer_factory):
     assert b"written before the upgrade" in peer.messages[0][2]
     wait_for(postern.queue_empty, what="queue empty")
     assert "corrupt" not in postern.log().lower()
+
+
+def test_sendmail_dsn_flags(postern, users):
+    """sendmail -N, -R, -V reach the queue file: a success notice for the
+    local delivery, with the envelope ID; through postdrop when down."""
+    alice, bob = users["alice"], users["bob"]
+    r = entry(postern, "sendmail", "-f", "%s@localhost" % alice,
+              "-N", "success,failure", "-R", "hdrs", "-V", "pstdsn-sm-1",
+              bob, input="Subject: sm dsn\n\nsm body\n")
+    assert r.returncode == 0, r.stderr
+    postern.wait_mbox(bob, b"sm body")
+    box = postern.wait_mbox(alice, b"Original-Envelope-Id: pstdsn-sm-1")
+    assert b"Action: delivered" in box
+    postern.stop()
+    r = entry(postern, "sendmail", "-f", "%s@localhost" % alice,
+              "-N", "success", "-V", "pstdsn-sm-2", bob,
+              input="Subject: sm dsn 2\n\nspooled body\n")
+    assert r.returncode == 0, r.stderr
+    postern.start()
+    postern.wait_mbox(bob, b"spooled body")
+    postern.wait_mbox(alice, b"Original-Envelope-Id: pstdsn-sm-2")
