@@ -50,7 +50,7 @@
 /* Message flags in 'I'. */
 #define QF_WARNED	0x01	/* delay notice sent */
 #define QF_BOUNCE	0x02	/* this message is a DSN we generated */
-#define QF_SMTPUTF8	0x04	/* the message needs SMTPUTF8 (set by cleanup) */
+#define QF_SMTPUTF8	0x04	/* needs SMTPUTF8 (set by cleanup) */
 
 /* The queue's subdirectories, relative to queue_dir. */
 #define QDIR_INCOMING	"incoming"

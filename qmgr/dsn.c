@@ -102,7 +102,8 @@ dsn_head(const struct conf *c, const struct qfile *q, enum dstat kind,
 	    "Content-Type: text/plain; charset=us-ascii\n"
 	    "\n"
 	    "This is the mail system at host %s.\n\n",
-	    c->hostname, to, subject_of(kind), date, new_id, c->hostname, new_id, c->hostname, new_id,
+	    c->hostname, to, subject_of(kind), date, new_id, c->hostname,
+	    new_id, c->hostname, new_id,
 	    c->hostname, c->hostname);
 	if (kind == DS_BOUNCE)
 		buf_puts(out, "I'm sorry to have to inform you that your message "
