@@ -1,6 +1,7 @@
 /*
  * dsn: RFC 3464 delivery status notifications (bounces, delay and
- * success notices) written by qmgr straight into incoming/ as new queue files.
+ * success notices) written by qmgr straight into incoming/ as new queue
+ * files.
  */
 #ifndef POSTERN_DSN_H
 #define POSTERN_DSN_H
