@@ -112,7 +112,7 @@ mail_dsn(const struct job *j, struct buf *cmds)
  * that would not fit the 500 octets is left out.
  */
 static void
-rcpt_dsn(const struct job *j, const struct qrcpt *r, struct buf *cmds)
+rcpt_dsn(const struct qrcpt *r, struct buf *cmds)
 {
 	char x[DSN_ORCPT_MAX + 1], nt[40];
 	const char *o = r->orcpt, *semi;
@@ -171,7 +171,7 @@ envelope(struct job *j, struct conn *c, const struct smtp_ehlo *e)
 			    j->a->rcpt[next].addr) == -1)
 				break;
 			if (e->dsn)
-				rcpt_dsn(j, &j->q->rcpt[j->a->rcpt[next].idx],
+				rcpt_dsn(&j->q->rcpt[j->a->rcpt[next].idx],
 				    &cmds);
 			if (buf_puts(&cmds, "\r\n") == -1)
 				break;
