@@ -76,10 +76,15 @@ class Sink:
             return False
 
     def dumps(self):
+        """The transactions dumped so far, each once complete (the file
+        grows while the transaction goes on; the message ends it)."""
         out = []
         for f in sorted(glob.glob(os.path.join(self.dir, "m.*"))):
             with open(f, "rb") as fh:
-                out.append(fh.read())
+                d = fh.read()
+            if b"X-Mail-Args: " in d and d.endswith(b"\n\n") and \
+                    b"\nSubject: " in d:
+                out.append(d)
         return out
 
     def stop(self):
