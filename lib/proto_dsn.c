@@ -11,18 +11,6 @@
 #include "proto_int.h"
 #include "xtext.h"
 
-/* Printable ASCII, 1..max octets (these go into header fields). */
-static int
-dsn_text_ok(const char *v, size_t len, size_t max)
-{
-	if (len == 0 || len > max)
-		return 0;
-	for (size_t i = 0; i < len; i++)
-		if (v[i] < 32 || v[i] > 126)
-			return 0;
-	return 1;
-}
-
 /* NOTIFY flags as RCPT may give them: NEVER alone, or the others. */
 static int
 notify_ok(long long v)

@@ -244,10 +244,7 @@ rec_text(struct qread *r, off_t off, uint32_t len, size_t max, char **out)
 	if (pread_full(r->fd, *out, n, off + 5 + QF_DFIX) == -1)
 		return -1;
 	(*out)[n] = '\0';
-	for (size_t i = 0; i < n; i++)
-		if ((*out)[i] < 32 || (*out)[i] > 126)
-			return -1;
-	return 0;
+	return dsn_text_ok(*out, n, max) ? 0 : -1;
 }
 
 /* 'D': RET and ENVID of the message (v2). */

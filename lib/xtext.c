@@ -51,6 +51,17 @@ xtext_decode(const char *in, size_t len, char *out, size_t outlen)
 }
 
 int
+dsn_text_ok(const char *v, size_t len, size_t max)
+{
+	if (len == 0 || len > max)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (v[i] < 32 || v[i] > 126)
+			return 0;
+	return 1;
+}
+
+int
 xtext_encode(const char *s, char *out, size_t outlen)
 {
 	size_t o = 0;

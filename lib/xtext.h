@@ -32,6 +32,10 @@
  */
 int	 xtext_decode(const char *in, size_t len, char *out, size_t outlen);
 
+/* 1 if v[0..len) is 1 to max octets of printable ASCII (32-126): what a
+ * decoded ENVID or ORCPT may be (they go into header fields). */
+int	 dsn_text_ok(const char *v, size_t len, size_t max);
+
 /* Encode s as xtext into out (outlen bytes, NUL-terminated); -1 if it
  * does not fit. */
 int	 xtext_encode(const char *s, char *out, size_t outlen);

@@ -533,18 +533,6 @@ dsn_bad(int opt, const char *v, const char *what)
 	return EX_USAGE_;
 }
 
-static int
-envid_ok(const char *v)
-{
-	size_t n = strlen(v);
-
-	if (n == 0 || n > DSN_ENVID_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (v[i] < 32 || v[i] > 126)
-			return 0;
-	return 1;
-}
 
 /*
  * -q alone, or -qTIME (Sendmail's queue-run interval): flush once now;
@@ -682,8 +670,9 @@ arg_option(int opt, const char *v, struct sm_opts *o)
 		return o->ret ? 0 : dsn_bad('R', v, "give full or hdrs");
 	case 'V':	/* the envelope ID (RFC 3461 ENVID), as it is */
 		o->envid = v;
-		return envid_ok(v) ? 0 : dsn_bad('V', v, "an envelope ID is "
-		    "1 to 100 printable ASCII characters");
+		return dsn_text_ok(v, strlen(v), DSN_ENVID_MAX) ? 0 :
+		    dsn_bad('V', v, "an envelope ID is 1 to 100 printable "
+		    "ASCII characters");
 	}
 	return not_built(opt, v);
 }
