@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +22,7 @@
 #include "addr.h"
 #include "buf.h"
 #include "clock.h"
+#include "extract.h"
 #include "log.h"
 #include "pickup.h"
 #include "proto.h"
@@ -46,6 +46,7 @@ struct job {
 	char		*sender;
 	char		*authwarn;	/* X-Authentication-Warning line */
 	char		**rcpt;
+	long		*rsrc;		/* per rcpt: index in o.rcpt, -1 none */
 	size_t		 nrcpt;
 	struct buf	 client;	/* ipc payload for the 'C' record */
 	size_t		 max_size, max_header;
@@ -78,6 +79,7 @@ job_free(struct job *j)
 	for (size_t i = 0; i < j->nrcpt; i++)
 		free(j->rcpt[i]);
 	free(j->rcpt);
+	free(j->rsrc);
 	buf_free(&j->client);
 	cleanup_open_free(&j->o);
 	buf_free(&j->hdr);
@@ -165,8 +167,10 @@ rcpt_virtual(struct job *j, char *a)
 	return NULL;
 }
 
+/* A recipient for the queue file; src: its index in the open request
+ * (for its DSN data), -1 for one sendmail -t found. */
 static void
-add_rcpt(struct job *j, const char *a)
+add_rcpt(struct job *j, const char *a, long src)
 {
 	char *q, *c;
 
@@ -192,106 +196,16 @@ add_rcpt(struct job *j, const char *a)
 		return;
 	}
 	j->rcpt = xreallocarray(j->rcpt, j->nrcpt + 1, sizeof(char *));
+	j->rsrc = xreallocarray(j->rsrc, j->nrcpt + 1, sizeof(long));
+	j->rsrc[j->nrcpt] = src;
 	j->rcpt[j->nrcpt++] = q;
 }
 
-/*
- * Pull addresses out of a To/Cc/Bcc header value: commas outside quotes,
- * angle brackets and comments separate them; "<x>" wins over the phrase.
- */
+/* extract_header's callback: a recipient of sendmail -t. */
 static void
-extract_addrs(struct job *j, const char *v)
+extract_add(void *arg, const char *a)
 {
-	char tok[1024], ang[1024];
-	size_t tl = 0, al = 0;
-	int inq = 0, inang = 0, depth = 0, have_ang = 0;
-
-	for (const char *p = v; ; p++) {
-		char c = *p;
-		if (c == '\0' || (c == ',' && !inq && !inang && depth == 0)) {
-			tok[tl] = '\0';
-			ang[al] = '\0';
-			char *a = have_ang ? ang : tok;
-			while (isspace((unsigned char)*a))
-				a++;
-			size_t n = strlen(a);
-			while (n && isspace((unsigned char)a[n - 1]))
-				a[--n] = '\0';
-			struct addr pa;
-			const char *why;
-			if (n && addr_parse_path(a, n, 0, &pa, &why) == 0) {
-				char f[600];
-				if (addr_format(&pa, f, sizeof(f)) == 0)
-					add_rcpt(j, f);
-			}
-			tl = al = 0;
-			have_ang = inang = 0;
-			if (c == '\0')
-				break;
-			continue;
-		}
-		if (c == '"' && depth == 0)
-			inq = !inq;
-		else if (c == '(' && !inq)
-			depth++;
-		else if (c == ')' && !inq && depth > 0) {
-			depth--;
-			continue;
-		} else if (c == '<' && !inq && depth == 0) {
-			inang = 1;
-			have_ang = 1;
-			al = 0;
-			continue;
-		} else if (c == '>' && inang) {
-			inang = 0;
-			continue;
-		}
-		if (depth > 0)
-			continue;
-		if (inang) {
-			if (al < sizeof(ang) - 1)
-				ang[al++] = c;
-		} else if (tl < sizeof(tok) - 1)
-			tok[tl++] = c;
-	}
-}
-
-/* rewrite_extract's callback: what the old parser would take. */
-static void
-extract_one(void *arg, const char *a)
-{
-	struct addr pa;
-	const char *why;
-
-	if (addr_parse_path(a, strlen(a), 0, &pa, &why) == 0)
-		add_rcpt(arg, a);
-}
-
-/* sendmail -t: the recipients of one To/Cc/Bcc header, parsed as an
- * RFC 5322 address list (groups too), else the tolerant way. */
-static void
-extract_header(struct job *j, const char *h, size_t hl)
-{
-	const char *colon = strchr(h, ':') + 1;
-	size_t vl = hl - (size_t)(colon - h);
-	char *v;
-
-	if (rewrite_extract(colon, vl, extract_one, j) == 0)
-		return;
-	v = xstrndup(colon, vl);
-	for (char *c = v; *c; c++)
-		if (*c == '\n' || *c == '\t')
-			*c = ' ';
-	extract_addrs(j, v);
-	free(v);
-}
-
-static int
-hdr_is(const char *line, size_t len, const char *name)
-{
-	size_t n = strlen(name);
-
-	return len > n && strncasecmp(line, name, n) == 0 && line[n] == ':';
+	add_rcpt(arg, a, -1);
 }
 
 /* The Received: header this job's message gets. */
@@ -402,7 +316,7 @@ copy_headers(struct job *j, struct buf *out)
 		}
 		if (j->o.extract && (hdr_is(h, hl, "To") ||
 		    hdr_is(h, hl, "Cc") || hdr_is(h, hl, "Bcc")))
-			extract_header(j, h, hl);
+			extract_header(h, hl, extract_add, j);
 		/* room kept for the rest and what missing_headers adds */
 		if (!hdr_is(h, hl, "Bcc") && !rewrite_header(h, hl,
 		    j->local || j->msa, (size_t)(end - p) + 4096, out))
@@ -438,19 +352,6 @@ header_done(struct job *j)
 	j->size += out.len;
 	buf_free(&out);
 	j->in_body = 1;
-}
-
-static int
-is_header_line(const char *l, size_t n)
-{
-	size_t i;
-
-	if (n && (l[0] == ' ' || l[0] == '\t'))
-		return 1;	/* continuation */
-	for (i = 0; i < n && l[i] != ':'; i++)
-		if (l[i] <= ' ' || l[i] > '~')
-			return 0;
-	return i > 0 && i < n;
 }
 
 /* One complete LF-terminated line of content. */
@@ -676,7 +577,7 @@ job_open(struct job *j, int public, uid_t uid)
 	}
 	client_record(j, public);
 	for (size_t i = 0; i < o->nrcpt; i++)
-		add_rcpt(j, o->rcpt[i]);
+		add_rcpt(j, o->rcpt[i], (long)i);
 	return 0;
 }
 
@@ -824,10 +725,14 @@ job_finish(int fd, struct job *j, int public)
 		    j->err_text);
 		return;
 	}
-	if (qfile_content_end(&j->w) == -1)
+	if (qfile_content_end(&j->w) == -1 ||
+	    qfile_add_dsn(&j->w, o->ret, o->envid) == -1)
 		goto write_error;
-	for (size_t i = 0; i < j->nrcpt; i++)
-		qfile_add_rcpt(&j->w, j->rcpt[i]);
+	for (size_t i = 0; i < j->nrcpt; i++) {
+		long k = j->rsrc[i];	/* DSN data as the client gave it */
+		qfile_add_rcpt_dsn(&j->w, j->rcpt[i], k >= 0 && o->notify ?
+		    o->notify[k] : 0, k >= 0 && o->orcpt ? o->orcpt[k] : NULL);
+	}
 	j->w_open = 0;
 	if (qfile_commit(&j->w, id) == -1)
 		goto write_error;

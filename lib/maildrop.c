@@ -55,6 +55,10 @@ maildrop_open_encode(struct buf *b, const struct cleanup_open *in, uid_t uid)
 	o.nrcpt = in->nrcpt;
 	o.full_name = in->full_name;
 	o.extract = in->extract;
+	o.ret = in->ret;		/* DSN: sendmail -R, -V, -N */
+	o.envid = in->envid;
+	o.notify = in->notify;
+	o.orcpt = in->orcpt;
 	o.uid = (long long)uid;
 	return cleanup_open_encode(b, &o);
 }

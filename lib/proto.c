@@ -121,6 +121,7 @@ dstatus_set(struct dstatus *d, enum dstat st, int code, const char *fmt, ...)
 
 	d->stat = st;
 	d->code = code;
+	d->relayed = 0;
 	va_start(ap, fmt);
 	vsnprintf(d->text, sizeof(d->text), fmt, ap);
 	va_end(ap);
@@ -466,8 +467,11 @@ cleanup_open_encode(struct buf *b, const struct cleanup_open *o)
 	ipc_begin(b);
 	bad |= pr_put_req(b, REQ_OPEN);
 	bad |= put_str(b, ATTR_SENDER, o->sender, MAX_ADDR);
-	for (size_t i = 0; i < o->nrcpt && !bad; i++)
+	for (size_t i = 0; i < o->nrcpt && !bad; i++) {
 		bad |= put_str(b, ATTR_RCPT, o->rcpt[i], MAX_ADDR);
+		bad |= dsn_open_rcpt_encode(b, o, i);
+	}
+	bad |= dsn_open_msg_encode(b, o);
 	if (!bad)
 		bad |= put_fields(b, o, sess_fields, NSESS);
 	bad |= open_flags_encode(b, o);
@@ -539,7 +543,8 @@ cleanup_open_decode(const struct ipc_msg *m, struct cleanup_open *o,
 	    == -1 || open_rcpts_decode(m, o, err, errlen) == -1)
 		goto bad;
 	if (get_fields(m, o, sess_fields, NSESS, err, errlen) == -1 ||
-	    open_flags_decode(m, o, err, errlen) == -1)
+	    open_flags_decode(m, o, err, errlen) == -1 ||
+	    dsn_open_decode(m, o, err, errlen) == -1)
 		goto bad;
 	return 0;
 bad:
@@ -554,6 +559,7 @@ cleanup_open_free(struct cleanup_open *o)
 	for (size_t i = 0; i < o->nrcpt; i++)
 		free(o->rcpt[i]);
 	free(o->rcpt);
+	dsn_open_free(o);
 	free_fields(o, sess_fields, NSESS);
 	cleanup_open_init(o);
 }
@@ -732,6 +738,10 @@ deliver_status_encode(struct buf *b, const struct deliver_status *s)
 	bad |= put_str(b, ATTR_TEXT, s->st.text, MAX_TEXT);
 	if (s->conn_fail)
 		bad |= ipc_add_num(b, ATTR_CONN_FAIL, 1);
+	if (s->st.relayed < 0 || s->st.relayed > DSTATUS_PASSED)
+		return -1;
+	if (s->st.relayed)
+		bad |= ipc_add_num(b, ATTR_RELAYED, s->st.relayed);
 	return pr_finish(b, bad);
 }
 
@@ -758,6 +768,10 @@ deliver_status_decode(const struct ipc_msg *m, struct deliver_status *s,
 	s->st.code = (int)v;
 	if (pr_get_flag(m, ATTR_CONN_FAIL, 0, &s->conn_fail, err, errlen) == -1)
 		return -1;
+	if (pr_get_num(m, ATTR_RELAYED, 0, DSTATUS_PASSED, 0, 0, &v, err,
+	    errlen) == -1)
+		return -1;
+	s->st.relayed = (int)v;
 	return pr_get_fixed(m, ATTR_TEXT, s->st.text, sizeof(s->st.text), 0, 1,
 	    err, errlen);
 }

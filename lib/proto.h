@@ -62,6 +62,11 @@
 #define ATTR_REJECTED_RCPT	"rejected_rcpt"
 #define ATTR_REJECTED_CONN	"rejected_conn"
 #define ATTR_STARTED		"started"
+#define ATTR_RET		"ret"		/* DSN (RFC 3461) */
+#define ATTR_ENVID		"envid"
+#define ATTR_NOTIFY		"notify"	/* after its rcpt */
+#define ATTR_ORCPT		"orcpt"		/* after its rcpt */
+#define ATTR_RELAYED		"relayed"
 
 /* ---- request types (the value of "req") ---- */
 enum proto_req {
@@ -96,7 +101,13 @@ struct dstatus {
 	enum dstat	 stat;
 	int		 code;			/* SMTP-like reply code, 0 if none */
 	char		 text[DSTATUS_TEXT];	/* "X.Y.Z text", NUL-terminated */
+	/* DS_SENT: 0 delivered to the final mailbox, DSTATUS_RELAYED to a
+	 * next hop without DSN, DSTATUS_PASSED to one that speaks DSN (it
+	 * owns the success notice). dstatus_set makes it 0. */
+	int		 relayed;
 };
+#define DSTATUS_RELAYED	1
+#define DSTATUS_PASSED	2
 
 /* "sent", "deferred", "bounced" (log words, Postfix's status=). */
 const char	*dstat_word(enum dstat);
@@ -134,6 +145,13 @@ struct cleanup_open {
 	size_t		 max_size;	/* 0 = server default */
 	size_t		 max_header_size;
 	long long	 uid;		/* local submitter (pickup); -1 none */
+	/* DSN (RFC 3461; lib/xtext.h), all optional: ret DSN_RET_*, envid
+	 * decoded; per recipient (arrays of nrcpt, or NULL) the NOTIFY
+	 * flags and ORCPT "addr-type;decoded" (NULL entries: none). */
+	int		 ret;
+	char		*envid;
+	int		*notify;
+	char	       **orcpt;
 };
 void	 cleanup_open_init(struct cleanup_open *);
 int	 cleanup_open_encode(struct buf *, const struct cleanup_open *);

@@ -28,4 +28,15 @@ int	 pr_put_req(struct buf *, enum proto_req);
 /* End the frame: -1 if bad or it does not close. */
 int	 pr_finish(struct buf *, int bad);
 
+/* proto_dsn.c: the DSN attributes of an open request: the message's
+ * (ret, envid), and recipient i's (notify, orcpt: right after its rcpt).
+ * The decoder reads them after the rcpt list; it fills o->notify and
+ * o->orcpt (allocated) only when some recipient has them. */
+int	 dsn_open_msg_encode(struct buf *, const struct cleanup_open *);
+int	 dsn_open_rcpt_encode(struct buf *, const struct cleanup_open *,
+	    size_t i);
+int	 dsn_open_decode(const struct ipc_msg *, struct cleanup_open *,
+	    char *err, size_t errlen);
+void	 dsn_open_free(struct cleanup_open *);
+
 #endif

@@ -1,5 +1,5 @@
 /*
- * qfile: queue-file format v1 (see qfile.h and docs/queue-format.md).
+ * qfile: queue-file format v2, v1 read (qfile.h, docs/queue-format.md).
  * The reader trusts nothing in the file: every length is checked against
  * the file size and a per-record limit; a file that fails goes to corrupt/.
  */
@@ -14,9 +14,11 @@
 
 #include "ipc.h"
 #include "qfile.h"
+#include "xtext.h"
 
 #define QF_MAGIC	"PSTQ"
-#define QF_VERSION	1
+#define QF_VERSION	2	/* written; 1 is read too */
+#define QF_DFIX		4	/* RET/NOTIFY u8, u8[3] 0: 'D' and 'N' */
 #define QF_INFO_LEN	32
 #define QF_RFIX		(4 + 4 + QF_ERR_LEN)	/* status..error in an 'R' */
 #define QF_MAX_CLIENT	(64 * 1024)
@@ -119,7 +121,8 @@ struct qread {
 	struct qfile	*q;
 	char		*err;
 	size_t		 errlen;
-	int		 seen_s, seen_m, seen_e;
+	int		 seen_s, seen_m, seen_e, seen_d;
+	int		 last_r;	/* the record before was an 'R' */
 	size_t		 rcap;
 };
 
@@ -135,8 +138,9 @@ read_head(struct qread *r, off_t size)
 		return bad(r->err, r->errlen, "short file", 0);
 	if (memcmp(hdr, QF_MAGIC, 4) != 0)
 		return bad(r->err, r->errlen, "bad magic", 0);
-	if (hdr[4] != QF_VERSION)
+	if (hdr[4] != 1 && hdr[4] != QF_VERSION)
 		return bad(r->err, r->errlen, "unknown version", 4);
+	q->version = hdr[4];
 	if (size - off < 5 + QF_INFO_LEN ||
 	    pread_full(r->fd, rh, 5, off) == -1 || rh[0] != 'I' ||
 	    get32(rh + 1) != QF_INFO_LEN ||
@@ -217,8 +221,64 @@ rec_rcpt(struct qread *rd, off_t off, uint32_t len)
 	r->off = off + 5;
 	if (strlen(r->addr) != alen || get32(rfix + 4) > 999 ||
 	    (r->status != QR_PENDING && r->status != QR_SENT &&
-	    r->status != QR_FAILED && r->status != QR_DONE_FAILED))
+	    r->status != QR_FAILED && r->status != QR_DONE_FAILED &&
+	    (q->version < 2 || (r->status != QR_SENT_NOTIFY &&
+	    r->status != QR_RELAYED_NOTIFY))))
 		return bad(rd->err, rd->errlen, "bad recipient data", off);
+	return 0;
+}
+
+/* The printable text of a 'D' or 'N' record (after its fixed part):
+ * NULL when empty; -1 when it is not printable ASCII or too long. */
+static int
+rec_text(struct qread *r, off_t off, uint32_t len, size_t max, char **out)
+{
+	size_t n = len - QF_DFIX;
+
+	*out = NULL;
+	if (n > max)
+		return -1;
+	if (n == 0)
+		return 0;
+	*out = xmalloc(n + 1);
+	if (pread_full(r->fd, *out, n, off + 5 + QF_DFIX) == -1)
+		return -1;
+	(*out)[n] = '\0';
+	return dsn_text_ok(*out, n, max) ? 0 : -1;
+}
+
+/* 'D': RET and ENVID of the message (v2). */
+static int
+rec_dsn(struct qread *r, off_t off, uint32_t len)
+{
+	unsigned char fix[QF_DFIX];
+
+	if (r->q->version < 2 || !r->seen_m || r->seen_d ||
+	    r->q->nrcpt > 0 || len < QF_DFIX ||
+	    pread_full(r->fd, fix, QF_DFIX, off + 5) == -1 ||
+	    fix[0] > DSN_RET_HDRS ||
+	    rec_text(r, off, len, DSN_ENVID_MAX, &r->q->envid) == -1)
+		return bad(r->err, r->errlen, "bad DSN record", off);
+	r->q->ret = fix[0];
+	r->seen_d = 1;
+	return 0;
+}
+
+/* 'N': NOTIFY and ORCPT of the recipient just read (v2). */
+static int
+rec_rcpt_dsn(struct qread *r, off_t off, uint32_t len)
+{
+	unsigned char fix[QF_DFIX];
+	struct qrcpt *rc;
+
+	if (r->q->version < 2 || !r->last_r || len < QF_DFIX ||
+	    pread_full(r->fd, fix, QF_DFIX, off + 5) == -1 ||
+	    (fix[0] & ~DSN_NOTIFY_ALL) != 0)
+		return bad(r->err, r->errlen, "bad recipient DSN record", off);
+	rc = &r->q->rcpt[r->q->nrcpt - 1];
+	rc->notify = fix[0];
+	if (rec_text(r, off, len, DSN_ORCPT_MAX, &rc->orcpt) == -1)
+		return bad(r->err, r->errlen, "bad recipient DSN record", off);
 	return 0;
 }
 
@@ -240,6 +300,10 @@ read_record(struct qread *r, int t, off_t off, uint32_t len)
 		return 0;
 	case 'R':
 		return rec_rcpt(r, off, len);
+	case 'D':
+		return rec_dsn(r, off, len);
+	case 'N':
+		return rec_rcpt_dsn(r, off, len);
 	case 'E':
 		if (len != 0 || r->q->nrcpt == 0)
 			return bad(r->err, r->errlen, "bad end record", off);
@@ -275,6 +339,7 @@ qfile_read(int fd, struct qfile *q, char *err, size_t errlen)
 			return bad(err, errlen, "record overruns file", off);
 		if (read_record(&r, rh[0], off, get32(rh + 1)) == -1)
 			return -1;
+		r.last_r = rh[0] == 'R';
 	}
 	if (!r.seen_e)
 		return bad(err, errlen, "incomplete file (no end record)", off);
@@ -284,10 +349,13 @@ qfile_read(int fd, struct qfile *q, char *err, size_t errlen)
 void
 qfile_free(struct qfile *q)
 {
-	for (size_t i = 0; i < q->nrcpt; i++)
+	for (size_t i = 0; i < q->nrcpt; i++) {
 		free(q->rcpt[i].addr);
+		free(q->rcpt[i].orcpt);
+	}
 	free(q->rcpt);
 	free(q->sender);
+	free(q->envid);
 	buf_free(&q->client);
 	memset(q, 0, sizeof(*q));
 }
@@ -471,6 +539,55 @@ qfile_add_rcpt(struct qwriter *w, const char *addr)
 	memcpy(rec + QF_RFIX, addr, alen);
 	w->nrcpt++;
 	return w_record(w, 'R', rec, QF_RFIX + alen);
+}
+
+/* A 'D' or 'N' record: one byte, three zeros, then text (may be NULL). */
+static int
+w_dsn_record(struct qwriter *w, char type, int v, const char *text,
+    size_t max)
+{
+	unsigned char rec[QF_DFIX + DSN_ORCPT_MAX];
+	size_t n = text ? strlen(text) : 0;
+
+	if (n > max) {
+		w->failed = 1;
+		errno = EINVAL;
+		return -1;
+	}
+	memset(rec, 0, QF_DFIX);
+	rec[0] = (unsigned char)v;
+	if (n)
+		memcpy(rec + QF_DFIX, text, n);
+	return w_record(w, type, rec, QF_DFIX + n);
+}
+
+int
+qfile_add_dsn(struct qwriter *w, int ret, const char *envid)
+{
+	if (ret == 0 && (envid == NULL || *envid == '\0'))
+		return 0;
+	if (ret < 0 || ret > DSN_RET_HDRS || w->nrcpt > 0) {
+		w->failed = 1;
+		errno = EINVAL;
+		return -1;
+	}
+	return w_dsn_record(w, 'D', ret, envid, DSN_ENVID_MAX);
+}
+
+int
+qfile_add_rcpt_dsn(struct qwriter *w, const char *addr, int notify,
+    const char *orcpt)
+{
+	if (qfile_add_rcpt(w, addr) == -1)
+		return -1;
+	if (notify == 0 && (orcpt == NULL || *orcpt == '\0'))
+		return 0;
+	if ((notify & ~DSN_NOTIFY_ALL) != 0) {
+		w->failed = 1;
+		errno = EINVAL;
+		return -1;
+	}
+	return w_dsn_record(w, 'N', notify, orcpt, DSN_ORCPT_MAX);
 }
 
 int

@@ -1,10 +1,11 @@
 /*
- * qfile: the queue-file format (version 1) and its reader and writer.
+ * qfile: the queue-file format (version 2; version 1 files are read too)
+ * and its reader and writer.
  * Written only by cleanup (new mail) and qmgr (bounces, status); read by
  * everyone that needs a message. The layout is documented in
  * docs/queue-format.md; a file that fails qfile_read() goes to corrupt/.
  *
- *   "PSTQ" u8 version(1) u8[3] zero
+ *   "PSTQ" u8 version(2; 1 is read) u8[3] zero
  *   records: u8 type, u32 BE length, data
  *     'I' (32 bytes, fixed; rewritten in place)
  *         u64 arrival_us, i64 next_try (unix s), u32 attempts, u32 flags, u64 0
@@ -15,6 +16,12 @@
  *     'R' recipient: u8 status, u8[3] zero, u32 BE code,
  *         char error[QF_ERR_LEN] NUL-padded, then the address bytes
  *         (status..error is fixed-size and rewritten in place)
+ *     'D' (v2, optional, after 'M', at most one) message DSN data:
+ *         u8 RET (0 none, 1 FULL, 2 HDRS), u8[3] zero, then ENVID
+ *         (decoded xtext, printable ASCII, <= 100 bytes)
+ *     'N' (v2, optional, right after its 'R') recipient DSN data:
+ *         u8 NOTIFY flags (0 not given), u8[3] zero, then ORCPT as
+ *         "addr-type;decoded" (printable ASCII, <= 500 bytes) or nothing
  *     'E' end marker, length 0: its presence proves the file is complete
  */
 #ifndef POSTERN_QFILE_H
@@ -34,6 +41,11 @@
 #define QR_SENT		'S'	/* delivered */
 #define QR_FAILED	'F'	/* permanent failure, bounce not yet sent */
 #define QR_DONE_FAILED	'X'	/* permanent failure, bounce sent */
+/* Delivered, and a success DSN (NOTIFY=SUCCESS) is still to be sent:
+ * "delivered" (the final mailbox) or "relayed" (to a next hop without
+ * DSN); the status becomes QR_SENT once the notice is queued. v2. */
+#define QR_SENT_NOTIFY	'N'
+#define QR_RELAYED_NOTIFY 'L'
 
 /* Message flags in 'I'. */
 #define QF_WARNED	0x01	/* delay notice sent */
@@ -57,6 +69,8 @@ struct qrcpt {
 	int	 code;			/* last SMTP-like code, 0 if none */
 	char	 error[QF_ERR_LEN];	/* last error text, NUL-terminated */
 	off_t	 off;			/* file offset of the status byte */
+	int	 notify;		/* DSN_NOTIFY_* flags, 0 not given */
+	char	*orcpt;			/* "rfc822;addr" (decoded), or NULL */
 };
 
 struct qfile {
@@ -65,6 +79,9 @@ struct qfile {
 	int64_t		 next_try;
 	uint32_t	 attempts;
 	uint32_t	 flags;
+	int		 version;	/* of the file: 1 or 2 */
+	int		 ret;		/* DSN_RET_*, 0 not given */
+	char		*envid;		/* ENVID (decoded), or NULL */
 	off_t		 info_off;	/* offset of the 'I' data */
 	char		*sender;
 	struct buf	 client;	/* raw ipc payload: client_info_decode() */
@@ -115,6 +132,12 @@ int	 qfile_create(struct qwriter *, int incoming_dirfd, uint64_t arrival_us,
 int	 qfile_content_write(struct qwriter *, const void *, size_t);
 int	 qfile_content_end(struct qwriter *);
 int	 qfile_add_rcpt(struct qwriter *, const char *addr);
+/* After content_end, before any recipient: RET and ENVID (NULL: none);
+ * writes nothing when both are absent. */
+int	 qfile_add_dsn(struct qwriter *, int ret, const char *envid);
+/* A recipient with its NOTIFY flags and ORCPT (NULL: none). */
+int	 qfile_add_rcpt_dsn(struct qwriter *, const char *addr, int notify,
+	    const char *orcpt);
 int	 qfile_commit(struct qwriter *, char id[QID_LEN + 1]);
 void	 qfile_abort(struct qwriter *);
 

@@ -23,6 +23,10 @@
 #define R_DUP		"501 5.5.4 Duplicate parameter"
 #define R_SIZE		"501 5.5.4 Syntax: SIZE=number"
 #define R_BODY		"501 5.5.4 Syntax: BODY=7BIT|8BITMIME"
+#define R_RET		"501 5.5.4 Syntax: RET=FULL|HDRS"
+#define R_ENVID		"501 5.5.4 Syntax: ENVID=xtext (100 octets at most)"
+#define R_NOTIFY	"501 5.5.4 Syntax: NOTIFY=NEVER|SUCCESS,FAILURE,DELAY"
+#define R_ORCPT		"501 5.5.4 Syntax: ORCPT=addr-type;xtext"
 #define R_UNSUPP	"555 5.5.4 Unsupported option"
 #define R_ADDR		"553 5.1.3 Bad address syntax"
 #define R_UTF8_FROM	"553 5.1.7 Malformed UTF-8 in sender address"
@@ -146,6 +150,31 @@ param_split(const char *p, size_t n, size_t *i, char *key, char *val)
 	return (int)vlen;
 }
 
+/* RET, ENVID, NOTIFY, ORCPT (RFC 3461 4): NULL, or the reply. */
+static const char *
+param_dsn(struct smtp_cmd *cmd, const char *key, const char *val)
+{
+	if (strcmp(key, "RET") == 0) {
+		if (strcasecmp(val, "FULL") == 0)
+			cmd->ret = DSN_RET_FULL;
+		else if (strcasecmp(val, "HDRS") == 0)
+			cmd->ret = DSN_RET_HDRS;
+		else
+			return R_RET;
+	} else if (strcmp(key, "ENVID") == 0) {
+		if (xtext_decode(val, strlen(val), cmd->envid,
+		    sizeof(cmd->envid)) < 1)
+			return R_ENVID;
+	} else if (strcmp(key, "NOTIFY") == 0) {
+		if ((cmd->notify = dsn_notify_parse(val)) == -1)
+			return R_NOTIFY;
+	} else if (strcmp(key, "ORCPT") == 0) {
+		if (dsn_orcpt_parse(val, cmd->orcpt, sizeof(cmd->orcpt)) == -1)
+			return R_ORCPT;
+	}
+	return NULL;
+}
+
 /* Is KEY=val allowed here, and what does it set? NULL or the reply. */
 static const char *
 param_apply(struct smtp_cmd *cmd, int mail, char *key, char *val,
@@ -174,7 +203,7 @@ param_apply(struct smtp_cmd *cmd, int mail, char *key, char *val,
 		cmd->smtputf8 = 1;
 	} else if (vlen == 0)
 		return R_PARAM;
-	return NULL;
+	return param_dsn(cmd, key, val);
 }
 
 /* Parse " KEY[=VALUE] ..." into cmd->param; mail selects the allowed set. */

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include "addr.h"
+#include "xtext.h"
 
 enum smtp_verb {
 	SMTP_UNKNOWN, SMTP_HELO, SMTP_EHLO, SMTP_MAIL, SMTP_RCPT, SMTP_DATA,
@@ -22,11 +23,17 @@ struct smtp_cmd {
 	char		arg[1001];	/* the rest of the line after the verb, trimmed */
 	struct addr	path;		/* MAIL/RCPT: the parsed path */
 	/* MAIL/RCPT ESMTP parameters, keyword upper-cased */
-	struct { char key[32]; char val[256]; } param[SMTP_MAX_PARAMS];
+	struct { char key[32]; char val[DSN_ORCPT_MAX + 1]; }
+			param[SMTP_MAX_PARAMS];
 	size_t		nparam;
 	unsigned long long size;	/* MAIL SIZE=, 0 if absent */
 	int		body_8bit;	/* MAIL BODY=8BITMIME */
 	int		smtputf8;	/* MAIL SMTPUTF8 */
+	/* DSN (RFC 3461), checked and decoded; 0 / "" when absent */
+	int		ret;		/* MAIL RET=: DSN_RET_* */
+	char		envid[DSN_ENVID_MAX + 1];	/* MAIL ENVID= */
+	int		notify;		/* RCPT NOTIFY=: DSN_NOTIFY_* */
+	char		orcpt[DSN_ORCPT_MAX + 1];	/* "type;decoded" */
 };
 
 /*

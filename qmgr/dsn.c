@@ -1,6 +1,7 @@
 /*
- * dsn: bounce and delay-notice messages (RFC 3464 multipart/report),
- * from MAILER-DAEMON, never to the null sender.
+ * dsn: bounce, delay and success notices (RFC 3464 multipart/report),
+ * from MAILER-DAEMON, never to the null sender. Honours what the sender
+ * asked for (RFC 3461: NOTIFY, RET, ENVID, ORCPT).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "dsn.h"
 #include "log.h"
 #include "stats.h"
+#include "xtext.h"
 
 #define DSN_MAX_RETURN	(1024 * 1024)	/* return whole messages up to this */
 
@@ -48,12 +50,31 @@ duration(uint64_t s, char *out, size_t len)
 }
 
 /* Does this notice report on r? A bounce: the recipients that failed
- * (QR_FAILED, not yet reported); a delay notice: those still pending. */
+ * (QR_FAILED, not yet reported); a delay notice: those still pending; a
+ * success notice: those delivered with one due. Each only when the
+ * recipient's NOTIFY asks for it (none given: failures and delays). */
 static int
 reported(const struct qrcpt *r, enum dstat kind)
 {
-	return kind == DS_BOUNCE ? r->status == QR_FAILED :
-	    r->status == QR_PENDING;
+	switch (kind) {
+	case DS_BOUNCE:
+		return r->status == QR_FAILED && (r->notify == 0 ||
+		    (r->notify & DSN_NOTIFY_FAILURE));
+	case DS_DEFER:
+		return r->status == QR_PENDING && (r->notify == 0 ||
+		    (r->notify & DSN_NOTIFY_DELAY));
+	default:
+		return r->status == QR_SENT_NOTIFY ||
+		    r->status == QR_RELAYED_NOTIFY;
+	}
+}
+
+static const char *
+subject_of(enum dstat kind)
+{
+	return kind == DS_BOUNCE ? "Undelivered Mail Returned to Sender" :
+	    kind == DS_DEFER ? "Delayed Mail (still being retried)" :
+	    "Successful Mail Delivery Report";
 }
 
 /* The message headers and the human-readable part's opening. */
@@ -62,8 +83,6 @@ dsn_head(const struct conf *c, const struct qfile *q, enum dstat kind,
     const char *new_id, const char *to, struct buf *out)
 {
 	char date[64];
-	int failed = kind == DS_BOUNCE;
-
 	date_rfc5322(date, sizeof(date), time(NULL));
 	buf_printf(out,
 	    "From: MAILER-DAEMON@%s (Mail Delivery System)\n"
@@ -83,15 +102,17 @@ dsn_head(const struct conf *c, const struct qfile *q, enum dstat kind,
 	    "Content-Type: text/plain; charset=us-ascii\n"
 	    "\n"
 	    "This is the mail system at host %s.\n\n",
-	    c->hostname, to,
-	    failed ? "Undelivered Mail Returned to Sender" :
-	    "Delayed Mail (still being retried)",
-	    date, new_id, c->hostname, new_id, c->hostname, new_id,
+	    c->hostname, to, subject_of(kind), date, new_id, c->hostname,
+	    new_id, c->hostname, new_id,
 	    c->hostname, c->hostname);
-	if (failed)
+	if (kind == DS_BOUNCE)
 		buf_puts(out, "I'm sorry to have to inform you that your message "
 		    "could not\nbe delivered to one or more recipients. "
 		    "It's attached below.\n\n");
+	else if (kind == DS_SENT)
+		buf_puts(out, "Your message was delivered to the recipients "
+		    "listed below, as you\nasked (NOTIFY=SUCCESS). Its "
+		    "headers are attached below.\n\n");
 	else {
 		char dw[32], ql[32];
 		duration(c->delay_warning, dw, sizeof(dw));
@@ -106,13 +127,23 @@ static void
 dsn_rcpt_status(const struct qrcpt *r, enum dstat kind, struct buf *out)
 {
 	int failed = kind == DS_BOUNCE;
-	const char *said;
+	const char *said, *action;
 	char st[16];
 
-	status_of(r->error, failed ? "5.0.0" : "4.0.0", st, sizeof(st));
-	buf_printf(out, "\nFinal-Recipient: rfc822; %s\n"
-	    "Action: %s\nStatus: %s\n", r->addr,
-	    failed ? "failed" : "delayed", st);
+	if (kind == DS_SENT)
+		snprintf(st, sizeof(st), "2.0.0");
+	else
+		status_of(r->error, failed ? "5.0.0" : "4.0.0", st,
+		    sizeof(st));
+	action = failed ? "failed" : kind == DS_DEFER ? "delayed" :
+	    r->status == QR_RELAYED_NOTIFY ? "relayed" : "delivered";
+	buf_putc(out, '\n');
+	if (r->orcpt)	/* RFC 3464 2.3.1: as ORCPT gave it, decoded */
+		buf_printf(out, "Original-Recipient: %s\n", r->orcpt);
+	buf_printf(out, "Final-Recipient: rfc822; %s\n"
+	    "Action: %s\nStatus: %s\n", r->addr, action, st);
+	if (kind == DS_SENT)
+		return;
 	if ((said = strstr(r->error, " said: ")) != NULL) {
 		/* The peer's own reply, without our "(in reply to ...)". */
 		said += 7;
@@ -158,7 +189,9 @@ dsn_format(const struct conf *c, const struct qfile *q, int cfd,
 {
 	char arr[64];
 	const char *bnd = new_id;
-	int whole = kind == DS_BOUNCE && q->content_len <= DSN_MAX_RETURN;
+	/* The whole message only in a bounce, and not when RET=HDRS. */
+	int whole = kind == DS_BOUNCE && q->ret != DSN_RET_HDRS &&
+	    q->content_len <= DSN_MAX_RETURN;
 	size_t n = 0;
 
 	dsn_head(c, q, kind, new_id, to, out);
@@ -166,19 +199,27 @@ dsn_format(const struct conf *c, const struct qfile *q, int cfd,
 		const struct qrcpt *r = &q->rcpt[i];
 		if (!reported(r, kind))
 			continue;
-		buf_printf(out, "<%s>: %s\n", r->addr,
-		    r->error[0] ? r->error : "no reason given");
+		if (kind == DS_SENT)
+			buf_printf(out, "<%s>: %s\n", r->addr,
+			    r->status == QR_RELAYED_NOTIFY ? "relayed to a "
+			    "next hop that does not report delivery" :
+			    "delivered to the mailbox");
+		else
+			buf_printf(out, "<%s>: %s\n", r->addr,
+			    r->error[0] ? r->error : "no reason given");
 		n++;
 	}
 	date_rfc5322(arr, sizeof(arr), (time_t)(q->arrival_us / 1000000));
 	buf_printf(out, "\n--%s/%s\n"
 	    "Content-Description: Delivery report\n"
 	    "Content-Type: message/delivery-status\n"
-	    "\n"
-	    "Reporting-MTA: dns; %s\n"
+	    "\n", bnd, c->hostname);
+	if (q->envid)	/* RFC 3464 2.2.1, decoded (lib/xtext.h) */
+		buf_printf(out, "Original-Envelope-Id: %s\n", q->envid);
+	buf_printf(out, "Reporting-MTA: dns; %s\n"
 	    "X-Postern-Queue-ID: %s\n"
 	    "Arrival-Date: %s\n",
-	    bnd, c->hostname, c->hostname, q->id[0] ? q->id : "unknown", arr);
+	    c->hostname, q->id[0] ? q->id : "unknown", arr);
 	for (size_t i = 0; i < q->nrcpt; i++)
 		if (reported(&q->rcpt[i], kind))
 			dsn_rcpt_status(&q->rcpt[i], kind, out);
@@ -203,6 +244,8 @@ dsn_send(const struct conf *c, int dirfd, const struct qfile *q, int cfd,
 
 	if (*q->sender) {
 		snprintf(to, sizeof(to), "%s", q->sender);
+	} else if (kind != DS_BOUNCE) {
+		return 0;	/* RFC 3461 6.1: never to the null sender */
 	} else {
 		if (q->flags & QF_BOUNCE) {
 			/* Already a notice to postmaster that bounced: drop. */
@@ -231,6 +274,7 @@ dsn_send(const struct conf *c, int dirfd, const struct qfile *q, int cfd,
 	if (kind == DS_BOUNCE)
 		stats_count(PSTAT_BOUNCES, 1);
 	log_info("%s: sender %s notification: %s", q->id,
-	    kind == DS_BOUNCE ? "non-delivery" : "delay", id);
+	    kind == DS_BOUNCE ? "non-delivery" : kind == DS_DEFER ? "delay" :
+	    "delivery status", id);
 	return 0;
 }

@@ -1,6 +1,7 @@
 /*
- * dsn: RFC 3464 delivery status notifications (bounces and delay
- * notices) written by qmgr straight into incoming/ as new queue files.
+ * dsn: RFC 3464 delivery status notifications (bounces, delay and
+ * success notices) written by qmgr straight into incoming/ as new queue
+ * files.
  */
 #ifndef POSTERN_DSN_H
 #define POSTERN_DSN_H
@@ -10,9 +11,12 @@
 #include "qfile.h"
 
 /* Report on q's recipients (DS_BOUNCE: a non-delivery notice on those in
- * QR_FAILED; DS_DEFER: a delay notice on those still pending) to q's
- * sender, or to postmaster when the sender is <>. A DSN about a DSN to
- * postmaster is dropped (logged). 0 ok, -1 error. */
+ * QR_FAILED; DS_DEFER: a delay notice on those still pending; DS_SENT: a
+ * success notice on those in QR_SENT_NOTIFY or QR_RELAYED_NOTIFY), each
+ * only if its NOTIFY asks for it, to q's sender. A bounce of a message
+ * from <> goes to postmaster, a DSN about a DSN to postmaster is dropped
+ * (logged), no other notice goes anywhere for <>. 0 ok (also: nothing to
+ * report), -1 error. */
 int	 dsn_send(const struct conf *, int incoming_dirfd, const struct qfile *q,
 	    int content_fd, enum dstat);
 

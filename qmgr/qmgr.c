@@ -25,6 +25,7 @@
 #include "log.h"
 #include "proto.h"
 #include "qfile.h"
+#include "xtext.h"
 #include "queue.h"
 #include "worker.h"
 #include "dsn.h"
@@ -302,8 +303,11 @@ rcpt_record(struct msg *m, struct qrcpt *r, const struct dstatus *st)
 	stats_count(st->stat == DS_SENT ? PSTAT_DELIVERED :
 	    st->stat == DS_BOUNCE ? PSTAT_BOUNCED : PSTAT_DEFERRED, 1);
 	switch (st->stat) {
-	case DS_SENT:
-		r->status = QR_SENT;
+	case DS_SENT:	/* NOTIFY=SUCCESS: a notice is due, unless the
+			 * next hop speaks DSN and owns it (RFC 3461 5.2) */
+		r->status = !(r->notify & DSN_NOTIFY_SUCCESS) ||
+		    st->relayed == DSTATUS_PASSED || !*m->q.sender ? QR_SENT :
+		    st->relayed ? QR_RELAYED_NOTIFY : QR_SENT_NOTIFY;
 		set_error(r, st->code, "");
 		break;
 	case DS_BOUNCE:
@@ -520,6 +524,33 @@ msg_bounce(struct msg *m)
 	return 0;
 }
 
+/* The success notices due (NOTIFY=SUCCESS), then those recipients are
+ * plain QR_SENT. Best effort: a notice that cannot be written is logged
+ * and not retried (the mail itself was delivered). */
+static void
+msg_success(struct msg *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->q.nrcpt; i++)
+		if (m->q.rcpt[i].status == QR_SENT_NOTIFY ||
+		    m->q.rcpt[i].status == QR_RELAYED_NOTIFY)
+			break;
+	if (i == m->q.nrcpt)
+		return;
+	if (dsn_send(&wk.conf, qq.fd[QD_INCOMING], &m->q, m->fd,
+	    DS_SENT) == -1)
+		log_error("%s: cannot write success notice", m->id);
+	for (; i < m->q.nrcpt; i++) {
+		struct qrcpt *r = &m->q.rcpt[i];
+		if (r->status != QR_SENT_NOTIFY &&
+		    r->status != QR_RELAYED_NOTIFY)
+			continue;
+		r->status = QR_SENT;
+		qfile_rcpt_update(m->fd, r);
+	}
+}
+
 static void
 msg_remove(struct msg *m, const char *how)
 {
@@ -582,6 +613,8 @@ msg_finish(struct msg *m)
 		else if (m->q.rcpt[i].status == QR_FAILED)
 			failed++;
 	}
+	if (!m->delete)
+		msg_success(m);
 	if (failed && !m->delete && msg_bounce(m) == -1)
 		pending++;	/* keep the file */
 	if (m->delete)

@@ -13,6 +13,7 @@
 
 #include "remote.h"
 #include "smtp_data.h"
+#include "xtext.h"
 
 /* Does the first word of text (a greeting or EHLO reply) name us? */
 static int
@@ -91,6 +92,46 @@ done:
 	return rv;
 }
 
+/* MAIL's DSN parameters for a next hop that offers DSN (RFC 3461 4.3,
+ * 4.4): what the sender gave, ENVID encoded again. */
+static void
+mail_dsn(const struct job *j, struct buf *cmds)
+{
+	char x[3 * DSN_ENVID_MAX + 1];
+
+	if (j->q->ret)
+		(void)buf_printf(cmds, " RET=%s", j->q->ret == DSN_RET_HDRS ?
+		    "HDRS" : "FULL");
+	if (j->q->envid && xtext_encode(j->q->envid, x, sizeof(x)) == 0)
+		(void)buf_printf(cmds, " ENVID=%s", x);
+}
+
+/*
+ * RCPT's: NOTIFY as given, ORCPT as given or, when none was, the address
+ * this message came in for (RFC 3461 4.2: a relay may add it). An ORCPT
+ * that would not fit the 500 octets is left out.
+ */
+static void
+rcpt_dsn(const struct qrcpt *r, struct buf *cmds)
+{
+	char x[DSN_ORCPT_MAX + 1], nt[40];
+	const char *o = r->orcpt, *semi;
+	size_t tl;
+
+	if (r->notify) {
+		dsn_notify_format(r->notify, nt, sizeof(nt));
+		(void)buf_printf(cmds, " NOTIFY=%s", nt);
+	}
+	if (o == NULL || (semi = strchr(o, ';')) == NULL) {
+		if (xtext_encode(r->addr, x, sizeof(x) - 7) == 0)
+			(void)buf_printf(cmds, " ORCPT=rfc822;%s", x);
+		return;
+	}
+	tl = (size_t)(semi - o) + 1;
+	if (tl < sizeof(x) && xtext_encode(semi + 1, x, sizeof(x) - tl) == 0)
+		(void)buf_printf(cmds, " ORCPT=%.*s%s", (int)tl, o, x);
+}
+
 /* MAIL, RCPTs (pipelined in groups when offered). Returns 0 to go on to
  * DATA, 1 when the transaction ended (answers given), -1 on I/O error. */
 static int
@@ -102,7 +143,8 @@ envelope(struct job *j, struct conn *c, const struct smtp_ehlo *e)
 	int mail_sent = 0, mail_ok = 0, naccepted = 0;
 	int group = e->pipelining ? PIPE_GROUP : 1;
 
-	buf_init(&cmds, (size_t)PIPE_GROUP * 1100 + 64);
+	buf_init(&cmds, (size_t)PIPE_GROUP * 1700 + 64);
+	j->peer_dsn = e->dsn;
 	who = xreallocarray(NULL, (size_t)PIPE_GROUP, sizeof(size_t));
 	while (!mail_sent || next < j->a->nrcpt) {
 		buf_reset(&cmds);
@@ -117,6 +159,8 @@ envelope(struct job *j, struct conn *c, const struct smtp_ehlo *e)
 			if ((j->need_utf8 || (j->q->flags & QF_SMTPUTF8)) &&
 			    e->smtputf8)
 				(void)buf_puts(&cmds, " SMTPUTF8");
+			if (e->dsn)
+				mail_dsn(j, &cmds);
 			(void)buf_puts(&cmds, "\r\n");
 			who[nwho++] = (size_t)-1;
 			mail_sent = 1;
@@ -124,8 +168,13 @@ envelope(struct job *j, struct conn *c, const struct smtp_ehlo *e)
 		for (; next < j->a->nrcpt && nwho < (size_t)group; next++) {
 			if (j->a->rcpt[next].answered || j->accepted[next])
 				continue;
-			if (buf_printf(&cmds, "RCPT TO:<%s>\r\n",
+			if (buf_printf(&cmds, "RCPT TO:<%s>",
 			    j->a->rcpt[next].addr) == -1)
+				break;
+			if (e->dsn)
+				rcpt_dsn(&j->q->rcpt[j->a->rcpt[next].idx],
+				    &cmds);
+			if (buf_puts(&cmds, "\r\n") == -1)
 				break;
 			who[nwho++] = next;
 		}

@@ -62,6 +62,8 @@ struct job {
 	int		 hdr8bit;	/* the header section has bytes > 127 */
 	int		 need_utf8;	/* only to a next hop with SMTPUTF8 */
 	size_t		 nlines;	/* LFs in the content */
+	int		 peer_dsn;	/* this transaction's next hop offered
+					   DSN: it owns success notices */
 	/* the current try */
 	char		 host[256];
 	char		 ip[64];

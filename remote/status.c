@@ -77,6 +77,8 @@ rcpt_final(struct job *j, size_t i, enum dstat st, int code, const char *dsn,
 		return;
 	ds.stat = st;
 	ds.code = code;
+	ds.relayed = st != DS_SENT ? 0 : j->peer_dsn ? DSTATUS_PASSED :
+	    DSTATUS_RELAYED;
 	make_text(ds.text, dsn, "", text, "");
 	agent_report(j->a, i, &ds);
 	clock_gettime(CLOCK_REALTIME, &ts);

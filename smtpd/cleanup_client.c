@@ -309,6 +309,10 @@ cleanup_request(struct session *s)
 	o.sender = s->sender ? s->sender : "";
 	o.rcpt = s->rcpt;
 	o.nrcpt = s->nrcpt;
+	o.ret = s->dsn_ret;		/* DSN: borrowed, as rcpt */
+	o.envid = s->dsn_envid;
+	o.notify = s->dsn_notify;
+	o.orcpt = s->dsn_orcpt;
 	o.client_name = s->name;
 	o.client_addr = s->ip;
 	o.helo = s->helo;

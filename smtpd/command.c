@@ -131,7 +131,7 @@ static void
 cmd_ehlo(struct session *s, const struct smtp_cmd *c)
 {
 	struct evbuffer *out = bufferevent_get_output(s->bev);
-	const char *ext[12], *mechs;
+	const char *ext[14], *mechs;
 	char size[64], authx[300];
 	size_t n = 0;
 
@@ -150,6 +150,7 @@ cmd_ehlo(struct session *s, const struct smtp_cmd *c)
 	ext[n++] = "8BITMIME";
 	ext[n++] = "ENHANCEDSTATUSCODES";
 	ext[n++] = "SMTPUTF8";		/* RFC 6531, on every listener */
+	ext[n++] = "DSN";
 	if (ssl_ctx && !s->tls)
 		ext[n++] = "STARTTLS";
 	if (auth_enabled() && !(lc->tls == TLS_REQUIRED && !s->tls) &&
@@ -241,6 +242,9 @@ command_mail(struct session *s, const struct smtp_cmd *c)
 	s->mail = 1;
 	s->smtputf8 = c->smtputf8;
 	s->sender = xstrdup(a);
+	s->dsn_ret = c->ret;
+	if (c->envid[0])
+		s->dsn_envid = xstrdup(c->envid);
 	session_reply(s, R_MAIL_OK);
 }
 
@@ -281,6 +285,12 @@ cmd_rcpt(struct session *s, const struct smtp_cmd *c)
 		return;
 	}
 	s->rcpt = xreallocarray(s->rcpt, s->nrcpt + 1, sizeof(char *));
+	s->dsn_notify = xreallocarray(s->dsn_notify, s->nrcpt + 1,
+	    sizeof(int));
+	s->dsn_orcpt = xreallocarray(s->dsn_orcpt, s->nrcpt + 1,
+	    sizeof(char *));
+	s->dsn_notify[s->nrcpt] = c->notify;
+	s->dsn_orcpt[s->nrcpt] = c->orcpt[0] ? xstrdup(c->orcpt) : NULL;
 	s->rcpt[s->nrcpt++] = xstrdup(a);
 	session_reply(s, R_RCPT_OK);
 }

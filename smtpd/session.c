@@ -186,6 +186,15 @@ session_txn_reset(struct session *s)
 		free(s->rcpt[i]);
 	free(s->rcpt);
 	s->rcpt = NULL;
+	for (size_t i = 0; s->dsn_orcpt && i < s->nrcpt; i++)
+		free(s->dsn_orcpt[i]);
+	free(s->dsn_orcpt);
+	free(s->dsn_notify);
+	free(s->dsn_envid);
+	s->dsn_orcpt = NULL;
+	s->dsn_notify = NULL;
+	s->dsn_envid = NULL;
+	s->dsn_ret = 0;
 	s->nrcpt = 0;
 	s->mail = 0;
 	s->discard = 0;

@@ -82,6 +82,10 @@ struct session {
 	int		 discard;
 	int		 smtputf8;	/* MAIL said SMTPUTF8 (RFC 6531) */
 	char		 delayed_from[REPLY_MAX];
+	int		 dsn_ret;	/* DSN: MAIL RET=, ENVID= */
+	char		*dsn_envid;
+	int		*dsn_notify;	/* per rcpt: NOTIFY=, ORCPT= */
+	char		**dsn_orcpt;
 
 	/* DATA */
 	int		 prev_crlf, in_header;

@@ -207,7 +207,9 @@ rcpt_status(char s)
 {
 	switch (s) {
 	case QR_PENDING:	return "pending";
-	case QR_SENT:		return "sent";
+	case QR_SENT:
+	case QR_SENT_NOTIFY:
+	case QR_RELAYED_NOTIFY:	return "sent";
 	default:		return "failed";
 	}
 }

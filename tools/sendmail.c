@@ -22,6 +22,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "proto.h"
+#include "xtext.h"
 #include "qfile.h"
 #include "tools/tools.h"
 
@@ -56,11 +57,8 @@ struct sm {
 };
 enum { S_BOL, S_MID, S_DOT };
 
-/* -N's words, as bits */
-#define DSN_NEVER	0x1
-#define DSN_SUCCESS	0x2
-#define DSN_FAILURE	0x4
-#define DSN_DELAY	0x8
+/* -N's words, as bits: lib/xtext.h's DSN_NOTIFY_* */
+#define DSN_NEVER	DSN_NOTIFY_NEVER
 
 struct sm_opts {
 	const char	*cf, *sender, *fullname;
@@ -68,6 +66,8 @@ struct sm_opts {
 	int		 extract, dot_ends, verbose;
 	int		 notify;	/* -N: DSN_* bits; 0 when not given */
 	const char	*notify_arg;
+	int		 ret;		/* -R: DSN_RET_*; 0 when not given */
+	const char	*envid;		/* -V */
 	struct qmgr_flush flush;	/* -qR, -qS, -qI */
 };
 
@@ -75,8 +75,8 @@ static int
 usage(void)
 {
 	fprintf(stderr, "usage: sendmail [-tv] [-i|-oi] [-f sender] [-F name] "
-	    "[-N dsn] [-c config]\n"
-	    "                [recipient ...]\n"
+	    "[-N dsn] [-R full|hdrs]\n"
+	    "                [-V envid] [-c config] [recipient ...]\n"
 	    "       sendmail -bp | -bi | -bs | -bv address ...\n"
 	    "       sendmail [-v] -q | -qRdomain | -qSdomain | -qIqueueid\n");
 	return EX_USAGE_;
@@ -262,9 +262,10 @@ add_rcpts(struct cleanup_open *o, const char *arg)
 
 /* The open request into s->frame; an exit status if it cannot be made. */
 static int
-open_frame(struct sm *s, const char *sender, const char *fullname,
-    int extract, int nrcpt, char **rcpt)
+open_frame(struct sm *s, const struct sm_opts *so, int nrcpt, char **rcpt)
 {
+	const char *sender = so->sender, *fullname = so->fullname;
+	int extract = so->extract;
 	struct cleanup_open o;
 	int rc = EX_OK_;
 
@@ -292,6 +293,13 @@ open_frame(struct sm *s, const char *sender, const char *fullname,
 	if (rc == EX_OK_ && o.nrcpt == 0 && !extract) {
 		fprintf(stderr, "sendmail: no recipients given\n");
 		rc = EX_USAGE_;
+	}
+	o.ret = so->ret;	/* DSN: -R, -V, -N for every recipient */
+	o.envid = so->envid ? xstrdup(so->envid) : NULL;
+	if (so->notify && o.nrcpt) {
+		o.notify = xcalloc(o.nrcpt, sizeof(int));
+		for (size_t k = 0; k < o.nrcpt; k++)
+			o.notify[k] = so->notify;
 	}
 	if (rc == EX_OK_ && cleanup_open_encode(&s->frame, &o) == -1) {
 		fprintf(stderr, "sendmail: too many recipients\n");
@@ -499,7 +507,7 @@ submit(const struct conf *c, const struct sm_opts *o, int nrcpt, char **rcpt)
 	buf_init(&s.out, PREREAD_MAX + 16);
 	buf_init(&s.frame, IPC_MAX_FRAME + 4);
 	ipc_msg_init(&m);
-	rc = open_frame(&s, o->sender, o->fullname, o->extract, nrcpt, rcpt);
+	rc = open_frame(&s, o, nrcpt, rcpt);
 	if (rc == EX_OK_)
 		rc = transfer(&s, path, &m);
 	submit_close(s.fd, s.postdrop);
@@ -533,14 +541,14 @@ not_built(int opt, const char *v)
 	return EX_USAGE_;
 }
 
-/* A DSN request postern cannot honour: DSN (RFC 3461) is not built. */
+/* A DSN flag (RFC 3461) with a value it cannot take. */
 static int
-dsn_not_built(int opt, const char *v, const char *what)
+dsn_bad(int opt, const char *v, const char *what)
 {
-	fprintf(stderr, "sendmail: -%c %s: %s; DSN options are not built in "
-	    "postern yet\n", opt, v, what);
+	fprintf(stderr, "sendmail: -%c %s: %s\n", opt, v, what);
 	return EX_USAGE_;
 }
+
 
 /*
  * -q alone, or -qTIME (Sendmail's queue-run interval): flush once now;
@@ -672,11 +680,15 @@ arg_option(int opt, const char *v, struct sm_opts *o)
 	case 'N':
 		o->notify_arg = v;
 		return (o->notify = notify_parse(v)) == -1 ? EX_USAGE_ : 0;
-	case 'R':	/* a bounce returns the message (up to DSN_MAX_RETURN) */
-		return strcasecmp(v, "full") == 0 ? 0 : dsn_not_built('R', v,
-		    "postern's bounces return the whole message");
-	case 'V':
-		return dsn_not_built('V', v, "postern keeps no envelope ID");
+	case 'R':	/* what a bounce returns (RFC 3461 RET) */
+		o->ret = strcasecmp(v, "full") == 0 ? DSN_RET_FULL :
+		    strcasecmp(v, "hdrs") == 0 ? DSN_RET_HDRS : 0;
+		return o->ret ? 0 : dsn_bad('R', v, "give full or hdrs");
+	case 'V':	/* the envelope ID (RFC 3461 ENVID), as it is */
+		o->envid = v;
+		return dsn_text_ok(v, strlen(v), DSN_ENVID_MAX) ? 0 :
+		    dsn_bad('V', v, "an envelope ID is 1 to 100 printable "
+		    "ASCII characters");
 	}
 	return not_built(opt, v);
 }
@@ -748,22 +760,6 @@ parse_opts(int argc, char **argv, struct sm_opts *o)
 		r = 0;
 	}
 	return i;
-}
-
-/*
- * -N asks for the notices postern sends anyway, or is refused: failure
- * always, delay when delay_warning is on. 0, or the exit status (said).
- */
-static int
-notify_check(const struct conf *c, const struct sm_opts *o)
-{
-	int does = DSN_FAILURE | (c->delay_warning ? DSN_DELAY : 0);
-
-	if (o->notify == 0 || o->notify == does)
-		return 0;
-	return dsn_not_built('N', o->notify_arg, c->delay_warning ?
-	    "postern notifies of failure and delay (-N failure,delay)" :
-	    "postern notifies of failure only (delay_warning is 0)");
 }
 
 /* -v, -N, -R, -V belong to a submission (-v to a flush too). */
@@ -873,10 +869,8 @@ sendmail_main(int argc, char **argv)
 		conf_free(&c);
 		return EX_TEMPFAIL_;
 	}
-	if ((rc = notify_check(&c, &o)) == EX_OK_) {
-		signal(SIGPIPE, SIG_IGN);
-		rc = submit(&c, &o, argc - i, argv + i);
-	}
+	signal(SIGPIPE, SIG_IGN);
+	rc = submit(&c, &o, argc - i, argv + i);
 	conf_free(&c);
 	return rc;
 }

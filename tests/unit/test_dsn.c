@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "qmgr/dsn.h"	/* qmgr/dsn.o is linked in */
+#include "xtext.h"
 
 #define GOLDEN	"tests/golden/dsn/"
 
@@ -93,6 +94,14 @@ check(enum dstat kind, const char *golden)
 	    "mx.example.org[192.0.2.2]:25: Connection refused");
 	r[2].addr = "dave@example.com";
 	r[2].status = QR_SENT;
+	if (kind == DS_SENT) {	/* NOTIFY=SUCCESS, ENVID, ORCPT, RET=HDRS */
+		r[2].status = QR_SENT_NOTIFY;
+		r[2].notify = DSN_NOTIFY_SUCCESS;
+		r[2].orcpt = "rfc822;Dave+1@example.com";
+		r[1].status = QR_RELAYED_NOTIFY;
+		q.envid = "env-0042";
+		q.ret = DSN_RET_HDRS;
+	}
 	buf_init(&out, 1 << 20);
 	assert_int_equal(dsn_format(&c, &q, fd, kind, "6B06D1A3E80B1227",
 	    "alice@example.com", &out), 0);
@@ -127,12 +136,63 @@ test_delay(void **state)
 	check(DS_DEFER, GOLDEN "delay.txt");
 }
 
+static void
+test_success(void **state)
+{
+	(void)state;
+	check(DS_SENT, GOLDEN "success.txt");
+}
+
+/* NOTIFY without FAILURE (or NEVER): that recipient is not reported;
+ * with no one left to report on there is no notice at all. */
+static void
+test_notify_filters(void **state)
+{
+	struct conf c;
+	struct qfile q;
+	struct qrcpt r[2];
+	struct buf out;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	c.hostname = "mx.example.com";
+	memset(&q, 0, sizeof(q));
+	memset(r, 0, sizeof(r));
+	q.sender = "alice@example.com";
+	q.rcpt = r;
+	q.nrcpt = 2;
+	r[0].addr = "never@example.net";
+	r[0].status = QR_FAILED;
+	r[0].notify = DSN_NOTIFY_NEVER;
+	r[1].addr = "succ@example.net";
+	r[1].status = QR_FAILED;
+	r[1].notify = DSN_NOTIFY_SUCCESS | DSN_NOTIFY_DELAY;
+	buf_init(&out, 1 << 20);
+	assert_int_equal(dsn_format(&c, &q, -1, DS_BOUNCE, "X", "a@b", &out),
+	    -1);
+	r[0].status = QR_PENDING;	/* DELAY asked for by r[1] only */
+	r[1].status = QR_PENDING;
+	buf_reset(&out);
+	assert_int_equal(dsn_format(&c, &q, -1, DS_DEFER, "X", "a@b", &out),
+	    0);
+	assert_null(strstr(out.data, "never@example.net"));
+	assert_non_null(strstr(out.data, "Final-Recipient: rfc822; "
+	    "succ@example.net"));
+	r[1].notify = DSN_NOTIFY_FAILURE;
+	buf_reset(&out);
+	assert_int_equal(dsn_format(&c, &q, -1, DS_DEFER, "X", "a@b", &out),
+	    -1);
+	buf_free(&out);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bounce),
 		cmocka_unit_test(test_delay),
+		cmocka_unit_test(test_success),
+		cmocka_unit_test(test_notify_filters),
 	};
 
 	setenv("TZ", "UTC", 1);

@@ -1,4 +1,6 @@
-/* qfile: writer, reader, in-place updates, and rejection of bad files. */
+/* qfile: writer, reader, in-place updates, and rejection of bad files;
+ * version 2 (the DSN records) and version-1 files: a queue written before
+ * the upgrade must still read, update and deliver. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,6 +15,7 @@
 #include <unistd.h>
 
 #include "qfile.h"
+#include "xtext.h"
 
 static char dir[64];
 static int dfd;
@@ -166,7 +169,7 @@ test_bad_magic_and_version(void **state)
 	int t = openat(dfd, "bad", O_RDWR | O_CREAT | O_TRUNC, 0600);
 
 	(void)state;
-	assert_int_equal(write(t, "PSTQ\x02\0\0\0", 8), 8);
+	assert_int_equal(write(t, "PSTQ\x03\0\0\0", 8), 8);
 	assert_int_equal(qfile_read(t, &q, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "version"));
 	qfile_free(&q);
@@ -215,6 +218,221 @@ test_bad_code_refused(void **state)
 	close(fd);
 }
 
+/* ---- version 2 (DSN) and version 1 ---- */
+
+static void
+put32(unsigned char *p, uint32_t v)
+{
+	p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v;
+}
+
+/* Append one record to b at *n. */
+static void
+rec(unsigned char *b, size_t *n, char type, const void *data, size_t len)
+{
+	b[(*n)++] = (unsigned char)type;
+	put32(b + *n, (uint32_t)len);
+	*n += 4;
+	memcpy(b + *n, data, len);
+	*n += len;
+}
+
+/*
+ * A version-1 file as the old writer laid it out, byte by byte (not with
+ * today's writer): header, I, S, M, R, then extra (a record the test
+ * adds, NULL none) and E. status is the recipient's status byte.
+ */
+static int
+v1_file(const char *name, char status, const char *extra_type)
+{
+	unsigned char b[4096], info[32], r[248 + 32];
+	const char *content = "Subject: old\n\nqueued before the upgrade\n";
+	size_t n = 0;
+	int fd;
+
+	memcpy(b, "PSTQ\1\0\0\0", 8);
+	n = 8;
+	memset(info, 0, sizeof(info));
+	info[4] = 0x01;		/* some arrival time */
+	rec(b, &n, 'I', info, sizeof(info));
+	rec(b, &n, 'S', "old@example.com", 15);
+	rec(b, &n, 'M', content, strlen(content));
+	memset(r, 0, sizeof(r));
+	r[0] = (unsigned char)status;
+	memcpy(r + 248, "bob@example.net", 15);
+	rec(b, &n, 'R', r, 248 + 15);
+	if (extra_type) {
+		unsigned char x[8] = { DSN_NOTIFY_SUCCESS, 0, 0, 0 };
+		rec(b, &n, extra_type[0], x, 4);
+	}
+	rec(b, &n, 'E', "", 0);
+	fd = openat(dfd, name, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, b, n), (ssize_t)n);
+	return fd;
+}
+
+static void
+test_v1_still_reads_and_updates(void **state)
+{
+	struct qfile q;
+	char err[128], data[64];
+	int fd;
+
+	(void)state;
+	fd = v1_file("v1", QR_PENDING, NULL);
+	assert_int_equal(qfile_read(fd, &q, err, sizeof(err)), 0);
+	assert_int_equal(q.version, 1);
+	assert_string_equal(q.sender, "old@example.com");
+	assert_int_equal(q.nrcpt, 1);
+	assert_string_equal(q.rcpt[0].addr, "bob@example.net");
+	assert_int_equal(q.rcpt[0].notify, 0);
+	assert_null(q.rcpt[0].orcpt);
+	assert_null(q.envid);
+	assert_int_equal(q.ret, 0);
+	/* what an agent reads to deliver it */
+	assert_int_equal(pread(fd, data, q.content_len, q.content_off),
+	    (ssize_t)q.content_len);
+	assert_memory_equal(data, "Subject: old\n", 13);
+	/* what qmgr writes after the delivery */
+	q.rcpt[0].status = QR_SENT;
+	assert_int_equal(qfile_rcpt_update(fd, &q.rcpt[0]), 0);
+	qfile_free(&q);
+	assert_int_equal(qfile_read(fd, &q, err, sizeof(err)), 0);
+	assert_int_equal(q.rcpt[0].status, QR_SENT);
+	qfile_free(&q);
+	close(fd);
+}
+
+/* What only version 2 may hold is refused in a version-1 file. */
+static void
+test_v1_refuses_v2_records(void **state)
+{
+	struct qfile q;
+	char err[128];
+	int fd;
+
+	(void)state;
+	fd = v1_file("v1n", QR_PENDING, "N");
+	assert_int_equal(qfile_read(fd, &q, err, sizeof(err)), -1);
+	qfile_free(&q);
+	close(fd);
+	fd = v1_file("v1s", QR_SENT_NOTIFY, NULL);
+	assert_int_equal(qfile_read(fd, &q, err, sizeof(err)), -1);
+	qfile_free(&q);
+	close(fd);
+}
+
+static void
+test_v2_roundtrip(void **state)
+{
+	struct qwriter w;
+	struct qfile q;
+	char id[QID_LEN + 1], err[128];
+	int fd;
+
+	(void)state;
+	assert_int_equal(qfile_create(&w, dfd, 1764072000000000ULL, 0,
+	    "alice@example.com", NULL), 0);
+	assert_int_equal(qfile_content_write(&w, "x\n", 2), 0);
+	assert_int_equal(qfile_content_end(&w), 0);
+	assert_int_equal(qfile_add_dsn(&w, DSN_RET_HDRS, "env 1"), 0);
+	assert_int_equal(qfile_add_rcpt_dsn(&w, "a@x", DSN_NOTIFY_SUCCESS |
+	    DSN_NOTIFY_FAILURE, "rfc822;A+b@y"), 0);
+	assert_int_equal(qfile_add_rcpt_dsn(&w, "b@x", 0, NULL), 0);
+	assert_int_equal(qfile_add_rcpt_dsn(&w, "c@x", DSN_NOTIFY_NEVER,
+	    NULL), 0);
+	assert_int_equal(qfile_commit(&w, id), 0);
+	fd = openat(dfd, id, O_RDWR);
+	assert_int_equal(qfile_read(fd, &q, err, sizeof(err)), 0);
+	assert_int_equal(q.version, 2);
+	assert_int_equal(q.ret, DSN_RET_HDRS);
+	assert_string_equal(q.envid, "env 1");
+	assert_int_equal(q.nrcpt, 3);
+	assert_int_equal(q.rcpt[0].notify, DSN_NOTIFY_SUCCESS |
+	    DSN_NOTIFY_FAILURE);
+	assert_string_equal(q.rcpt[0].orcpt, "rfc822;A+b@y");
+	assert_int_equal(q.rcpt[1].notify, 0);
+	assert_null(q.rcpt[1].orcpt);
+	assert_int_equal(q.rcpt[2].notify, DSN_NOTIFY_NEVER);
+	/* the success-notice states are written in place and read back */
+	q.rcpt[0].status = QR_RELAYED_NOTIFY;
+	assert_int_equal(qfile_rcpt_update(fd, &q.rcpt[0]), 0);
+	qfile_free(&q);
+	assert_int_equal(qfile_read(fd, &q, err, sizeof(err)), 0);
+	assert_int_equal(q.rcpt[0].status, QR_RELAYED_NOTIFY);
+	assert_string_equal(q.rcpt[0].orcpt, "rfc822;A+b@y");
+	qfile_free(&q);
+	close(fd);
+}
+
+/* The writer refuses what the reader would: no half-good file. */
+static void
+test_v2_writer_bounds(void **state)
+{
+	struct qwriter w;
+	char big[DSN_ORCPT_MAX + 2];
+
+	(void)state;
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(qfile_create(&w, dfd, 1764072000000001ULL, 0, "",
+	    NULL), 0);
+	assert_int_equal(qfile_content_end(&w), 0);
+	assert_int_equal(qfile_add_rcpt_dsn(&w, "a@x", 0, big), -1);
+	assert_true(w.failed);
+	qfile_abort(&w);
+	assert_int_equal(qfile_create(&w, dfd, 1764072000000002ULL, 0, "",
+	    NULL), 0);
+	assert_int_equal(qfile_content_end(&w), 0);
+	assert_int_equal(qfile_add_rcpt(&w, "a@x"), 0);
+	assert_int_equal(qfile_add_dsn(&w, DSN_RET_FULL, NULL), -1);
+	qfile_abort(&w);
+}
+
+/* A 'D' after a recipient, an 'N' with no 'R' before it, a bad RET or
+ * unprintable ENVID: the file is corrupt. */
+static void
+test_v2_misplaced_records(void **state)
+{
+	unsigned char b[2048], info[32], r[248 + 8];
+	unsigned char d[8] = { DSN_RET_FULL, 0, 0, 0, 'e', '\n', 0, 0 };
+	struct qfile q;
+	char err[128];
+	const struct { const char *order; size_t dlen; } cases[] = {
+		{ "SMRDE", 4 }, { "SMNRE", 4 }, { "SMDDRE", 4 },
+		{ "SMDRE", 6 },
+	};
+
+	(void)state;
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		size_t n = 8;
+		int fd;
+
+		memcpy(b, "PSTQ\2\0\0\0", 8);
+		memset(info, 0, sizeof(info));
+		rec(b, &n, 'I', info, sizeof(info));
+		for (const char *t = cases[c].order; *t; t++) {
+			memset(r, 0, sizeof(r));
+			r[0] = QR_PENDING;
+			memcpy(r + 248, "a@x", 3);
+			switch (*t) {
+			case 'S': rec(b, &n, 'S', "s@x", 3); break;
+			case 'M': rec(b, &n, 'M', "x\n", 2); break;
+			case 'R': rec(b, &n, 'R', r, 251); break;
+			case 'D': rec(b, &n, 'D', d, cases[c].dlen); break;
+			case 'N': rec(b, &n, 'N', d, 4); break;
+			case 'E': rec(b, &n, 'E', "", 0); break;
+			}
+		}
+		fd = openat(dfd, "bad", O_RDWR | O_CREAT | O_TRUNC, 0600);
+		assert_int_equal(write(fd, b, n), (ssize_t)n);
+		assert_int_equal(qfile_read(fd, &q, err, sizeof(err)), -1);
+		qfile_free(&q);
+		close(fd);
+	}
+}
+
 int
 main(void)
 {
@@ -225,6 +443,11 @@ main(void)
 		cmocka_unit_test(test_bad_magic_and_version),
 		cmocka_unit_test(test_no_rcpt_refused),
 		cmocka_unit_test(test_bad_code_refused),
+		cmocka_unit_test(test_v1_still_reads_and_updates),
+		cmocka_unit_test(test_v1_refuses_v2_records),
+		cmocka_unit_test(test_v2_roundtrip),
+		cmocka_unit_test(test_v2_writer_bounds),
+		cmocka_unit_test(test_v2_misplaced_records),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

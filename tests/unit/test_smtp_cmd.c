@@ -239,11 +239,14 @@ test_overflow(void **state)
 	const char	*r;
 	size_t		 n;
 
-	/* A 300-octet parameter value must not overflow val[256]. */
+	/* A 600-octet parameter value must not overflow val[501]. */
 	n = cpy(line, "MAIL FROM:<a@b.c> ENVID=", sizeof(line));
-	memset(line + n, 'x', 300);
-	line[n + 300] = '\0';
+	memset(line + n, 'x', 600);
+	line[n + 600] = '\0';
 	bad(line, "501 5.5.4 Malformed parameter");
+	/* 300 octets fit the array, not ENVID's 100 (RFC 3461 4.4) */
+	line[n + 300] = '\0';
+	bad(line, "501 5.5.4 Syntax: ENVID=xtext (100 octets at most)");
 
 	/* A 40-octet keyword must not overflow key[32]. */
 	n = cpy(line, "MAIL FROM:<a@b.c> ", sizeof(line));
@@ -255,7 +258,7 @@ test_overflow(void **state)
 	cpy(line, "MAIL FROM:<a@b.c> SIZE=1 BODY=7BIT SMTPUTF8 RET=FULL "
 	    "ENVID=a AUTH=<> X=1 Y=2 Z=3", sizeof(line));
 	assert_int_equal(parse(line, &r), -1);
-	bad("RCPT TO:<a@b.c> NOTIFY=NEVER ORCPT=a NOTIFY=x ORCPT=b NOTIFY=c "
+	bad("RCPT TO:<a@b.c> NOTIFY=NEVER ORCPT=t;a NOTIFY=x ORCPT=b NOTIFY=c "
 	    "ORCPT=d NOTIFY=e ORCPT=f NOTIFY=g", "501 5.5.4 Duplicate parameter");
 
 	/* Line longer than arg[] can hold. */
