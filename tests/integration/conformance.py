@@ -176,7 +176,44 @@ def gate(row, mta, target):
             mta, row.feature, sorted(kw)))
 
 
+class Chunks:
+    """Text and BDAT chunks sent in one write; a chunk's size is counted
+    after the row's marker is filled in. Chunks + Chunks or + str/bytes
+    joins."""
+
+    def __init__(self, parts):
+        self.parts = parts
+
+    def __add__(self, other):
+        return Chunks(self.parts + (other.parts if isinstance(
+            other, Chunks) else [other]))
+
+    def __radd__(self, other):
+        return Chunks([other] + self.parts)
+
+    def render(self, marker):
+        out = b""
+        for p in self.parts:
+            if isinstance(p, tuple):
+                data = fill(p[0], marker)
+                data = data.encode() if isinstance(data, str) else data
+                out += b"BDAT %d%s\r\n" % (len(data),
+                                           b" LAST" if p[1] else b"")
+                out += data
+            else:
+                p = fill(p, marker)
+                out += p.encode() if isinstance(p, str) else p
+        return out
+
+
+def bdat(payload, last=True):
+    """One BDAT command with its chunk (bytes or str)."""
+    return Chunks([(payload, last)])
+
+
 def fill(x, marker):
+    if isinstance(x, Chunks):
+        return x.render(marker)
     if isinstance(x, bytes):
         return x.replace(b"{M}", marker.encode())
     return x.replace("{M}", marker)

@@ -73,6 +73,7 @@ smtpd_helo_required = yes
 smtpd_recipient_limit = 100
 message_size_limit = {size}
 smtputf8_enable = yes
+strict_smtputf8 = yes
 smtpd_tls_cert_file = {b}/etc/cert.pem
 smtpd_tls_key_file = {b}/etc/key.pem
 smtpd_tls_security_level = may

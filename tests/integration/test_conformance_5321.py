@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conformance import (ALICE, CRLF, LOCAL, Row, delivered, message,
+from conformance import (LOCAL, SIZE_LIMIT, Row, delivered, message,
                          not_delivered, params, run, txn)
 from conformance import postern_mta, postfix_mta  # noqa: F401 (fixtures)
 from conftest import free_port, wait_for
@@ -63,6 +63,10 @@ ROWS = [
         txn(["pstcf-%d@relayed.example" % i for i in range(100)]),
         ("RCPT TO:<pstcf-100@relayed.example>\r\n", ["452 4.5.3"]),
         ("RSET\r\n", ["250"])]),
+    Row("mail_size_over_limit", "RFC 1870 §6.1", [
+        ("MAIL FROM:<a@client.example> SIZE=%d\r\n" % (SIZE_LIMIT + 1),
+         ["552 5.3.4"]),
+        ("MAIL FROM:<a@client.example> SIZE=%d\r\n" % SIZE_LIMIT, ["250"])]),
     Row("reply_line_512_with_long_address", "4.5.3.1.5", [
         ("MAIL FROM:<%s@client.example>\r\n" % LOCAL64, ["250"]),
         ("RCPT TO:<%s@test.example>\r\n" % LOCAL64, ["550 5.1.1"])]),
