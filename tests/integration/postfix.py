@@ -8,6 +8,7 @@ import grp
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import tempfile
 
@@ -19,7 +20,7 @@ POSTFIX = "/usr/sbin/postfix"
 HAVE_POSTFIX = os.path.exists(POSTFIX) and os.geteuid() == 0
 
 MASTER_CF = """# service type private unpriv chroot wakeup maxproc command
-127.0.0.1:{port} inet n - n - 20 smtpd
+{host}:{port} inet n - n - 20 smtpd
 pickup    unix  n - n 60 1 pickup
 cleanup   unix  n - n - 0 cleanup
 qmgr      unix  n - n 300 1 qmgr
@@ -56,7 +57,7 @@ setgid_group = postdrop
 myhostname = pstcf.postfix.example
 mydomain = postfix.example
 myorigin = $myhostname
-mydestination = localhost, test.example, mx.test.example, $myhostname
+mydestination = {mydest}
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
@@ -77,6 +78,7 @@ strict_smtputf8 = yes
 smtpd_tls_cert_file = {b}/etc/cert.pem
 smtpd_tls_key_file = {b}/etc/key.pem
 smtpd_tls_security_level = may
+smtpd_tls_received_header = yes
 smtp_tls_security_level = may
 delay_warning_time = 0
 minimal_backoff_time = 2s
@@ -86,17 +88,24 @@ queue_run_delay = 2s
 """
 
 
-class Postfix:
-    """One private instance. relayhost: "[127.0.0.1]:PORT" or "" (local
-    and relay domains go to the mailbox / direct delivery)."""
+LOCAL_DOMAINS = "localhost, test.example, mx.test.example, $myhostname"
 
-    def __init__(self, relayhost="", size=10240000, extra=""):
+
+class Postfix:
+    """One private instance on host:port (port: a free one if None).
+    relayhost: "[127.0.0.1]:PORT" or "" (direct delivery); mydestination:
+    the domains delivered to the mbox spool (the conformance rows' local
+    domains by default)."""
+
+    def __init__(self, relayhost="", size=10240000, extra="",
+                 host="127.0.0.1", port=None, mydestination=LOCAL_DOMAINS):
         self.base = tempfile.mkdtemp(prefix="pstcf-pf-", dir="/tmp")
         os.chmod(self.base, 0o755)
         self.etc = os.path.join(self.base, "etc")
         self.queue = os.path.join(self.base, "queue")
         self.mail = os.path.join(self.base, "mail")
-        self.port = free_port()
+        self.host = host
+        self.port = port or free_port(host)
         data = os.path.join(self.base, "data")
         for d in (self.etc, self.queue, data, self.mail):
             os.makedirs(d)
@@ -111,9 +120,10 @@ class Postfix:
                        check=True, capture_output=True)
         with open(os.path.join(self.etc, "main.cf"), "w") as f:
             f.write(MAIN_CF.format(b=self.base, relayhost=relayhost,
-                                   size=size, extra=extra))
+                                   size=size, extra=extra, host=host,
+                                   mydest=mydestination))
         with open(os.path.join(self.etc, "master.cf"), "w") as f:
-            f.write(MASTER_CF.format(port=self.port))
+            f.write(MASTER_CF.format(host=host, port=self.port))
         self.root = 0
 
     def run(self, *args, check=True):
@@ -131,9 +141,8 @@ class Postfix:
         return self
 
     def port_open(self):
-        import socket
         try:
-            socket.create_connection(("127.0.0.1", self.port), 0.5).close()
+            socket.create_connection((self.host, self.port), 0.5).close()
             return True
         except OSError:
             return False
