@@ -14,7 +14,7 @@ import tempfile
 
 import pytest
 
-from conftest import free_port, wait_for
+from conftest import TEST_USERS, free_port, wait_for
 
 POSTFIX = "/usr/sbin/postfix"
 HAVE_POSTFIX = os.path.exists(POSTFIX) and os.geteuid() == 0
@@ -62,9 +62,9 @@ inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
 relayhost = {relayhost}
-alias_maps =
-alias_database =
-local_recipient_maps = unix:passwd.byname
+alias_maps = hash:{b}/etc/aliases
+alias_database = hash:{b}/etc/aliases
+local_recipient_maps = unix:passwd.byname $alias_maps
 mail_spool_directory = {b}/mail
 maillog_file_prefixes = /tmp
 maillog_file = {b}/maillog
@@ -124,6 +124,12 @@ class Postfix:
                                    mydest=mydestination))
         with open(os.path.join(self.etc, "master.cf"), "w") as f:
             f.write(MASTER_CF.format(host=host, port=self.port))
+        # postmaster, as RFC 5321 §4.5.1 wants it, goes to a test user
+        aliases = os.path.join(self.etc, "aliases")
+        with open(aliases, "w") as f:
+            f.write("postmaster: %s\n" % TEST_USERS[0])
+        subprocess.run(["/usr/sbin/postalias", "-c", self.etc, aliases],
+                       check=True, capture_output=True, timeout=60)
         self.root = 0
 
     def run(self, *args, check=True):
@@ -190,11 +196,13 @@ class Postfix:
             return ""
 
     def sendmail(self, args, message):
-        """Postfix's sendmail -C DIR args < message, with postdrop's group
+        """Postfix's sendmail -C DIR -i args < message (a "." line is
+        text), with postdrop's group
         as the real group too (postdrop honours a private config only
         for a caller it does not consider unsafe)."""
         gid = grp.getgrnam("postdrop").gr_gid
-        r = subprocess.run(["/usr/sbin/sendmail", "-C", self.etc] + args,
+        r = subprocess.run(["/usr/sbin/sendmail", "-C", self.etc, "-i"] +
+                           args,
                            input=message, capture_output=True, timeout=60,
                            preexec_fn=lambda: os.setgid(gid))
         assert r.returncode == 0, r.stderr

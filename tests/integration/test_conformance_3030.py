@@ -53,10 +53,10 @@ ROWS = [
         quit=False),
     Row("bdat_0_last_only", "3030 §2", [
         txn(), ("BDAT 0 LAST\r\n", ["250"])], feature=F),
-    Row("bdat_over_size_limit", "3030 §4 / RFC 1870", [
+    Row("bdat_over_size_limit", "3030 §4 / 1870", [
         txn(), (bdat(BIG), ["552 5.3.4"]), ("NOOP\r\n", ["250"])],
         feature=F, check=not_delivered()),
-    Row("bdat_over_size_across_chunks", "3030 §4 / RFC 1870", [
+    Row("bdat_over_size_across_chunks", "3030 §4 / 1870", [
         txn(), (bdat(BIG[:SIZE_LIMIT // 2], last=False) +
                 bdat(BIG[SIZE_LIMIT // 2:]), ["250|552", "552 5.3.4"]),
         ("RSET\r\n", ["250"])], feature=F, check=not_delivered()),

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conformance import (LOCAL, SIZE_LIMIT, Row, delivered, message,
+from conformance import (ALICE, LOCAL, SIZE_LIMIT, Row, delivered, message,
                          not_delivered, params, run, txn)
 from conformance import postern_mta, postfix_mta  # noqa: F401 (fixtures)
 from conftest import free_port, wait_for
@@ -54,6 +54,18 @@ ROWS = [
     Row("text_line_1000", "4.5.3.1.6", [
         txn(), DATA_OK, end("x\r\n" + "y" * 998)],
         check=delivered(b"\n" + b"y" * 998 + b"\n")),
+    Row("text_line_1000_dot_stuffed", "4.5.3.1.6 / 4.5.2", [
+        txn(), DATA_OK, end("x\r\n.." + "y" * 997)],
+        check=delivered(b"\n." + b"y" * 997 + b"\n"),
+        bug="the 1000-octet limit counts the transparency dot (RFC 5321 "
+        "4.5.3.1.6 says not to): smtpd/cleanup_client.c data_step reads "
+        "with SMTP_LINE_MAX before unstuffing, 552 5.6.0"),
+    Row("command_line_1000", "4.5.3.1.4", [
+        ("NOOP %s\r\n" % ("n" * 993), ["250"])]),
+    Row("data_over_size_limit", "1870 §6.3", [
+        txn(), DATA_OK,
+        end(("s" * 98 + "\r\n") * (SIZE_LIMIT // 100 + 10), "552 5.3.4"),
+        ("NOOP\r\n", ["250"])], check=not_delivered()),
     Row("text_line_1001_refused", "4.5.3.1.6", [
         txn(), DATA_OK, end("x\r\n" + "y" * 999, "552 5.6.0")],
         postfix="the postern SPEC: a data line over 1000 octets refuses "
@@ -63,7 +75,7 @@ ROWS = [
         txn(["pstcf-%d@relayed.example" % i for i in range(100)]),
         ("RCPT TO:<pstcf-100@relayed.example>\r\n", ["452 4.5.3"]),
         ("RSET\r\n", ["250"])]),
-    Row("mail_size_over_limit", "RFC 1870 §6.1", [
+    Row("mail_size_over_limit", "1870 §6.1", [
         ("MAIL FROM:<a@client.example> SIZE=%d\r\n" % (SIZE_LIMIT + 1),
          ["552 5.3.4"]),
         ("MAIL FROM:<a@client.example> SIZE=%d\r\n" % SIZE_LIMIT, ["250"])]),
@@ -74,13 +86,28 @@ ROWS = [
     # --- §4.1.1.4 DATA -------------------------------------------------
     Row("data_354_and_250", "4.1.1.4", [
         txn(), DATA_OK, end("hello\r\n")], check=delivered(b"hello")),
-    Row("data_pipelined", "4.1.1.4 / RFC 2920", [
+    Row("data_pipelined", "4.1.1.4 / 2920", [
         ("MAIL FROM:<a@client.example>\r\nRCPT TO:<%s>\r\nDATA\r\n" % LOCAL,
          ["250", "250", "354"]), end("piped\r\n")],
         check=delivered(b"piped")),
     Row("data_dot_stuffing", "4.5.2", [
         txn(), DATA_OK, end("..one dot\r\n...two dots\r\n. \r\n")],
         check=delivered(b"\n.one dot\n", b"\n..two dots\n", b"\n \n")),
+    Row("data_end_split_across_writes", "4.1.1.4", [
+        txn(), DATA_OK, (message("split\r\n."), []), ("\r\n", ["250"])],
+        check=delivered(b"split")),
+    Row("data_crlf_split_across_writes", "4.1.1.4", [
+        txn(), DATA_OK, (message("split cr\r"), []),
+        ("\n.\r\n", ["250"])], check=delivered(b"split cr")),
+    Row("data_pipelined_next_transaction", "2920 §3.1", [
+        txn(), DATA_OK,
+        (message("first\r\n") + "\r\n.\r\nMAIL FROM:<b@client.example>\r\n"
+         "RCPT TO:<%s>\r\nDATA\r\n" % LOCAL, ["250", "250", "250", "354"]),
+        (message("second\r\n") + "\r\n.\r\nQUIT\r\n", ["250", "221"]),
+        (None, ["EOF"])], quit=False, check=delivered(b"second")),
+    Row("data_dot_dot_line", "4.5.2", [
+        txn(), DATA_OK, end("above\r\n..\r\nbelow")],
+        check=delivered(b"above\n.\nbelow")),
     Row("data_empty_message", "4.1.1.4", [
         txn(), DATA_OK, (".\r\n", ["250"])]),
     Row("data_only_crlf_dot_crlf_ends", "4.1.1.4", [
@@ -102,7 +129,7 @@ ROWS = [
         ("MAIL FROM:<a@client.example>\r\n", ["250"]),
         ("RCPT TO:<pstcf-nosuchuser@test.example>\r\n", ["550 5.1.1"]),
         ("DATA\r\n", ["503|554"])]),
-    Row("data_pipelined_after_refused_rcpt", "RFC 2920 §3.1", [
+    Row("data_pipelined_after_refused_rcpt", "2920 §3.1", [
         ("MAIL FROM:<a@client.example>\r\n"
          "RCPT TO:<pstcf-nosuchuser@test.example>\r\nDATA\r\n",
          ["250", "550 5.1.1", "503|554"]),
@@ -132,6 +159,30 @@ ROWS = [
     Row("null_reverse_path", "4.5.5", [
         txn(sender=""), DATA_OK, end("bounce-like\r\n")],
         check=delivered(b"bounce-like")),
+    Row("postmaster_without_domain", "4.5.1 / 4.1.1.3", [
+        txn(["Postmaster"]), DATA_OK, end("to postmaster\r\n")],
+        check=delivered(b"to postmaster")),
+    Row("source_route_ignored", "4.1.1.3 / C", [
+        txn(["@a.client.example,@b.client.example:" + LOCAL]), DATA_OK,
+        end("routed\r\n")], check=delivered(b"routed")),
+    Row("quoted_local_part", "4.1.2", [
+        txn(sender='"pstcf sender"@client.example'), DATA_OK,
+        end("quoted\r\n")], check=delivered(b"quoted")),
+    Row("unknown_mail_parameter", "4.1.1.11", [
+        ("MAIL FROM:<a@client.example> FOO=bar\r\n", ["555"]),
+        ("MAIL FROM:<a@client.example>\r\nRCPT TO:<%s> FOO=bar\r\n" %
+         LOCAL, ["250", "555"])]),
+    Row("size_parameter_syntax", "1870 §6", [
+        ("MAIL FROM:<a@client.example> SIZE=abc\r\n", ["501 5.5.4"]),
+        ("MAIL FROM:<a@client.example> SIZE=100\r\n", ["250"])]),
+    Row("body_parameter", "6152 §2", [
+        ("MAIL FROM:<a@client.example> BODY=FOO\r\n", ["501|555 5.5.4"]),
+        ("MAIL FROM:<a@client.example> BODY=8BITMIME\r\n", ["250"]),
+        ("RCPT TO:<%s>\r\n" % LOCAL, ["250"]), DATA_OK,
+        end("caf\u00e9 8bit\r\n")],
+        check=delivered("caf\u00e9 8bit".encode())),
+    Row("vrfy_implemented", "4.5.1 / 3.5.3", [
+        ("VRFY %s\r\n" % ALICE, ["250|251|252"])]),
     Row("quit_closes", "4.1.1.10", [
         ("QUIT\r\n", ["221"]), (None, ["EOF"])], quit=False),
     Row("unknown_command", "4.2.4", [("FROB x\r\n", ["500|502"])]),

@@ -99,7 +99,9 @@ def postern_sessions(p, client="127.0.0.1"):
             " mail=" in ln]
 
 
-BODY8 = "caf\u00e9 \u00fcn\u00efc\u00f6d\u00e9 8-bit body\r\n"
+# 8-bit text, and lines a dot-stuffing slip would change or cut
+BODY8 = ("caf\u00e9 \u00fcn\u00efc\u00f6d\u00e9 8-bit body\r\n.\r\n"
+         "..two dots\r\n.one dot\r\nlast line\r\n")
 
 # ------------------------------------------------- postern -> Postfix
 
