@@ -4,6 +4,7 @@ smtpd on 127.0.0.1:PORT, stopped with `postfix -c DIR stop` (then by PID)
 even when the test fails. Never starts, reads or changes /etc/postfix's
 instance (meta_directory only points at the package's postfix-files)."""
 
+import contextlib
 import grp
 import os
 import pwd
@@ -209,16 +210,22 @@ class Postfix:
         return r
 
 
-@pytest.fixture
-def postfix_factory():
+@contextlib.contextmanager
+def running(**kw):
+    """A started Postfix(**kw), stopped (and its directory removed) when
+    the block ends, whatever happened in it."""
     if not HAVE_POSTFIX:
         pytest.skip("needs root and the postfix package")
-    made = []
-
-    def make(**kw):
-        p = Postfix(**kw)
-        made.append(p)
-        return p.start()
-    yield make
-    for p in made:
+    p = Postfix(**kw)
+    try:
+        yield p.start()
+    finally:
         p.stop()
+
+
+@pytest.fixture
+def postfix_factory():
+    """make(**Postfix args) -> a started private Postfix, stopped after
+    the test."""
+    with contextlib.ExitStack() as stack:
+        yield lambda **kw: stack.enter_context(running(**kw))

@@ -11,7 +11,7 @@ import pytest
 from conformance import (ALICE, LOCAL, SIZE_LIMIT, Row, delivered, message,
                          not_delivered, params, run, txn)
 from conformance import postern_mta, postfix_mta  # noqa: F401 (fixtures)
-from conftest import free_port, wait_for
+from conftest import wait_for
 
 RELAY = "pstcf@relayed.example"         # relayed by both (client is trusted)
 LOCAL64 = "l" * 64

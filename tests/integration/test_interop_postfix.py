@@ -18,7 +18,7 @@ import pytest
 
 from conformance import FEATURE_PENDING, ehlo_keywords
 from conftest import Postern, wait_for
-from postfix import HAVE_POSTFIX, Postfix
+from postfix import running
 
 PFDEST = "pfdest.example"       # Postfix's local domain
 
@@ -27,23 +27,19 @@ PFDEST = "pfdest.example"       # Postfix's local domain
 def pair(users):
     """(postern, postfix, users): postern's smarthost is Postfix and
     Postfix's relayhost is postern."""
-    if not HAVE_POSTFIX:
-        pytest.skip("needs root and the postfix package")
     base = tempfile.mkdtemp(prefix="pstcf-io-", dir="/tmp")
     p = Postern(base, users, tls=True)
-    pf = Postfix(relayhost="[127.0.0.1]:%d" % p.port, host="127.0.0.2",
-                 port=p.smarthost_port, mydestination=PFDEST)
     try:
-        pf.start()
-        p.start()
-        yield p, pf, users
+        with running(relayhost="[127.0.0.1]:%d" % p.port, host="127.0.0.2",
+                     port=p.smarthost_port, mydestination=PFDEST) as pf:
+            try:
+                p.start()
+                yield p, pf, users
+            finally:
+                p.stop()
     finally:
-        try:
-            p.stop()
-        finally:
-            pf.stop()
-            if os.environ.get("POSTERN_KEEP") is None:
-                shutil.rmtree(base, ignore_errors=True)
+        if os.environ.get("POSTERN_KEEP") is None:
+            shutil.rmtree(base, ignore_errors=True)
 
 
 def needs(p, feature):
