@@ -9,13 +9,12 @@ import grp
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 
 import pytest
 
-from conftest import TEST_USERS, free_port, wait_for
+from conftest import Postern, TEST_USERS, free_port, port_open, wait_for
 
 POSTFIX = "/usr/sbin/postfix"
 HAVE_POSTFIX = os.path.exists(POSTFIX) and os.geteuid() == 0
@@ -148,18 +147,10 @@ class Postfix:
         return self
 
     def port_open(self):
-        try:
-            socket.create_connection((self.host, self.port), 0.5).close()
-            return True
-        except OSError:
-            return False
+        return port_open(self.port, self.host)
 
-    def master_pid(self):
-        try:
-            with open(os.path.join(self.queue, "pid", "master.pid")) as f:
-                return int(f.read().strip() or 0)
-        except (OSError, ValueError):
-            return 0
+    # QUEUE/pid/master.pid, the same file as postern's
+    master_pid = Postern.master_pid
 
     def stop(self):
         root = self.master_pid() or self.root

@@ -181,6 +181,15 @@ ROWS = [
         ("RCPT TO:<%s>\r\n" % LOCAL, ["250"]), DATA_OK,
         end("caf\u00e9 8bit\r\n")],
         check=delivered("caf\u00e9 8bit".encode())),
+    Row("rcpt_null_path_refused", "4.1.1.3", [
+        ("MAIL FROM:<a@client.example>\r\n", ["250"]),
+        ("RCPT TO:<>\r\n", ["501|550|553"]),
+        ("RCPT TO:<%s\r\n" % LOCAL, ["501|553"]),
+        ("RCPT TO:<%s>\r\n" % LOCAL, ["250"])]),
+    Row("pipelined_noop_50", "2920 §3.1", [
+        ("NOOP\r\n" * 50, ["250"] * 50)]),
+    Row("starttls_takes_no_argument", "3207 §4", [
+        ("STARTTLS now\r\n", ["501"])]),
     Row("vrfy_implemented", "4.5.1 / 3.5.3", [
         ("VRFY %s\r\n" % ALICE, ["250|251|252"])]),
     Row("quit_closes", "4.1.1.10", [
