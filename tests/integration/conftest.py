@@ -31,6 +31,14 @@ def free_port(host="127.0.0.1"):
     return port
 
 
+def port_open(port, host="127.0.0.1"):
+    try:
+        socket.create_connection((host, port), 0.5).close()
+        return True
+    except OSError:
+        return False
+
+
 def wait_for(fn, timeout=20.0, interval=0.05, what="condition"):
     deadline = time.time() + timeout
     last = None
@@ -170,11 +178,7 @@ listen = 127.0.0.1:{s}
             os.path.join(self.queue, "private", "cleanup")), what="cleanup")
 
     def port_open(self, port):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
-            return True
-        except OSError:
-            return False
+        return port_open(port)
 
     def master_pid(self):
         try:
