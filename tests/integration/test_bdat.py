@@ -1,0 +1,222 @@
+"""CHUNKING (RFC 3030, issue 15 item 1): BDAT in smtpd on every listener
+(chunks of exactly their size, LAST ends the message with the queue id,
+bounds, the 503 orders, a chunk that never arrives, content never parsed
+for commands) and in remote toward a next hop that offers CHUNKING (DATA
+otherwise). Raw sockets: no client library speaks BDAT."""
+
+import os
+import smtplib
+import socket
+import ssl
+import threading
+import time
+
+import pytest
+
+from conftest import free_port, wait_for
+from test_policy import reply
+
+BODY = (b"Subject: chunks\r\nFrom: a@client.example\r\n\r\n"
+        b"line one\r\n.\r\nQUIT\r\n..two dots\r\nlast line\r\n")
+
+
+def open_session(p, port=None, ehlo=True):
+    s = socket.create_connection(("127.0.0.1", port or p.port), 20)
+    f = s.makefile("rb")
+    code, text = reply(f)
+    assert code == 220, text
+    if ehlo:
+        s.sendall(b"EHLO client.example\r\n")
+        code, text = reply(f)
+        assert code == 250, text
+    return s, f
+
+
+def send(s, f, data):
+    s.sendall(data)
+    return reply(f)
+
+
+def envelope(s, f, rcpt):
+    assert send(s, f, b"MAIL FROM:<a@client.example>\r\n")[0] == 250
+    assert send(s, f, b"RCPT TO:<%s@test.example>\r\n" % rcpt.encode())[0] \
+        == 250
+
+
+def bdat(s, f, data, last=False):
+    return send(s, f, b"BDAT %d%s\r\n%s" % (len(data),
+                                           b" LAST" if last else b"", data))
+
+
+def mail_body(p, user, needle):
+    """The message in user's mbox holding needle, from its blank line."""
+    box = p.wait_mbox(user, needle)
+    msg = box[box.rindex(b"Return-Path: "):]
+    msg = msg[msg.index(b"\n\n") + 2:]
+    return msg[:-1] if msg.endswith(b"\n\n") else msg	# mbox's blank
+
+
+def test_ehlo_offers_chunking_not_binarymime(postern):
+    for port in (postern.port, postern.sub_port):
+        s, f = open_session(postern, port, ehlo=False)
+        code, text = send(s, f, b"EHLO client.example\r\n")
+        assert "250-CHUNKING" in text or "250 CHUNKING" in text
+        assert "BINARYMIME" not in text
+        s.close()
+
+
+def test_chunks_split_across_writes(postern, users):
+    s, f = open_session(postern)
+    envelope(s, f, users["alice"])
+    head, rest = BODY[:30], BODY[30:]
+    s.sendall(b"BDAT %d\r\n" % len(head))
+    for i in range(0, len(head), 7):	# the chunk in pieces
+        s.sendall(head[i:i + 7])
+        time.sleep(0.02)
+    code, text = reply(f)
+    assert code == 250 and text.startswith("250 2.0.0 Ok"), text
+    code, text = bdat(s, f, rest, last=True)
+    assert code == 250 and "queued as" in text, text
+    assert send(s, f, b"QUIT\r\n")[0] == 221
+    body = mail_body(postern, users["alice"], b"Subject: chunks")
+    # stored with LF ends; a "." line and a "QUIT" line are content
+    assert body == (b"line one\n.\nQUIT\n..two dots\nlast line\n")
+
+
+def test_pipelined_chunks_and_bdat_zero_last(postern, users):
+    s, f = open_session(postern)
+    s.sendall(b"MAIL FROM:<a@client.example>\r\n"
+              b"RCPT TO:<%s@test.example>\r\n" % users["bob"].encode() +
+              b"BDAT 20\r\nSubject: pipelined\r\n"
+              b"BDAT 8\r\n\r\nbody\r\n"
+              b"BDAT 0 LAST\r\n")
+    codes = [reply(f) for _ in range(5)]
+    assert [c for c, _ in codes] == [250] * 5, codes
+    assert codes[2][1] == "250 2.0.0 Ok: 20 octets received"
+    assert codes[3][1] == "250 2.0.0 Ok: 28 octets received"
+    assert "queued as" in codes[4][1]
+    assert mail_body(postern, users["bob"], b"Subject: pipelined") == \
+        b"body\n"
+    s.close()
+
+
+def test_503_orders_and_stream_in_step(postern, users):
+    s, f = open_session(postern)
+    # no MAIL: 503, and the chunk (which looks like commands) is read
+    code, text = bdat(s, f, b"RSET\r\nQUIT\r\n")
+    assert text.startswith("503 5.5.1"), text
+    assert send(s, f, b"MAIL FROM:<a@client.example>\r\n")[0] == 250
+    code, text = bdat(s, f, b"NOOP\r\n")
+    assert text.startswith("503 5.5.1"), text	# no RCPT yet
+    assert send(s, f, b"RCPT TO:<%s@test.example>\r\n" %
+                users["alice"].encode())[0] == 250
+    assert bdat(s, f, b"Subject: x\r\n\r\n")[0] == 250
+    code, text = send(s, f, b"DATA\r\n")
+    assert text.startswith("503 5.5.1"), text	# DATA after BDAT
+    code, text = bdat(s, f, b"y\r\n", last=True)
+    assert code == 250 and "queued as" in text, text
+    # DATA, then BDAT in the next transaction is fine: RSET works
+    assert send(s, f, b"RSET\r\n")[0] == 250
+    s.close()
+
+
+def test_syntax_and_size_number_bounded(postern):
+    s, f = open_session(postern)
+    for arg in (b"BDAT\r\n", b"BDAT x\r\n", b"BDAT 5 FIRST\r\n",
+                b"BDAT -1\r\n", b"BDAT " + b"9" * 30 + b"\r\n"):
+        code, text = send(s, f, arg)
+        assert text.startswith("501 5.5.4"), (arg, text)
+    assert send(s, f, b"NOOP\r\n")[0] == 250
+    s.close()
+
+
+def test_over_size_fails_transaction(make_postern, users):
+    p = make_postern(extra="max_message_size = 2000\n")
+    s, f = open_session(p)
+    envelope(s, f, users["alice"])
+    assert bdat(s, f, b"Subject: big\r\n\r\n" + b"a" * 1000 + b"\r\n")[0] \
+        == 250
+    code, text = bdat(s, f, b"b" * 1500 + b"\r\n")
+    assert text.startswith("552 5.3.4"), text
+    # the transaction is failed: more chunks get 503 (and are read)
+    code, text = bdat(s, f, b"QUIT\r\n", last=True)
+    assert text.startswith("503 5.5.1"), text
+    assert send(s, f, b"RSET\r\n")[0] == 250
+    envelope(s, f, users["alice"])
+    code, text = bdat(s, f, b"Subject: small\r\n\r\nok\r\n", last=True)
+    assert "queued as" in text, text
+    s.close()
+    p.wait_mbox(users["alice"], b"Subject: small")
+    assert b"Subject: big" not in p.mbox(users["alice"])
+    assert "reject: BDAT" in p.log()
+
+
+def test_chunk_never_arrives(make_postern, users):
+    p = make_postern(extra="command_timeout = 2s\n")
+    s, f = open_session(p)
+    envelope(s, f, users["alice"])
+    assert bdat(s, f, b"Subject: cut\r\n\r\n")[0] == 250
+    s.sendall(b"BDAT 1000 LAST\r\npart of it")
+    code, text = reply(f)
+    assert text.startswith("421 4.4.2"), text
+    assert f.readline() == b""	# closed
+    wait_for(lambda: not os.listdir(os.path.join(p.queue, "incoming")),
+             what="no half-written file in incoming")
+    time.sleep(1)
+    assert p.queue_empty()
+    assert b"Subject: cut" not in p.mbox(users["alice"])
+
+
+def test_binary_line_ends_and_smuggling(postern, users):
+    """A bare LF ends a line; a bare CR becomes a line break in the body
+    (as cleanup does for every source); "\\r\\n.\\r\\n" is content."""
+    s, f = open_session(postern)
+    envelope(s, f, users["carol"])
+    data = (b"Subject: bare\r\n\r\nlf\nonly\r\ncr\rthere\r\n.\r\n"
+            b"MAIL FROM:<evil@x>\r\nend")
+    code, text = bdat(s, f, data, last=True)
+    assert "queued as" in text, text
+    assert send(s, f, b"QUIT\r\n")[0] == 221
+    body = mail_body(postern, users["carol"], b"Subject: bare")
+    assert body == b"lf\nonly\ncr\nthere\n.\nMAIL FROM:<evil@x>\nend\n"
+
+
+def test_big_message_in_1mb_chunks(postern, users):
+    line = b"x" * 76 + b"\r\n"
+    body = b"Subject: nine\r\n\r\n" + line * (9 * 1024 * 1024 // len(line))
+    s, f = open_session(postern)
+    envelope(s, f, users["bob"])
+    step = 1024 * 1024
+    for i in range(0, len(body), step):
+        part = body[i:i + step]
+        code, text = bdat(s, f, part, last=i + step >= len(body))
+        assert code == 250, text
+    assert "queued as" in text
+    s.close()
+    got = mail_body(postern, users["bob"], b"Subject: nine")
+    assert got == (line * (9 * 1024 * 1024 // len(line))).replace(
+        b"\r\n", b"\n")
+
+
+def test_bdat_over_tls_submission_465(make_postern, users):
+    p = make_postern(start=False, tls=True)
+    port = free_port()
+    with open(p.conf, "a") as fh:
+        fh.write("\n[submissions]\nlisten = 127.0.0.1:%d\ntls = wrapper\n"
+                 % port)
+    p.start()
+    wait_for(lambda: p.port_open(port), what="465 listener")
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    raw = socket.create_connection(("127.0.0.1", port), 20)
+    s = ctx.wrap_socket(raw)
+    f = s.makefile("rb")
+    assert reply(f)[0] == 220
+    code, text = send(s, f, b"EHLO client.example\r\n")
+    assert "CHUNKING" in text, text
+    envelope(s, f, users["alice"])
+    code, text = bdat(s, f, b"Subject: over tls\r\n\r\nhi\r\n", last=True)
+    assert "queued as" in text, text
+    s.close()
+    p.wait_mbox(users["alice"], b"Subject: over tls")
