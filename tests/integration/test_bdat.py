@@ -220,3 +220,165 @@ def test_bdat_over_tls_submission_465(make_postern, users):
     assert "queued as" in text, text
     s.close()
     p.wait_mbox(users["alice"], b"Subject: over tls")
+
+
+# --- remote: BDAT toward a next hop that offers CHUNKING ----------------
+
+class ChunkPeer:
+    """A small SMTP server on 127.0.0.2 that offers CHUNKING (or not) and
+    records the commands and each message's content as it came on the
+    wire (aiosmtpd has no BDAT). One thread per connection."""
+
+    def __init__(self, port, chunking=True, refuse_chunk=False):
+        self.chunking = chunking
+        self.refuse_chunk = refuse_chunk
+        self.commands = []
+        self.messages = []
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.2", port))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.stopping = False
+        self.threads = [threading.Thread(target=self.serve, daemon=True)]
+        self.threads[0].start()
+
+    def serve(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            t = threading.Thread(target=self.session, args=(conn,),
+                                 daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def session(self, conn):
+        conn.settimeout(30)
+        f = conn.makefile("rb")
+        w = conn.sendall
+        w(b"220 peer.example ESMTP\r\n")
+        content = b""
+        try:
+            while True:
+                line = f.readline(2000)
+                if not line:
+                    return
+                self.commands.append(line.rstrip(b"\r\n"))
+                verb = line[:4].upper()
+                if verb == b"EHLO":
+                    w(b"250-peer.example\r\n250-PIPELINING\r\n"
+                      b"250-8BITMIME\r\n" +
+                      (b"250-CHUNKING\r\n" if self.chunking else b"") +
+                      b"250 SIZE 100000000\r\n")
+                elif verb == b"DATA":
+                    w(b"354 go\r\n")
+                    data = b""
+                    while True:
+                        part = f.readline()
+                        if part in (b".\r\n", b""):
+                            break
+                        data += part[1:] if part.startswith(b".") else part
+                    self.messages.append(data)
+                    w(b"250 2.0.0 Ok: queued at peer (DATA)\r\n")
+                elif verb == b"BDAT":
+                    words = line.split()
+                    content += f.read(int(words[1]))
+                    if self.refuse_chunk:
+                        w(b"554 5.6.0 chunk refused\r\n")
+                    elif len(words) > 2:
+                        self.messages.append(content)
+                        content = b""
+                        w(b"250 2.0.0 Ok: queued at peer (BDAT)\r\n")
+                    else:
+                        w(b"250 2.0.0 Ok: chunk\r\n")
+                elif verb == b"QUIT":
+                    w(b"221 2.0.0 Bye\r\n")
+                    return
+                else:
+                    w(b"250 2.0.0 Ok\r\n")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def stop(self):
+        self.stopping = True
+        self.sock.close()
+        for t in self.threads:
+            t.join(5)
+
+
+@pytest.fixture
+def chunk_peer():
+    made = []
+
+    def make(port, **kw):
+        made.append(ChunkPeer(port, **kw))
+        return made[-1]
+    yield make
+    for p in made:
+        p.stop()
+
+
+# dot lines, a lone "." line, "QUIT" and a body over one BDAT chunk
+RELAY_BODY = (b".dot first\r\n.\r\nQUIT\r\n" +
+              b"".join(b"line %06d of the relayed body\r\n" % i
+                       for i in range(20000)) + b"..two\r\nend\r\n")
+
+
+def relay_one(p, subject, body, use_bdat):
+    s, f = open_session(p)
+    assert send(s, f, b"MAIL FROM:<a@client.example>\r\n")[0] == 250
+    assert send(s, f, b"RCPT TO:<x@relayed.example>\r\n")[0] == 250
+    msg = b"Subject: %s\r\n\r\n" % subject + body
+    if use_bdat:
+        code, text = bdat(s, f, msg, last=True)
+    else:
+        assert send(s, f, b"DATA\r\n")[0] == 354
+        stuffed = msg.replace(b"\r\n.", b"\r\n..")
+        code, text = send(s, f, stuffed + b".\r\n")
+    assert code == 250, text
+    s.close()
+
+
+@pytest.mark.parametrize("use_bdat", [False, True])
+def test_remote_sends_bdat_when_offered(postern, chunk_peer, use_bdat):
+    peer = chunk_peer(postern.smarthost_port)
+    relay_one(postern, b"to a chunking peer", RELAY_BODY, use_bdat)
+    wait_for(lambda: peer.messages, what="peer got the message")
+    got = peer.messages[0]
+    assert got.endswith(b"\r\n\r\n" + RELAY_BODY), got[-200:]
+    assert b"Subject: to a chunking peer\r\n" in got
+    bdats = [c for c in peer.commands if c.upper().startswith(b"BDAT")]
+    assert len(bdats) >= 2 and bdats[-1].upper().endswith(b" LAST")
+    assert not any(c.upper() == b"DATA" for c in peer.commands)
+    assert sum(int(c.split()[1]) for c in bdats) == len(got)
+    wait_for(postern.queue_empty, what="queue empty")
+
+
+def test_remote_sends_data_without_chunking(postern, chunk_peer):
+    peer = chunk_peer(postern.smarthost_port, chunking=False)
+    relay_one(postern, b"to a plain peer", RELAY_BODY, True)
+    wait_for(lambda: peer.messages, what="peer got the message")
+    assert peer.messages[0].endswith(b"\r\n\r\n" + RELAY_BODY)
+    assert b"DATA" in peer.commands
+    assert not any(c.upper().startswith(b"BDAT") for c in peer.commands)
+
+
+def test_remote_refused_chunk_bounces(postern, chunk_peer, users):
+    peer = chunk_peer(postern.smarthost_port, refuse_chunk=True)
+    s, f = open_session(postern)
+    assert send(s, f, b"MAIL FROM:<%s@test.example>\r\n" %
+                users["alice"].encode())[0] == 250
+    assert send(s, f, b"RCPT TO:<x@relayed.example>\r\n")[0] == 250
+    code, text = bdat(s, f, b"Subject: refused\r\n\r\n" + RELAY_BODY,
+                      last=True)
+    assert code == 250, text
+    s.close()
+    postern.wait_mbox(users["alice"], b"chunk refused")
+    assert "in reply to BDAT command" in postern.log()
+    assert not peer.messages
