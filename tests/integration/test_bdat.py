@@ -78,6 +78,9 @@ def test_chunks_split_across_writes(postern, users):
     code, text = bdat(s, f, rest, last=True)
     assert code == 250 and "queued as" in text, text
     assert send(s, f, b"QUIT\r\n")[0] == 221
+    box = postern.wait_mbox(users["alice"], b"Subject: chunks")
+    assert b"Received: from client.example" in box	# cleanup's, as DATA
+    assert b"with ESMTP id" in box or b"with ESMTP" in box
     body = mail_body(postern, users["alice"], b"Subject: chunks")
     # stored with LF ends; a "." line and a "QUIT" line are content
     assert body == (b"line one\n.\nQUIT\n..two dots\nlast line\n")
@@ -149,6 +152,38 @@ def test_over_size_fails_transaction(make_postern, users):
     p.wait_mbox(users["alice"], b"Subject: small")
     assert b"Subject: big" not in p.mbox(users["alice"])
     assert "reject: BDAT" in p.log()
+
+
+def test_header_limit_at_last(make_postern, users):
+    """cleanup's per-message checks run for BDAT as for DATA: headers over
+    max_header_size are refused at LAST, nothing is queued."""
+    p = make_postern(extra="max_header_size = 1k\n")
+    s, f = open_session(p)
+    envelope(s, f, users["bob"])
+    hdrs = b"".join(b"X-Filler-%03d: %s\r\n" % (i, b"h" * 60)
+                    for i in range(40))
+    assert bdat(s, f, b"Subject: fat\r\n" + hdrs)[0] == 250
+    code, text = bdat(s, f, b"\r\nbody\r\n", last=True)
+    assert text.startswith("552 5.6.0"), text
+    assert send(s, f, b"NOOP\r\n")[0] == 250
+    s.close()
+    time.sleep(1)
+    assert p.queue_empty()
+    assert b"Subject: fat" not in p.mbox(users["bob"])
+
+
+def test_rset_between_chunks_queues_nothing(postern, users):
+    s, f = open_session(postern)
+    envelope(s, f, users["carol"])
+    assert bdat(s, f, b"Subject: dropped\r\n\r\nhalf\r\n")[0] == 250
+    assert send(s, f, b"RSET\r\n")[0] == 250
+    envelope(s, f, users["carol"])
+    code, text = bdat(s, f, b"Subject: kept\r\n\r\nwhole\r\n", last=True)
+    assert "queued as" in text, text
+    s.close()
+    box = postern.wait_mbox(users["carol"], b"Subject: kept")
+    assert b"Subject: dropped" not in box
+    assert postern.mbox_count(users["carol"]) == 1
 
 
 def test_chunk_never_arrives(make_postern, users):
