@@ -34,7 +34,7 @@ static const struct reply_def catalogue[R__COUNT] = {
 				    "accept message and attempt delivery"),
 	[R_EXPN] =		E(502, "5.5.1", "EXPN not implemented"),
 	[R_EXPN_OFF] =		E(502, "5.7.0", "EXPN disabled"),
-	[R_BDAT_OK] =		E(250, "2.0.0", "Ok: %llu octets received"),
+	[R_BDAT_OK] =		E(250, "2.0.0", "Ok: %s octets received"),
 	[R_BDAT_SYNTAX] =	E(501, "5.5.4", "Syntax: BDAT size [LAST]"),
 	[R_BDAT_NO_RCPT] =	E(503, "5.5.1", "Error: need RCPT command"),
 	[R_BDAT_MIXED] =	E(503, "5.5.1",

@@ -5,6 +5,8 @@
  * committed). A chunk is never parsed for commands, and a refused chunk
  * is still read (and dropped) so that the dialogue stays in step.
  */
+#include <stdio.h>
+
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
@@ -119,7 +121,8 @@ bdat_chunk_end(struct session *s)
 		data_end(s);
 		return;
 	}
-	session_reply(s, R_BDAT_OK, (unsigned long long)s->msg_size);
+	snprintf(r, sizeof(r), "%zu", s->msg_size);
+	session_reply(s, R_BDAT_OK, r);
 }
 
 /* Take what there is of the chunk; 0 = need more input. */
