@@ -5,9 +5,12 @@ for commands) and in remote toward a next hop that offers CHUNKING (DATA
 otherwise). Raw sockets: no client library speaks BDAT."""
 
 import os
-import smtplib
+import pwd
+import shutil
 import socket
 import ssl
+import subprocess
+import tempfile
 import threading
 import time
 
@@ -264,14 +267,15 @@ class ChunkPeer:
     records the commands and each message's content as it came on the
     wire (aiosmtpd has no BDAT). One thread per connection."""
 
-    def __init__(self, port, chunking=True, refuse_chunk=False):
+    def __init__(self, port, chunking=True, refuse_chunk=False,
+                 host="127.0.0.2"):
         self.chunking = chunking
         self.refuse_chunk = refuse_chunk
         self.commands = []
         self.messages = []
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.2", port))
+        self.sock.bind((host, port))
         self.sock.listen(8)
         self.sock.settimeout(0.2)
         self.stopping = False
@@ -417,3 +421,130 @@ def test_remote_refused_chunk_bounces(postern, chunk_peer, users):
     postern.wait_mbox(users["alice"], b"chunk refused")
     assert "in reply to BDAT command" in postern.log()
     assert not peer.messages
+
+
+# --- interop: postern's remote -> a private Postfix smtpd (CHUNKING) ----
+
+class PrivatePostfix:
+    """A private Postfix instance listening on 127.0.0.2:port that relays
+    everything to relayhost (Postfix's smtp client speaks DATA only)."""
+
+    def __init__(self, base, port, relayhost):
+        self.base, self.port = base, port
+        self.etc = os.path.join(base, "etc")
+        self.queue = os.path.join(base, "queue")
+        data = os.path.join(base, "data")
+        for d in (self.etc, self.queue, data):
+            os.makedirs(d)
+        os.chmod(base, 0o755)
+        os.chmod(self.queue, 0o755)
+        pf = pwd.getpwnam("postfix")
+        os.chown(data, pf.pw_uid, pf.pw_gid)
+        with open(os.path.join(self.etc, "main.cf"), "w") as f:
+            f.write("""compatibility_level = 3.6
+queue_directory = {q}
+data_directory = {d}
+command_directory = /usr/sbin
+daemon_directory = /usr/lib/postfix/sbin
+meta_directory = /etc/postfix
+shlib_directory = /usr/lib/postfix
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = pstbd.postfix.example
+mydestination =
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+relayhost = {r}
+alias_maps =
+alias_database =
+maillog_file = {b}/maillog
+maillog_file_prefixes = /tmp
+biff = no
+""".format(q=self.queue, d=data, r=relayhost, b=base))
+        with open(os.path.join(self.etc, "master.cf"), "w") as f:
+            f.write("""127.0.0.2:{p} inet n - n - 10 smtpd
+pickup    unix  n - n 60 1 pickup
+cleanup   unix  n - n - 0 cleanup
+qmgr      unix  n - n 300 1 qmgr
+rewrite   unix  - - n - - trivial-rewrite
+bounce    unix  - - n - 0 bounce
+defer     unix  - - n - 0 bounce
+trace     unix  - - n - 0 bounce
+verify    unix  - - n - 1 verify
+flush     unix  n - n 1000? 0 flush
+proxymap  unix  - - n - - proxymap
+smtp      unix  - - n - - smtp
+relay     unix  - - n - - smtp
+showq     unix  n - n - - showq
+error     unix  - - n - - error
+retry     unix  - - n - - error
+discard   unix  - - n - - discard
+anvil     unix  - - n - 1 anvil
+scache    unix  - - n - 1 scache
+postlog   unix-dgram n - n - 1 postlogd
+""".format(p=port))
+        r = self.postfix("start")
+        assert r.returncode == 0, r.stdout + r.stderr
+        try:
+            wait_for(self.listening, what="private Postfix smtpd")
+        except AssertionError:
+            self.stop()
+            raise
+
+    def postfix(self, what):
+        return subprocess.run(["/usr/sbin/postfix", "-c", self.etc, what],
+                              capture_output=True, text=True, timeout=60)
+
+    def listening(self):
+        try:
+            socket.create_connection(("127.0.0.2", self.port), 0.5).close()
+            return True
+        except OSError:
+            return False
+
+    def log(self):
+        try:
+            with open(os.path.join(self.base, "maillog")) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def master_pid(self):
+        try:
+            with open(os.path.join(self.queue, "pid", "master.pid")) as f:
+                return int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    def stop(self):
+        pid = self.master_pid()
+        self.postfix("stop")
+        if pid:
+            wait_for(lambda: not os.path.exists("/proc/%d" % pid),
+                     what="Postfix master gone")
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/sbin/postfix") or
+                    os.geteuid() != 0, reason="needs Postfix, as root")
+def test_interop_postfix_smtpd_receives_bdat(postern, chunk_peer):
+    """postern's remote -> Postfix's smtpd (which offers CHUNKING) ->
+    Postfix's smtp client (DATA) -> a recording peer on 127.0.0.3: the
+    body arrives byte for byte, and Postfix logged a BDAT session."""
+    final_port = free_port("127.0.0.3")
+    final = ChunkPeer(final_port, chunking=False, host="127.0.0.3")
+    pf = PrivatePostfix(tempfile.mkdtemp(prefix="pstbd-pf-", dir="/tmp"),
+                        postern.smarthost_port,
+                        "[127.0.0.3]:%d" % final_port)
+    try:
+        relay_one(postern, b"through Postfix", RELAY_BODY, True)
+        wait_for(lambda: final.messages, timeout=60,
+                 what="message through Postfix")
+        assert final.messages[0].endswith(b"\r\n\r\n" + RELAY_BODY)
+        wait_for(lambda: "bdat=" in pf.log(), what="Postfix's bdat= stat")
+        assert "bdat=0" not in pf.log()
+        wait_for(postern.queue_empty, what="postern's queue empty")
+    finally:
+        pf.stop()
+        final.stop()
