@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import free_port, wait_for
+from conftest import Postern, free_port, wait_for
 from test_policy import reply
 
 BODY = (b"Subject: chunks\r\nFrom: a@client.example\r\n\r\n"
@@ -425,6 +425,21 @@ def test_remote_refused_chunk_bounces(postern, chunk_peer, users):
 
 # --- interop: postern's remote -> a private Postfix smtpd (CHUNKING) ----
 
+# The unix services of the private Postfix: name, private, wakeup,
+# process limit, program (master.cf columns).
+PF_SERVICES = [
+    ("cleanup", "n", "-", "0", "cleanup"), ("qmgr", "n", "300", "1", "qmgr"),
+    ("rewrite", "-", "-", "-", "trivial-rewrite"),
+    ("bounce", "-", "-", "0", "bounce"), ("defer", "-", "-", "0", "bounce"),
+    ("trace", "-", "-", "0", "bounce"), ("smtp", "-", "-", "-", "smtp"),
+    ("relay", "-", "-", "-", "smtp"), ("error", "-", "-", "-", "error"),
+    ("retry", "-", "-", "-", "error"), ("anvil", "-", "-", "1", "anvil"),
+    ("scache", "-", "-", "1", "scache"),
+    ("proxymap", "-", "-", "-", "proxymap"),
+    ("pickup", "n", "60", "1", "pickup"),
+]
+
+
 class PrivatePostfix:
     """A private Postfix instance listening on 127.0.0.2:port that relays
     everything to relayhost (Postfix's smtp client speaks DATA only)."""
@@ -463,27 +478,11 @@ maillog_file_prefixes = /tmp
 biff = no
 """.format(q=self.queue, d=data, r=relayhost, b=base))
         with open(os.path.join(self.etc, "master.cf"), "w") as f:
-            f.write("""127.0.0.2:{p} inet n - n - 10 smtpd
-pickup    unix  n - n 60 1 pickup
-cleanup   unix  n - n - 0 cleanup
-qmgr      unix  n - n 300 1 qmgr
-rewrite   unix  - - n - - trivial-rewrite
-bounce    unix  - - n - 0 bounce
-defer     unix  - - n - 0 bounce
-trace     unix  - - n - 0 bounce
-verify    unix  - - n - 1 verify
-flush     unix  n - n 1000? 0 flush
-proxymap  unix  - - n - - proxymap
-smtp      unix  - - n - - smtp
-relay     unix  - - n - - smtp
-showq     unix  n - n - - showq
-error     unix  - - n - - error
-retry     unix  - - n - - error
-discard   unix  - - n - - discard
-anvil     unix  - - n - 1 anvil
-scache    unix  - - n - 1 scache
-postlog   unix-dgram n - n - 1 postlogd
-""".format(p=port))
+            f.write("127.0.0.2:%d inet n - n - 10 smtpd\n" % port)
+            f.write("postlog unix-dgram n - n - 1 postlogd\n")
+            for name, priv, wake, nproc, prog in PF_SERVICES:
+                f.write("%s unix %s - n %s %s %s\n" % (name, priv, wake,
+                                                      nproc, prog))
         r = self.postfix("start")
         assert r.returncode == 0, r.stdout + r.stderr
         try:
@@ -510,12 +509,7 @@ postlog   unix-dgram n - n - 1 postlogd
         except FileNotFoundError:
             return ""
 
-    def master_pid(self):
-        try:
-            with open(os.path.join(self.queue, "pid", "master.pid")) as f:
-                return int(f.read().strip() or 0)
-        except (OSError, ValueError):
-            return 0
+    master_pid = Postern.master_pid	# QUEUE/pid/master.pid, alike
 
     def stop(self):
         pid = self.master_pid()
