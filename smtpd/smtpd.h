@@ -1,8 +1,8 @@
 /*
  * smtpd: shared state of the SMTP server's parts (session.c: the SMTP
  * dialogue's life, replies, the line reader; command.c: the verbs;
- * cleanup_client.c: DATA to cleanup; bdat.c: BDAT (RFC 3030); policy.c: access map, relay and
- * recipient checks;
+ * cleanup_client.c: DATA to cleanup; bdat.c: BDAT (RFC 3030) chunks to
+ * cleanup; policy.c: access map, relay and recipient checks;
  * tls.c: the SSL_CTX and STARTTLS; auth.c: SMTP AUTH with Cyrus SASL and
  * the failed-AUTH counter; hostaddr.c: the host's own addresses;
  * smtpd.c: start-up, listeners, stop).
@@ -39,7 +39,7 @@ enum sstate { S_CMD, S_WAIT_OPEN, S_DATA, S_BDAT, S_WAIT_END, S_AUTH };
 /* BDAT in this transaction: none yet, chunks taken, or failed (RSET). */
 enum bdat_state { BDAT_NONE, BDAT_OPEN, BDAT_FAILED };
 
-#define CHUNK_FLUSH	(60 * 1024)	/* frame content at this size (< 64 KiB) */
+#define CHUNK_FLUSH	(60 * 1024)	/* frame content at this (< 64 KiB) */
 #define CLEANUP_HIWAT	(1024 * 1024)	/* stop reading the client above this */
 
 struct session {
