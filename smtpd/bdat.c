@@ -32,7 +32,7 @@ bdat_begin(struct session *s)
 	if (!qspace_ok(wk.conf.queue_dir, wk.conf.queue_minfree, 0))
 		return R_NO_SPACE;
 	s->bdat = BDAT_OPEN;
-	s->msg_size = s->hdr_size = 0;
+	s->hdr_size = 0;
 	s->derr = 0;
 	s->derr_text[0] = '\0';
 	buf_reset(&s->chunk);
@@ -57,12 +57,14 @@ bdat_check(struct session *s, unsigned long long size)
 		return R_BDAT_NO_RCPT;
 	if (s->bdat == BDAT_FAILED)
 		return R_BDAT_FAILED;
-	if (s->bdat == BDAT_NONE && (r = bdat_begin(s)) != 0)
-		return r;
+	if (s->bdat == BDAT_NONE)
+		s->msg_size = 0;	/* the first chunk */
 	if (size > lc->max_message_size - s->msg_size) {
 		bdat_fail(s);
 		return R_MSG_SIZE;
 	}
+	if (s->bdat == BDAT_NONE && (r = bdat_begin(s)) != 0)
+		return r;
 	if (s->cbev == NULL && !s->discard && !s->connect_discard) {
 		bdat_fail(s);		/* cleanup went away between chunks */
 		return R_QUEUE;

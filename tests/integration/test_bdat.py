@@ -140,6 +140,10 @@ def test_over_size_fails_transaction(make_postern, users):
     p = make_postern(extra="max_message_size = 2000\n")
     s, f = open_session(p)
     envelope(s, f, users["alice"])
+    code, text = bdat(s, f, b"z" * 2001, last=True)	# the first chunk
+    assert text.startswith("552 5.3.4"), text
+    assert send(s, f, b"RSET\r\n")[0] == 250
+    envelope(s, f, users["alice"])
     assert bdat(s, f, b"Subject: big\r\n\r\n" + b"a" * 1000 + b"\r\n")[0] \
         == 250
     code, text = bdat(s, f, b"b" * 1500 + b"\r\n")
@@ -187,6 +191,26 @@ def test_rset_between_chunks_queues_nothing(postern, users):
     box = postern.wait_mbox(users["carol"], b"Subject: kept")
     assert b"Subject: dropped" not in box
     assert postern.mbox_count(users["carol"]) == 1
+
+
+def test_discard_reads_chunks_queues_nothing(make_postern, users):
+    p = make_postern(start=False)
+    path = os.path.join(p.base, "etc", "access")
+    with open(path, "a") as fh:
+        fh.write("From:disc@sender.example DISCARD\n")
+    p.cli("map", path)
+    p.start()
+    s, f = open_session(p)
+    assert send(s, f, b"MAIL FROM:<disc@sender.example>\r\n")[0] == 250
+    assert send(s, f, b"RCPT TO:<%s@test.example>\r\n" %
+                users["alice"].encode())[0] == 250
+    assert bdat(s, f, b"Subject: dropped\r\n")[0] == 250
+    code, text = bdat(s, f, b"\r\nbody\r\n", last=True)
+    assert text == "250 2.0.0 Ok", text
+    assert send(s, f, b"NOOP\r\n")[0] == 250
+    s.close()
+    wait_for(lambda: "discard: END-OF-MESSAGE" in p.log(), what="discard")
+    assert b"Subject: dropped" not in p.mbox(users["alice"])
 
 
 def test_chunk_never_arrives(make_postern, users):
