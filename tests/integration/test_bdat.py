@@ -17,6 +17,7 @@ import time
 import pytest
 
 from conftest import Postern, free_port, wait_for
+from test_limits import smtpd_pid
 from test_policy import reply
 
 BODY = (b"Subject: chunks\r\nFrom: a@client.example\r\n\r\n"
@@ -258,6 +259,32 @@ def test_big_message_in_1mb_chunks(postern, users):
     got = mail_body(postern, users["bob"], b"Subject: nine")
     assert got == (line * (9 * 1024 * 1024 // len(line))).replace(
         b"\r\n", b"\n")
+
+
+def test_one_big_chunk_is_streamed(make_postern, users):
+    """Back-pressure: a 24 MB chunk goes to cleanup in pieces; smtpd's
+    peak memory grows by far less than the chunk."""
+    p = make_postern(extra="max_message_size = 50m\n")
+    s, f = open_session(p)
+    pid = smtpd_pid(p)
+    envelope(s, f, users["carol"])
+    before = peak_kb(pid)
+    line = b"z" * 76 + b"\r\n"
+    body = b"Subject: one chunk\r\n\r\n" + line * (24 * 1024 * 1024 // 78)
+    code, text = bdat(s, f, body, last=True)
+    assert "queued as" in text, text
+    grown = peak_kb(pid) - before
+    s.close()
+    assert grown < 8 * 1024, "smtpd grew %d kB for a 24 MB chunk" % grown
+    p.wait_mbox(users["carol"], b"Subject: one chunk")
+
+
+def peak_kb(pid):
+    with open("/proc/%d/status" % pid) as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
 
 
 def test_bdat_over_tls_submission_465(make_postern, users):
