@@ -29,8 +29,10 @@ bdat_fail(struct session *s)
 static int
 bdat_begin(struct session *s)
 {
-	if (!qspace_ok(wk.conf.queue_dir, wk.conf.queue_minfree, 0))
+	if (!qspace_ok(wk.conf.queue_dir, wk.conf.queue_minfree, 0)) {
+		s->bdat = BDAT_FAILED;	/* never a message without its start */
 		return R_NO_SPACE;
+	}
 	s->bdat = BDAT_OPEN;
 	s->hdr_size = 0;
 	s->derr = 0;
