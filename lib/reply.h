@@ -29,7 +29,11 @@ enum reply_id {
 	R_VRFY_OFF,
 	R_EXPN,
 	R_EXPN_OFF,
-	R_BDAT,
+	R_BDAT_OK,		/* octets so far, as a decimal string */
+	R_BDAT_SYNTAX,
+	R_BDAT_NO_RCPT,
+	R_BDAT_MIXED,
+	R_BDAT_FAILED,
 	R_UNKNOWN,
 	R_LINE_LONG,
 	R_BARE_CMD,

@@ -1,6 +1,7 @@
 /*
  * smtp_data: content to the DATA wire format (LF -> CRLF, dot-stuffing,
- * CRLF.CRLF). Pure; shared by remote (SMTP) and local (LMTP).
+ * CRLF.CRLF), or to BDAT's (LF -> CRLF only). Pure; shared by remote
+ * (SMTP) and local (LMTP).
  */
 #include <string.h>
 
@@ -11,6 +12,7 @@ smtp_dot_init(struct smtp_dot *d)
 {
 	d->bol = 1;
 	d->cr = 0;
+	d->stuff = 1;
 }
 
 size_t
@@ -38,7 +40,7 @@ smtp_dot_encode(struct smtp_dot *d, const char *in, size_t len, char *out)
 			d->bol = 1;
 			continue;
 		}
-		if (d->bol && ch == '.')
+		if (d->bol && ch == '.' && d->stuff)
 			out[o++] = '.';
 		out[o++] = ch;
 		d->bol = 0;
@@ -47,7 +49,7 @@ smtp_dot_encode(struct smtp_dot *d, const char *in, size_t len, char *out)
 }
 
 size_t
-smtp_dot_finish(struct smtp_dot *d, char *out)
+smtp_crlf_finish(struct smtp_dot *d, char *out)
 {
 	size_t	 o = 0;
 
@@ -60,7 +62,15 @@ smtp_dot_finish(struct smtp_dot *d, char *out)
 		out[o++] = '\r';
 		out[o++] = '\n';
 	}
-	memcpy(out + o, ".\r\n", 3);
 	d->bol = 1;
+	return o;
+}
+
+size_t
+smtp_dot_finish(struct smtp_dot *d, char *out)
+{
+	size_t	 o = smtp_crlf_finish(d, out);
+
+	memcpy(out + o, ".\r\n", 3);
 	return o + 3;
 }

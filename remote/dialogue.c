@@ -1,6 +1,7 @@
 /*
  * remote dialogue: the SMTP conversation on one connection: greeting,
- * EHLO/HELO, STARTTLS, the envelope (pipelined), DATA and the body. Every
+ * EHLO/HELO, STARTTLS, the envelope (pipelined), DATA and the body (or
+ * BDAT chunks when the server offers CHUNKING). Every
  * recipient it touches gets its answer; it never trusts what the server
  * says beyond the parsed reply.
  */
@@ -57,6 +58,23 @@ addr_8bit(const char *s)
 	return 0;
 }
 
+/* The next piece of content at pos into in (at most len): its size, or
+ * -1 (logged, c->err set). */
+static ssize_t
+body_read(struct job *j, struct conn *c, size_t pos, char *in, size_t len)
+{
+	ssize_t n = agent_read(j->a, pos, in, len);
+
+	if (n <= 0) {
+		log_error("%s: read queue file: %s", j->id,
+		    n == 0 ? "short file" : strerror(errno));
+		c->err = C_PROTO;
+		c->why = "queue file read error";
+		return -1;
+	}
+	return n;
+}
+
 /* Send the content: LF -> CRLF, dot-stuffing, then CRLF.CRLF. */
 static int
 send_body(struct job *j, struct conn *c)
@@ -69,15 +87,10 @@ send_body(struct job *j, struct conn *c)
 	c->stage = "sending message body";
 	smtp_dot_init(&d);
 	while (pos < j->q->content_len) {
-		ssize_t n = agent_read(j->a, pos, in, CHUNK);
+		ssize_t n = body_read(j, c, pos, in, CHUNK);
 
-		if (n <= 0) {
-			log_error("%s: read queue file: %s", j->id,
-			    n == 0 ? "short file" : strerror(errno));
-			c->err = C_PROTO;
-			c->why = "queue file read error";
+		if (n == -1)
 			goto done;
-		}
 		pos += (size_t)n;
 		o = smtp_dot_encode(&d, in, (size_t)n, out);
 		if (conn_write(c, out, o, XFER_TIMEOUT) == -1)
@@ -130,6 +143,71 @@ rcpt_dsn(const struct qrcpt *r, struct buf *cmds)
 	tl = (size_t)(semi - o) + 1;
 	if (tl < sizeof(x) && xtext_encode(semi + 1, x, sizeof(x) - tl) == 0)
 		(void)buf_printf(cmds, " ORCPT=%.*s%s", (int)tl, o, x);
+}
+
+/*
+ * The content in BDAT chunks (RFC 3030): LF -> CRLF, no dot-stuffing,
+ * each read of the queue file one chunk, the last one (maybe empty)
+ * marked LAST. A chunk's reply is read before the next chunk goes. 0:
+ * all sent (the reply to LAST is the caller's to read), 1: a chunk was
+ * refused (its reply in *r), -1: I/O error.
+ */
+static int
+send_bdat(struct job *j, struct conn *c, struct smtp_reply *r)
+{
+	char *in = xmalloc(BDAT_CHUNK), *out = xmalloc(2 * BDAT_CHUNK + 8);
+	char cmd[64];
+	struct smtp_dot d;
+	size_t pos = 0, o;
+	ssize_t n;
+	int rv = -1, last;
+
+	c->stage = "sending message body";
+	smtp_dot_init(&d);
+	d.stuff = 0;
+	do {
+		n = 0;
+		if (pos < j->q->content_len &&
+		    (n = body_read(j, c, pos, in, BDAT_CHUNK)) == -1)
+			goto done;
+		pos += (size_t)n;
+		last = pos >= j->q->content_len;
+		o = smtp_dot_encode(&d, in, (size_t)n, out);
+		if (last) {
+			o += smtp_crlf_finish(&d, out + o);
+			c->stage = "sending end of data -- message may be "
+			    "sent more than once";
+		}
+		snprintf(cmd, sizeof(cmd), "BDAT %zu%s\r\n", o,
+		    last ? " LAST" : "");
+		if (conn_write(c, cmd, strlen(cmd), XFER_TIMEOUT) == -1 ||
+		    conn_write(c, out, o, XFER_TIMEOUT) == -1)
+			goto done;
+		if (!last && conn_reply(c, r, XFER_TIMEOUT) == -1)
+			goto done;
+		if (!last && r->code / 100 != 2) {
+			rv = 1;
+			goto done;
+		}
+	} while (!last);
+	rv = 0;
+done:
+	free(in);
+	free(out);
+	return rv;
+}
+
+/* DATA and the content: 0 sent (the final reply is the caller's to
+ * read), 1 DATA refused (its reply in *r), -1 I/O error. */
+static int
+send_data(struct job *j, struct conn *c, struct smtp_reply *r)
+{
+	if (conn_cmd(c, r, DATA_TIMEOUT, "sending DATA command",
+	    "DATA") == -1)
+		return -1;
+	if (r->code / 100 != 3)
+		return 1;
+	return send_body(j, c) == -1 ? -1 : 0;
 }
 
 /* MAIL, RCPTs (pipelined in groups when offered). Returns 0 to go on to
@@ -470,16 +548,14 @@ transaction(struct job *j, struct conn *c, const struct smtp_ehlo *e)
 		c->keep = 1;
 		return TRY_DONE;
 	}
-	if (conn_cmd(c, &r, DATA_TIMEOUT, "sending DATA command",
-	    "DATA") == -1)
+	rv = e->chunking ? send_bdat(j, c, &r) : send_data(j, c, &r);
+	if (rv == -1)
 		return session_lost(j, c);
-	if (r.code / 100 != 3) {
-		final_reply(j, (size_t)-1, &r, "DATA");
-		c->keep = 1;
+	if (rv == 1) {
+		final_reply(j, (size_t)-1, &r, e->chunking ? "BDAT" : "DATA");
+		c->keep = !e->chunking;	/* a failed BDAT: no reuse */
 		return TRY_DONE;
 	}
-	if (send_body(j, c) == -1)
-		return session_lost(j, c);
 	if (conn_reply(c, &r, FINAL_TIMEOUT) == -1)
 		return session_lost(j, c);
 	if (r.code / 100 == 2) {
@@ -490,7 +566,8 @@ transaction(struct job *j, struct conn *c, const struct smtp_ehlo *e)
 		smtp_reply_flat(&r, flat, sizeof(flat));
 		fmt(prefix, sizeof(prefix), "host %s[%s] said: ",
 		    j->host, j->ip);
-		make_text(text, dsn, prefix, flat,
+		make_text(text, dsn, prefix, flat, e->chunking ?
+		    " (in reply to end of BDAT command)" :
 		    " (in reply to end of DATA command)");
 		clean_copy(prefix, sizeof(prefix), flat);
 		for (size_t i = 0; i < j->a->nrcpt; i++)
@@ -498,7 +575,8 @@ transaction(struct job *j, struct conn *c, const struct smtp_ehlo *e)
 				rcpt_final(j, i, DS_SENT, r.code, dsn,
 				    text + strlen(dsn) + 1, prefix);
 	} else
-		final_reply(j, (size_t)-1, &r, "end of DATA");
+		final_reply(j, (size_t)-1, &r, e->chunking ? "end of BDAT" :
+		    "end of DATA");
 	c->keep = 1;
 	return TRY_DONE;
 }

@@ -43,6 +43,7 @@
 				   directions' socket buffers from filling) */
 #define TEXT_MAX	230	/* status text to qmgr (queue files: 240) */
 #define CHUNK		65536
+#define BDAT_CHUNK	(256 * 1024)	/* content octets per BDAT chunk */
 #define CRED_MAX	256	/* user name or password, octets */
 #define AUTH_LINE_MAX	1024	/* a remote_auth line */
 #define CACHE_MAX	4	/* idle sessions kept per process */

@@ -24,8 +24,6 @@
 #include "qfile.h"
 #include "smtpd.h"
 
-#define CHUNK_FLUSH	(60 * 1024)	/* frame content at this size (< 64 KiB) */
-#define CLEANUP_HIWAT	(1024 * 1024)	/* stop reading the client above this */
 #define CLEANUP_LOWAT	(256 * 1024)	/* and resume below this */
 #define CLEANUP_TIMEOUT	600		/* s, for cleanup's replies */
 
@@ -43,7 +41,7 @@ cleanup_close(struct session *s)
 }
 
 /* Drop the message at cleanup: req=abort if it can go out at once. */
-static void
+void
 cleanup_abort(struct session *s)
 {
 	struct buf b;
@@ -60,7 +58,7 @@ cleanup_abort(struct session *s)
 		buf_free(&b);
 	}
 	cleanup_close(s);
-	if (s->state == S_DATA && !s->closing)
+	if (S_CONTENT(s->state) && !s->closing)
 		bufferevent_enable(s->bev, EV_READ);	/* if throttled */
 }
 
@@ -74,7 +72,7 @@ cleanup_send_frame(struct session *s, int rv)
 	return 0;
 }
 
-static int
+int
 flush_chunk(struct session *s)
 {
 	if (s->chunk.len == 0 || s->cbev == NULL)
@@ -97,7 +95,7 @@ data_fail_line(struct session *s, const char *r)
 	cleanup_abort(s);
 }
 
-static void
+void
 data_fail(struct session *s, enum reply_id id)
 {
 	char r[REPLY_MAX];
@@ -118,13 +116,29 @@ to_command_state(struct session *s)
 		bufferevent_enable(s->bev, EV_READ);
 }
 
+/* The open for a BDAT chunk failed (reply r): the chunk is still read
+ * (and dropped), then gets r. */
+static void
+bdat_open_failed(struct session *s, const char *r)
+{
+	data_fail_line(s, r);
+	s->state = S_BDAT;
+	session_timeouts(s);
+	bufferevent_enable(s->bev, EV_READ);
+}
+
 /* Cleanup failed us while we wait for it (reply now) or in DATA. */
 static void
 cleanup_lost(struct session *s)
 {
-	if (s->state == S_DATA)
+	char r[REPLY_MAX];
+
+	if (S_CONTENT(s->state))
 		data_fail(s, R_QUEUE);
-	else if (s->state == S_WAIT_OPEN || s->state == S_WAIT_END) {
+	else if (s->state == S_WAIT_OPEN && s->bdat) {
+		(void)reply_format(r, sizeof(r), R_QUEUE);
+		bdat_open_failed(s, r);
+	} else if (s->state == S_WAIT_OPEN || s->state == S_WAIT_END) {
 		session_reply(s, R_QUEUE);
 		to_command_state(s);
 	} else
@@ -139,10 +153,11 @@ cleanup_ok(struct session *s, const struct proto_reply *pr)
 
 	if (s->state == S_WAIT_OPEN) {
 		bufferevent_set_timeouts(s->cbev, NULL, NULL);
-		s->state = S_DATA;
+		s->state = s->bdat ? S_BDAT : S_DATA;	/* BDAT: no 354 */
 		session_timeouts(s);
 		bufferevent_enable(s->bev, EV_READ);
-		session_reply(s, R_DATA_GO);
+		if (!s->bdat)
+			session_reply(s, R_DATA_GO);
 		return;
 	}
 	if (s->state != S_WAIT_END) {
@@ -176,6 +191,10 @@ cleanup_error(struct session *s, const struct proto_reply *pr)
 	else
 		(void)reply_data(r, sizeof(r), pr->code, pr->text);
 	sanitize(r);
+	if (s->state == S_WAIT_OPEN && s->bdat) {
+		bdat_open_failed(s, r);
+		return;
+	}
 	switch (s->state) {
 	case S_WAIT_OPEN:
 	case S_WAIT_END:
@@ -187,6 +206,7 @@ cleanup_error(struct session *s, const struct proto_reply *pr)
 		to_command_state(s);
 		break;
 	case S_DATA:
+	case S_BDAT:
 		data_fail_line(s, r);
 		break;
 	default:
@@ -241,7 +261,7 @@ cleanup_write(struct bufferevent *b, void *arg)
 	    evbuffer_get_length(bufferevent_get_output(s->cbev)) <=
 	    CLEANUP_LOWAT) {
 		s->throttled = 0;
-		if (s->state == S_DATA && !s->closing)
+		if (S_CONTENT(s->state) && !s->closing)
 			bufferevent_enable(s->bev, EV_READ);
 		session_kick(s);
 	}
@@ -330,7 +350,7 @@ cleanup_request(struct session *s)
 	return cleanup_send_frame(s, cleanup_open_encode(&s->frame, &o));
 }
 
-static int
+int
 cleanup_open(struct session *s)
 {
 	int fd;
@@ -393,7 +413,7 @@ cleanup_end(struct session *s)
 	return cleanup_send_frame(s, proto_simple_encode(&s->frame, REQ_END));
 }
 
-static void
+void
 data_end(struct session *s)
 {
 	if (s->derr) {

@@ -24,6 +24,7 @@ typedef void (*command_fn)(struct session *, const struct smtp_cmd *);
 static void	cmd_ehlo(struct session *, const struct smtp_cmd *);
 static void	cmd_rcpt(struct session *, const struct smtp_cmd *);
 static void	cmd_data(struct session *, const struct smtp_cmd *);
+static void	cmd_bdat(struct session *, const struct smtp_cmd *);
 static void	cmd_rset(struct session *, const struct smtp_cmd *);
 static void	cmd_quit(struct session *, const struct smtp_cmd *);
 static void	cmd_vrfy(struct session *, const struct smtp_cmd *);
@@ -44,7 +45,7 @@ static const struct {
 	[SMTP_MAIL] = { "MAIL", command_mail, 0 },
 	[SMTP_RCPT] = { "RCPT", cmd_rcpt, 0 },
 	[SMTP_DATA] = { "DATA", cmd_data, 0 },
-	[SMTP_BDAT] = { "BDAT", NULL, R_BDAT },
+	[SMTP_BDAT] = { "BDAT", cmd_bdat, 0 },
 	[SMTP_RSET] = { "RSET", cmd_rset, 0 },
 	[SMTP_NOOP] = { "NOOP", NULL, R_OKAY },
 	[SMTP_QUIT] = { "QUIT", cmd_quit, 0 },
@@ -131,7 +132,7 @@ static void
 cmd_ehlo(struct session *s, const struct smtp_cmd *c)
 {
 	struct evbuffer *out = bufferevent_get_output(s->bev);
-	const char *ext[14], *mechs;
+	const char *ext[16], *mechs;
 	char size[64], authx[300];
 	size_t n = 0;
 
@@ -151,6 +152,7 @@ cmd_ehlo(struct session *s, const struct smtp_cmd *c)
 	ext[n++] = "ENHANCEDSTATUSCODES";
 	ext[n++] = "SMTPUTF8";		/* RFC 6531, on every listener */
 	ext[n++] = "DSN";
+	ext[n++] = "CHUNKING";
 	if (ssl_ctx && !s->tls)
 		ext[n++] = "STARTTLS";
 	if (auth_enabled() && !(lc->tls == TLS_REQUIRED && !s->tls) &&
@@ -299,6 +301,10 @@ static void
 cmd_data(struct session *s, const struct smtp_cmd *c)
 {
 	(void)c;
+	if (s->bdat != BDAT_NONE) {	/* RFC 3030 section 3 */
+		session_reply(s, R_BDAT_MIXED);
+		return;
+	}
 	if (!s->mail) {
 		session_reply(s, R_NEED_MAIL);
 		return;
@@ -312,6 +318,12 @@ cmd_data(struct session *s, const struct smtp_cmd *c)
 		return;
 	}
 	data_start(s);
+}
+
+static void
+cmd_bdat(struct session *s, const struct smtp_cmd *c)
+{
+	bdat_cmd(s, c);
 }
 
 static void

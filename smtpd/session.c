@@ -200,6 +200,7 @@ session_txn_reset(struct session *s)
 	s->discard = 0;
 	s->smtputf8 = 0;
 	s->delayed_from[0] = '\0';
+	bdat_reset(s);
 }
 
 void
@@ -496,6 +497,8 @@ session_process(struct session *s)
 			r = auth_step(s);
 		else if (s->state == S_DATA)
 			r = data_step(s);
+		else if (s->state == S_BDAT)
+			r = bdat_step(s);
 		else
 			break;
 		if (lc->max_errors > 0 && s->nerrors >= lc->max_errors &&

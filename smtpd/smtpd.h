@@ -1,8 +1,8 @@
 /*
  * smtpd: shared state of the SMTP server's parts (session.c: the SMTP
  * dialogue's life, replies, the line reader; command.c: the verbs;
- * cleanup_client.c: DATA to cleanup; policy.c: access map, relay and
- * recipient checks;
+ * cleanup_client.c: DATA to cleanup; bdat.c: BDAT (RFC 3030) chunks to
+ * cleanup; policy.c: access map, relay and recipient checks;
  * tls.c: the SSL_CTX and STARTTLS; auth.c: SMTP AUTH with Cyrus SASL and
  * the failed-AUTH counter; hostaddr.c: the host's own addresses;
  * smtpd.c: start-up, listeners, stop).
@@ -31,7 +31,16 @@
 
 #define SMTP_LINE_MAX	1000		/* octets, CRLF included (RFC 5321) */
 
-enum sstate { S_CMD, S_WAIT_OPEN, S_DATA, S_WAIT_END, S_AUTH };
+/* S_BDAT: reading a BDAT chunk (between chunks the state is S_CMD). */
+enum sstate { S_CMD, S_WAIT_OPEN, S_DATA, S_BDAT, S_WAIT_END, S_AUTH };
+/* Content (DATA or a BDAT chunk) is being read from the client. */
+#define S_CONTENT(st)	((st) == S_DATA || (st) == S_BDAT)
+
+/* BDAT in this transaction: none yet, chunks taken, or failed (RSET). */
+enum bdat_state { BDAT_NONE, BDAT_OPEN, BDAT_FAILED };
+
+#define CHUNK_FLUSH	(60 * 1024)	/* frame content at this (< 64 KiB) */
+#define CLEANUP_HIWAT	(1024 * 1024)	/* stop reading the client above this */
 
 struct session {
 	TAILQ_ENTRY(session) entry;
@@ -96,6 +105,14 @@ struct session {
 	struct buf	 frame;
 	struct bufferevent *cbev;	/* cleanup connection */
 	int		 throttled;
+
+	/* BDAT (bdat.c) */
+	enum bdat_state	 bdat;
+	int		 bdat_last;	/* the chunk being read ends it */
+	unsigned long long bdat_left;	/* octets of the chunk to read */
+	int		 bdat_skip;	/* 0: keep the chunk; else an
+					 * enum reply_id: drop it, then
+					 * give that reply */
 };
 
 /* smtpd.c */
@@ -157,6 +174,17 @@ void	 command_stats(const struct session *, char *out, size_t outlen);
 void	 data_start(struct session *);
 int	 data_step(struct session *);
 void	 cleanup_close(struct session *);
+/* For bdat.c: the steps DATA takes, shared. */
+int	 cleanup_open(struct session *);
+void	 cleanup_abort(struct session *);
+int	 flush_chunk(struct session *);
+void	 data_fail(struct session *, enum reply_id);
+void	 data_end(struct session *);
+
+/* bdat.c */
+void	 bdat_cmd(struct session *, const struct smtp_cmd *);
+int	 bdat_step(struct session *);
+void	 bdat_reset(struct session *);	/* end of the transaction */
 
 /* policy.c */
 void	 policy_init(void);
