@@ -2,8 +2,7 @@
 postern and a private Postfix: BDAT chunks (§2), their replies (§4),
 BDAT and DATA not mixed in one transaction, BDAT 0 LAST, chunks over
 the size limit, a chunk refused still read whole, and a chunk cut short
-leaving nothing queued. Skipped on postern while it does not advertise
-CHUNKING (conformance.FEATURE_PENDING)."""
+leaving nothing queued."""
 
 import pytest
 

@@ -1,8 +1,7 @@
 """RFC 3461 (DSN) conformance table, run by conformance.py against
 postern and a private Postfix: the §4 parameters of MAIL (RET, ENVID)
 and RCPT (NOTIFY, ORCPT), their xtext syntax and bounds, and what a
-malformed or repeated one gets (501 5.5.4). Skipped on postern while it
-does not advertise DSN (conformance.FEATURE_PENDING)."""
+malformed or repeated one gets (501 5.5.4)."""
 
 import pytest
 

@@ -1,9 +1,7 @@
 """RFC 6531 (SMTPUTF8) conformance table, run by conformance.py against
 postern and a private Postfix (smtputf8_enable = yes): the §3.4 MAIL
 parameter, UTF-8 addresses with it, an address that needs it without it
-(553 5.6.7, §3.5 and RFC 5248's X.6.7), and input that is not UTF-8.
-Skipped on postern while it does not advertise SMTPUTF8
-(conformance.FEATURE_PENDING)."""
+(553 5.6.7, §3.5 and RFC 5248's X.6.7), and input that is not UTF-8."""
 
 import pytest
 

@@ -3,8 +3,8 @@ Postfix listens on postern's smarthost address (127.0.0.2) and delivers
 pfdest.example to its own mbox spool; its relayhost is postern, so mail
 injected with Postfix's `sendmail -C DIR` reaches postern through
 Postfix's smtp client. Checked: 8BITMIME, several recipients in one
-pipelined transaction, STARTTLS both ways, a 5 MB message; and, once
-postern advertises them (conformance.FEATURE_PENDING), BDAT, DSN (a
+pipelined transaction, STARTTLS both ways, a 5 MB message; and, as
+postern advertises them (a test fails when it does not), BDAT, DSN (a
 success notice that makes the round trip) and SMTPUTF8."""
 
 import os
