@@ -27,6 +27,7 @@
 #include "qfile.h"
 #include "queue.h"
 #include "worker.h"
+#include "agentconn.h"
 #include "dsn.h"
 #include "flush.h"
 #include "conf.h"
@@ -272,9 +273,15 @@ job_start(struct job *j)
 	if (deliver_request_encode(&b, &dr) == -1)
 		panic("%s: cannot encode a delivery request of %zu "
 		    "recipient(s)", j->m->id, j->nidx);
+	if ((fd = agentconn_take(j->t, j->nexthop)) != -1 &&
+	    ipc_send(fd, &b, 5000) == -1) {
+		close(fd);	/* its agent went away meanwhile */
+		fd = -1;
+	}
 	queue_path(wk.conf.queue_dir, transport_at(j->t)->socket, path,
 	    sizeof(path));
-	if ((fd = ipc_connect(path)) == -1 || ipc_send(fd, &b, 5000) == -1) {
+	if (fd == -1 && ((fd = ipc_connect(path)) == -1 ||
+	    ipc_send(fd, &b, 5000) == -1)) {
 		buf_free(&b);
 		if (fd != -1)
 			close(fd);
@@ -406,6 +413,10 @@ job_end(int slot, const char *why)
 	    why ? why : "4.3.0 delivery agent gave no answer");
 	sched_release(slot, why ? DF_NONE : j->conn_fail ? DF_FAIL : DF_OK,
 	    &j->conn_why);
+	if (why == NULL && j->in.len == 0) {	/* clean: the next job's */
+		agentconn_park(j->t, j->nexthop, j->fd, now());
+		j->fd = -1;
+	}
 	job_close(j, &st, 1);
 }
 
@@ -875,6 +886,7 @@ main(int argc, char **argv)
 			if (jobs_running() == 0 || t >= stop_deadline)
 				break;
 		} else {
+			agentconn_expire(t);
 			scan_due(t);
 			sched_dispatch(job_start, job_suspend);
 		}
