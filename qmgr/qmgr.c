@@ -34,6 +34,7 @@
 #include "route.h"
 #include "sched.h"
 #include "stats.h"
+#include "syncer.h"
 #include "transport.h"
 
 #define MAX_ACTIVE	500	/* each holds an open fd */
@@ -61,7 +62,8 @@ now(void)
  * is left in active/ goes back to incoming/ at the next start. These
  * renames are not fsync'd one by one: the file itself is durable, and a
  * rename lost in a crash only sends the message around once more.
- * Removals are made durable in one fsync of active/ per loop (sync_dirs()).
+ * Removals are made durable by the syncer thread (syncer.c), one fsync of
+ * active/ for what each loop iteration removed, off the scheduler's path.
  */
 static int	 active_dirty;
 
@@ -69,7 +71,7 @@ static void
 sync_dirs(void)
 {
 	if (active_dirty) {
-		queue_sync(&qq, QD_ACTIVE);
+		syncer_dirty();
 		active_dirty = 0;
 	}
 }
@@ -485,7 +487,7 @@ msg_unlink(struct msg *m)
 			panic("%s: finished but not in the active list", m->id);
 	*pp = m->next;
 	nmsgs--;
-	close(m->fd);
+	syncer_close(m->fd);
 	qfile_free(&m->q);
 	free(m);
 }
@@ -798,6 +800,7 @@ qmgr_init(int argc, char **argv)
 	conf_errors_free(&errs);
 	sched_init(&wk.conf);
 	recover();
+	syncer_start(qq.fd[QD_ACTIVE]);
 	worker_confine(&wk);
 }
 
@@ -894,7 +897,7 @@ main(int argc, char **argv)
 	}
 	/* Stop: jobs in flight are left to their agents; the files stay in
 	 * active/ and go back through incoming/ at the next start. */
-	sync_dirs();
+	syncer_flush();
 	log_info("stopping with %zu message(s) active", nmsgs);
 	return 0;
 }
