@@ -1,10 +1,10 @@
 /*
- * cleanup's incoming/ directory. Group commit for every cleanup process: after its rename a
- * message needs one fsync of the directory that started after the
- * rename; one process does it under a lock while the others wait, and
- * each waiter whose rename it covered answers without a second fsync.
- * Never lets a message count as synced by an fsync that began before its
- * rename or that failed.
+ * cleanup's incoming/ directory. Group commit for every cleanup process:
+ * after its rename a message needs one fsync of the directory begun after
+ * the rename; one process does it under a lock while the others wait,
+ * and each waiter whose rename it covered answers without an fsync of
+ * its own. Never lets a message count as synced by an fsync that began
+ * before its rename or that failed. Also the sweep of stale temp files.
  */
 #include <sys/file.h>
 #include <sys/mman.h>

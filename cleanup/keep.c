@@ -11,7 +11,7 @@
 
 #include "keep.h"
 
-#define KEEP_TICK_MS	1000	/* worker_stop is looked at this often */
+#define KEEP_TICK_MS	1000	/* how often worker_stop is seen */
 
 /* 1: a request is there to read on fd; 0: close the connection. */
 int

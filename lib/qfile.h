@@ -100,7 +100,7 @@ struct qwriter {
 	struct buf	 out;		/* write-behind buffer */
 	int		 failed;
 	int		 err;		/* errno of the first write failure */
-	int		(*dir_sync)(int);	/* commit's fsync(dir); NULL: fsync */
+	int		(*dir_sync)(int);	/* NULL: fsync(dirfd) */
 };
 
 /* Writer, in this order: create, content_write*, content_end, add_rcpt*,

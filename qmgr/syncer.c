@@ -18,7 +18,7 @@
 static pthread_mutex_t	 mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	 cv = PTHREAD_COND_INITIALIZER;
 static int		 sync_fd = -1, running, dirty;
-static int		 sync_err;	/* errno of a failed fsync, to log */
+static int		 sync_err;	/* a failed fsync's errno, to log */
 static int		*fds;
 static size_t		 nfds, capfds;
 
