@@ -23,7 +23,6 @@
 #include "addr.h"
 #include "buf.h"
 #include "clock.h"
-#include "commit.h"
 #include "keep.h"
 #include "log.h"
 #include "pickup.h"
@@ -32,6 +31,7 @@
 #include "qspace.h"
 #include "reply.h"
 #include "rewrite.h"
+#include "sweep.h"
 #include "route.h"
 #include "worker.h"
 
@@ -759,7 +759,6 @@ job_start(int fd, struct ipc_msg *m, struct job *j, int *publicp,
 		return -1;
 	}
 	j->w_open = 1;
-	j->w.dir_sync = commit_dir;
 	reply(fd, 1, 0, NULL, NULL);
 	return 0;
 }
@@ -966,8 +965,7 @@ main(int argc, char **argv)
 	incoming_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (incoming_fd == -1)
 		fatal("open %s: %s", path, strerror(errno));
-	commit_sweep(incoming_fd);
-	commit_init(incoming_fd);
+	sweep_temp(incoming_fd);
 	find_public();
 	load_submit_users();
 	rewrite_init(&wk.conf);

@@ -507,7 +507,7 @@ qfile_commit(struct qwriter *w, char id[QID_LEN + 1])
 	close(w->fd);
 	w->fd = -1;
 	buf_free(&w->out);
-	if ((w->dir_sync ? w->dir_sync(w->dirfd) : fsync(w->dirfd)) == -1) {
+	if (fsync(w->dirfd) == -1) {
 		(void)w_fail(w);
 		/* The file is named but may not survive a crash: undo. */
 		unlinkat(w->dirfd, id, 0);

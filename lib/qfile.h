@@ -100,7 +100,6 @@ struct qwriter {
 	struct buf	 out;		/* write-behind buffer */
 	int		 failed;
 	int		 err;		/* errno of the first write failure */
-	int		(*dir_sync)(int);	/* NULL: fsync(dirfd) */
 };
 
 /* Writer, in this order: create, content_write*, content_end, add_rcpt*,
@@ -108,8 +107,7 @@ struct qwriter {
  * failure leaves w->failed set and the errno of the first one in w->err
  * (ENOSPC: the disk is full); commit then fails and the temp file is
  * removed. commit: 'E', fsync(file), rename tmp -> ID with
- * RENAME_NOREPLACE, fsync(dir) (or dir_sync, set after create: 0 only
- * once an fsync of the directory begun after the rename succeeded). Only after commit returns 0 may anyone
+ * RENAME_NOREPLACE, fsync(dir). Only after commit returns 0 may anyone
  * say 250. */
 int	 qfile_create(struct qwriter *, int incoming_dirfd, uint64_t arrival_us,
 	    uint32_t flags, const char *sender, const struct buf *client_attrs);
