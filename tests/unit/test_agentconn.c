@@ -26,6 +26,15 @@ pair(int *peer)
 	return sv[0];
 }
 
+/* Close what is still open of n fds. */
+static void
+close_open(const int *fd, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fcntl(fd[i], F_GETFD) != -1)
+			close(fd[i]);
+}
+
 static int
 is_open(int fd)
 {
@@ -46,12 +55,7 @@ test_take_prefers_nexthop(void **state)
 	assert_int_equal(agentconn_take(1, "[mx.b.example]"), -1);
 	assert_int_equal(agentconn_take(0, "other"), c);
 	assert_int_equal(agentconn_take(0, "other"), -1);
-	close(a);
-	close(b);
-	close(c);
-	close(pa);
-	close(pb);
-	close(pc);
+	close_open((int []){ a, b, c, pa, pb, pc }, 6);
 }
 
 static void
@@ -69,9 +73,7 @@ test_dead_agent_never_handed_out(void **state)
 	assert_int_equal(agentconn_take(2, "x"), -1);
 	assert_false(is_open(a));	/* both closed on the way */
 	assert_false(is_open(b));
-	close(c);
-	close(pb);
-	close(pc);
+	close_open((int []){ c, pb, pc }, 3);
 }
 
 static void
@@ -88,9 +90,7 @@ test_idle_ones_expire(void **state)
 	assert_int_equal(agentconn_take(3, "x"), b);
 	agentconn_expire(200);
 	assert_true(is_open(b));	/* handed out: not the list's to close */
-	close(b);
-	close(pa);
-	close(pb);
+	close_open((int []){ b, pa, pb }, 3);
 }
 
 int
