@@ -90,6 +90,7 @@ $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(LIBPOSTERN)
 # Tests of a program's own module link that program's object.
 $(BUILD)/tests/test_dsn: $(OBJ)/qmgr/dsn.o $(OBJ)/qmgr/stats.o
 $(BUILD)/tests/test_sched: $(OBJ)/qmgr/sched.o $(OBJ)/qmgr/dest.o
+$(BUILD)/tests/test_agentconn: $(OBJ)/qmgr/agentconn.o
 $(BUILD)/tests/test_flush: $(OBJ)/qmgr/flush.o
 $(BUILD)/tests/test_pool: $(OBJ)/master/pool.o
 $(BUILD)/tests/test_cmdline: $(OBJ)/local/cmdline.o

@@ -1090,8 +1090,43 @@ def fmt_table(table, results, ceiling, frac):
     if frac is not None:
         out.append("postern injection / 20-thread fsync ceiling: %.2f" % frac)
     out += rest_ratios(table)
+    out.extend(pipeline_ratios(table))
     out.append("cells: median [min-max] of the repetitions")
     return "\n".join(out)
+
+
+def pipeline_ratios(table):
+    """Each MTA's end-to-end relay rate over its own injection rate in the
+    same runs (1.0: delivery keeps up with acceptance)."""
+    out = []
+    e2e = line_of(table, "relay msg/s (e2e)")
+    inj = line_of(table, "injection msg/s")
+    for m in ("postern", "postfix", "opensmtpd"):
+        a, b = e2e.get(m + "_median"), inj.get(m + "_median")
+        if a is not None and b:
+            out.append("%s e2e / %s injection: %.2f" % (m, m, a / b))
+    return out
+
+
+PROFILE_HEAD = "## Where the time goes"
+
+
+def saved_profile(path):
+    """The hand-written profile section of RESULTS.md (from its heading
+    to the end), kept across runs; "" when there is none."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return ""
+    i = text.find(PROFILE_HEAD)
+    return text[i:] if i >= 0 else ""
+
+
+def keep_profile(path, section):
+    if section:
+        with open(path, "a") as f:
+            f.write("\n" + section)
 
 
 def write_md(path, P, mach, text, results, quick):
@@ -1249,7 +1284,9 @@ def main():
            "elapsed_s": round(time.time() - T_START, 1)}
     with open(os.path.join(RESULTS, "LATEST.json"), "w") as f:
         json.dump(out, f, indent=1)
+    profile = saved_profile(os.path.join(HERE, "RESULTS.md"))
     write_md(os.path.join(HERE, "RESULTS.md"), P, mach, text, results, a.quick)
+    keep_profile(os.path.join(HERE, "RESULTS.md"), profile)
     log("wrote bench/results/LATEST.json and bench/RESULTS.md")
 
 

@@ -23,6 +23,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "extract.h"
+#include "keep.h"
 #include "log.h"
 #include "pickup.h"
 #include "proto.h"
@@ -30,6 +31,7 @@
 #include "qspace.h"
 #include "reply.h"
 #include "rewrite.h"
+#include "sweep.h"
 #include "route.h"
 #include "worker.h"
 
@@ -753,6 +755,8 @@ write_error:
 	    reply_text(write_reply(j->w.err)), NULL);
 }
 
+/* One client connection: messages until it ends or keep_wait() gives it
+ * up. Each message starts from the connection's own public and uid. */
 static void
 serve(int fd, int public)
 {
@@ -760,11 +764,9 @@ serve(int fd, int public)
 	struct job j;
 	struct ucred cr;
 	socklen_t crlen = sizeof(cr);
-	uid_t uid = (uid_t)-1;
+	uid_t uid = (uid_t)-1, juid;
+	int jpublic, ok, timeout = public ? LOCAL_TIMEOUT_MS : JOB_TIMEOUT_MS;
 
-	memset(&j, 0, sizeof(j));
-	j.timeout_ms = public ? LOCAL_TIMEOUT_MS : JOB_TIMEOUT_MS;
-	cleanup_open_init(&j.o);
 	if (public) {
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen)
 		    == -1) {
@@ -774,38 +776,19 @@ serve(int fd, int public)
 		uid = cr.uid;
 	}
 	ipc_msg_init(&m);
-	if (job_start(fd, &m, &j, &public, &uid) == 0 &&
-	    job_content(fd, &m, &j) == 0)
-		job_finish(fd, &j, public);
-	job_free(&j);
+	do {
+		memset(&j, 0, sizeof(j));
+		j.timeout_ms = timeout;
+		cleanup_open_init(&j.o);
+		jpublic = public;
+		juid = uid;
+		ok = job_start(fd, &m, &j, &jpublic, &juid) == 0 &&
+		    job_content(fd, &m, &j) == 0;
+		if (ok)
+			job_finish(fd, &j, jpublic);
+		job_free(&j);
+	} while (ok && keep_wait(&wk, fd, timeout) == 1);
 	ipc_msg_free(&m);
-}
-
-/* Remove temp files a crashed cleanup left behind (older than an hour). */
-static void
-sweep_temp(void)
-{
-	char path[512];
-	int dfd = dup(incoming_fd);
-	DIR *d = fdopendir(dfd);
-	struct dirent *de;
-	struct stat st;
-	time_t now = time(NULL);
-
-	if (d == NULL) {
-		close(dfd);
-		return;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, "t.", 2) != 0)
-			continue;
-		if (fstatat(incoming_fd, de->d_name, &st, 0) == 0 &&
-		    now - st.st_mtime > 3600) {
-			snprintf(path, sizeof(path), "%s", de->d_name);
-			unlinkat(incoming_fd, path, 0);
-		}
-	}
-	closedir(d);
 }
 
 /* Which listening sockets are public/cleanup: all but those of the
@@ -887,7 +870,7 @@ main(int argc, char **argv)
 	incoming_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (incoming_fd == -1)
 		fatal("open %s: %s", path, strerror(errno));
-	sweep_temp();
+	sweep_temp(incoming_fd);
 	find_public();
 	load_submit_users();
 	rewrite_init(&wk.conf);

@@ -28,12 +28,14 @@
 #include "xtext.h"
 #include "queue.h"
 #include "worker.h"
+#include "agentconn.h"
 #include "dsn.h"
 #include "flush.h"
 #include "conf.h"
 #include "route.h"
 #include "sched.h"
 #include "stats.h"
+#include "syncer.h"
 #include "transport.h"
 
 #define MAX_ACTIVE	500	/* each holds an open fd */
@@ -61,7 +63,8 @@ now(void)
  * is left in active/ goes back to incoming/ at the next start. These
  * renames are not fsync'd one by one: the file itself is durable, and a
  * rename lost in a crash only sends the message around once more.
- * Removals are made durable in one fsync of active/ per loop (sync_dirs()).
+ * Removals are made durable by the syncer thread (syncer.c), one fsync of
+ * active/ for what each loop iteration removed, off the scheduler's path.
  */
 static int	 active_dirty;
 
@@ -69,7 +72,7 @@ static void
 sync_dirs(void)
 {
 	if (active_dirty) {
-		queue_sync(&qq, QD_ACTIVE);
+		syncer_dirty();
 		active_dirty = 0;
 	}
 }
@@ -273,9 +276,15 @@ job_start(struct job *j)
 	if (deliver_request_encode(&b, &dr) == -1)
 		panic("%s: cannot encode a delivery request of %zu "
 		    "recipient(s)", j->m->id, j->nidx);
+	if ((fd = agentconn_take(j->t, j->nexthop)) != -1 &&
+	    ipc_send(fd, &b, 5000) == -1) {
+		close(fd);	/* its agent went away meanwhile */
+		fd = -1;
+	}
 	queue_path(wk.conf.queue_dir, transport_at(j->t)->socket, path,
 	    sizeof(path));
-	if ((fd = ipc_connect(path)) == -1 || ipc_send(fd, &b, 5000) == -1) {
+	if (fd == -1 && ((fd = ipc_connect(path)) == -1 ||
+	    ipc_send(fd, &b, 5000) == -1)) {
 		buf_free(&b);
 		if (fd != -1)
 			close(fd);
@@ -410,6 +419,10 @@ job_end(int slot, const char *why)
 	    why ? why : "4.3.0 delivery agent gave no answer");
 	sched_release(slot, why ? DF_NONE : j->conn_fail ? DF_FAIL : DF_OK,
 	    &j->conn_why);
+	if (why == NULL && j->in.len == 0) {	/* clean: the next job's */
+		agentconn_park(j->t, j->nexthop, j->fd, now());
+		j->fd = -1;
+	}
 	job_close(j, &st, 1);
 }
 
@@ -478,7 +491,7 @@ msg_unlink(struct msg *m)
 			panic("%s: finished but not in the active list", m->id);
 	*pp = m->next;
 	nmsgs--;
-	close(m->fd);
+	syncer_close(m->fd);
 	qfile_free(&m->q);
 	free(m);
 }
@@ -820,6 +833,7 @@ qmgr_init(int argc, char **argv)
 	conf_errors_free(&errs);
 	sched_init(&wk.conf);
 	recover();
+	syncer_start(qq.fd[QD_ACTIVE]);
 	worker_confine(&wk);
 }
 
@@ -908,6 +922,7 @@ main(int argc, char **argv)
 			if (jobs_running() == 0 || t >= stop_deadline)
 				break;
 		} else {
+			agentconn_expire(t);
 			scan_due(t);
 			sched_dispatch(job_start, job_suspend);
 		}
@@ -915,7 +930,7 @@ main(int argc, char **argv)
 	}
 	/* Stop: jobs in flight are left to their agents; the files stay in
 	 * active/ and go back through incoming/ at the next start. */
-	sync_dirs();
+	syncer_flush();
 	log_info("stopping with %zu message(s) active", nmsgs);
 	return 0;
 }

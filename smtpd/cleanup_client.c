@@ -3,7 +3,9 @@
  * and size limits, dot-stuffing) and streams the message to cleanup
  * (private/cleanup) with backpressure. Only CRLF.CRLF ends DATA (no
  * smuggling); 250 only once cleanup says the message is on stable
- * storage. Never blocks the event loop; never trusts cleanup's replies.
+ * storage. One connection serves the session's messages until cleanup
+ * gives it up. Never blocks the event loop; never trusts cleanup's
+ * replies.
  */
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -127,6 +129,19 @@ bdat_open_failed(struct session *s, const char *r)
 	bufferevent_enable(s->bev, EV_READ);
 }
 
+/* The message is answered and cleanup's reply read: back to commands,
+ * keeping the connection for the session's next message. */
+static void
+to_command_state_keep(struct session *s)
+{
+	struct bufferevent *b = s->cbev;
+
+	s->cbev = NULL;
+	to_command_state(s);
+	if ((s->cbev = b) != NULL)
+		bufferevent_set_timeouts(b, NULL, NULL);
+}
+
 /* Cleanup failed us while we wait for it (reply now) or in DATA. */
 static void
 cleanup_lost(struct session *s)
@@ -176,7 +191,7 @@ cleanup_ok(struct session *s, const struct proto_reply *pr)
 		    s->auth_user ? s->auth_user : "");
 	}
 	s->njunk = s->nerrors = 0;	/* mail delivered (as Postfix) */
-	to_command_state(s);
+	to_command_state_keep(s);
 }
 
 /* status=error code=NNN text="N.N.N text": cleanup's reply, as data. */
@@ -203,7 +218,12 @@ cleanup_error(struct session *s, const struct proto_reply *pr)
 		    "proto=%s helo=<%s>", s->state == S_WAIT_OPEN ? "DATA" :
 		    "END-OF-MESSAGE", s->name, s->ip, r,
 		    s->sender ? s->sender : "", session_proto(s), s->helo);
-		to_command_state(s);
+		/* after the end cleanup reads the next request; after a
+		 * refused open it closes */
+		if (s->state == S_WAIT_END)
+			to_command_state_keep(s);
+		else
+			to_command_state(s);
 		break;
 	case S_DATA:
 	case S_BDAT:
@@ -273,6 +293,19 @@ cleanup_event(struct bufferevent *b, short what, void *arg)
 	struct session *s = arg;
 
 	(void)b;
+	if (s->state == S_CMD) {	/* a kept connection cleanup gave up */
+		cleanup_close(s);
+		return;
+	}
+	if (s->state == S_WAIT_OPEN && s->creused) {
+		/* given up before cleanup read the open: once more, anew */
+		cleanup_close(s);
+		if (cleanup_open(s) == 0)
+			return;
+		cleanup_lost(s);
+		session_kick(s);
+		return;
+	}
 	log_warn("%s: cleanup connection: %s", s->id,
 	    (what & BEV_EVENT_TIMEOUT) ? "timeout" :
 	    (what & BEV_EVENT_EOF) ? "closed by cleanup" :
@@ -359,6 +392,8 @@ cleanup_open(struct session *s)
 		ipc_msg_init(&rmsg);
 		rmsg_init = 1;
 	}
+	if ((s->creused = s->cbev != NULL))
+		goto request;
 	if ((fd = cleanup_connect(s)) == -1)
 		return -1;
 	if ((s->cbev = bufferevent_socket_new(base, fd,
@@ -370,6 +405,7 @@ cleanup_open(struct session *s)
 	    s);
 	bufferevent_setwatermark(s->cbev, EV_WRITE, CLEANUP_LOWAT, 0);
 	bufferevent_enable(s->cbev, EV_READ | EV_WRITE);
+request:
 	cleanup_wait(s);
 	if (cleanup_request(s) == -1) {
 		log_error("%s: cannot build the cleanup request", s->id);

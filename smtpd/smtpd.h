@@ -104,6 +104,7 @@ struct session {
 	struct buf	 chunk;		/* content not yet framed */
 	struct buf	 frame;
 	struct bufferevent *cbev;	/* cleanup connection */
+	int		 creused;	/* cbev kept from an earlier message */
 	int		 throttled;
 
 	/* BDAT (bdat.c) */
