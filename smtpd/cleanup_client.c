@@ -537,8 +537,14 @@ data_step(struct session *s)
 		bufferevent_disable(s->bev, EV_READ);
 		return 0;
 	}
-	if (session_line(s, SMTP_LINE_MAX, &l) == 0)
+	/* One octet more for a transparency dot: the limit counts the
+	 * line as it is, not as it was stuffed (RFC 5321 4.5.3.1.6). */
+	if (session_line(s, SMTP_LINE_MAX + 1, &l) == 0)
 		return 0;
+	if (l.kind == LINE_OK && l.n > SMTP_LINE_MAX && l.p[0] != '.') {
+		session_line_done(s, &l);
+		l.kind = LINE_LONG;
+	}
 	if (l.kind == LINE_LONG)
 		data_fail(s, R_DATA_LONG);
 	if (l.kind != LINE_OK) {
