@@ -833,8 +833,10 @@ qmgr_init(int argc, char **argv)
 	conf_errors_free(&errs);
 	sched_init(&wk.conf);
 	recover();
-	syncer_start(qq.fd[QD_ACTIVE]);
+	/* confined first: Landlock binds only the calling thread and those
+	 * it creates afterwards */
 	worker_confine(&wk);
+	syncer_start(qq.fd[QD_ACTIVE]);
 }
 
 /* Scan incoming/ on a trigger or every SCAN_INCOMING s, deferred/ on a
