@@ -20,7 +20,8 @@
 static void
 bdat_fail(struct session *s)
 {
-	cleanup_abort(s);
+	if (s->bdat == BDAT_OPEN)	/* else a kept connection is idle */
+		cleanup_abort(s);
 	s->bdat = BDAT_FAILED;
 }
 
@@ -38,8 +39,10 @@ bdat_begin(struct session *s)
 	s->derr = 0;
 	s->derr_text[0] = '\0';
 	buf_reset(&s->chunk);
-	if (s->discard || s->connect_discard)
+	if (s->discard || s->connect_discard) {
+		cleanup_close(s);	/* a kept connection is not this message's */
 		return 0;
+	}
 	if (cleanup_open(s) == -1) {
 		s->bdat = BDAT_FAILED;
 		return R_QUEUE;
@@ -67,8 +70,11 @@ bdat_check(struct session *s, unsigned long long size)
 	}
 	if (s->bdat == BDAT_NONE && (r = bdat_begin(s)) != 0)
 		return r;
-	if (s->cbev == NULL && !s->discard && !s->connect_discard) {
-		bdat_fail(s);		/* cleanup went away between chunks */
+	/* cleanup went away between chunks; a refusal it sent (derr) is
+	 * the reply at this chunk's end */
+	if (s->cbev == NULL && !s->derr && !s->discard &&
+	    !s->connect_discard) {
+		bdat_fail(s);
 		return R_QUEUE;
 	}
 	s->msg_size += size;
@@ -169,7 +175,7 @@ bdat_step(struct session *s)
 void
 bdat_reset(struct session *s)
 {
-	if (s->bdat != BDAT_NONE && s->cbev != NULL)
+	if (s->bdat == BDAT_OPEN && s->cbev != NULL)
 		cleanup_abort(s);
 	s->bdat = BDAT_NONE;
 	s->bdat_skip = 0;

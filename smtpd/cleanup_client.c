@@ -230,7 +230,10 @@ cleanup_error(struct session *s, const struct proto_reply *pr)
 		data_fail_line(s, r);
 		break;
 	default:
-		cleanup_close(s);
+		if (s->bdat == BDAT_OPEN)	/* between two chunks */
+			data_fail_line(s, r);
+		else
+			cleanup_close(s);
 		break;
 	}
 }
@@ -428,6 +431,7 @@ data_start(struct session *s)
 	s->derr_text[0] = '\0';
 	buf_reset(&s->chunk);
 	if (s->discard || s->connect_discard) {
+		cleanup_close(s);	/* a kept connection is not this message's */
 		s->state = S_DATA;
 		session_timeouts(s);
 		session_reply(s, R_DATA_GO);

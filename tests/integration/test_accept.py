@@ -164,3 +164,43 @@ def test_pstac_dead_agent_connection_not_reused(make_postern, users,
     wait_for(lambda: len(peer.messages) == 2, 20, what="second relayed")
     assert b"body agent-2" in peer.messages[1][2]
     assert "agent crashed" not in p.log()
+
+
+def test_discarded_message_on_a_kept_connection(make_postern, users):
+    """A message the access DB DISCARDs, after one that left the session
+    a kept cleanup connection: DATA (over 60 KiB, more than one content
+    frame) and BDAT both get 250 at once and nothing is delivered, and
+    the next message is delivered (the kept connection was not this
+    message's: streaming into it made cleanup hang up, 451, and BDAT
+    waited for an open that was never sent)."""
+    p = make_postern(start=False)
+    path = os.path.join(p.base, "etc", "access")
+    with open(path, "w") as f:
+        f.write("From:disc@sender.example DISCARD\n")
+    p.cli("map", path)
+    p.start()
+    alice = users["alice"]
+    s = smtplib.SMTP("127.0.0.1", p.port, timeout=20)
+    s.ehlo("client.example")
+    send(s, alice, "kept-1")
+    wait_for(lambda: cleanup_connections(p), what="kept connection")
+    assert s.mail("disc@sender.example")[0] == 250
+    assert s.rcpt(alice + "@localhost")[0] == 250
+    body = b"Subject: b\r\n\r\ndiscarded-bdat\r\n"
+    s.putcmd("BDAT", "%d LAST" % len(body))
+    s.send(body)
+    code, text = s.getreply()
+    assert code == 250, text
+    send(s, alice, "kept-2")
+    wait_for(lambda: cleanup_connections(p), what="kept connection")
+    big = "From: <disc@sender.example>\r\nSubject: d\r\n\r\n" + \
+        ("discarded-data " * 6 + "\r\n") * 1200
+    s.sendmail("disc@sender.example", [alice + "@localhost"], big)
+    send(s, alice, "kept-4")
+    s.quit()
+    p.wait_mbox(alice, "body kept-4")
+    p.wait_mbox(alice, "body kept-1")
+    p.wait_mbox(alice, "body kept-2")
+    assert p.mbox_count(alice) == 3
+    assert b"discarded" not in p.mbox(alice)
+    assert "bad or missing open request" not in p.log()
