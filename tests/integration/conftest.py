@@ -7,6 +7,7 @@ import os
 import pwd
 import grp
 import signal
+import random
 import socket
 import subprocess
 import tempfile
@@ -23,12 +24,29 @@ IS_ROOT = os.geteuid() == 0
 TEST_USERS = ["pstalice", "pstbob", "pstcarol"]
 
 
+# Ports for listeners come from below the kernel's ephemeral range
+# (net.ipv4.ip_local_port_range, 32768-60999 here): a port the kernel
+# handed out with bind(0) could be given to some test's outgoing
+# connection before postern binds it ("Address already in use").
+PORT_LOW, PORT_HIGH = 20000, 32000
+_next_port = [random.randrange(PORT_LOW, PORT_HIGH)]
+
+
 def free_port(host="127.0.0.1"):
-    s = socket.socket()
-    s.bind((host, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A port nothing is bound to, never the same twice in a run (two
+    listeners of one instance ask one after the other)."""
+    for _ in range(PORT_HIGH - PORT_LOW):
+        port = _next_port[0]
+        _next_port[0] = port + 1 if port + 1 < PORT_HIGH else PORT_LOW
+        s = socket.socket()
+        try:
+            s.bind((host, port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError("no free port in %d-%d" % (PORT_LOW, PORT_HIGH))
 
 
 def port_open(port, host="127.0.0.1"):
