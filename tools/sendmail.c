@@ -530,8 +530,8 @@ optarg_of(int argc, char **argv, int *i, const char *p)
 }
 
 /*
- * A Sendmail flag whose feature postern has not built is an error, never
- * accepted and ignored: a script that asks for it learns at once.
+ * A Sendmail flag whose feature postern has not built is an error: a
+ * script that asks for it learns at once.
  */
 static int
 not_built(int opt, const char *v)

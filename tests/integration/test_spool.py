@@ -290,7 +290,7 @@ def test_master_control_socket_refuses_workers(postern, users):
 
 def test_sendmail_flags_cron_works_unbuilt_refused(postern, users):
     # Debian cron's exact call is served; a flag whose feature is not
-    # built is refused with a reason, never accepted and ignored.
+    # built is refused with a reason.
     r = sendmail(postern, ["-FCronDaemon", "-i", "-B8BITMIME", "-oem",
                            users["alice"]], b"Subject: cron\n\nfrom cron\n")
     assert r.returncode == 0, r
