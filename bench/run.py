@@ -890,15 +890,6 @@ def rest_rows():
             ("RSS KiB at rest", "rest", "rss_kib", "lower")]
 
 
-def rest_ratios(table):
-    """postern's own ratios under the table: e2e over acceptance."""
-    e2e = line_of(table, "relay msg/s (e2e)").get("postern_median")
-    inj = line_of(table, "injection msg/s").get("postern_median")
-    if e2e and inj:
-        return ["postern e2e / postern injection: %.2f" % (e2e / inj)]
-    return []
-
-
 def fsync_ceiling(base, quick):
     exe = os.path.join(CACHE, "fsync_ceiling")
     src = os.path.join(HERE, "fsync_ceiling.c")
@@ -1089,7 +1080,6 @@ def fmt_table(table, results, ceiling, frac):
                     k.replace("_", " "), s["median"], s["min"], s["max"]))
     if frac is not None:
         out.append("postern injection / 20-thread fsync ceiling: %.2f" % frac)
-    out += rest_ratios(table)
     out.extend(pipeline_ratios(table))
     out.append("cells: median [min-max] of the repetitions")
     return "\n".join(out)
