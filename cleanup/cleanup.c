@@ -59,6 +59,7 @@ struct job {
 	struct buf	 line;		/* partial line across chunks */
 	int		 in_body;
 	size_t		 size;
+	size_t		 hops;		/* Received: lines it came with */
 	char		 msgid[256];	/* Message-ID, for the log; "" none */
 	int		 err_code;	/* first error; 0 = none */
 	const char	*err_text;
@@ -312,6 +313,8 @@ copy_headers(struct job *j, struct buf *out)
 			seen |= SEEN_FROM;
 		else if (hdr_is(h, hl, "Date"))
 			seen |= SEEN_DATE;
+		else if (hdr_is(h, hl, "Received"))
+			j->hops++;
 		else if (hdr_is(h, hl, "Message-ID")) {
 			seen |= SEEN_MID;
 			keep_msgid(j, h, hl);
@@ -347,6 +350,13 @@ header_done(struct job *j)
 	if (j->authwarn)
 		buf_puts(&out, j->authwarn);
 	seen = copy_headers(j, &out);
+	if (j->hops + (j->o.received != 0) > wk.conf.max_hops) {
+		/* a mail loop: refused before its 250, never queued */
+		job_fail(j, reply_code(R_HOPS), reply_text(R_HOPS));
+		buf_free(&out);
+		j->in_body = 1;
+		return;
+	}
 	if (j->local || j->msa)
 		missing_headers(j, &out, date, seen);
 	buf_putc(&out, '\n');

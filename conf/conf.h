@@ -68,6 +68,7 @@ struct conf {
 	char		*default_privs;		/* user for alias |cmd, /file */
 	uint64_t	 command_time_limit;	/* seconds per command */
 	uint64_t	 queue_lifetime;	/* seconds */
+	size_t		 max_hops;		/* Received: lines a message may carry */
 	uint64_t	 delay_warning;
 	uint64_t	 min_backoff, max_backoff;
 	unsigned	 remote_port;

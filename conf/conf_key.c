@@ -66,6 +66,7 @@ static const struct key keys[] = {
 	{ "command_time_limit", K_DUR, G(command_time_limit), .def = "1000s",
 	    .min = 1 },
 	{ "queue_lifetime", K_DUR, G(queue_lifetime), .def = "5d", .min = 1 },
+	{ "max_hops", K_NUM, G(max_hops), .def = "25", .min = 1, .max = 1000 },
 	{ "delay_warning", K_DUR, G(delay_warning), .def = "4h" },
 	{ "min_backoff", K_DUR, G(min_backoff), .def = "5m", .min = 1 },
 	{ "max_backoff", K_DUR, G(max_backoff), .def = "1h", .min = 1 },

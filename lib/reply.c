@@ -67,6 +67,7 @@ static const struct reply_def catalogue[R__COUNT] = {
 	[R_BARE] =		E(554, "5.6.0", "Bare CR or LF not allowed"),
 	[R_DATA_LONG] =		E(552, "5.6.0", "Line too long"),
 	[R_HDR_SIZE] =		E(552, "5.6.0", "Headers too large"),
+	[R_HOPS] =		E(554, "5.4.6", "Too many hops"),
 	[R_MSG_SIZE] =		E(552, "5.3.4",
 				    "Message size exceeds fixed limit"),
 	[R_QUEUE] =		E(451, "4.3.0", "Queue write error"),

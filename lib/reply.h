@@ -58,6 +58,7 @@ enum reply_id {
 	R_BARE,
 	R_DATA_LONG,
 	R_HDR_SIZE,
+	R_HOPS,
 	R_MSG_SIZE,
 	R_QUEUE,
 	R_NO_SPACE,

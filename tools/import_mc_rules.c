@@ -593,6 +593,7 @@ static const struct rule rules[] = {
 	D("confMAX_RCPTS_PER_MESSAGE", h_num, "max_recipients", NULL),
 	D("confMAX_HEADERS_LENGTH", h_num, "max_header_size", NULL),
 	D("confMAX_MESSAGE_SIZE", h_num, "max_message_size", NULL),
+	D("confMAX_HOP", h_num, "max_hops", NULL),
 	D("confMAX_DAEMON_CHILDREN", h_num, "max_sessions", "Sendmail "
 	    "counts the sessions of all daemons, postern those of each "
 	    "listener"),
