@@ -5,18 +5,15 @@ for commands) and in remote toward a next hop that offers CHUNKING (DATA
 otherwise). Raw sockets: no client library speaks BDAT."""
 
 import os
-import pwd
-import shutil
 import socket
 import ssl
-import subprocess
-import tempfile
 import threading
 import time
 
 import pytest
 
-from conftest import Postern, free_port, wait_for
+from conftest import free_port, wait_for
+from postfix import running
 from test_limits import smtpd_pid
 from test_policy import reply
 
@@ -476,101 +473,6 @@ def test_remote_refused_chunk_bounces(postern, chunk_peer, users):
 
 # --- interop: postern's remote -> a private Postfix smtpd (CHUNKING) ----
 
-# The unix services of the private Postfix: name, private, wakeup,
-# process limit, program (master.cf columns).
-PF_SERVICES = [
-    ("cleanup", "n", "-", "0", "cleanup"), ("qmgr", "n", "300", "1", "qmgr"),
-    ("rewrite", "-", "-", "-", "trivial-rewrite"),
-    ("bounce", "-", "-", "0", "bounce"), ("defer", "-", "-", "0", "bounce"),
-    ("trace", "-", "-", "0", "bounce"), ("smtp", "-", "-", "-", "smtp"),
-    ("relay", "-", "-", "-", "smtp"), ("error", "-", "-", "-", "error"),
-    ("retry", "-", "-", "-", "error"), ("anvil", "-", "-", "1", "anvil"),
-    ("scache", "-", "-", "1", "scache"),
-    ("proxymap", "-", "-", "-", "proxymap"),
-    ("pickup", "n", "60", "1", "pickup"),
-]
-
-
-class PrivatePostfix:
-    """A private Postfix instance listening on 127.0.0.2:port that relays
-    everything to relayhost (Postfix's smtp client speaks DATA only)."""
-
-    def __init__(self, base, port, relayhost):
-        self.base, self.port = base, port
-        self.etc = os.path.join(base, "etc")
-        self.queue = os.path.join(base, "queue")
-        data = os.path.join(base, "data")
-        for d in (self.etc, self.queue, data):
-            os.makedirs(d)
-        os.chmod(base, 0o755)
-        os.chmod(self.queue, 0o755)
-        pf = pwd.getpwnam("postfix")
-        os.chown(data, pf.pw_uid, pf.pw_gid)
-        with open(os.path.join(self.etc, "main.cf"), "w") as f:
-            f.write("""compatibility_level = 3.6
-queue_directory = {q}
-data_directory = {d}
-command_directory = /usr/sbin
-daemon_directory = /usr/lib/postfix/sbin
-meta_directory = /etc/postfix
-shlib_directory = /usr/lib/postfix
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = pstbd.postfix.example
-mydestination =
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-relayhost = {r}
-alias_maps =
-alias_database =
-maillog_file = {b}/maillog
-maillog_file_prefixes = /tmp
-biff = no
-""".format(q=self.queue, d=data, r=relayhost, b=base))
-        with open(os.path.join(self.etc, "master.cf"), "w") as f:
-            f.write("127.0.0.2:%d inet n - n - 10 smtpd\n" % port)
-            f.write("postlog unix-dgram n - n - 1 postlogd\n")
-            for name, priv, wake, nproc, prog in PF_SERVICES:
-                f.write("%s unix %s - n %s %s %s\n" % (name, priv, wake,
-                                                      nproc, prog))
-        r = self.postfix("start")
-        assert r.returncode == 0, r.stdout + r.stderr
-        try:
-            wait_for(self.listening, what="private Postfix smtpd")
-        except AssertionError:
-            self.stop()
-            raise
-
-    def postfix(self, what):
-        return subprocess.run(["/usr/sbin/postfix", "-c", self.etc, what],
-                              capture_output=True, text=True, timeout=60)
-
-    def listening(self):
-        try:
-            socket.create_connection(("127.0.0.2", self.port), 0.5).close()
-            return True
-        except OSError:
-            return False
-
-    def log(self):
-        try:
-            with open(os.path.join(self.base, "maillog")) as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-    master_pid = Postern.master_pid	# QUEUE/pid/master.pid, alike
-
-    def stop(self):
-        pid = self.master_pid()
-        self.postfix("stop")
-        if pid:
-            wait_for(lambda: not os.path.exists("/proc/%d" % pid),
-                     what="Postfix master gone")
-        shutil.rmtree(self.base, ignore_errors=True)
-
-
 @pytest.mark.skipif(not os.path.exists("/usr/sbin/postfix") or
                     os.geteuid() != 0, reason="needs Postfix, as root")
 def test_interop_postfix_smtpd_receives_bdat(postern, chunk_peer):
@@ -579,17 +481,17 @@ def test_interop_postfix_smtpd_receives_bdat(postern, chunk_peer):
     body arrives byte for byte, and Postfix logged a BDAT session."""
     final_port = free_port("127.0.0.3")
     final = ChunkPeer(final_port, chunking=False, host="127.0.0.3")
-    pf = PrivatePostfix(tempfile.mkdtemp(prefix="pstbd-pf-", dir="/tmp"),
-                        postern.smarthost_port,
-                        "[127.0.0.3]:%d" % final_port)
     try:
-        relay_one(postern, b"through Postfix", RELAY_BODY, True)
-        wait_for(lambda: final.messages, timeout=60,
-                 what="message through Postfix")
-        assert final.messages[0].endswith(b"\r\n\r\n" + RELAY_BODY)
-        wait_for(lambda: "bdat=" in pf.log(), what="Postfix's bdat= stat")
-        assert "bdat=0" not in pf.log()
-        wait_for(postern.queue_empty, what="postern's queue empty")
+        with running(host="127.0.0.2", port=postern.smarthost_port,
+                     relayhost="[127.0.0.3]:%d" % final_port,
+                     mydestination="") as pf:
+            relay_one(postern, b"through Postfix", RELAY_BODY, True)
+            wait_for(lambda: final.messages, timeout=60,
+                     what="message through Postfix")
+            assert final.messages[0].endswith(b"\r\n\r\n" + RELAY_BODY)
+            wait_for(lambda: "bdat=" in pf.log(),
+                     what="Postfix's bdat= stat")
+            assert "bdat=0" not in pf.log()
+            wait_for(postern.queue_empty, what="postern's queue empty")
     finally:
-        pf.stop()
         final.stop()
