@@ -476,6 +476,7 @@ class OpenSMTPD(MTA):
     SPOOL = "/var/spool/smtpd"
     EMPTY = "/var/lib/opensmtpd/empty"
     SOCK = "/var/run/smtpd.sock"
+    LIBEXEC = "/usr/libexec/opensmtpd"
 
     created_users = []
     created_dirs = []
@@ -560,9 +561,31 @@ match from local for any action "relay"
 
     def start(self):
         self.logf = open(os.path.join(self.base, "maillog"), "wb")
-        # -d: foreground, log to stderr = the log file.
-        self.proc = subprocess.Popen([self.smtpd, "-d", "-f", self.conf],
-                                     stdout=self.logf, stderr=self.logf)
+        # In a mount namespace of its own, two compiled-in paths are bound
+        # from the extracted package: /usr/libexec/opensmtpd (its mda
+        # commands run through mail.mda there) and /etc/resolv.conf with
+        # "lookup file bind": its resolver asks DNS before /etc/hosts by
+        # default, and each session's reverse lookup of 127.0.0.1 waited
+        # on this machine's unreachable nameserver (300 ms per message,
+        # 50 messages on one session in 15 s instead of 0.2 s), while
+        # glibc's nsswitch (Postfix, postern) reads /etc/hosts first.
+        resolv = os.path.join(self.base, "resolv.conf")
+        with open("/etc/resolv.conf") as f:
+            servers = [l for l in f if l.split()[:1] == ["nameserver"]]
+        with open(resolv, "w") as f:
+            f.write("lookup file bind\n" + "".join(servers))
+        if not os.path.exists(self.LIBEXEC):
+            os.makedirs(self.LIBEXEC)
+            OpenSMTPD.created_dirs.append(self.LIBEXEC)
+        script = ('mount --bind "$1" /etc/resolv.conf && '
+                  'mount --bind "$2" "$3" && exec "$4" -d -f "$5"')
+        # -d: foreground, log to stderr = the log file. unshare execs sh,
+        # which execs smtpd: the PID is smtpd's.
+        self.proc = subprocess.Popen(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c",
+             script, "sh", resolv, os.path.dirname(self.mboxfile),
+             self.LIBEXEC, self.smtpd, self.conf],
+            stdout=self.logf, stderr=self.logf)
         self.root = self.proc.pid
         if not wait_for(lambda: port_open(self.port), 20):
             raise RuntimeError("opensmtpd did not listen: " + open(
