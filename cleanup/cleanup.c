@@ -68,6 +68,7 @@ struct job {
 };
 
 static struct worker	 wk;
+static struct ipc_reader in;		/* the client connection's input */
 static int		 incoming_fd = -1;
 static int		 public_fd[16];	/* by listener: public/cleanup? */
 static struct router	 router;	/* virtual_map */
@@ -641,7 +642,7 @@ job_start(int fd, struct ipc_msg *m, struct job *j, int *publicp,
 {
 	char why[128];
 
-	if (ipc_recv(fd, m, j->timeout_ms) == -1 ||
+	if (ipc_reader_recv(&in, m, j->timeout_ms) == -1 ||
 	    proto_req_type(m) != REQ_OPEN) {
 		log_warn("bad or missing open request");
 		return -1;
@@ -682,7 +683,7 @@ job_content(int fd, struct ipc_msg *m, struct job *j)
 	size_t len;
 
 	for (;;) {
-		if (ipc_recv(fd, m, j->timeout_ms) == -1) {
+		if (ipc_reader_recv(&in, m, j->timeout_ms) == -1) {
 			log_warn("%s: client went away: %s", j->w.id,
 			    strerror(errno));
 			return -1;
@@ -786,6 +787,7 @@ serve(int fd, int public)
 		uid = cr.uid;
 	}
 	ipc_msg_init(&m);
+	ipc_reader_init(&in, fd);
 	do {
 		memset(&j, 0, sizeof(j));
 		j.timeout_ms = timeout;
@@ -797,7 +799,9 @@ serve(int fd, int public)
 		if (ok)
 			job_finish(fd, &j, jpublic);
 		job_free(&j);
-	} while (ok && keep_wait(&wk, fd, timeout) == 1);
+	} while (ok && (ipc_reader_pending(&in) > 0 ||
+	    keep_wait(&wk, fd, timeout) == 1));
+	ipc_reader_free(&in);
 	ipc_msg_free(&m);
 }
 

@@ -301,6 +301,89 @@ ipc_recv(int fd, struct ipc_msg *m, int timeout_ms)
 	return r;
 }
 
+void
+ipc_reader_init(struct ipc_reader *r, int fd)
+{
+	memset(r, 0, sizeof(*r));
+	r->fd = fd;
+}
+
+void
+ipc_reader_free(struct ipc_reader *r)
+{
+	free(r->data);
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+}
+
+size_t
+ipc_reader_pending(const struct ipc_reader *r)
+{
+	return r->len - r->off;
+}
+
+/* Read what the peer has sent (at least one octet) into r. */
+static int
+reader_fill(struct ipc_reader *r, long long deadline)
+{
+	ssize_t n;
+
+	if (r->off > 0) {		/* keep the partial frame only */
+		memmove(r->data, r->data + r->off, r->len - r->off);
+		r->len -= r->off;
+		r->off = 0;
+	}
+	if (r->size - r->len < 4096) {
+		r->size = r->size ? r->size * 2 : 65536;
+		if (r->size > IPC_MAX_FRAME + 4 + 65536)
+			r->size = IPC_MAX_FRAME + 4 + 65536;
+		r->data = xreallocarray(r->data, r->size, 1);
+	}
+	for (;;) {
+		if (io_wait(r->fd, POLLIN, deadline) == -1)
+			return -1;
+		n = read(r->fd, r->data + r->len, r->size - r->len);
+		if (n == 0) {
+			errno = ECONNRESET;
+			return -1;
+		}
+		if (n > 0)
+			break;
+		if (errno != EINTR && errno != EAGAIN)
+			return -1;
+	}
+	r->len += (size_t)n;
+	return 0;
+}
+
+int
+ipc_reader_recv(struct ipc_reader *r, struct ipc_msg *m, int timeout_ms)
+{
+	long long deadline = timeout_ms > 0 ? clock_ms() + timeout_ms : 0;
+	long total;
+	int rv;
+
+	for (;;) {
+		total = r->len - r->off < 4 ? 0 :
+		    ipc_frame_ready(r->data + r->off, r->len - r->off);
+		if (total != 0)
+			break;
+		if (reader_fill(r, deadline) == -1)
+			return -1;
+	}
+	if (total == -1) {
+		errno = EPROTO;
+		return -1;
+	}
+	rv = ipc_parse(m, r->data + r->off + 4, (size_t)total - 4);
+	r->off += (size_t)total;
+	if (r->off == r->len)
+		r->off = r->len = 0;
+	if (rv == -1)
+		errno = EPROTO;
+	return rv;
+}
+
 int
 ipc_connect(const char *path)
 {

@@ -71,6 +71,25 @@ int	 ipc_is(const struct ipc_msg *, const char *name, const char *str);
 int	 ipc_send(int fd, const struct buf *frame, int timeout_ms);
 int	 ipc_recv(int fd, struct ipc_msg *m, int timeout_ms);
 
+/*
+ * A connection's input read in pieces as large as the peer has sent (one
+ * poll and one read for frames that came together, where ipc_recv makes
+ * two of each per frame). Frames as ipc_recv; the reader holds at most
+ * one frame and what came with it.
+ */
+struct ipc_reader {
+	int	 fd;
+	char	*data;
+	size_t	 size, len;
+	size_t	 off;		/* the first octet not parsed */
+};
+void	 ipc_reader_init(struct ipc_reader *, int fd);
+void	 ipc_reader_free(struct ipc_reader *);
+int	 ipc_reader_recv(struct ipc_reader *, struct ipc_msg *,
+	    int timeout_ms);
+/* Octets read and not yet parsed: a request already there. */
+size_t	 ipc_reader_pending(const struct ipc_reader *);
+
 /* Connect to a UNIX stream socket path; -1 on failure (errno set). */
 int	 ipc_connect(const char *path);
 

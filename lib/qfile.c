@@ -397,18 +397,16 @@ w_fail(struct qwriter *w)
 	return -1;
 }
 
+/* The writer is the file's only writer: it appends at w->written (no
+ * lseek to find the end). */
 static int
 w_flush(struct qwriter *w)
 {
-	off_t end;
-
 	if (w->failed)
 		return -1;
 	if (w->out.len == 0)
 		return 0;
-	end = lseek(w->fd, 0, SEEK_END);
-	if (end == -1 ||
-	    pwrite_full(w->fd, w->out.data, w->out.len, end) == -1)
+	if (pwrite_full(w->fd, w->out.data, w->out.len, w->written) == -1)
 		return w_fail(w);
 	w->written += (off_t)w->out.len;
 	buf_reset(&w->out);
@@ -423,8 +421,7 @@ w_put(struct qwriter *w, const void *p, size_t n)
 	if (w->out.len + n > 65536 && w_flush(w) == -1)
 		return -1;
 	if (n > 65536) {
-		off_t end = lseek(w->fd, 0, SEEK_END);
-		if (end == -1 || pwrite_full(w->fd, p, n, end) == -1)
+		if (pwrite_full(w->fd, p, n, w->written) == -1)
 			return w_fail(w);
 		w->written += (off_t)n;
 		return 0;
@@ -515,10 +512,18 @@ qfile_content_end(struct qwriter *w)
 {
 	unsigned char len[4];
 
-	if (w_flush(w) == -1)
+	if (w->failed)
 		return -1;
 	put32(len, (uint32_t)w->content_len);
-	if (pwrite_full(w->fd, len, 4, w->content_len_off) == -1)
+	if (w->content_len_off >= w->written) {
+		/* still buffered (a message under 64 KiB): patched there,
+		 * and the whole file goes out in one write at the commit */
+		memcpy(w->out.data + (w->content_len_off - w->written), len,
+		    4);
+		return 0;
+	}
+	if (w_flush(w) == -1 ||
+	    pwrite_full(w->fd, len, 4, w->content_len_off) == -1)
 		return w_fail(w);
 	return 0;
 }

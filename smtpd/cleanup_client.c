@@ -64,14 +64,30 @@ cleanup_abort(struct session *s)
 		bufferevent_enable(s->bev, EV_READ);	/* if throttled */
 }
 
-/* Queue the encoded frame (rv: its encoder's result) to cleanup. */
+/* Frames to cleanup: sent at once when nothing waits before them (no
+ * write event armed and disarmed per frame), what the socket does not
+ * take through the bufferevent. */
+static int
+frames_out(struct session *s, const char *p, size_t n)
+{
+	struct evbuffer *out = bufferevent_get_output(s->cbev);
+	ssize_t w = 0;
+
+	if (evbuffer_get_length(out) == 0 && (w = send(bufferevent_getfd(
+	    s->cbev), p, n, MSG_DONTWAIT | MSG_NOSIGNAL)) == -1)
+		w = 0;
+	if ((size_t)w < n && evbuffer_add(out, p + w, n - (size_t)w) == -1)
+		return -1;
+	return 0;
+}
+
+/* Send the encoded frame (rv: its encoder's result) to cleanup. */
 static int
 cleanup_send_frame(struct session *s, int rv)
 {
-	if (rv == -1 ||
-	    bufferevent_write(s->cbev, s->frame.data, s->frame.len) == -1)
+	if (rv == -1)
 		return -1;
-	return 0;
+	return frames_out(s, s->frame.data, s->frame.len);
 }
 
 int
@@ -446,11 +462,27 @@ data_start(struct session *s)
 	bufferevent_disable(s->bev, EV_READ);
 }
 
-/* req=end: the message is complete; cleanup answers once it is safe. */
+/* req=end: the message is complete; cleanup answers once it is safe.
+ * The last content goes in the same write: cleanup wakes up once. */
 static int
 cleanup_end(struct session *s)
 {
-	return cleanup_send_frame(s, proto_simple_encode(&s->frame, REQ_END));
+	struct buf both;
+	int rv = 0;
+
+	if (s->chunk.len == 0)
+		return cleanup_send_frame(s, proto_simple_encode(&s->frame,
+		    REQ_END));
+	buf_init(&both, 2 * (IPC_MAX_FRAME + 4));
+	if (cleanup_data_encode(&s->frame, s->chunk.data, s->chunk.len)
+	    == -1 || buf_append(&both, s->frame.data, s->frame.len) == -1 ||
+	    proto_simple_encode(&s->frame, REQ_END) == -1 ||
+	    buf_append(&both, s->frame.data, s->frame.len) == -1 ||
+	    frames_out(s, both.data, both.len) == -1)
+		rv = -1;
+	buf_free(&both);
+	buf_reset(&s->chunk);
+	return rv;
 }
 
 void
@@ -471,7 +503,7 @@ data_end(struct session *s)
 		to_command_state(s);
 		return;
 	}
-	if (s->cbev == NULL || flush_chunk(s) == -1 || cleanup_end(s) == -1) {
+	if (s->cbev == NULL || cleanup_end(s) == -1) {
 		session_reply(s, R_QUEUE);
 		to_command_state(s);
 		return;

@@ -131,7 +131,7 @@ command(struct session *s, const char *line, size_t len)
 static void
 cmd_ehlo(struct session *s, const struct smtp_cmd *c)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
+	struct buf out;
 	const char *ext[16], *mechs;
 	char size[64], authx[300];
 	size_t n = 0;
@@ -161,11 +161,13 @@ cmd_ehlo(struct session *s, const struct smtp_cmd *c)
 		ext[n++] = authx;
 	}
 	/* the one multi-line reply: code from the catalogue, lines here */
-	evbuffer_add_printf(out, "%d-%s\r\n", reply_code(R_HELO),
-	    wk.conf.hostname);
+	buf_init(&out, 8192);
+	buf_printf(&out, "%d-%s\r\n", reply_code(R_HELO), wk.conf.hostname);
 	for (size_t i = 0; i < n; i++)
-		evbuffer_add_printf(out, "%d%c%s\r\n", reply_code(R_HELO),
+		buf_printf(&out, "%d%c%s\r\n", reply_code(R_HELO),
 		    i + 1 == n ? ' ' : '-', ext[i]);
+	session_out(s, out.data, out.len);	/* one write */
+	buf_free(&out);
 }
 
 /* MAIL refused with reply r: log it with the sender, then answer. */

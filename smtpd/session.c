@@ -42,13 +42,37 @@ sanitize(char *p)
 			*p = '?';
 }
 
+/*
+ * Output to the client. When nothing waits before it on a plain
+ * connection it is sent at once: the bufferevent would arm the write
+ * event and disarm it after the write, two epoll_ctl calls and a loop
+ * turn per reply. What the socket does not take now (and everything
+ * under TLS, or after an error: the bufferevent reports it) is queued.
+ */
+void
+session_out(struct session *s, const void *p, size_t n)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	ssize_t w = 0;
+
+	if (s->bev == s->plain && evbuffer_get_length(out) == 0 &&
+	    (w = send(bufferevent_getfd(s->bev), p, n,
+	    MSG_DONTWAIT | MSG_NOSIGNAL)) == -1)
+		w = 0;
+	if ((size_t)w < n)
+		evbuffer_add(out, (const char *)p + w, n - (size_t)w);
+}
+
 /* A reply line, already formatted (data or catalogue), to the client. */
 void
 session_reply_line(struct session *s, const char *r)
 {
 	char line[REPLY_MAX + 16];
+	size_t n;
 
-	strlcpy(line, r, sizeof(line));
+	n = strlcpy(line, r, sizeof(line) - 2);
+	if (n > sizeof(line) - 3)
+		n = sizeof(line) - 3;
 	sanitize(line);
 	if (line[0] == '4' || line[0] == '5') {
 		s->nerrors++;
@@ -57,7 +81,8 @@ session_reply_line(struct session *s, const char *r)
 			s->cur_failed = 1;
 		}
 	}
-	evbuffer_add_printf(bufferevent_get_output(s->bev), "%s\r\n", line);
+	memcpy(line + n, "\r\n", 2);
+	session_out(s, line, n + 2);
 }
 
 void

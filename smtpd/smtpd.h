@@ -150,6 +150,7 @@ void	 session_accept(int fd, const char *ip);
 void	 session_reply(struct session *, enum reply_id, ...);
 /* A formatted reply (access map, cleanup, policy): one line, no CRLF. */
 void	 session_reply_line(struct session *, const char *);
+void	 session_out(struct session *, const void *, size_t);
 void	 session_close(struct session *);
 int	 session_idle(const struct session *);
 int	 session_try_finish(struct session *);

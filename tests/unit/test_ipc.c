@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ipc.h"
@@ -148,6 +149,82 @@ test_socket_send_recv(void **state)
 	buf_free(&b);
 }
 
+/* One frame of n octets of value "v" (name "chunk") into b. */
+static void
+frame_of(struct buf *b, size_t n)
+{
+	char *v = calloc(1, n ? n : 1);
+
+	assert_non_null(v);
+	memset(v, 'v', n);
+	ipc_begin(b);
+	assert_int_equal(ipc_add(b, "chunk", v, n), 0);
+	assert_int_equal(ipc_end(b), 0);
+	free(v);
+}
+
+/* The reader: frames that came in one write, a frame larger than its
+ * first buffer, and the same ends as ipc_recv (timeout, too big, EOF). */
+static void
+test_reader(void **state)
+{
+	int sv[2];
+	struct buf b, two;
+	struct ipc_msg m;
+	struct ipc_reader r;
+	const struct ipc_attr *a;
+	pid_t pid;
+	int st;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	buf_init(&b, 0);
+	buf_init(&two, 1024 * 1024);
+	frame_of(&b, 10);
+	buf_append(&two, b.data, b.len);
+	ipc_begin(&b);
+	ipc_add_str(&b, "req", "end");
+	ipc_end(&b);
+	buf_append(&two, b.data, b.len);
+	assert_int_equal(write(sv[0], two.data, two.len), (ssize_t)two.len);
+	ipc_msg_init(&m);
+	ipc_reader_init(&r, sv[1]);
+	assert_int_equal(ipc_reader_recv(&r, &m, 1000), 0);
+	assert_non_null(a = ipc_get(&m, "chunk"));
+	assert_int_equal(a->len, 10);
+	assert_true(ipc_reader_pending(&r) > 0);	/* the end came too */
+	assert_int_equal(ipc_reader_recv(&r, &m, 1000), 0);
+	assert_true(ipc_is(&m, "req", "end"));
+	assert_int_equal(ipc_reader_pending(&r), 0);
+	/* A frame at the limit, sent while the reader reads it. */
+	frame_of(&b, IPC_MAX_FRAME - 10);
+	/* a partial header first */
+	assert_int_equal(write(sv[0], "\0", 1), 1);
+	if ((pid = fork()) == 0) {
+		ssize_t w = write(sv[0], b.data + 1, b.len - 1);
+
+		_exit(w == (ssize_t)b.len - 1 ? 0 : 1);
+	}
+	assert_int_equal(ipc_reader_recv(&r, &m, 5000), 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_int_equal(st, 0);
+	assert_non_null(a = ipc_get(&m, "chunk"));
+	assert_int_equal(a->len, IPC_MAX_FRAME - 10);
+	assert_int_equal(ipc_reader_recv(&r, &m, 50), -1);	/* timeout */
+	unsigned char huge[4] = { 0x10, 0, 0, 0 };
+	assert_int_equal(write(sv[0], huge, 4), 4);
+	assert_int_equal(ipc_reader_recv(&r, &m, 1000), -1);
+	ipc_reader_free(&r);
+	ipc_reader_init(&r, sv[1]);
+	close(sv[0]);
+	assert_int_equal(ipc_reader_recv(&r, &m, 1000), -1);	/* EOF */
+	ipc_reader_free(&r);
+	close(sv[1]);
+	ipc_msg_free(&m);
+	buf_free(&b);
+	buf_free(&two);
+}
+
 int
 main(void)
 {
@@ -158,6 +235,7 @@ main(void)
 		cmocka_unit_test(test_frame_too_big),
 		cmocka_unit_test(test_too_many_attrs),
 		cmocka_unit_test(test_socket_send_recv),
+		cmocka_unit_test(test_reader),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -106,6 +106,56 @@ test_write_read(void **state)
 	close(fd);
 }
 
+/* Content in pieces around the writer's 64 KiB buffer (the length of
+ * the 'M' record patched in the buffer or in the file, a piece over
+ * 64 KiB written past the buffer): what is read back is what went in. */
+static void
+test_content_sizes(void **state)
+{
+	static const size_t sizes[][3] = { { 10, 0, 0 }, { 65000, 600, 0 },
+	    { 10, 70000, 100 }, { 65536, 65536, 1 } };
+	char id[QID_LEN + 1], err[128];
+	struct qwriter w;
+	struct qfile q;
+	struct buf client;
+	char *in, *out;
+	size_t total;
+	int fd;
+
+	(void)state;
+	buf_init(&client, 1024);
+	for (size_t t = 0; t < sizeof(sizes) / sizeof(sizes[0]); t++) {
+		total = sizes[t][0] + sizes[t][1] + sizes[t][2];
+		in = malloc(total);
+		out = malloc(total);
+		assert_non_null(in);
+		assert_non_null(out);
+		for (size_t i = 0; i < total; i++)
+			in[i] = (char)('a' + (i * 7 + t) % 26);
+		assert_int_equal(qfile_create(&w, dfd, 1764072000123456ULL +
+		    t, 0, "alice@example.com", &client), 0);
+		for (size_t k = 0, off = 0; k < 3; off += sizes[t][k++])
+			assert_int_equal(qfile_content_write(&w, in + off,
+			    sizes[t][k]), 0);
+		assert_int_equal(qfile_content_end(&w), 0);
+		assert_int_equal(qfile_add_rcpt(&w, "bob@example.net"), 0);
+		assert_int_equal(qfile_commit(&w, id), 0);
+		fd = openat(dfd, id, O_RDONLY);
+		assert_true(fd >= 0);
+		assert_int_equal(qfile_read(fd, &q, err, sizeof(err)), 0);
+		assert_int_equal(q.content_len, total);
+		assert_int_equal(pread(fd, out, total, q.content_off),
+		    (ssize_t)total);
+		assert_memory_equal(in, out, total);
+		assert_string_equal(q.rcpt[0].addr, "bob@example.net");
+		qfile_free(&q);
+		close(fd);
+		free(in);
+		free(out);
+	}
+	buf_free(&client);
+}
+
 static void
 test_ids_unique_and_sorted(void **state)
 {
@@ -438,6 +488,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_write_read),
+		cmocka_unit_test(test_content_sizes),
 		cmocka_unit_test(test_ids_unique_and_sorted),
 		cmocka_unit_test(test_truncations_rejected),
 		cmocka_unit_test(test_bad_magic_and_version),
