@@ -75,30 +75,38 @@ body_read(struct job *j, struct conn *c, size_t pos, char *in, size_t len)
 	return n;
 }
 
-/* Send the content: LF -> CRLF, dot-stuffing, then CRLF.CRLF. */
+/*
+ * Send the content: LF -> CRLF, dot-stuffing, then CRLF.CRLF in the same
+ * write as the last piece (a dot of its own would wait for the peer's
+ * delayed ACK of the piece before it where Nagle's algorithm is on).
+ */
 static int
 send_body(struct job *j, struct conn *c)
 {
-	char *in = xmalloc(CHUNK), *out = xmalloc(2 * CHUNK + 8);
+	char *in = xmalloc(CHUNK), *out = xmalloc(2 * CHUNK + 16);
 	struct smtp_dot d;
 	size_t pos = 0, o;
 	int rv = -1;
 
 	c->stage = "sending message body";
 	smtp_dot_init(&d);
-	while (pos < j->q->content_len) {
-		ssize_t n = body_read(j, c, pos, in, CHUNK);
+	do {
+		ssize_t n = 0;
 
-		if (n == -1)
+		if (pos < j->q->content_len &&
+		    (n = body_read(j, c, pos, in, CHUNK)) == -1)
 			goto done;
 		pos += (size_t)n;
 		o = smtp_dot_encode(&d, in, (size_t)n, out);
+		if (pos >= j->q->content_len) {
+			o += smtp_dot_finish(&d, out + o);
+			c->stage = "sending end of data -- message may be "
+			    "sent more than once";
+		}
 		if (conn_write(c, out, o, XFER_TIMEOUT) == -1)
 			goto done;
-	}
-	o = smtp_dot_finish(&d, out);
-	c->stage = "sending end of data -- message may be sent more than once";
-	rv = conn_write(c, out, o, XFER_TIMEOUT);
+	} while (pos < j->q->content_len);
+	rv = 0;
 done:
 	free(in);
 	free(out);
