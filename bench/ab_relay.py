@@ -39,6 +39,30 @@ def cpu_by_prog(root):
     return out
 
 
+def switches_by_prog(root):
+    """{program: voluntary context switches} over the tree's threads: a
+    count of wake-ups that the machine's load does not change."""
+    out = {}
+    pids, _ = run.tree(root)
+    for p in pids:
+        try:
+            tasks = os.listdir("/proc/%d/task" % p)
+            with open("/proc/%d/comm" % p) as f:
+                name = f.read().strip()
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                with open("/proc/%d/task/%s/status" % (p, t)) as f:
+                    for line in f:
+                        if line.startswith("voluntary_ctxt_switches:"):
+                            out[name] = out.get(name, 0) + int(
+                                line.split()[1])
+            except OSError:
+                pass
+    return out
+
+
 def machine_ticks():
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
@@ -71,10 +95,15 @@ class Inst:
     def relay(self, n):
         run.BUILD = self.build
         c0 = cpu_by_prog(self.m.root)
+        s0 = switches_by_prog(self.m.root)
         t0, i0 = machine_ticks()
         r = run.w_relay(self.m, n, 60)
         t1, i1 = machine_ticks()
         c1 = cpu_by_prog(self.m.root)
+        s1 = switches_by_prog(self.m.root)
+        r["prog_cs"] = {k: round((s1.get(k, 0) - s0.get(k, 0)) /
+                                 max(r["delivered"], 1), 2)
+                        for k in ("qmgr", "remote") if k in s1}
         r["busy"] = round(1 - (i1 - i0) / max(t1 - t0, 1), 2)
         r["prog_ms"] = {k: round((c1.get(k, 0) - c0.get(k, 0)) * 1000 /
                                  max(r["delivered"], 1), 2)
@@ -91,11 +120,11 @@ def show(tag, r):
     progs = " ".join("%s=%.2f" % (k, v) for k, v in
                      sorted(r["prog_ms"].items()) if v >= 0.01)
     print("%-28s inj %6.1f e2e %6.1f ratio %.2f cpu %.2f ms/msg busy %.2f "
-          "load %s%s [%s]" % (
+          "load %s%s [%s] switches/msg %s" % (
               tag[-28:], r["inject_rate"], r["relay_rate"],
               r["relay_rate"] / r["inject_rate"], r["cpu_per_1000"],
               r["busy"], r["load"], " CAPPED" if r["capped"] else "",
-              progs), flush=True)
+              progs, r["prog_cs"]), flush=True)
 
 
 def main():
@@ -146,9 +175,12 @@ def main():
         progs = sorted({p for r in rs for p in r["prog_ms"]})
         pm = " ".join("%s=%.2f" % (p, statistics.median(
             r["prog_ms"].get(p, 0) for r in rs)) for p in progs)
+        cs = " ".join("%s=%.2f" % (p, statistics.median(
+            r["prog_cs"].get(p, 0) for r in rs)) for p in ("qmgr", "remote"))
         print("median %s: inj %.1f e2e %.1f e2e/inj %.2f cpu %.2f ms/msg "
-              "[%s]" % (b, med[b]["inj"], med[b]["e2e"], med[b]["ratio"],
-                        med[b]["cpu"], pm))
+              "[%s] switches/msg [%s]" % (
+                  b, med[b]["inj"], med[b]["e2e"], med[b]["ratio"],
+                  med[b]["cpu"], pm, cs))
     if len(med) >= 2:
         a0 = med[builds[0]]
         for b in builds[1:]:
