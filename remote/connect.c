@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <ctype.h>
 #include <netdb.h>
@@ -106,7 +107,7 @@ static int
 connect_to(const struct addrinfo *ai, char *err, size_t errlen)
 {
 	socklen_t sl;
-	int fd, e = 0;
+	int fd, e = 0, one = 1;
 	long long deadline = clock_ms() + CONNECT_TIMEOUT * 1000;
 
 	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
@@ -115,6 +116,12 @@ connect_to(const struct addrinfo *ai, char *err, size_t errlen)
 		fmt(err, errlen, "%s", strerror(errno));
 		return -1;
 	}
+	/* Every write is a whole command group or a piece of the body;
+	 * Nagle's algorithm would only hold a group back until the peer's
+	 * delayed ACK (40 ms) of the one before. */
+	if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) &&
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1)
+		log_debug("TCP_NODELAY: %s", strerror(errno));
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 		return fd;
 	if (errno != EINPROGRESS || fd_wait(fd, POLLOUT, deadline) == -1) {

@@ -75,30 +75,38 @@ body_read(struct job *j, struct conn *c, size_t pos, char *in, size_t len)
 	return n;
 }
 
-/* Send the content: LF -> CRLF, dot-stuffing, then CRLF.CRLF. */
+/*
+ * Send the content: LF -> CRLF, dot-stuffing, then CRLF.CRLF in the same
+ * write as the last piece (a dot of its own would wait for the peer's
+ * delayed ACK of the piece before it where Nagle's algorithm is on).
+ */
 static int
 send_body(struct job *j, struct conn *c)
 {
-	char *in = xmalloc(CHUNK), *out = xmalloc(2 * CHUNK + 8);
+	char *in = xmalloc(CHUNK), *out = xmalloc(2 * CHUNK + 16);
 	struct smtp_dot d;
 	size_t pos = 0, o;
 	int rv = -1;
 
 	c->stage = "sending message body";
 	smtp_dot_init(&d);
-	while (pos < j->q->content_len) {
-		ssize_t n = body_read(j, c, pos, in, CHUNK);
+	do {
+		ssize_t n = 0;
 
-		if (n == -1)
+		if (pos < j->q->content_len &&
+		    (n = body_read(j, c, pos, in, CHUNK)) == -1)
 			goto done;
 		pos += (size_t)n;
 		o = smtp_dot_encode(&d, in, (size_t)n, out);
+		if (pos >= j->q->content_len) {
+			o += smtp_dot_finish(&d, out + o);
+			c->stage = "sending end of data -- message may be "
+			    "sent more than once";
+		}
 		if (conn_write(c, out, o, XFER_TIMEOUT) == -1)
 			goto done;
-	}
-	o = smtp_dot_finish(&d, out);
-	c->stage = "sending end of data -- message may be sent more than once";
-	rv = conn_write(c, out, o, XFER_TIMEOUT);
+	} while (pos < j->q->content_len);
+	rv = 0;
 done:
 	free(in);
 	free(out);
@@ -210,88 +218,153 @@ send_data(struct job *j, struct conn *c, struct smtp_reply *r)
 	return send_body(j, c) == -1 ? -1 : 0;
 }
 
-/* MAIL, RCPTs (pipelined in groups when offered). Returns 0 to go on to
- * DATA, 1 when the transaction ended (answers given), -1 on I/O error. */
-static int
-envelope(struct job *j, struct conn *c, const struct smtp_ehlo *e)
-{
-	struct buf cmds;
-	struct smtp_reply r;
-	size_t *who, nwho, next = 0;
-	int mail_sent = 0, mail_ok = 0, naccepted = 0;
-	int group = e->pipelining ? PIPE_GROUP : 1;
+/* Who a pipelined command's reply is for: a recipient's index, or: */
+#define WHO_MAIL	((size_t)-1)
+#define WHO_DATA	((size_t)-2)
 
-	buf_init(&cmds, (size_t)PIPE_GROUP * 1700 + 64);
-	j->peer_dsn = e->dsn;
-	who = xreallocarray(NULL, (size_t)PIPE_GROUP, sizeof(size_t));
-	while (!mail_sent || next < j->a->nrcpt) {
-		buf_reset(&cmds);
-		nwho = 0;
-		if (!mail_sent) {
-			(void)buf_printf(&cmds, "MAIL FROM:<%s>", j->q->sender);
-			if (e->size)
-				(void)buf_printf(&cmds, " SIZE=%zu",
-				    j->q->content_len + j->nlines);
-			if (j->eightbit && e->eightbitmime)
-				(void)buf_puts(&cmds, " BODY=8BITMIME");
-			if ((j->need_utf8 || (j->q->flags & QF_SMTPUTF8)) &&
-			    e->smtputf8)
-				(void)buf_puts(&cmds, " SMTPUTF8");
-			if (e->dsn)
-				mail_dsn(j, &cmds);
-			(void)buf_puts(&cmds, "\r\n");
-			who[nwho++] = (size_t)-1;
-			mail_sent = 1;
-		}
-		for (; next < j->a->nrcpt && nwho < (size_t)group; next++) {
-			if (j->a->rcpt[next].answered || j->accepted[next])
-				continue;
-			if (buf_printf(&cmds, "RCPT TO:<%s>",
-			    j->a->rcpt[next].addr) == -1)
-				break;
-			if (e->dsn)
-				rcpt_dsn(&j->q->rcpt[j->a->rcpt[next].idx],
-				    &cmds);
-			if (buf_puts(&cmds, "\r\n") == -1)
-				break;
-			who[nwho++] = next;
-		}
-		if (nwho == 0)
+/* The envelope's progress over its pipelined groups. */
+struct env {
+	struct buf	 cmds;
+	size_t		*who, nwho, next;
+	int		 mail_sent, mail_ok, naccepted;
+	struct smtp_reply data;		/* DATA's, when it went with a group */
+};
+
+static void
+env_mail(struct job *j, const struct smtp_ehlo *e, struct env *v)
+{
+	(void)buf_printf(&v->cmds, "MAIL FROM:<%s>", j->q->sender);
+	if (e->size)
+		(void)buf_printf(&v->cmds, " SIZE=%zu",
+		    j->q->content_len + j->nlines);
+	if (j->eightbit && e->eightbitmime)
+		(void)buf_puts(&v->cmds, " BODY=8BITMIME");
+	if ((j->need_utf8 || (j->q->flags & QF_SMTPUTF8)) && e->smtputf8)
+		(void)buf_puts(&v->cmds, " SMTPUTF8");
+	if (e->dsn)
+		mail_dsn(j, &v->cmds);
+	(void)buf_puts(&v->cmds, "\r\n");
+	v->who[v->nwho++] = WHO_MAIL;
+	v->mail_sent = 1;
+}
+
+/* Is recipient i still to be offered to the server? */
+static int
+rcpt_open(const struct job *j, size_t i)
+{
+	return !j->a->rcpt[i].answered && !j->accepted[i];
+}
+
+/*
+ * The next group: MAIL first, then RCPTs, and DATA after the last RCPT
+ * when the server pipelines and no BDAT follows (RFC 2920 3.1: DATA may
+ * end a group), so that a message of one group costs one round trip
+ * before its content.
+ */
+static void
+env_group(struct job *j, const struct smtp_ehlo *e, struct env *v)
+{
+	size_t group = e->pipelining ? PIPE_GROUP : 1;
+
+	buf_reset(&v->cmds);
+	v->nwho = 0;
+	if (!v->mail_sent)
+		env_mail(j, e, v);
+	for (; v->next < j->a->nrcpt && v->nwho < group; v->next++) {
+		const char *addr = j->a->rcpt[v->next].addr;
+
+		if (!rcpt_open(j, v->next))
+			continue;
+		if (buf_printf(&v->cmds, "RCPT TO:<%s>", addr) == -1)
 			break;
-		c->stage = who[0] == (size_t)-1 ? "sending MAIL FROM" :
+		if (e->dsn)
+			rcpt_dsn(&j->q->rcpt[j->a->rcpt[v->next].idx],
+			    &v->cmds);
+		if (buf_puts(&v->cmds, "\r\n") == -1)
+			break;
+		v->who[v->nwho++] = v->next;
+	}
+	while (v->next < j->a->nrcpt && !rcpt_open(j, v->next))
+		v->next++;
+	if (e->pipelining && !e->chunking && v->next >= j->a->nrcpt &&
+	    v->nwho > 0 && v->who[v->nwho - 1] != WHO_MAIL &&
+	    buf_puts(&v->cmds, "DATA\r\n") == 0)
+		v->who[v->nwho++] = WHO_DATA;
+}
+
+/* The group's replies, in order: -1 when the connection broke. */
+static int
+env_replies(struct job *j, struct conn *c, struct env *v)
+{
+	struct smtp_reply r;
+
+	for (size_t k = 0; k < v->nwho; k++) {
+		size_t w = v->who[k];
+
+		c->stage = w == WHO_MAIL ? "sending MAIL FROM" :
+		    w == WHO_DATA ? "sending DATA command" : "sending RCPT TO";
+		if (conn_reply(c, &r, w == WHO_MAIL ? MAIL_TIMEOUT :
+		    w == WHO_DATA ? DATA_TIMEOUT : RCPT_TIMEOUT) == -1)
+			return -1;
+		if (w == WHO_DATA)
+			v->data = r;
+		else if (w == WHO_MAIL) {
+			if (r.code / 100 == 2)
+				v->mail_ok = 1;
+			else
+				final_reply(j, WHO_MAIL, &r, "MAIL FROM");
+		} else if (!v->mail_ok)
+			;	/* pipelined after a failed MAIL */
+		else if (r.code / 100 == 2) {
+			j->accepted[w] = 1;
+			v->naccepted++;
+		} else
+			final_reply(j, w, &r, "RCPT TO");
+	}
+	return 0;
+}
+
+/*
+ * MAIL, RCPTs (pipelined in groups when offered) and, with them, DATA.
+ * Returns 0 to go on to the content (*data: DATA's reply if it was
+ * sent, else code 0), 1 when the transaction ended (answers given), -1
+ * on I/O error. A 354 with no recipient accepted gets an empty message
+ * ended at once (RFC 2920 3.1), which no recipient is told about.
+ */
+static int
+envelope(struct job *j, struct conn *c, const struct smtp_ehlo *e,
+    struct smtp_reply *data)
+{
+	struct env v;
+	int rv = -1;
+
+	memset(&v, 0, sizeof(v));
+	buf_init(&v.cmds, (size_t)PIPE_GROUP * 1700 + 64);
+	j->peer_dsn = e->dsn;
+	v.who = xreallocarray(NULL, (size_t)PIPE_GROUP + 2, sizeof(size_t));
+	while (!v.mail_sent || v.next < j->a->nrcpt) {
+		env_group(j, e, &v);
+		if (v.nwho == 0)
+			break;
+		c->stage = v.who[0] == WHO_MAIL ? "sending MAIL FROM" :
 		    "sending RCPT TO";
-		if (conn_write(c, cmds.data, cmds.len, RCPT_TIMEOUT) == -1)
-			goto lost;
-		for (size_t k = 0; k < nwho; k++) {
-			c->stage = who[k] == (size_t)-1 ? "sending MAIL FROM" :
-			    "sending RCPT TO";
-			if (conn_reply(c, &r, who[k] == (size_t)-1 ?
-			    MAIL_TIMEOUT : RCPT_TIMEOUT) == -1)
-				goto lost;
-			if (who[k] == (size_t)-1) {
-				if (r.code / 100 == 2)
-					mail_ok = 1;
-				else
-					final_reply(j, (size_t)-1, &r,
-					    "MAIL FROM");
-			} else if (!mail_ok)
-				;	/* pipelined after a failed MAIL */
-			else if (r.code / 100 == 2) {
-				j->accepted[who[k]] = 1;
-				naccepted++;
-			} else
-				final_reply(j, who[k], &r, "RCPT TO");
-		}
-		if (!mail_ok)
+		if (conn_write(c, v.cmds.data, v.cmds.len, RCPT_TIMEOUT) == -1 ||
+		    env_replies(j, c, &v) == -1)
+			goto out;
+		if (!v.mail_ok)
 			break;
 	}
-	buf_free(&cmds);
-	free(who);
-	return mail_ok && naccepted > 0 ? 0 : 1;
-lost:
-	buf_free(&cmds);
-	free(who);
-	return -1;
+	*data = v.data;
+	rv = v.mail_ok && v.naccepted > 0 ? 0 : 1;
+	if (rv == 1 && v.data.code / 100 == 3) {
+		c->stage = "ending an empty message";
+		if (conn_cmd(c, data, FINAL_TIMEOUT, c->stage, ".") == -1)
+			rv = -1;
+	}
+out:
+	buf_free(&v.cmds);
+	free(v.who);
+	return rv;
 }
 
 /*
@@ -541,14 +614,19 @@ transaction(struct job *j, struct conn *c, const struct smtp_ehlo *e)
 		c->keep = 1;
 		return TRY_DONE;
 	}
-	rv = envelope(j, c, e);
+	rv = envelope(j, c, e, &r);
 	if (rv == -1)
 		return session_lost(j, c);
 	if (rv == 1) {
 		c->keep = 1;
 		return TRY_DONE;
 	}
-	rv = e->chunking ? send_bdat(j, c, &r) : send_data(j, c, &r);
+	if (e->chunking)
+		rv = send_bdat(j, c, &r);
+	else if (r.code == 0)		/* DATA was not pipelined */
+		rv = send_data(j, c, &r);
+	else
+		rv = r.code / 100 != 3 ? 1 : send_body(j, c) == -1 ? -1 : 0;
 	if (rv == -1)
 		return session_lost(j, c);
 	if (rv == 1) {
