@@ -9,6 +9,9 @@
 #include <sys/types.h>
 #include <sys/un.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -292,6 +295,9 @@ connect_one(struct lsess *s, int family, const struct sockaddr *sa,
 		s->why = strerror(errno);
 		return -1;
 	}
+	if (family != AF_UNIX)	/* commands are small writes: no Nagle */
+		(void)setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
+		    sizeof(int));
 	if (connect(s->fd, sa, salen) == 0)
 		return 0;
 	if (errno != EINPROGRESS)
@@ -410,29 +416,32 @@ static int
 lcontent(struct lsess *s)
 {
 	char		*in = xmalloc(LMTP_CHUNK);
-	char		*out = xmalloc(2 * LMTP_CHUNK + 8);
+	char		*out = xmalloc(2 * LMTP_CHUNK + 2 + 8);
 	struct smtp_dot	 d;
 	size_t		 pos = 0, o;
 	int		 rv = -1;
 
 	s->stage = "sending the message";
 	smtp_dot_init(&d);
-	while (pos < s->m->size) {
-		ssize_t n = s->m->read(s->m->ctx, pos, in,
-		    s->m->size - pos < LMTP_CHUNK ? s->m->size - pos :
-		    LMTP_CHUNK);
+	do {
+		ssize_t n = 0;
 
-		if (n <= 0) {
+		if (pos < s->m->size && (n = s->m->read(s->m->ctx, pos, in,
+		    s->m->size - pos < LMTP_CHUNK ? s->m->size - pos :
+		    LMTP_CHUNK)) <= 0) {
 			s->why = "queue file read error";
 			goto done;
 		}
 		pos += (size_t)n;
 		o = smtp_dot_encode(&d, in, (size_t)n, out);
+		/* the final dot in the same write as the last piece: alone,
+		 * it would wait for the peer's delayed ACK of the body */
+		if (pos == s->m->size)
+			o += smtp_dot_finish(&d, out + o);
 		if (lwrite(s, out, o, LMTP_XFER_TIMEOUT) == -1)
 			goto done;
-	}
-	o = smtp_dot_finish(&d, out);
-	rv = lwrite(s, out, o, LMTP_XFER_TIMEOUT);
+	} while (pos < s->m->size);
+	rv = 0;
 done:
 	free(in);
 	free(out);
