@@ -1,0 +1,198 @@
+"""Step 7 item 4: local writes a mailbox in its own process, with the
+recipient's effective ids (no child per delivery). What must hold: the
+mbox and the Maildir land owned by the user with the user's modes, a
+path the user may not write is refused as the user (the target left as
+it was), the next delivery in the same local process still works, and
+after deliveries the process is root again (Uid/Gid 0 0 0 0, Groups as
+master's). Users pstlf0..pstlf3 with homes are created here and removed
+after."""
+
+import os
+import pwd
+import shutil
+import smtplib
+import stat
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import IS_ROOT, wait_for
+
+pytestmark = pytest.mark.skipif(not IS_ROOT, reason="needs root (users)")
+
+LF_USERS = ["pstlf%d" % i for i in range(4)]
+
+
+@pytest.fixture(scope="module")
+def homes():
+    """pstlf0..3 with homes under a fresh 0755 directory."""
+    top = tempfile.mkdtemp(prefix="pstlf-homes-", dir="/tmp")
+    os.chmod(top, 0o755)
+    made = []
+    for u in LF_USERS:
+        home = os.path.join(top, u)
+        try:
+            pwd.getpwnam(u)
+            subprocess.run(["usermod", "-d", home, u], check=True)
+        except KeyError:
+            subprocess.run(["useradd", "-M", "-N", "-d", home, "-s",
+                            "/usr/sbin/nologin", u], check=True)
+            made.append(u)
+    yield top
+    for u in made:
+        subprocess.run(["userdel", u], check=False)
+    shutil.rmtree(top, ignore_errors=True)
+
+
+def mkdir_as(path, user, mode=0o700):
+    os.mkdir(path, mode)
+    pw = pwd.getpwnam(user)
+    os.chown(path, pw.pw_uid, pw.pw_gid)
+    os.chmod(path, mode)
+
+
+@pytest.fixture
+def home(homes):
+    """Each test starts with empty homes (0700, owned by the user)."""
+    out = {}
+    for u in LF_USERS:
+        h = os.path.join(homes, u)
+        shutil.rmtree(h, ignore_errors=True)
+        mkdir_as(h, u)
+        out[u] = h
+    return out
+
+
+def send(p, user, text):
+    with smtplib.SMTP("127.0.0.1", p.port, timeout=30) as s:
+        s.sendmail("sender@client.example", ["%s@localhost" % user],
+                   ("Subject: %s\r\n\r\n%s\r\n" % (text, text)).encode())
+
+
+def start(make_postern, mailbox):
+    return make_postern(extra="local_processes = 1\nmailbox = %s\n" %
+                        mailbox)
+
+
+def local_pids(p):
+    return sorted(pid for pid, _, _ in p.children("local"))
+
+
+def status_ids(pid):
+    """The Uid, Gid and Groups lines of /proc/PID/status."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("Uid", "Gid", "Groups"):
+                out[k] = v.split()
+    return out
+
+
+def assert_root_again(p):
+    """Every local process is root again, with master's groups."""
+    master = status_ids(p.master_pid())
+    pids = local_pids(p)
+    assert pids
+    for pid in pids:
+        ids = status_ids(pid)
+        assert ids["Uid"] == ["0", "0", "0", "0"], ids
+        assert ids["Gid"] == ["0", "0", "0", "0"], ids
+        assert ids["Groups"] == master["Groups"], (ids, master)
+
+
+def owned(path, user, mode):
+    st = os.lstat(path)
+    pw = pwd.getpwnam(user)
+    assert (st.st_uid, st.st_gid) == (pw.pw_uid, pw.pw_gid), path
+    assert stat.S_IMODE(st.st_mode) == mode, (path, oct(st.st_mode))
+
+
+def test_mbox_in_home_owned_by_user(make_postern, home):
+    mkdir_as(os.path.join(home["pstlf0"], "mail"), "pstlf0")
+    p = start(make_postern, "mbox:~/mail/box")
+    send(p, "pstlf0", "first-in-home")
+    box = os.path.join(home["pstlf0"], "mail", "box")
+    wait_for(lambda: os.path.exists(box) and
+             b"first-in-home" in open(box, "rb").read(), what="mbox")
+    owned(box, "pstlf0", 0o600)
+    assert open(box, "rb").read().startswith(b"From sender@client.example ")
+    assert_root_again(p)
+
+
+def test_mbox_in_root_spool_given_to_user(make_postern, home):
+    spool = tempfile.mkdtemp(prefix="pstlf-spool-", dir="/tmp")
+    try:
+        os.chmod(spool, 0o755)
+        p = start(make_postern, "mbox:%s/%%u" % spool)
+        send(p, "pstlf1", "into-spool")
+        box = os.path.join(spool, "pstlf1")
+        wait_for(lambda: os.path.exists(box) and
+                 b"into-spool" in open(box, "rb").read(), what="mbox")
+        owned(box, "pstlf1", 0o600)
+        assert_root_again(p)
+    finally:
+        shutil.rmtree(spool, ignore_errors=True)
+
+
+def test_maildir_owned_by_user(make_postern, home):
+    p = start(make_postern, "maildir:~/Maildir/")
+    send(p, "pstlf0", "into-maildir")
+    md = os.path.join(home["pstlf0"], "Maildir")
+    new = os.path.join(md, "new")
+    wait_for(lambda: os.path.isdir(new) and os.listdir(new), what="new/")
+    for sub in ("", "tmp", "new", "cur"):
+        owned(os.path.join(md, sub), "pstlf0", 0o700)
+    (name,) = os.listdir(new)
+    owned(os.path.join(new, name), "pstlf0", 0o600)
+    assert b"into-maildir" in open(os.path.join(new, name), "rb").read()
+    assert os.listdir(os.path.join(md, "tmp")) == []
+    assert_root_again(p)
+
+
+def test_refused_as_user_then_next_delivery_works(make_postern, home):
+    # pstlf1 planted ~/mail -> a root-owned directory with a root-owned
+    # 0644 "box" in it: root could append to it (and it is root's, so
+    # the owner check would pass for root); the user cannot open it.
+    rootdir = tempfile.mkdtemp(prefix="pstlf-root-", dir="/tmp")
+    try:
+        os.chmod(rootdir, 0o755)
+        target = os.path.join(rootdir, "box")
+        with open(target, "wb") as f:
+            f.write(b"root's own file\n")
+        os.chmod(target, 0o644)
+        link = os.path.join(home["pstlf1"], "mail")
+        os.symlink(rootdir, link)
+        pw = pwd.getpwnam("pstlf1")
+        os.lchown(link, pw.pw_uid, pw.pw_gid)
+        # pstlf2's ~/mail is pstlf3's: pstlf2 may not create a file there
+        mkdir_as(os.path.join(home["pstlf2"], "mail"), "pstlf3", 0o755)
+        mkdir_as(os.path.join(home["pstlf0"], "mail"), "pstlf0")
+        p = start(make_postern, "mbox:~/mail/box")
+
+        send(p, "pstlf1", "planted-link")
+        wait_for(lambda: "to=<pstlf1@localhost>" in p.log() and
+                 "status=deferred" in p.log(), what="pstlf1 deferred")
+        pids = local_pids(p)
+        assert len(pids) == 1
+        assert open(target, "rb").read() == b"root's own file\n"
+        assert stat.S_IMODE(os.stat(target).st_mode) == 0o644
+        assert "cannot open mailbox: Permission denied" in p.log()
+
+        send(p, "pstlf2", "no-write-dir")
+        wait_for(lambda: "to=<pstlf2@localhost>" in p.log() and
+                 p.log().count("status=deferred") >= 2,
+                 what="pstlf2 deferred")
+        assert os.listdir(os.path.join(home["pstlf2"], "mail")) == []
+
+        send(p, "pstlf0", "after-refusals")
+        box = os.path.join(home["pstlf0"], "mail", "box")
+        wait_for(lambda: os.path.exists(box) and
+                 b"after-refusals" in open(box, "rb").read(), what="mbox")
+        owned(box, "pstlf0", 0o600)
+        assert local_pids(p) == pids, "the same local process delivered"
+        assert open(target, "rb").read() == b"root's own file\n"
+        assert_root_again(p)
+    finally:
+        shutil.rmtree(rootdir, ignore_errors=True)
