@@ -125,6 +125,10 @@ int	 store_on(void);
 void	 store_deliver(struct job *, const char *const *user, size_t n,
 	    struct dstatus *res);
 
+/* pwcache.c: getpwnam, for a while from a cache (NULL and errno as
+ * getpwnam's). The entry stays valid until a later call. */
+struct passwd	*pw_lookup(const char *name);
+
 /* ident.c: root becomes default_privs unless may_be_root (reading only) */
 int	 ident_user(const struct passwd *, int may_be_root, struct ident *,
 	    struct dstatus *);

@@ -390,7 +390,7 @@ deliver_user(struct job *j, const char *user, const char *dt,
 	char		 err[TEXT_LEN] = "";
 	int		 rv;
 
-	if ((pw = getpwnam(user)) == NULL) {
+	if ((pw = pw_lookup(user)) == NULL) {
 		setres(r, DS_DEFER, "4.3.0 user lookup failed");
 		return;
 	}
