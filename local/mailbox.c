@@ -150,6 +150,10 @@ precreate(const struct dest *d, const struct passwd *pw)
 		return;
 	memcpy(dir, d->path, n);
 	dir[n] = '\0';
+	/* The usual case, a mailbox that exists: nothing to create, and
+	 * no walk from "/" (a metadata look only; the user opens it). */
+	if (lstat(dir, &st) == 0 || errno != ENOENT)
+		return;
 	if ((last = strrchr(dir, '/')) == NULL || last == dir)
 		return;
 	*last++ = '\0';
