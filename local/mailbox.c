@@ -201,6 +201,23 @@ static struct {
 	gid_t	 g[MAX_USER_GROUPS];
 } gcache[GROUP_CACHE];
 
+/* Sorted, as the kernel keeps them (getgroups gives them back so): a
+ * list compares equal to what it set. */
+static int
+gid_cmp(const void *a, const void *b)
+{
+	gid_t	 x = *(const gid_t *)a, y = *(const gid_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+gid_sort(gid_t *g, int n)
+{
+	if (n > 1)
+		qsort(g, (size_t)n, sizeof(*g), gid_cmp);
+}
+
 static int
 lookup_groups(const struct passwd *pw)
 {
@@ -221,6 +238,7 @@ lookup_groups(const struct passwd *pw)
 	}
 	if (getgrouplist(pw->pw_name, pw->pw_gid, user_groups, &n) == -1)
 		return -1;	/* more than we keep: refuse, never truncate */
+	gid_sort(user_groups, n);
 	n_user_groups = n;
 	gcache[slot].uid = pw->pw_uid;
 	gcache[slot].gid = pw->pw_gid;
@@ -257,6 +275,7 @@ mailbox_init(void)
 	    (home_ids.ngroups = getgroups(MAX_USER_GROUPS,
 	    home_ids.groups)) == -1)
 		fatal("cannot read own ids: %s", strerror(errno));
+	gid_sort(home_ids.groups, home_ids.ngroups);
 	home_ids.ppid = getppid();
 }
 

@@ -4,8 +4,8 @@ mbox and the Maildir land owned by the user with the user's modes, a
 path the user may not write is refused as the user (the target left as
 it was), the next delivery in the same local process still works, and
 after deliveries the process is root again (Uid/Gid 0 0 0 0, Groups as
-master's). Users pstlf0..pstlf3 with homes are created here and removed
-after."""
+master's). Users pstlf0..pstlf3 with homes (pstlf0 in two groups) and
+groups pstlfga, pstlfgb are created here and removed after."""
 
 import os
 import pwd
@@ -22,6 +22,7 @@ from conftest import IS_ROOT, wait_for
 pytestmark = pytest.mark.skipif(not IS_ROOT, reason="needs root (users)")
 
 LF_USERS = ["pstlf%d" % i for i in range(4)]
+LF_GROUPS = ["pstlfga", "pstlfgb"]
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,12 @@ def homes():
     """pstlf0..3 with homes under a fresh 0755 directory."""
     top = tempfile.mkdtemp(prefix="pstlf-homes-", dir="/tmp")
     os.chmod(top, 0o755)
-    made = []
+    made, groups = [], []
+    for g in LF_GROUPS:     # pstlfga gets the lower gid
+        if subprocess.run(["getent", "group", g],
+                          capture_output=True).returncode != 0:
+            subprocess.run(["groupadd", g], check=True)
+            groups.append(g)
     for u in LF_USERS:
         home = os.path.join(top, u)
         try:
@@ -39,9 +45,18 @@ def homes():
             subprocess.run(["useradd", "-M", "-N", "-d", home, "-s",
                             "/usr/sbin/nologin", u], check=True)
             made.append(u)
+    # pstlf0: primary group above a supplementary one (getgrouplist's
+    # order is not the kernel's sorted one)
+    subprocess.run(["usermod", "-g", LF_GROUPS[1], "-G", LF_GROUPS[0],
+                    "pstlf0"], check=True)
     yield top
     for u in made:
         subprocess.run(["userdel", u], check=False)
+    if "pstlf0" not in made:
+        subprocess.run(["usermod", "-g", "users", "-G", "", "pstlf0"],
+                       check=False)
+    for g in groups:
+        subprocess.run(["groupdel", g], check=False)
     shutil.rmtree(top, ignore_errors=True)
 
 
