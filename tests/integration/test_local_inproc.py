@@ -18,6 +18,7 @@ import tempfile
 import pytest
 
 from conftest import IS_ROOT, wait_for
+from test_maildir import fresh_homes, users_with_homes
 
 pytestmark = pytest.mark.skipif(not IS_ROOT, reason="needs root (users)")
 
@@ -30,21 +31,13 @@ def homes():
     """pstlf0..3 with homes under a fresh 0755 directory."""
     top = tempfile.mkdtemp(prefix="pstlf-homes-", dir="/tmp")
     os.chmod(top, 0o755)
-    made, groups = [], []
+    groups = []
     for g in LF_GROUPS:     # pstlfga gets the lower gid
         if subprocess.run(["getent", "group", g],
                           capture_output=True).returncode != 0:
             subprocess.run(["groupadd", g], check=True)
             groups.append(g)
-    for u in LF_USERS:
-        home = os.path.join(top, u)
-        try:
-            pwd.getpwnam(u)
-            subprocess.run(["usermod", "-d", home, u], check=True)
-        except KeyError:
-            subprocess.run(["useradd", "-M", "-N", "-d", home, "-s",
-                            "/usr/sbin/nologin", u], check=True)
-            made.append(u)
+    made = users_with_homes(top, LF_USERS)
     # pstlf0: primary group above a supplementary one (getgrouplist's
     # order is not the kernel's sorted one)
     subprocess.run(["usermod", "-g", LF_GROUPS[1], "-G", LF_GROUPS[0],
@@ -70,13 +63,7 @@ def mkdir_as(path, user, mode=0o700):
 @pytest.fixture
 def home(homes):
     """Each test starts with empty homes (0700, owned by the user)."""
-    out = {}
-    for u in LF_USERS:
-        h = os.path.join(homes, u)
-        shutil.rmtree(h, ignore_errors=True)
-        mkdir_as(h, u)
-        out[u] = h
-    return out
+    return fresh_homes(homes, LF_USERS)
 
 
 def send(p, user, text):
