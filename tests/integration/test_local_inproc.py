@@ -198,3 +198,30 @@ def test_refused_as_user_then_next_delivery_works(make_postern, home):
         assert_root_again(p)
     finally:
         shutil.rmtree(rootdir, ignore_errors=True)
+
+
+def test_changed_home_seen_at_once(make_postern, home, homes):
+    # local caches passwd entries, but never past a change of
+    # /etc/passwd: a user moved by usermod gets the next message in
+    # the new home.
+    mkdir_as(os.path.join(home["pstlf3"], "mail"), "pstlf3")
+    p = start(make_postern, "mbox:~/mail/box")
+    send(p, "pstlf3", "before-move")
+    old = os.path.join(home["pstlf3"], "mail", "box")
+    wait_for(lambda: os.path.exists(old) and
+             b"before-move" in open(old, "rb").read(), what="old mbox")
+    moved = os.path.join(homes, "pstlf3-moved")
+    shutil.rmtree(moved, ignore_errors=True)
+    mkdir_as(moved, "pstlf3")
+    mkdir_as(os.path.join(moved, "mail"), "pstlf3")
+    try:
+        subprocess.run(["usermod", "-d", moved, "pstlf3"], check=True)
+        send(p, "pstlf3", "after-move")
+        new = os.path.join(moved, "mail", "box")
+        wait_for(lambda: os.path.exists(new) and
+                 b"after-move" in open(new, "rb").read(), what="new mbox")
+        assert b"after-move" not in open(old, "rb").read()
+    finally:
+        subprocess.run(["usermod", "-d", home["pstlf3"], "pstlf3"],
+                       check=True)
+        shutil.rmtree(moved, ignore_errors=True)
