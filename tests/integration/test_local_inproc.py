@@ -111,13 +111,25 @@ def owned(path, user, mode):
     assert stat.S_IMODE(st.st_mode) == mode, (path, oct(st.st_mode))
 
 
-def test_mbox_in_home_owned_by_user(make_postern, home):
-    mkdir_as(os.path.join(home["pstlf0"], "mail"), "pstlf0")
+def wait_in(path, text):
+    """Wait until text is in the file at path."""
+    wait_for(lambda: os.path.exists(path) and
+             text.encode() in open(path, "rb").read(), what=path)
+
+
+def home_mbox(make_postern, home, user, text):
+    """An instance delivering to ~/mail/box, and user's first message
+    in it: (instance, the mbox path)."""
+    mkdir_as(os.path.join(home[user], "mail"), user)
     p = start(make_postern, "mbox:~/mail/box")
-    send(p, "pstlf0", "first-in-home")
-    box = os.path.join(home["pstlf0"], "mail", "box")
-    wait_for(lambda: os.path.exists(box) and
-             b"first-in-home" in open(box, "rb").read(), what="mbox")
+    send(p, user, text)
+    box = os.path.join(home[user], "mail", "box")
+    wait_in(box, text)
+    return p, box
+
+
+def test_mbox_in_home_owned_by_user(make_postern, home):
+    p, box = home_mbox(make_postern, home, "pstlf0", "first-in-home")
     owned(box, "pstlf0", 0o600)
     assert open(box, "rb").read().startswith(b"From sender@client.example ")
     assert_root_again(p)
@@ -130,8 +142,7 @@ def test_mbox_in_root_spool_given_to_user(make_postern, home):
         p = start(make_postern, "mbox:%s/%%u" % spool)
         send(p, "pstlf1", "into-spool")
         box = os.path.join(spool, "pstlf1")
-        wait_for(lambda: os.path.exists(box) and
-                 b"into-spool" in open(box, "rb").read(), what="mbox")
+        wait_in(box, "into-spool")
         owned(box, "pstlf1", 0o600)
         assert_root_again(p)
     finally:
@@ -190,8 +201,7 @@ def test_refused_as_user_then_next_delivery_works(make_postern, home):
 
         send(p, "pstlf0", "after-refusals")
         box = os.path.join(home["pstlf0"], "mail", "box")
-        wait_for(lambda: os.path.exists(box) and
-                 b"after-refusals" in open(box, "rb").read(), what="mbox")
+        wait_in(box, "after-refusals")
         owned(box, "pstlf0", 0o600)
         assert local_pids(p) == pids, "the same local process delivered"
         assert open(target, "rb").read() == b"root's own file\n"
@@ -204,12 +214,7 @@ def test_changed_home_seen_at_once(make_postern, home, homes):
     # local caches passwd entries, but never past a change of
     # /etc/passwd: a user moved by usermod gets the next message in
     # the new home.
-    mkdir_as(os.path.join(home["pstlf3"], "mail"), "pstlf3")
-    p = start(make_postern, "mbox:~/mail/box")
-    send(p, "pstlf3", "before-move")
-    old = os.path.join(home["pstlf3"], "mail", "box")
-    wait_for(lambda: os.path.exists(old) and
-             b"before-move" in open(old, "rb").read(), what="old mbox")
+    p, old = home_mbox(make_postern, home, "pstlf3", "before-move")
     moved = os.path.join(homes, "pstlf3-moved")
     shutil.rmtree(moved, ignore_errors=True)
     mkdir_as(moved, "pstlf3")
@@ -217,9 +222,7 @@ def test_changed_home_seen_at_once(make_postern, home, homes):
     try:
         subprocess.run(["usermod", "-d", moved, "pstlf3"], check=True)
         send(p, "pstlf3", "after-move")
-        new = os.path.join(moved, "mail", "box")
-        wait_for(lambda: os.path.exists(new) and
-                 b"after-move" in open(new, "rb").read(), what="new mbox")
+        wait_in(os.path.join(moved, "mail", "box"), "after-move")
         assert b"after-move" not in open(old, "rb").read()
     finally:
         subprocess.run(["usermod", "-d", home["pstlf3"], "pstlf3"],
