@@ -1,6 +1,6 @@
 /*
  * maildir: one message into a Maildir, all or nothing (SPEC section 9).
- * Runs in local's per-delivery child with the recipient's privileges.
+ * Runs in local with the recipient's effective ids.
  * Must never follow a symbolic link below the directory the caller names
  * as existing, never overwrite a file, and never leave a partial message
  * in new/ (nor a stale one in tmp/) on any error.

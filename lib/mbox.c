@@ -1,7 +1,7 @@
 /*
  * mbox: append one message to a Unix mailbox, all or nothing (SPEC
- * section 9). Runs in local's per-delivery child with the recipient's
- * privileges. Must never follow a symlink, write into a file the
+ * section 9). Runs in local with the recipient's effective ids (and in a
+ * /file target's child). Must never follow a symlink, write into a file the
  * recipient does not own, leave a partial message behind (truncate back
  * on every error), or wait for a lock without a bound.
  */

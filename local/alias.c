@@ -196,7 +196,7 @@ add_user(struct expansion *x, const char *local, const char *domain,
 	memcpy(base, local, bl);
 	base[bl] = '\0';
 	errno = 0;
-	if ((pw = getpwnam(base)) == NULL) {
+	if ((pw = pw_lookup(base)) == NULL) {
 		if (errno == 0 || errno == ENOENT || errno == ESRCH ||
 		    errno == EBADF || errno == EPERM)
 			exp_error(x, DS_BOUNCE, "5.1.1 User unknown");

@@ -1,9 +1,10 @@
 /*
  * local: the local delivery agent. qmgr hands it recipients of one queue
  * file (docs/internals.md "delivery agents"); it expands aliases, forwards
- * remote targets through cleanup, and appends to mboxes in a forked child
- * that has become the recipient. It keeps root (when started as root)
- * only to fork those children: it must never write a mailbox, run a
+ * remote targets through cleanup, and appends to mboxes with the
+ * recipient's effective ids (mailbox.c). It keeps root (when started as
+ * root) only to switch ids and fork children for commands, files and
+ * .forward: it must never write a mailbox, run a
  * command or open a user's file with root privileges (the one exception:
  * creating a missing mailbox, O_EXCL, in a root-owned spool directory),
  * and never modify the queue file (qmgr alone records statuses).
@@ -477,8 +478,13 @@ local_init(struct worker *w)
 {
 	struct conf_errors	 errs = { 0 };
 
-	tzset();	/* children inherit it: no /etc/localtime each time */
+	tzset();	/* once: no /etc/localtime at each delivery */
 	as_root = geteuid() == 0;
+	if (as_root)
+		mailbox_init();
+	/* a file size limit makes a write fail (EFBIG, deferred), never
+	 * kills the process (command children reset every signal) */
+	signal(SIGXFSZ, SIG_IGN);
 	/* every mbox write of this process: mailboxes and /file targets */
 	mbox_set_limit(w->conf.mailbox_size_limit);
 	aliases.fd = -1;

@@ -22,7 +22,8 @@
 #include "worker.h"
 
 #define IO_TIMEOUT_MS	(60 * 1000)	/* each frame to/from cleanup */
-#define CHILD_TIMEOUT_MS (5 * 60 * 1000)	/* one mailbox delivery */
+#define CHILD_TIMEOUT_MS (5 * 60 * 1000)	/* one command, file, reader */
+#define MAILBOX_TIMEOUT_S (5 * 60)	/* one mailbox delivery (SIGALRM) */
 #define MAX_DEPTH	20		/* alias recursion */
 #define MAX_DEPTH_TEXT	"20"
 #define MAX_TARGETS	1000		/* final targets of one recipient */
@@ -30,7 +31,7 @@
 #define MAX_LISTS	100		/* .forward and :include: files read */
 #define MAX_HEADER	(1024 * 1024)	/* scanned for Delivered-To */
 #define CHUNK		(64 * 1024)
-#define TEXT_LEN	224		/* the mailbox child's answer */
+#define TEXT_LEN	224		/* a mailbox error text */
 
 /* A user's mailbox, an address elsewhere, "|command", "/file". */
 enum tkind { T_USER, T_FWD, T_CMD, T_FILE };
@@ -112,6 +113,8 @@ void	 expand(struct expansion *, const char *local, const char *domain,
 void	 exp_free(struct expansion *);
 
 /* mailbox.c */
+/* As root: the ids a delivery returns to (local_init). */
+void	 mailbox_init(void);
 void	 deliver_user(struct job *, const char *user, const char *dt,
 	    struct dstatus *);
 
@@ -121,6 +124,10 @@ int	 store_on(void);
 /* One LMTP session for n distinct users; res[i] is user[i]'s outcome. */
 void	 store_deliver(struct job *, const char *const *user, size_t n,
 	    struct dstatus *res);
+
+/* pwcache.c: getpwnam, for a while from a cache (NULL and errno as
+ * getpwnam's). The entry stays valid until a later call. */
+struct passwd	*pw_lookup(const char *name);
 
 /* ident.c: root becomes default_privs unless may_be_root (reading only) */
 int	 ident_user(const struct passwd *, int may_be_root, struct ident *,

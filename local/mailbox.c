@@ -1,18 +1,17 @@
 /*
- * local mailbox: one delivery to a user's mbox or Maildir, in a forked
- * child that has become the user (groups looked up by the parent) before
- * it opens anything; as root it only creates a missing mbox (O_EXCL) or
- * Maildir directory in a root-owned spool directory. The parent waits
- * with a deadline.
+ * local mailbox: one delivery to a user's mbox or Maildir, in this
+ * process, with the user's effective ids and groups from before the
+ * first open of anything to after the last close, then root's again
+ * (real and saved ids stay root's). As root it only creates a missing
+ * mbox (O_EXCL) or Maildir directory in a root-owned spool directory.
  */
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
-#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <time.h>
@@ -151,6 +150,10 @@ precreate(const struct dest *d, const struct passwd *pw)
 		return;
 	memcpy(dir, d->path, n);
 	dir[n] = '\0';
+	/* The usual case, a mailbox that exists: nothing to create, and
+	 * no walk from "/" (a metadata look only; the user opens it). */
+	if (lstat(dir, &st) == 0 || errno != ENOENT)
+		return;
 	if ((last = strrchr(dir, '/')) == NULL || last == dir)
 		return;
 	*last++ = '\0';
@@ -178,9 +181,9 @@ precreate(const struct dest *d, const struct passwd *pw)
 }
 
 /*
- * The recipient's groups, looked up in the (long-lived) parent before
- * fork: initgroups() in each child would load the NSS modules afresh for
- * every delivery, which cost more than the delivery itself.
+ * The recipient's groups: getgrouplist() would load and read the NSS
+ * group sources for every delivery, which cost more than the delivery
+ * itself.
  */
 #define MAX_USER_GROUPS	256
 static gid_t	 user_groups[MAX_USER_GROUPS];
@@ -197,6 +200,23 @@ static struct {
 	int	 n;
 	gid_t	 g[MAX_USER_GROUPS];
 } gcache[GROUP_CACHE];
+
+/* Sorted, as the kernel keeps them (getgroups gives them back so): a
+ * list compares equal to what it set. */
+static int
+gid_cmp(const void *a, const void *b)
+{
+	gid_t	 x = *(const gid_t *)a, y = *(const gid_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+gid_sort(gid_t *g, int n)
+{
+	if (n > 1)
+		qsort(g, (size_t)n, sizeof(*g), gid_cmp);
+}
 
 static int
 lookup_groups(const struct passwd *pw)
@@ -218,6 +238,7 @@ lookup_groups(const struct passwd *pw)
 	}
 	if (getgrouplist(pw->pw_name, pw->pw_gid, user_groups, &n) == -1)
 		return -1;	/* more than we keep: refuse, never truncate */
+	gid_sort(user_groups, n);
 	n_user_groups = n;
 	gcache[slot].uid = pw->pw_uid;
 	gcache[slot].gid = pw->pw_gid;
@@ -227,18 +248,95 @@ lookup_groups(const struct passwd *pw)
 	return 0;
 }
 
-static int
-drop_to(const struct passwd *pw)
+/*
+ * The effective-id switch around a delivery. Only the effective ids and
+ * the groups change: the real and saved ids stay root's, so the user
+ * cannot signal or trace this process, and the way back needs no
+ * privilege. What the process was at start (mailbox_init) is what it
+ * returns to; every switch is checked with getresuid/getresgid, and a
+ * failed one ends the process (qmgr defers the recipient, master starts
+ * a new local): it never goes on with ids it did not ask for.
+ */
+static struct {
+	uid_t	 ruid, suid;
+	gid_t	 rgid, egid, sgid;
+	int	 ngroups;
+	gid_t	 groups[MAX_USER_GROUPS];
+	pid_t	 ppid;
+} home_ids;
+
+void
+mailbox_init(void)
 {
+	uid_t	 eu;
+
+	if (getresuid(&home_ids.ruid, &eu, &home_ids.suid) == -1 ||
+	    getresgid(&home_ids.rgid, &home_ids.egid, &home_ids.sgid) == -1 ||
+	    (home_ids.ngroups = getgroups(MAX_USER_GROUPS,
+	    home_ids.groups)) == -1)
+		fatal("cannot read own ids: %s", strerror(errno));
+	gid_sort(home_ids.groups, home_ids.ngroups);
+	home_ids.ppid = getppid();
+}
+
+static void __attribute__((noreturn))
+ids_fatal(const char *what, const char *user)
+{
+	int	 e = errno;
+
+	if (setresuid((uid_t)-1, 0, (uid_t)-1) == -1) {
+		/* the log line below is all that is left to do */
+	}
+	log_warn("%s for user %s: %s; exiting (the recipient is deferred)",
+	    what, user, e ? strerror(e) : "ids not as asked");
+	_exit(1);
+}
+
+/* Are the ids as asked: real and saved the process's own, effective
+ * uid and gid, the groups ng, g? */
+static int
+ids_are(uid_t uid, gid_t gid, int ng, const gid_t *g)
+{
+	uid_t	 ru, eu, su;
+	gid_t	 rg, eg, sg, cur[MAX_USER_GROUPS];
+
+	errno = 0;
+	if (getresuid(&ru, &eu, &su) == -1 || getresgid(&rg, &eg, &sg) == -1 ||
+	    getgroups(MAX_USER_GROUPS, cur) != ng)
+		return 0;
+	return ru == home_ids.ruid && su == home_ids.suid && eu == uid &&
+	    rg == home_ids.rgid && sg == home_ids.sgid && eg == gid &&
+	    memcmp(cur, g, (size_t)ng * sizeof(gid_t)) == 0;
+}
+
+/* Effective ids of pw, with its groups (lookup_groups). */
+static void
+become(const struct passwd *pw)
+{
+	errno = 0;
 	if (setgroups((size_t)n_user_groups, user_groups) == -1 ||
-	    setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1)
-		return -1;
-	if (getuid() != pw->pw_uid || geteuid() != pw->pw_uid ||
-	    getgid() != pw->pw_gid || getegid() != pw->pw_gid)
-		return -1;
-	if (pw->pw_uid != 0 && setuid(0) != -1)
-		return -1;
-	return 0;
+	    setresgid((gid_t)-1, pw->pw_gid, (gid_t)-1) == -1 ||
+	    setresuid((uid_t)-1, pw->pw_uid, (uid_t)-1) == -1 ||
+	    !ids_are(pw->pw_uid, pw->pw_gid, n_user_groups, user_groups))
+		ids_fatal("switch to the user's ids", pw->pw_name);
+}
+
+/* Back to the ids the process started with (uid first: it gives back
+ * the privilege the other two need). */
+static void
+unbecome(const char *user)
+{
+	errno = 0;
+	if (setresuid((uid_t)-1, 0, (uid_t)-1) == -1 ||
+	    setresgid((gid_t)-1, home_ids.egid, (gid_t)-1) == -1 ||
+	    setgroups((size_t)home_ids.ngroups, home_ids.groups) == -1 ||
+	    !ids_are(0, home_ids.egid, home_ids.ngroups, home_ids.groups))
+		ids_fatal("switch back to root", user);
+	/* A change of effective ids clears the parent-death signal
+	 * (master sets it): set it again, and stop if master is gone. */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 ||
+	    getppid() != home_ids.ppid)
+		worker_stop = 1;
 }
 
 /* The one place an mbox result becomes a delivery status kind. */
@@ -281,36 +379,29 @@ write_mailbox(struct job *j, const struct passwd *pw, const struct dest *d,
 	    j->q->content_off, j->q->content_len, err, errlen);
 }
 
-/* Child side: deliver, write "K text" (K: the enum dstat digit) to the
- * pipe, exit. */
-static void __attribute__((noreturn))
-child_deliver(struct job *j, const struct passwd *pw, const struct dest *d,
-    const char *dt, int wfd)
+/*
+ * The mailbox written in this process, with the user's effective ids
+ * from the first open to the last close; root only creates a missing
+ * mailbox in a root-owned spool before. MAILBOX_TIMEOUT_S bounds the
+ * whole delivery: past it SIGALRM ends the process (qmgr defers, master
+ * starts a new local), as the deadline of a delivery child did.
+ */
+static int
+deliver_here(struct job *j, const struct passwd *pw, const struct dest *d,
+    const char *dt, char *err, size_t errlen)
 {
-	char	 err[TEXT_LEN] = "", msg[TEXT_LEN + 8];
-	int	 r, n;
+	int	 rv;
 
-	signal(SIGXFSZ, SIG_IGN);	/* a size limit = EFBIG, not death */
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	for (int i = 0; i < wk.nlisten; i++)
-		close(wk.listen_fd[i]);
-	if (as_root) {
+	if (as_root)
 		precreate(d, pw);
-		if (drop_to(pw) == -1) {
-			r = MBOX_TEMP;
-			snprintf(err, sizeof(err), "4.3.0 cannot switch to "
-			    "user %s", pw->pw_name);
-			goto out;
-		}
-	}
-	r = write_mailbox(j, pw, d, dt, err, sizeof(err));
-out:
-	n = snprintf(msg, sizeof(msg), "%d %s", (int)mbox_dstat(r),
-	    r == MBOX_OK ? "delivered" : err);
-	if (n > 0 && write(wfd, msg, (size_t)n) != n)
-		_exit(1);
-	_exit(0);
+	alarm(MAILBOX_TIMEOUT_S);
+	if (as_root)
+		become(pw);
+	rv = write_mailbox(j, pw, d, dt, err, errlen);
+	if (as_root)
+		unbecome(pw->pw_name);
+	alarm(0);
+	return rv;
 }
 
 void
@@ -319,12 +410,10 @@ deliver_user(struct job *j, const char *user, const char *dt,
 {
 	struct passwd	*pw;
 	struct dest	 d;
-	char		 msg[TEXT_LEN + 8];
-	size_t		 got = 0;
-	pid_t		 pid;
-	int		 p[2], status;
+	char		 err[TEXT_LEN] = "";
+	int		 rv;
 
-	if ((pw = getpwnam(user)) == NULL) {
+	if ((pw = pw_lookup(user)) == NULL) {
 		setres(r, DS_DEFER, "4.3.0 user lookup failed");
 		return;
 	}
@@ -338,35 +427,9 @@ deliver_user(struct job *j, const char *user, const char *dt,
 		setres(r, DS_DEFER, "4.3.0 group lookup failed for %s", user);
 		return;
 	}
-	if (pipe2(p, O_CLOEXEC) == -1) {
-		setres(r, DS_DEFER, "4.3.0 pipe: %s", strerror(errno));
-		return;
-	}
-	if ((pid = fork()) == -1) {
-		close(p[0]);
-		close(p[1]);
-		setres(r, DS_DEFER, "4.3.0 fork: %s", strerror(errno));
-		return;
-	}
-	if (pid == 0) {
-		close(p[0]);
-		child_deliver(j, pw, &d, dt, p[1]);
-	}
-	close(p[1]);
-	got = child_output(pid, p[0], msg, sizeof(msg) - 1,
-	    clock_ms() + CHILD_TIMEOUT_MS);
-	close(p[0]);
-	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
-		;
-	msg[got] = '\0';
-	if (got < 3 || msg[1] != ' ' || msg[0] < '0' + DS_SENT ||
-	    msg[0] > '0' + DS_BOUNCE || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0) {
-		setres(r, DS_DEFER, "4.3.0 mailbox delivery process failed");
-		return;
-	}
-	if (msg[0] - '0' == DS_SENT)
+	rv = deliver_here(j, pw, &d, dt, err, sizeof(err));
+	if (rv == MBOX_OK)
 		setres(r, DS_SENT, "2.0.0 delivered to mailbox");
 	else
-		setres(r, (enum dstat)(msg[0] - '0'), "%s", msg + 2);
+		setres(r, mbox_dstat(rv), "%s", err);
 }

@@ -25,13 +25,11 @@ MD_USERS = ["pstmd1", "pstmd2"]
 NAME_RE = re.compile(r"^(\d+)\.M(\d{6})P(\d+)Q(\d+)\.([^/:,]+),S=(\d+)$")
 
 
-@pytest.fixture(scope="module")
-def homes():
-    """pstmd1 and pstmd2 with homes under a fresh 0755 directory."""
-    top = tempfile.mkdtemp(prefix="pstmd-homes-", dir="/tmp")
-    os.chmod(top, 0o755)
+def users_with_homes(top, names):
+    """The users in names with homes TOP/NAME (not made here), created
+    when missing; returns those it created (to userdel after)."""
     made = []
-    for u in MD_USERS:
+    for u in names:
         home = os.path.join(top, u)
         try:
             pwd.getpwnam(u)
@@ -40,24 +38,38 @@ def homes():
             subprocess.run(["useradd", "-M", "-N", "-d", home, "-s",
                             "/usr/sbin/nologin", u], check=True)
             made.append(u)
+    return made
+
+
+@pytest.fixture(scope="module")
+def homes():
+    """pstmd1 and pstmd2 with homes under a fresh 0755 directory."""
+    top = tempfile.mkdtemp(prefix="pstmd-homes-", dir="/tmp")
+    os.chmod(top, 0o755)
+    made = users_with_homes(top, MD_USERS)
     yield top
     for u in made:
         subprocess.run(["userdel", u], check=False)
     shutil.rmtree(top, ignore_errors=True)
 
 
-@pytest.fixture
-def home(homes):
-    """Each test starts with empty homes (0700, owned by the user)."""
+def fresh_homes(top, names):
+    """Empty homes TOP/NAME (0700, owned by the user): {name: path}."""
     out = {}
-    for u in MD_USERS:
-        h = os.path.join(homes, u)
+    for u in names:
+        h = os.path.join(top, u)
         shutil.rmtree(h, ignore_errors=True)
         os.mkdir(h, 0o700)
         pw = pwd.getpwnam(u)
         os.chown(h, pw.pw_uid, pw.pw_gid)
         out[u] = h
     return out
+
+
+@pytest.fixture
+def home(homes):
+    """Each test starts with empty homes (0700, owned by the user)."""
+    return fresh_homes(homes, MD_USERS)
 
 
 @pytest.fixture
