@@ -39,7 +39,7 @@
 
 struct rec {
 	char	 ip[IP_MAX];
-	int	 hnext;		/* hash chain, -1 ends */
+	int	 hnext;		/* hash chain: index + 1, 0 ends */
 	int	 prev, next;	/* LRU list, -1 ends */
 	unsigned serial;	/* bumped when the slot is reused */
 	unsigned fails;
@@ -64,6 +64,7 @@ struct client {
 static struct worker		 wk;
 static struct event_base	*base;
 static struct rec		*recs;
+/* index + 1, 0 empty: the table stays untouched zero pages until used */
 static int			 heads[BUCKETS];
 static int			 lru_head = -1, lru_tail = -1;	/* MRU, LRU */
 static int			 nused;
@@ -118,11 +119,11 @@ hash_unlink(int i)
 {
 	int *pp = &heads[ip_hash(recs[i].ip)];
 
-	while (*pp != -1 && *pp != i)
-		pp = &recs[*pp].hnext;
-	if (*pp == i)
+	while (*pp != 0 && *pp != i + 1)
+		pp = &recs[*pp - 1].hnext;
+	if (*pp == i + 1)
 		*pp = recs[i].hnext;
-	recs[i].hnext = -1;
+	recs[i].hnext = 0;
 }
 
 /* The record of ip (most recently used now), or -1; create may evict. */
@@ -130,11 +131,12 @@ static int
 rec_find(const char *ip, int create)
 {
 	unsigned h = ip_hash(ip);
-	int i;
+	int i, n;
 
-	for (i = heads[h]; i != -1; i = recs[i].hnext)
-		if (strcmp(recs[i].ip, ip) == 0)
+	for (n = heads[h]; n != 0; n = recs[n - 1].hnext)
+		if (strcmp(recs[n - 1].ip, ip) == 0)
 			break;
+	i = n - 1;
 	if (i == -1 && !create)
 		return -1;
 	if (i != -1) {
@@ -161,7 +163,7 @@ rec_find(const char *ip, int create)
 	recs[i].serial = serial;
 	snprintf(recs[i].ip, sizeof(recs[i].ip), "%s", ip);
 	recs[i].hnext = heads[h];
-	heads[h] = i;
+	heads[h] = i + 1;
 	lru_front(i);
 	return i;
 }
@@ -438,8 +440,6 @@ main(int argc, char **argv)
 	if (wk.nlisten < 1)
 		fatal("no listening socket (start me from postern start)");
 	recs = xcalloc(SLOTS, sizeof(*recs));
-	for (int i = 0; i < BUCKETS; i++)
-		heads[i] = -1;
 	ipc_msg_init(&msg);
 	buf_init(&out, 4096);
 	worker_confine(&wk);

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "confine.h"
 #include "log.h"
 #include "proto.h"
@@ -150,13 +152,40 @@ worker_accept(struct worker *w, int timeout_ms, int *which)
 		worker_status(w, 0);
 		n = epoll_wait(w->epfd, &ev, 1, timeout_ms);
 	}
-	if (n <= 0)
+	if (n <= 0) {
+		worker_rest(0);
 		return -1;
+	}
 	if ((fd = accept4(w->listen_fd[ev.data.u32], NULL, NULL,
 	    SOCK_CLOEXEC)) == -1)
 		return -1;	/* another process was quicker */
+	worker_rest(1);
 	worker_status(w, 1);
 	if (which)
 		*which = (int)ev.data.u32;
 	return fd;
+}
+
+void
+worker_rest(int busy)
+{
+	static int dirty;		/* work since the last trim */
+	static long long idle_since;	/* ms, 0: not idle yet */
+	long long t;
+
+	if (busy) {
+		dirty = 1;
+		idle_since = 0;
+		return;
+	}
+	if (!dirty)
+		return;
+	t = clock_ms();
+	if (idle_since == 0)
+		idle_since = t;
+	else if (t - idle_since >= WORKER_REST_S * 1000LL) {
+		(void)malloc_trim(0);
+		dirty = 0;
+		idle_since = 0;
+	}
 }

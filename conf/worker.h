@@ -55,5 +55,15 @@ int	 worker_accept(struct worker *, int timeout_ms, int *which);
  * itself calls it before it waits. Nothing without a status pipe.
  */
 void	 worker_status(struct worker *, int busy);
+/*
+ * Memory at rest: a program's wait loop calls this on each wake-up (at
+ * least once a second), busy 1 when it has work in hand or had some
+ * since the last call. Once it has been idle WORKER_REST_S seconds after
+ * some work, its free heap goes back to the kernel (malloc_trim), so the
+ * pages a load grew do not stay in the resting size. worker_accept()
+ * calls it for the pooled workers.
+ */
+#define WORKER_REST_S	2
+void	 worker_rest(int busy);
 
 #endif

@@ -927,6 +927,7 @@ main(int argc, char **argv)
 			agentconn_expire(t);
 			scan_due(t);
 			sched_dispatch(job_start, job_suspend);
+			worker_rest(nmsgs > 0 || jobs_running() > 0);
 		}
 		wait_events(t);
 	}

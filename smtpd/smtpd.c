@@ -132,10 +132,13 @@ smtpd_map_open(struct map *m, const char *path, const char *what)
 	return 1;
 }
 
+static int		 session_ended;	/* since the last tick */
+
 /* Called whenever a session ends. */
 void
 sessions_changed(void)
 {
+	session_ended = 1;
 	if (shutting && nsessions == 0)
 		event_base_loopbreak(base);
 }
@@ -187,6 +190,8 @@ tick_cb(evutil_socket_t fd, short ev, void *arg)
 		}
 		return;
 	}
+	worker_rest(nsessions > 0 || session_ended);
+	session_ended = 0;
 	if (accept_paused_until && time(NULL) >= accept_paused_until) {
 		accept_paused_until = 0;
 		for (int i = 0; i < nlst; i++)
