@@ -209,14 +209,6 @@ setup_services(char *err, size_t errlen)
 	return 0;
 }
 
-static const char *
-libexec_dir(void)
-{
-	const char *d = getenv("POSTERN_LIBEXEC");
-
-	return d && *d ? d : LIBEXECDIR;
-}
-
 static void
 spawn(struct service *s, int slot)
 {

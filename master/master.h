@@ -62,6 +62,13 @@ int	 queue_tree_create(const struct conf *, uid_t, gid_t, struct qtree *,
  * mode; label names it in errors. The fd or -1. */
 int	 queue_socket_bind(int dfd, const char *label, const char *name,
 	    mode_t mode, uid_t, gid_t, char *err, size_t);
+/* tlsexec.c: where the workers and tlscheck are (LIBEXECDIR, or
+ * $POSTERN_LIBEXEC for tests and `make run`). */
+const char *libexec_dir(void);
+/* conf_tls_pair for postern: the check runs in tlscheck, so that this
+ * program never maps OpenSSL (conf.h: CONF_TLS_*). */
+int	 tls_pair_exec(const char *cert, const char *key, char *err,
+	    size_t len);
 /* In the forked child: become the worker. Never returns. */
 void	 child_exec(const struct child_spec *) __attribute__((noreturn));
 
