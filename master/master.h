@@ -14,7 +14,7 @@
 
 /* Directory fds master keeps, opened with O_DIRECTORY|O_NOFOLLOW. */
 struct qtree {
-	int	 root, pid, private, public;
+	int	 root, pid, private, public, maildrop;
 };
 
 /* What a forked child needs to become a worker (child.c). */
@@ -58,6 +58,8 @@ void	 write_pid(int fd);
  * directory fds into *qt. 0 or -1 (err says why). */
 int	 queue_tree_create(const struct conf *, uid_t, gid_t, struct qtree *,
 	    char *err, size_t);
+/* 1 when maildrop/ holds a file for pickup (not a temp file), else 0. */
+int	 qtree_maildrop_waiting(const struct qtree *);
 /* A listening UNIX socket name in directory dfd, bound as uid/gid with
  * mode; label names it in errors. The fd or -1. */
 int	 queue_socket_bind(int dfd, const char *label, const char *name,
