@@ -42,8 +42,11 @@ TRANSPORTS := $(shell sed -n 's/^[[:space:]]*\.program = "\([a-z0-9_]*\)",.*/\1/
 # One program per directory; master/ and tools/ together make `postern`,
 # but for tools/postdrop.c: the setgid helper is a program of its own, so
 # that the set-id binary is not also the admin CLI.
-# Everything but postern is installed under LIBEXECDIR.
-PROGS = postern smtpd cleanup qmgr anvil showq postdrop $(TRANSPORTS)
+# tlscheck holds the config's TLS check (OpenSSL), so that postern and the
+# resting master map no libcrypto. Everything but postern is installed
+# under LIBEXECDIR.
+PROGS = postern smtpd cleanup qmgr anvil showq postdrop tlscheck \
+        $(TRANSPORTS)
 LIBEXEC_PROGS = $(filter-out postern,$(PROGS))
 $(foreach p,$(LIBEXEC_PROGS),$(eval $(p)_SRCS = $$(wildcard $(p)/*.c)))
 postern_SRCS = $(filter-out tools/postdrop.c,$(wildcard master/*.c tools/*.c))
@@ -75,7 +78,7 @@ PATHS_STAMP = $(OBJ)/paths.stamp
 $(PATHS_STAMP): FORCE
 	@mkdir -p $(dir $@)
 	@echo '$(LIBEXECDIR) $(SYSCONFDIR)' | cmp -s - $@ || echo '$(LIBEXECDIR) $(SYSCONFDIR)' > $@
-$(OBJ)/master/master.o $(OBJ)/conf/conf.o $(OBJ)/tools/sendmail.o \
+$(OBJ)/master/tlsexec.o $(OBJ)/conf/conf.o $(OBJ)/tools/sendmail.o \
     $(OBJ)/tools/postdrop.o: $(PATHS_STAMP)
 FORCE:
 

@@ -67,6 +67,7 @@
 #define ATTR_NOTIFY		"notify"	/* after its rcpt */
 #define ATTR_ORCPT		"orcpt"		/* after its rcpt */
 #define ATTR_RELAYED		"relayed"
+#define ATTR_RESULT		"result"
 
 /* ---- request types (the value of "req") ---- */
 enum proto_req {
@@ -230,6 +231,18 @@ struct master_request {
 };
 int	 master_request_encode(struct buf *, const struct master_request *);
 int	 master_request_decode(const struct ipc_msg *, struct master_request *,
+	    char *err, size_t errlen);
+
+/* ---- tlscheck -> postern (tlscheck's fd 1, a socket): the verdict on a
+ * listener's certificate chain and key. result: 0 good, else 1 to
+ * TLS_VERDICT_MAX (conf.h's CONF_TLS_*: which file is bad) ---- */
+#define TLS_VERDICT_MAX	3
+struct tls_verdict {
+	int		 result;
+	char		 text[512];	/* why, "" if nothing to say */
+};
+int	 tls_verdict_encode(struct buf *, const struct tls_verdict *);
+int	 tls_verdict_decode(const struct ipc_msg *, struct tls_verdict *,
 	    char *err, size_t errlen);
 
 /* ---- smtpd -> anvil and back ---- */

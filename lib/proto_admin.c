@@ -1,7 +1,8 @@
 /*
  * proto_admin: the messages of the control plane (lib/proto.h): CLI ->
- * master, mailq -> showq, smtpd -> anvil. Same rules as proto.c: every
- * field is checked before a program sees it; no I/O.
+ * master, tlscheck -> postern, mailq -> showq, smtpd -> anvil. Same
+ * rules as proto.c: every field is checked before a program sees it; no
+ * I/O.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -48,6 +49,38 @@ master_request_decode(const struct ipc_msg *m, struct master_request *r,
 	if (r->service[0] == '\0')
 		return pr_fail(err, errlen, "empty %s", ATTR_SERVICE);
 	return 0;
+}
+
+/* ---- tlscheck ---- */
+
+int
+tls_verdict_encode(struct buf *b, const struct tls_verdict *v)
+{
+	int bad;
+
+	if (v->result < 0 || v->result > TLS_VERDICT_MAX ||
+	    memchr(v->text, '\0', sizeof(v->text)) == NULL)
+		return -1;
+	ipc_begin(b);
+	bad = ipc_add_num(b, ATTR_RESULT, v->result);
+	if (v->text[0] != '\0')
+		bad |= ipc_add_str(b, ATTR_TEXT, v->text);
+	return pr_finish(b, bad);
+}
+
+int
+tls_verdict_decode(const struct ipc_msg *m, struct tls_verdict *v,
+    char *err, size_t errlen)
+{
+	long long r;
+
+	memset(v, 0, sizeof(*v));
+	if (pr_get_num(m, ATTR_RESULT, 0, TLS_VERDICT_MAX, 0, 1, &r, err,
+	    errlen) == -1)
+		return -1;
+	v->result = (int)r;
+	return pr_get_fixed(m, ATTR_TEXT, v->text, sizeof(v->text), 0, 1, err,
+	    errlen);
 }
 
 /* ---- counters ---- */

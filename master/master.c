@@ -62,8 +62,9 @@ static char		 startup_fail[768];	/* the first death then */
 static pid_t		 startup_dead;		/* its pid */
 static int		 stderr_pipe[2] = { -1, -1 };	/* stderr_relay() */
 static int		 status_dirty;		/* processes came or went */
+static struct service	*pickup;		/* pickup_check() */
 
-static struct qtree	 qt = { -1, -1, -1, -1 };
+static struct qtree	 qt = { -1, -1, -1, -1, -1 };
 
 static void
 on_signal(int sig)
@@ -183,8 +184,11 @@ setup_services(char *err, size_t errlen)
 	svc_ondemand(s, 0);
 	if (svc_listen_unix(s, QDIR_PUBLIC "/cleanup", 0666, err, errlen))
 		return -1;
-	/* maildrop/ to cleanup; public/pickup: postdrop's poke */
+	/* maildrop/ to cleanup, on demand (pickup_check); public/pickup:
+	 * postdrop's poke */
 	s = svc_add("pickup", "cleanup", 1);
+	svc_ondemand(s, 0);
+	pickup = s;
 	if (svc_listen_unix(s, QDIR_PUBLIC "/pickup", 0666, err, errlen))
 		return -1;
 	/* mailq for any local user, in processes of its own: a slow
@@ -207,14 +211,6 @@ setup_services(char *err, size_t errlen)
 	    "master", 0600, run_uid, run_gid, err, errlen)) == -1)
 		return -1;
 	return 0;
-}
-
-static const char *
-libexec_dir(void)
-{
-	const char *d = getenv("POSTERN_LIBEXEC");
-
-	return d && *d ? d : LIBEXECDIR;
 }
 
 static void
@@ -307,6 +303,20 @@ fill(void)
 			if (s->proc[k].pid <= 0)
 				spawn(s, (int)k);
 	}
+}
+
+/*
+ * pickup runs on demand: one starts when maildrop/ holds a file (postdrop
+ * kept it while postern was down) and none runs, at start and at each
+ * tick; postdrop's poke on public/pickup starts one too (ondemand.c).
+ * Once started it serves as before and retires after max_idle.
+ */
+static void
+pickup_check(void)
+{
+	if (pickup != NULL && svc_alive(pickup) == 0 &&
+	    pickup->pending == POOL_NONE && qtree_maildrop_waiting(&qt))
+		pickup->pending = POOL_WAITING;
 }
 
 /* One whole line onto text[*len..size); dropped when it does not fit. */
@@ -851,6 +861,7 @@ master_loop(void)
 		if (time(NULL) != tick) {	/* once a second */
 			tick = time(NULL);
 			od_tick(svc, nsvc, tick, (time_t)cf.max_idle);
+			pickup_check();
 			status_dirty = 1;
 		}
 		fill();
@@ -959,6 +970,7 @@ master_start(const char *file, int foreground)
 	signals_init();
 	stderr_relay_init();
 	log_info("daemon started -- version 0.1, configuration %s", conf_file);
+	pickup_check();
 	fill();
 	write_status();
 	if (startup_check(ready_w, lockfd) == -1)

@@ -14,7 +14,7 @@
 
 /* Directory fds master keeps, opened with O_DIRECTORY|O_NOFOLLOW. */
 struct qtree {
-	int	 root, pid, private, public;
+	int	 root, pid, private, public, maildrop;
 };
 
 /* What a forked child needs to become a worker (child.c). */
@@ -58,10 +58,19 @@ void	 write_pid(int fd);
  * directory fds into *qt. 0 or -1 (err says why). */
 int	 queue_tree_create(const struct conf *, uid_t, gid_t, struct qtree *,
 	    char *err, size_t);
+/* 1 when maildrop/ holds a file for pickup (not a temp file), else 0. */
+int	 qtree_maildrop_waiting(const struct qtree *);
 /* A listening UNIX socket name in directory dfd, bound as uid/gid with
  * mode; label names it in errors. The fd or -1. */
 int	 queue_socket_bind(int dfd, const char *label, const char *name,
 	    mode_t mode, uid_t, gid_t, char *err, size_t);
+/* tlsexec.c: where the workers and tlscheck are (LIBEXECDIR, or
+ * $POSTERN_LIBEXEC for tests and `make run`). */
+const char *libexec_dir(void);
+/* conf_tls_pair for postern: the check runs in tlscheck, so that this
+ * program never maps OpenSSL (conf.h: CONF_TLS_*). */
+int	 tls_pair_exec(const char *cert, const char *key, char *err,
+	    size_t len);
 /* In the forked child: become the worker. Never returns. */
 void	 child_exec(const struct child_spec *) __attribute__((noreturn));
 

@@ -424,9 +424,10 @@ main(int argc, char **argv)
 	const char *opt_c = NULL, *file;
 	int i = 1;
 
-	/* check and start parse the listeners' TLS files (the workers never
-	 * do, nor link OpenSSL for it: conf/conf_tls.c) */
-	conf_tls_pair = conf_tls_pair_check;
+	/* check, start and reload check the listeners' TLS files in
+	 * tlscheck (the workers never do: master checked them): neither
+	 * this program nor the resting master maps OpenSSL */
+	conf_tls_pair = tls_pair_exec;
 	if (strcmp(prog, "sendmail") == 0)
 		return sendmail_main(argc, argv);
 	if (strcmp(prog, "mailq") == 0)

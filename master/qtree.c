@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -146,10 +147,32 @@ queue_tree_create(const struct conf *c, uid_t uid, gid_t gid,
 			qt->private = fd;
 		else if (strcmp(sub[i].name, QDIR_PUBLIC) == 0)
 			qt->public = fd;
+		else if (md)
+			qt->maildrop = fd;
 		else
 			close(fd);
 	}
 	return 0;
+}
+
+/* Read by root, never followed: the names only, no file is opened. */
+int
+qtree_maildrop_waiting(const struct qtree *qt)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, found = 0;
+
+	if ((fd = dup(qt->maildrop)) == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return 0;
+	}
+	rewinddir(d);
+	while (!found && (de = readdir(d)) != NULL)
+		found = maildrop_kind(de->d_name) == MD_FILE;
+	closedir(d);
+	return found;
 }
 
 /*

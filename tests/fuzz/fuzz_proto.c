@@ -66,6 +66,7 @@ master_and_anvil(void)
 	struct anvil_reply ap;
 	struct showq_request sq;
 	struct proto_stats ps;
+	struct tls_verdict tv;
 
 	if (proto_stats_decode(&m, &ps, err, sizeof(err)) == 0 &&
 	    proto_stats_encode(&out, &ps) == -1)
@@ -81,6 +82,9 @@ master_and_anvil(void)
 		abort();
 	if (anvil_reply_decode(&m, &ap, err, sizeof(err)) == 0 &&
 	    anvil_reply_encode(&out, &ap) == -1)
+		abort();
+	if (tls_verdict_decode(&m, &tv, err, sizeof(err)) == 0 &&
+	    tls_verdict_encode(&out, &tv) == -1)
 		abort();
 }
 

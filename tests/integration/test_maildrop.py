@@ -281,29 +281,68 @@ def test_mailq_for_any_user_through_showq(make_postern, users):
     assert r.returncode == 1 and "is postern running?" in r.stderr, r.stderr
 
 
-def test_file_dropped_while_running_is_picked_up_when_poked(
-        make_postern, users, postdrop_group):
-    """A file that lands while postern runs (sendmail found it down a
-    moment before) is fed at once when postdrop pokes public/pickup, not
-    after pickup's one-minute timer."""
-    a, b = users["alice"], users["bob"]
-    p = down(make_postern)
-    r = sendmail(p, postdrop_group, [a], b"Subject: late\n\nlate one\n",
-                 user=b)
+def pickups(p):
+    """pids of the instance's pickup processes (cleanup -s pickup)."""
+    out = []
+    for pid, _, _ in p.children("cleanup"):
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                if b"pickup" in f.read().split(b"\0"):
+                    out.append(pid)
+        except OSError:
+            pass
+    return out
+
+
+def dropped_aside(make_postern, users, gid, extra=""):
+    """A stopped instance and a maildrop file of bob's to alice, moved
+    out of maildrop/: (p, its path there, where it is now)."""
+    p = down(make_postern, extra=extra)
+    r = sendmail(p, gid, [users["alice"]],
+                 b"Subject: late\n\nlate one\n", user=users["bob"])
     assert r.returncode == 0, r.stderr
     name = maildrop(p)[0]
     src = os.path.join(p.queue, "maildrop", name)
     aside = os.path.join(p.base, name)
     os.rename(src, aside)
+    return p, src, aside
+
+
+def test_file_dropped_while_running_is_picked_up_when_poked(
+        make_postern, users, postdrop_group):
+    """A file that lands while postern runs (sendmail found it down a
+    moment before) is fed at once when postdrop pokes public/pickup:
+    with maildrop/ empty no pickup ran, and the poke starts one."""
+    p, src, aside = dropped_aside(make_postern, users, postdrop_group)
     p.start()
-    wait_for(lambda: "postern/pickup[" in p.log(), what="pickup started")
-    time.sleep(1)       # its first scan is done
+    time.sleep(1.5)     # past master's first ticks
+    assert pickups(p) == [] and "postern/pickup[" not in p.log()
     os.rename(aside, src)
     c = socket.socket(socket.AF_UNIX)
     c.connect(os.path.join(p.queue, "public", "pickup"))
     c.close()
-    p.wait_mbox(a, "late one", timeout=10)
+    p.wait_mbox(users["alice"], "late one", timeout=10)
     wait_for(lambda: not maildrop(p), what="maildrop empty")
+
+
+def test_pickup_runs_only_while_maildrop_holds_a_file(
+        make_postern, users, postdrop_group):
+    """Without a poke, master starts pickup for a file that appears in
+    maildrop/ (within its one-second tick), and pickup retires after
+    max_idle: none runs at rest."""
+    p, src, aside = dropped_aside(make_postern, users, postdrop_group,
+                                  extra="max_idle = 2s\n")
+    p.start()
+    time.sleep(1.5)
+    assert pickups(p) == []
+    os.rename(aside, src)
+    p.wait_mbox(users["alice"], "late one", timeout=10)
+    wait_for(lambda: not maildrop(p), what="maildrop empty")
+    wait_for(lambda: not pickups(p), 20, what="pickup retired")
+    log = p.log()
+    assert "postern/pickup[" in log and "retiring" in log
+    assert "died" not in log, [ln for ln in log.splitlines()
+                               if "died" in ln]
 
 
 def test_refused_at_pickup_comes_back_to_the_sender(make_postern, users,

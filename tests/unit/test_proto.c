@@ -693,6 +693,42 @@ test_master(void **state)
 }
 
 static void
+test_tls_verdict(void **state)
+{
+	struct tls_verdict v = { 2, "bad private key in /k.pem: x" }, d;
+	char *big = str_of(sizeof(d.text), 'x');	/* one too many */
+
+	(void)state;
+	assert_int_equal(tls_verdict_encode(&b, &v), 0);
+	parse();
+	assert_int_equal(tls_verdict_decode(&m, &d, err, sizeof(err)), 0);
+	assert_int_equal(d.result, 2);
+	assert_string_equal(d.text, v.text);
+	v.result = 0;
+	v.text[0] = '\0';
+	assert_int_equal(tls_verdict_encode(&b, &v), 0);
+	parse();
+	assert_int_equal(tls_verdict_decode(&m, &d, err, sizeof(err)), 0);
+	assert_int_equal(d.result, 0);
+	assert_string_equal(d.text, "");
+	v.result = TLS_VERDICT_MAX + 1;
+	assert_int_equal(tls_verdict_encode(&b, &v), -1);
+	v.result = -1;
+	assert_int_equal(tls_verdict_encode(&b, &v), -1);
+
+	frame(NULL); done();		/* no result */
+	assert_int_equal(tls_verdict_decode(&m, &d, err, sizeof(err)), -1);
+	frame(NULL); add(ATTR_RESULT, "4"); done();
+	assert_int_equal(tls_verdict_decode(&m, &d, err, sizeof(err)), -1);
+	frame(NULL); add(ATTR_RESULT, "1"); add(ATTR_TEXT, "a\nb"); done();
+	assert_int_equal(tls_verdict_decode(&m, &d, err, sizeof(err)), 0);
+	assert_null(strchr(d.text, '\n'));	/* for the log: one line */
+	frame(NULL); add(ATTR_RESULT, "1"); add(ATTR_TEXT, big); done();
+	assert_int_equal(tls_verdict_decode(&m, &d, err, sizeof(err)), -1);
+	free(big);
+}
+
+static void
 test_showq(void **state)
 {
 	struct showq_request r = { 1 }, d;
@@ -928,6 +964,7 @@ main(void)
 		cmocka_unit_test(test_deliver_request_rejects),
 		cmocka_unit_test(test_deliver_status),
 		cmocka_unit_test(test_master),
+		cmocka_unit_test(test_tls_verdict),
 		cmocka_unit_test(test_showq),
 		cmocka_unit_test(test_anvil),
 		cmocka_unit_test(test_anvil_client_key),
