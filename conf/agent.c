@@ -55,16 +55,7 @@ agent_report(struct agent_job *j, size_t i, const struct dstatus *st)
 ssize_t
 agent_read(const struct agent_job *j, size_t pos, void *buf, size_t len)
 {
-	ssize_t n;
-
-	if (pos >= j->q.content_len)
-		return 0;
-	if (len > j->q.content_len - pos)
-		len = j->q.content_len - pos;
-	do
-		n = pread(j->fd, buf, len, j->q.content_off + (off_t)pos);
-	while (n == -1 && errno == EINTR);
-	return n;
+	return qfile_content_pread(j->fd, &j->q, pos, buf, len);
 }
 
 /* Every recipient still open gets st. */
@@ -85,7 +76,8 @@ agent_done(struct agent_job *j)
 	buf_free(&b);
 }
 
-/* Open and read active/ID; -1 with err set when it cannot be read. */
+/* Open and read active/ID, keeping a small file's content in memory
+ * (the hooks read it next); -1 with err set when it cannot be read. */
 static int
 job_open(struct worker *wk, struct agent_job *j, char *err, size_t errlen)
 {
@@ -98,7 +90,7 @@ job_open(struct worker *wk, struct agent_job *j, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", strerror(errno));
 		return -1;
 	}
-	if (qfile_read(j->fd, &j->q, err, errlen) == -1) {
+	if (qfile_read_keep(j->fd, &j->q, err, errlen) == -1) {
 		qfile_free(&j->q);
 		memset(&j->q, 0, sizeof(j->q));
 		return -1;

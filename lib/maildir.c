@@ -132,12 +132,12 @@ write_piece(void *fd, const void *p, size_t len)
 
 /* The header lines, then the content; 0 or -1 with errno and *what. */
 static int
-write_file(int fd, const char *hdr, size_t hlen, int content_fd, off_t off,
-    size_t len, const char **what)
+write_file(int fd, const char *hdr, size_t hlen, const void *mem,
+    int content_fd, off_t off, size_t len, const char **what)
 {
 	if (write_all(fd, hdr, hlen) == -1)
 		return -1;
-	return mbox_copy(content_fd, off, len, write_piece, &fd, what);
+	return mbox_copy(mem, content_fd, off, len, write_piece, &fd, what);
 }
 
 /* A new file in tmp/, O_EXCL: its name in name. */
@@ -196,7 +196,8 @@ move_new(int tmpfd, const char *name, int newfd, const char *newname)
 /* The message into tmp/ and then new/, with the envelope lines hdr. */
 static int
 deliver_in(int tmpfd, int newfd, const char *hdr, size_t hlen,
-    int content_fd, off_t off, size_t len, char *err, size_t errlen)
+    const void *mem, int content_fd, off_t off, size_t len, char *err,
+    size_t errlen)
 {
 	char		 name[NAME_MAX + 1], newname[NAME_MAX + 1];
 	const char	*what = "cannot create file in maildir tmp";
@@ -207,7 +208,7 @@ deliver_in(int tmpfd, int newfd, const char *hdr, size_t hlen,
 		return MBOX_TEMP;
 	}
 	what = "maildir write error";
-	if (write_file(fd, hdr, hlen, content_fd, off, len, &what) == -1 ||
+	if (write_file(fd, hdr, hlen, mem, content_fd, off, len, &what) == -1 ||
 	    (what = "maildir fsync error", fsync(fd) == -1))
 		goto fail;
 	what = "maildir close error";
@@ -237,8 +238,8 @@ fail:
 
 int
 maildir_deliver(const char *dir, size_t keep, const char *sender,
-    const char *rcpt, int content_fd, off_t off, size_t len, uint64_t limit,
-    char *err, size_t errlen)
+    const char *rcpt, const void *mem, int content_fd, off_t off, size_t len,
+    uint64_t limit, char *err, size_t errlen)
 {
 	char	 hdr[1200];
 	int	 hlen, md, tmpfd = -1, newfd = -1, curfd = -1;
@@ -262,8 +263,8 @@ maildir_deliver(const char *dir, size_t keep, const char *sender,
 	if ((tmpfd = subdir(md, "tmp", dir, err, errlen)) != -1 &&
 	    (newfd = subdir(md, "new", dir, err, errlen)) != -1 &&
 	    (curfd = subdir(md, "cur", dir, err, errlen)) != -1)
-		ret = deliver_in(tmpfd, newfd, hdr, (size_t)hlen, content_fd,
-		    off, len, err, errlen);
+		ret = deliver_in(tmpfd, newfd, hdr, (size_t)hlen, mem,
+		    content_fd, off, len, err, errlen);
 	if (curfd != -1)
 		close(curfd);
 	if (newfd != -1)

@@ -27,13 +27,14 @@ int	 maildir_name(char *out, size_t outlen, long long sec, long usec,
  * component after it is opened without following a symbolic link and is
  * created (0700) when missing, and so are tmp/, new/ and cur/. KEEP 0:
  * DIR's parent must exist and only DIR itself is created. The file holds
- * Return-Path and Delivered-To, then len bytes of content_fd at off.
+ * Return-Path and Delivered-To, then the content: len bytes at mem when
+ * not NULL, else len bytes of content_fd at off.
  * limit (bytes, 0 = none) bounds the file: beyond it MBOX_PERM "5.2.2".
  * Returns MBOX_OK, MBOX_TEMP or MBOX_PERM (mbox.h) with err set; on any
  * error no file is left in tmp/ or new/.
  */
 int	 maildir_deliver(const char *dir, size_t keep, const char *sender,
-	    const char *rcpt, int content_fd, off_t off, size_t len,
-	    uint64_t limit, char *err, size_t errlen);
+	    const char *rcpt, const void *mem, int content_fd, off_t off,
+	    size_t len, uint64_t limit, char *err, size_t errlen);
 
 #endif

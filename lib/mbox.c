@@ -280,13 +280,15 @@ limited_write(void *ctx, const void *p, size_t len)
 }
 
 int
-mbox_copy(int content_fd, off_t off, size_t len,
+mbox_copy(const void *mem, int content_fd, off_t off, size_t len,
     int (*fn)(void *, const void *, size_t), void *ctx, const char **what)
 {
 	char	*chunk;
 	size_t	 done = 0;
 	int	 ret = 0, e;
 
+	if (mem != NULL)
+		return len > 0 ? fn(ctx, mem, len) : 0;
 	if ((chunk = malloc(CHUNK)) == NULL) {
 		errno = ENOMEM;
 		return -1;
@@ -328,9 +330,7 @@ static int
 feed_content(struct mbox_quoter *q, const void *mem, int content_fd,
     off_t off, size_t len, const char **what)
 {
-	if (mem != NULL)
-		return mbox_quote_feed(q, mem, len);
-	return mbox_copy(content_fd, off, len, quote_piece, q, what);
+	return mbox_copy(mem, content_fd, off, len, quote_piece, q, what);
 }
 
 int
@@ -545,7 +545,8 @@ fcntl_lock(int fd, char *err, size_t errlen)
 
 int
 mbox_deliver(const char *path, const char *sender, const char *rcpt,
-    int content_fd, off_t off, size_t len, char *err, size_t errlen)
+    const void *mem, int content_fd, off_t off, size_t len, char *err,
+    size_t errlen)
 {
 	struct stat	 st, lst;
 	struct flock	 fl;
@@ -590,7 +591,7 @@ mbox_deliver(const char *path, const char *sender, const char *rcpt,
 		goto out;
 	}
 	ret = mbox_write_message(fd, NULL, NULL, sender, rcpt, time(NULL),
-	    NULL, content_fd, off, len, err, errlen);
+	    mem, content_fd, off, len, err, errlen);
 	memset(&fl, 0, sizeof(fl));
 	fl.l_type = F_UNLCK;
 	fl.l_whence = SEEK_SET;

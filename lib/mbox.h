@@ -72,12 +72,12 @@ int	 mbox_quote_raw(struct mbox_quoter *, const void *, size_t);
 int	 mbox_from_line(char *out, size_t outlen, const char *sender, time_t when);
 
 /*
- * Read len bytes of content_fd at off in pieces of at most 64 KiB and
- * hand each to fn(ctx, piece, n), which returns 0 or -1 (errno set).
- * Returns 0, or -1 with errno set and *what = "cannot read queue file"
- * when reading failed.
+ * Hand len bytes of content to fn(ctx, piece, n), which returns 0 or -1
+ * (errno set): mem in one piece when not NULL, else content_fd at off
+ * read in pieces of at most 64 KiB. Returns 0, or -1 with errno set and
+ * *what = "cannot read queue file" when reading failed.
  */
-int	 mbox_copy(int content_fd, off_t off, size_t len,
+int	 mbox_copy(const void *mem, int content_fd, off_t off, size_t len,
 	    int (*fn)(void *, const void *, size_t), void *ctx,
 	    const char **what);
 
@@ -101,10 +101,11 @@ int	 mbox_write_message(int fd, mbox_write_fn wfn, void *wctx,
  * (O_APPEND|O_CREAT|O_NOFOLLOW, 0600; refuse symlinks, non-regular
  * files, files not owned by the effective uid, link count > 1), dotlock
  * PATH.lock (skipped when the directory is not writable), fcntl write
- * lock, mbox_write_message, unlock. Returns MBOX_OK, MBOX_TEMP or
- * MBOX_PERM with err set.
+ * lock, mbox_write_message (the content from mem when not NULL), unlock.
+ * Returns MBOX_OK, MBOX_TEMP or MBOX_PERM with err set.
  */
 int	 mbox_deliver(const char *path, const char *sender, const char *rcpt,
-	    int content_fd, off_t off, size_t len, char *err, size_t errlen);
+	    const void *mem, int content_fd, off_t off, size_t len, char *err,
+	    size_t errlen);
 
 #endif

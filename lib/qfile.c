@@ -22,6 +22,8 @@
 #define QF_INFO_LEN	32
 #define QF_RFIX		(4 + 4 + QF_ERR_LEN)	/* status..error in an 'R' */
 #define QF_MAX_CLIENT	(64 * 1024)
+#define QF_WINDOW	(64 * 1024)	/* the reader's first read */
+#define QF_WIN_MAX	QF_MAX_CLIENT	/* the largest record it reads */
 
 static void
 put32(unsigned char *p, uint32_t v)
@@ -115,26 +117,85 @@ bad(char *err, size_t errlen, const char *what, off_t off)
 	return -1;
 }
 
-/* What the record loop of qfile_read has seen so far. */
+/*
+ * What the record loop of qfile_read has seen so far, and its window: the
+ * file's bytes from woff, read QF_WINDOW at a time (one read for a file
+ * that small), refilled from the first byte a record needs when that
+ * record is not all in it. The content between 'M' and the records after
+ * it is never read here.
+ */
 struct qread {
 	int		 fd;
 	struct qfile	*q;
 	char		*err;
 	size_t		 errlen;
+	off_t		 size;		/* fstat's, at the start */
+	unsigned char	*win;
+	size_t		 wcap;
+	size_t		 wlen;
+	off_t		 woff;
 	int		 seen_s, seen_m, seen_e, seen_d;
 	int		 last_r;	/* the record before was an 'R' */
 	size_t		 rcap;
 };
 
+/* len bytes of the file at off: a pointer into the window, refilled from
+ * off when they are not all in it; NULL (errno) on a read error or a
+ * file shorter than that. Every caller has bounded len by the record's
+ * limit, so the window never grows past QF_WIN_MAX. */
+static const unsigned char *
+qr_at(struct qread *r, off_t off, size_t len)
+{
+	size_t want;
+
+	if (off >= r->woff && (size_t)(off - r->woff) <= r->wlen &&
+	    len <= r->wlen - (size_t)(off - r->woff))
+		return r->win + (off - r->woff);
+	if (off < 0 || off > r->size || (off_t)len > r->size - off) {
+		errno = EIO;
+		return NULL;
+	}
+	if (len > QF_WIN_MAX) {
+		errno = EFBIG;
+		return NULL;
+	}
+	want = len > QF_WINDOW ? len : QF_WINDOW;
+	if ((off_t)want > r->size - off)
+		want = (size_t)(r->size - off);
+	if (want > r->wcap) {
+		free(r->win);
+		r->win = xmalloc(want);
+		r->wcap = want;
+	}
+	r->wlen = 0;
+	if (pread_full(r->fd, r->win, want, off) == -1)
+		return NULL;
+	r->woff = off;
+	r->wlen = want;
+	return r->win;
+}
+
+/* qr_at copied into p: 0 or -1. */
+static int
+qr_copy(struct qread *r, void *p, size_t len, off_t off)
+{
+	const unsigned char *s = qr_at(r, off, len);
+
+	if (s == NULL)
+		return -1;
+	memcpy(p, s, len);
+	return 0;
+}
+
 /* The header and the 'I' record, which must come first. */
 static int
 read_head(struct qread *r, off_t size)
 {
-	unsigned char hdr[8], rh[5], info[QF_INFO_LEN];
+	const unsigned char *hdr, *rh, *info;
 	struct qfile *q = r->q;
 	off_t off = 8;
 
-	if (size < 8 || pread_full(r->fd, hdr, 8, 0) == -1)
+	if (size < 8 || (hdr = qr_at(r, 0, 8)) == NULL)
 		return bad(r->err, r->errlen, "short file", 0);
 	if (memcmp(hdr, QF_MAGIC, 4) != 0)
 		return bad(r->err, r->errlen, "bad magic", 0);
@@ -142,10 +203,10 @@ read_head(struct qread *r, off_t size)
 		return bad(r->err, r->errlen, "unknown version", 4);
 	q->version = hdr[4];
 	if (size - off < 5 + QF_INFO_LEN ||
-	    pread_full(r->fd, rh, 5, off) == -1 || rh[0] != 'I' ||
-	    get32(rh + 1) != QF_INFO_LEN ||
-	    pread_full(r->fd, info, QF_INFO_LEN, off + 5) == -1)
+	    (rh = qr_at(r, off, 5 + QF_INFO_LEN)) == NULL || rh[0] != 'I' ||
+	    get32(rh + 1) != QF_INFO_LEN)
 		return bad(r->err, r->errlen, "missing info record", off);
+	info = rh + 5;
 	q->info_off = off + 5;
 	q->arrival_us = get64(info);
 	q->next_try = (int64_t)get64(info + 8);
@@ -162,7 +223,7 @@ rec_sender(struct qread *r, off_t off, uint32_t len)
 	if (r->seen_s || len > QF_MAX_ADDR)
 		return bad(r->err, r->errlen, "bad sender record", off);
 	q->sender = xmalloc(len + 1);
-	if (pread_full(r->fd, q->sender, len, off + 5) == -1)
+	if (qr_copy(r, q->sender, len, off + 5) == -1)
 		return bad(r->err, r->errlen, "read error", off);
 	q->sender[len] = '\0';
 	if (strlen(q->sender) != len)
@@ -174,25 +235,21 @@ rec_sender(struct qread *r, off_t off, uint32_t len)
 static int
 rec_client(struct qread *r, off_t off, uint32_t len)
 {
-	char *tmp;
+	const unsigned char *p;
 
 	if (len > QF_MAX_CLIENT)
 		return bad(r->err, r->errlen, "client record too long", off);
-	tmp = xmalloc(len + 1);
-	if (pread_full(r->fd, tmp, len, off + 5) == -1) {
-		free(tmp);
+	if ((p = qr_at(r, off + 5, len)) == NULL)
 		return bad(r->err, r->errlen, "read error", off);
-	}
 	buf_reset(&r->q->client);
-	buf_append(&r->q->client, tmp, len);
-	free(tmp);
+	buf_append(&r->q->client, p, len);
 	return 0;
 }
 
 static int
 rec_rcpt(struct qread *rd, off_t off, uint32_t len)
 {
-	unsigned char rfix[QF_RFIX];
+	const unsigned char *rfix;
 	struct qfile *q = rd->q;
 	struct qrcpt *r;
 	size_t alen;
@@ -207,12 +264,11 @@ rec_rcpt(struct qread *rd, off_t off, uint32_t len)
 	r = &q->rcpt[q->nrcpt];
 	memset(r, 0, sizeof(*r));
 	alen = len - QF_RFIX;
-	if (pread_full(rd->fd, rfix, QF_RFIX, off + 5) == -1)
+	if ((rfix = qr_at(rd, off + 5, len)) == NULL)
 		return bad(rd->err, rd->errlen, "read error", off);
 	r->addr = xmalloc(alen + 1);
 	q->nrcpt++;
-	if (pread_full(rd->fd, r->addr, alen, off + 5 + QF_RFIX) == -1)
-		return bad(rd->err, rd->errlen, "read error", off);
+	memcpy(r->addr, rfix + QF_RFIX, alen);
 	r->addr[alen] = '\0';
 	r->status = (char)rfix[0];
 	r->code = (int)get32(rfix + 4);
@@ -241,7 +297,7 @@ rec_text(struct qread *r, off_t off, uint32_t len, size_t max, char **out)
 	if (n == 0)
 		return 0;
 	*out = xmalloc(n + 1);
-	if (pread_full(r->fd, *out, n, off + 5 + QF_DFIX) == -1)
+	if (qr_copy(r, *out, n, off + 5 + QF_DFIX) == -1)
 		return -1;
 	(*out)[n] = '\0';
 	return dsn_text_ok(*out, n, max) ? 0 : -1;
@@ -251,15 +307,16 @@ rec_text(struct qread *r, off_t off, uint32_t len, size_t max, char **out)
 static int
 rec_dsn(struct qread *r, off_t off, uint32_t len)
 {
-	unsigned char fix[QF_DFIX];
+	const unsigned char *fix;
 
 	if (r->q->version < 2 || !r->seen_m || r->seen_d ||
 	    r->q->nrcpt > 0 || len < QF_DFIX ||
-	    pread_full(r->fd, fix, QF_DFIX, off + 5) == -1 ||
-	    fix[0] > DSN_RET_HDRS ||
-	    rec_text(r, off, len, DSN_ENVID_MAX, &r->q->envid) == -1)
+	    (fix = qr_at(r, off + 5, QF_DFIX)) == NULL ||
+	    fix[0] > DSN_RET_HDRS)
 		return bad(r->err, r->errlen, "bad DSN record", off);
 	r->q->ret = fix[0];
+	if (rec_text(r, off, len, DSN_ENVID_MAX, &r->q->envid) == -1)
+		return bad(r->err, r->errlen, "bad DSN record", off);
 	r->seen_d = 1;
 	return 0;
 }
@@ -268,11 +325,11 @@ rec_dsn(struct qread *r, off_t off, uint32_t len)
 static int
 rec_rcpt_dsn(struct qread *r, off_t off, uint32_t len)
 {
-	unsigned char fix[QF_DFIX];
+	const unsigned char *fix;
 	struct qrcpt *rc;
 
 	if (r->q->version < 2 || !r->last_r || len < QF_DFIX ||
-	    pread_full(r->fd, fix, QF_DFIX, off + 5) == -1 ||
+	    (fix = qr_at(r, off + 5, QF_DFIX)) == NULL ||
 	    (fix[0] & ~DSN_NOTIFY_ALL) != 0)
 		return bad(r->err, r->errlen, "bad recipient DSN record", off);
 	rc = &r->q->rcpt[r->q->nrcpt - 1];
@@ -314,36 +371,93 @@ read_record(struct qread *r, int t, off_t off, uint32_t len)
 	}
 }
 
-int
-qfile_read(int fd, struct qfile *q, char *err, size_t errlen)
+/* The records after the header, through 'E'. */
+static int
+read_records(struct qread *r)
+{
+	const unsigned char *rh;
+	uint32_t len;
+	off_t off;
+	int t;
+
+	for (off = 8 + 5 + QF_INFO_LEN; off < r->size; off += 5 + (off_t)len) {
+		if (r->seen_e)
+			return bad(r->err, r->errlen, "data after end record",
+			    off);
+		if (r->size - off < 5 || (rh = qr_at(r, off, 5)) == NULL)
+			return bad(r->err, r->errlen,
+			    "truncated record header", off);
+		len = get32(rh + 1);
+		if ((off_t)len > r->size - off - 5)
+			return bad(r->err, r->errlen, "record overruns file",
+			    off);
+		t = rh[0];	/* read_record may refill the window */
+		if (read_record(r, t, off, len) == -1)
+			return -1;
+		r->last_r = t == 'R';
+	}
+	if (!r->seen_e)
+		return bad(r->err, r->errlen,
+		    "incomplete file (no end record)", off);
+	return 0;
+}
+
+/* The window is kept in q when it holds the whole content. */
+static int
+qfile_read_win(int fd, struct qfile *q, int keep, char *err, size_t errlen)
 {
 	struct qread r = { .fd = fd, .q = q, .err = err, .errlen = errlen };
-	unsigned char rh[5];
 	struct stat st;
-	off_t off;
+	int rv = -1;
 
 	memset(q, 0, sizeof(*q));
 	buf_init(&q->client, QF_MAX_CLIENT);
 	if (fstat(fd, &st) == -1)
 		return bad(err, errlen, "cannot stat", 0);
-	q->size = st.st_size;
-	if (read_head(&r, st.st_size) == -1)
-		return -1;
-	for (off = 8 + 5 + QF_INFO_LEN; off < st.st_size;
-	    off += 5 + (off_t)get32(rh + 1)) {
-		if (r.seen_e)
-			return bad(err, errlen, "data after end record", off);
-		if (st.st_size - off < 5 || pread_full(fd, rh, 5, off) == -1)
-			return bad(err, errlen, "truncated record header", off);
-		if ((off_t)get32(rh + 1) > st.st_size - off - 5)
-			return bad(err, errlen, "record overruns file", off);
-		if (read_record(&r, rh[0], off, get32(rh + 1)) == -1)
-			return -1;
-		r.last_r = rh[0] == 'R';
+	q->size = r.size = st.st_size;
+	if (read_head(&r, st.st_size) == 0 && read_records(&r) == 0)
+		rv = 0;
+	if (rv == 0 && keep && q->content_off >= r.woff &&
+	    (size_t)(q->content_off - r.woff) <= r.wlen &&
+	    q->content_len <= r.wlen - (size_t)(q->content_off - r.woff)) {
+		q->kept = r.win;
+		q->content_mem = (const char *)r.win +
+		    (q->content_off - r.woff);
+	} else
+		free(r.win);
+	return rv;
+}
+
+int
+qfile_read(int fd, struct qfile *q, char *err, size_t errlen)
+{
+	return qfile_read_win(fd, q, 0, err, errlen);
+}
+
+int
+qfile_read_keep(int fd, struct qfile *q, char *err, size_t errlen)
+{
+	return qfile_read_win(fd, q, 1, err, errlen);
+}
+
+ssize_t
+qfile_content_pread(int fd, const struct qfile *q, size_t pos, void *buf,
+    size_t len)
+{
+	ssize_t n;
+
+	if (pos >= q->content_len)
+		return 0;
+	if (len > q->content_len - pos)
+		len = q->content_len - pos;
+	if (q->content_mem != NULL) {
+		memcpy(buf, q->content_mem + pos, len);
+		return (ssize_t)len;
 	}
-	if (!r.seen_e)
-		return bad(err, errlen, "incomplete file (no end record)", off);
-	return 0;
+	do
+		n = pread(fd, buf, len, q->content_off + (off_t)pos);
+	while (n == -1 && errno == EINTR);
+	return n;
 }
 
 void
@@ -356,6 +470,7 @@ qfile_free(struct qfile *q)
 	free(q->rcpt);
 	free(q->sender);
 	free(q->envid);
+	free(q->kept);
 	buf_free(&q->client);
 	memset(q, 0, sizeof(*q));
 }

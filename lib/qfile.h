@@ -90,6 +90,10 @@ struct qfile {
 	off_t		 content_off;
 	size_t		 content_len;
 	off_t		 size;		/* whole file */
+	/* qfile_read_keep: the content in memory when the reader's reads
+	 * held all of it (a file up to 64 KiB), else NULL; in kept */
+	const char	*content_mem;
+	void		*kept;
 };
 
 /* Make a queue ID: 16 upper-case hex digits, sortable by time:
@@ -100,6 +104,15 @@ int	 qid_valid(const char *);
 /* Read and validate a whole queue file (not the content bytes).
  * Returns 0, or -1 with a reason in err. */
 int	 qfile_read(int fd, struct qfile *, char *err, size_t errlen);
+/* The same, keeping the bytes read when they hold the whole content
+ * (q->content_mem): for a delivery agent, which reads it next. A file of
+ * up to 64 KiB is then one read, records and content. */
+int	 qfile_read_keep(int fd, struct qfile *, char *err, size_t errlen);
+/* Up to len bytes of the content from pos, from content_mem or else one
+ * pread of fd (retried when interrupted): > 0 bytes, 0 past the end or a
+ * short file, -1 with errno set. */
+ssize_t	 qfile_content_pread(int fd, const struct qfile *, size_t pos,
+	    void *buf, size_t len);
 void	 qfile_free(struct qfile *);
 /* In-place updates (no fsync: the caller decides). */
 int	 qfile_rcpt_update(int fd, const struct qrcpt *);

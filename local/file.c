@@ -74,7 +74,8 @@ file_child(void *arg, int wfd)
 	if (file_check(a->path, err, sizeof(err)) == -1)
 		kind = err[0] == '5' ? DS_BOUNCE : DS_DEFER;
 	else {
-		n = mbox_deliver(a->path, a->j->q->sender, a->dt, a->j->fd,
+		n = mbox_deliver(a->path, a->j->q->sender, a->dt,
+		    a->j->q->content_mem, a->j->fd,
 		    a->j->q->content_off, a->j->q->content_len, err,
 		    sizeof(err));
 		kind = n == MBOX_OK ? DS_SENT : n == MBOX_PERM ? DS_BOUNCE :

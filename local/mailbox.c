@@ -373,10 +373,10 @@ write_mailbox(struct job *j, const struct passwd *pw, const struct dest *d,
 	}
 	if (d->maildir)
 		return maildir_deliver(d->path, d->keep, j->q->sender, dt,
-		    j->fd, j->q->content_off, j->q->content_len,
-		    wk.conf.mailbox_size_limit, err, errlen);
-	return mbox_deliver(d->path, j->q->sender, dt, j->fd,
-	    j->q->content_off, j->q->content_len, err, errlen);
+		    j->q->content_mem, j->fd, j->q->content_off,
+		    j->q->content_len, wk.conf.mailbox_size_limit, err, errlen);
+	return mbox_deliver(d->path, j->q->sender, dt, j->q->content_mem,
+	    j->fd, j->q->content_off, j->q->content_len, err, errlen);
 }
 
 /*

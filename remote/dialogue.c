@@ -83,9 +83,9 @@ body_read(struct job *j, struct conn *c, size_t pos, char *in, size_t len)
 static int
 send_body(struct job *j, struct conn *c)
 {
-	char *in = xmalloc(CHUNK), *out = xmalloc(2 * CHUNK + 16);
+	size_t piece = job_piece(j, CHUNK), pos = 0, o;
+	char *in = xmalloc(piece), *out = xmalloc(2 * piece + 16);
 	struct smtp_dot d;
-	size_t pos = 0, o;
 	int rv = -1;
 
 	c->stage = "sending message body";
@@ -94,7 +94,7 @@ send_body(struct job *j, struct conn *c)
 		ssize_t n = 0;
 
 		if (pos < j->q->content_len &&
-		    (n = body_read(j, c, pos, in, CHUNK)) == -1)
+		    (n = body_read(j, c, pos, in, piece)) == -1)
 			goto done;
 		pos += (size_t)n;
 		o = smtp_dot_encode(&d, in, (size_t)n, out);
@@ -163,10 +163,10 @@ rcpt_dsn(const struct qrcpt *r, struct buf *cmds)
 static int
 send_bdat(struct job *j, struct conn *c, struct smtp_reply *r)
 {
-	char *in = xmalloc(BDAT_CHUNK), *out = xmalloc(2 * BDAT_CHUNK + 8);
+	size_t piece = job_piece(j, BDAT_CHUNK), pos = 0, o;
+	char *in = xmalloc(piece), *out = xmalloc(2 * piece + 8);
 	char cmd[64];
 	struct smtp_dot d;
-	size_t pos = 0, o;
 	ssize_t n;
 	int rv = -1, last;
 
@@ -176,7 +176,7 @@ send_bdat(struct job *j, struct conn *c, struct smtp_reply *r)
 	do {
 		n = 0;
 		if (pos < j->q->content_len &&
-		    (n = body_read(j, c, pos, in, BDAT_CHUNK)) == -1)
+		    (n = body_read(j, c, pos, in, piece)) == -1)
 			goto done;
 		pos += (size_t)n;
 		last = pos >= j->q->content_len;

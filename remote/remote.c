@@ -40,17 +40,25 @@ addr_ok(const char *a)
 	return 1;
 }
 
+size_t
+job_piece(const struct job *j, size_t max)
+{
+	if (j->q->content_len == 0)
+		return 1;
+	return j->q->content_len < max ? j->q->content_len : max;
+}
+
 /* One pass over the content: 8-bit bytes (in the header section too)
  * and the line count (SIZE=). */
 static int
 scan_content(struct job *j)
 {
-	char *in = xmalloc(CHUNK);
-	size_t pos = 0;
+	size_t piece = job_piece(j, CHUNK), pos = 0;
+	char *in = xmalloc(piece);
 	int hdr = 1, bol = 1;
 
 	while (pos < j->q->content_len) {
-		ssize_t n = agent_read(j->a, pos, in, CHUNK);
+		ssize_t n = agent_read(j->a, pos, in, piece);
 
 		if (n <= 0) {
 			free(in);

@@ -155,6 +155,10 @@ void	 conn_close(struct conn *, int timeout_s);
 
 /* dialogue.c: the SMTP conversation */
 int	 addr_8bit(const char *);
+/* The content read at a time, at most max: all of it when smaller (a
+ * 4 KiB message needs no 64 KiB buffers, nor the heap grown and trimmed
+ * for them each message). */
+size_t	 job_piece(const struct job *, size_t max);
 enum try_result session(struct job *, int fd);
 void	 session_end(struct job *, struct conn *, const struct smtp_ehlo *,
 	    int uses);

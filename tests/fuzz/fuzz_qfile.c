@@ -1,7 +1,8 @@
 /*
  * libFuzzer harness for the queue-file reader (lib/qfile.c): the input
  * is written to a memfd and read with qfile_read. A file that reads must
- * keep its records inside the file, and must read back the same after
+ * keep its records inside the file, read the same with qfile_read_keep
+ * (its content in memory the file's bytes), and read back the same after
  * its in-place records are rewritten. Must never crash or leak.
  */
 #include <stdint.h>
@@ -50,6 +51,22 @@ check(const struct qfile *q, off_t size)
 		client_info_free(&ci);
 }
 
+/* qfile_read_keep: the same file, the content kept is the file's. */
+static void
+keep(int f, const struct qfile *q, const uint8_t *data)
+{
+	struct qfile k;
+	char err[256];
+
+	if (qfile_read_keep(f, &k, err, sizeof(err)) == -1 ||
+	    k.nrcpt != q->nrcpt || k.content_off != q->content_off ||
+	    k.content_len != q->content_len || k.client.len != q->client.len ||
+	    (k.content_mem != NULL && memcmp(k.content_mem,
+	    data + k.content_off, k.content_len) != 0))
+		abort();
+	qfile_free(&k);
+}
+
 /* Rewrite the in-place records and read again: same values. */
 static void
 rewrite(int f, const struct qfile *q)
@@ -88,6 +105,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f = load(data, size);
 	if (qfile_read(f, &q, err, sizeof(err)) == 0) {
 		check(&q, (off_t)size);
+		keep(f, &q, data);
 		rewrite(f, &q);
 	} else if (memchr(err, '\0', sizeof(err)) == NULL)
 		abort();

@@ -123,8 +123,8 @@ test_deliver(void **state)
 
 	(void)state;
 	snprintf(md, sizeof(md), "%s/Mail/box/", home);
-	assert_int_equal(maildir_deliver(md, strlen(home), "s@x", "u@h", cfd,
-	    OFF, LEN, 0, err, sizeof(err)), MBOX_OK);
+	assert_int_equal(maildir_deliver(md, strlen(home), "s@x", "u@h", NULL,
+	    cfd, OFF, LEN, 0, err, sizeof(err)), MBOX_OK);
 	name = only_entry(md, "new");
 	assert_non_null(name);
 	assert_null(only_entry(md, "tmp"));
@@ -147,19 +147,27 @@ test_deliver(void **state)
 		assert_int_equal(stat(p, &st), 0);
 		assert_int_equal(st.st_mode & 07777, 0700);
 	}
-	/* keep 0: the parent must exist, only the Maildir is made. */
+	/* keep 0: the parent must exist, only the Maildir is made. The
+	 * content from memory (a small queue file the agent read whole):
+	 * the same bytes, no file read. */
 	snprintf(md, sizeof(md), "%s/Mail/second", home);
-	assert_int_equal(maildir_deliver(md, 0, "", "u@h", cfd, OFF, LEN, 0,
-	    err, sizeof(err)), MBOX_OK);
-	assert_non_null(only_entry(md, "new"));
+	assert_int_equal(maildir_deliver(md, 0, "s@x", "u@h", content + OFF,
+	    -1, 0, LEN, 0, err, sizeof(err)), MBOX_OK);
+	assert_non_null(name = only_entry(md, "new"));
+	snprintf(p, sizeof(p), "%s/new/%s", md, name);
+	fd = open(p, O_RDONLY);
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	assert_int_equal(n, (ssize_t)strlen(want));
+	assert_memory_equal(buf, want, strlen(want));
 	snprintf(md, sizeof(md), "%s/Nothere/box", home);
-	assert_int_equal(maildir_deliver(md, 0, "", "u@h", cfd, OFF, LEN, 0,
-	    err, sizeof(err)), MBOX_TEMP);
+	assert_int_equal(maildir_deliver(md, 0, "", "u@h", NULL,
+	    cfd, OFF, LEN, 0, err, sizeof(err)), MBOX_TEMP);
 	assert_non_null(strstr(err, "4.2.0 cannot open"));
 	/* A missing kept prefix is never created. */
 	snprintf(md, sizeof(md), "%s/gone/Maildir", home);
-	assert_int_equal(maildir_deliver(md, strlen(home) + 5, "", "u@h", cfd,
-	    OFF, LEN, 0, err, sizeof(err)), MBOX_TEMP);
+	assert_int_equal(maildir_deliver(md, strlen(home) + 5, "", "u@h", NULL,
+	    cfd, OFF, LEN, 0, err, sizeof(err)), MBOX_TEMP);
 	md[strlen(home) + 5] = '\0';
 	assert_int_equal(access(md, F_OK), -1);
 }
@@ -172,11 +180,11 @@ test_symlink(void **state)
 	(void)state;
 	snprintf(md, sizeof(md), "%s/real", home);
 	snprintf(link, sizeof(link), "%s/link", home);
-	assert_int_equal(maildir_deliver(md, 0, "", "u@h", cfd, OFF, LEN, 0,
-	    err, sizeof(err)), MBOX_OK);
+	assert_int_equal(maildir_deliver(md, 0, "", "u@h", NULL,
+	    cfd, OFF, LEN, 0, err, sizeof(err)), MBOX_OK);
 	assert_int_equal(symlink(md, link), 0);
-	assert_int_equal(maildir_deliver(link, strlen(home), "", "u@h", cfd,
-	    OFF, LEN, 0, err, sizeof(err)), MBOX_TEMP);
+	assert_int_equal(maildir_deliver(link, strlen(home), "", "u@h", NULL,
+	    cfd, OFF, LEN, 0, err, sizeof(err)), MBOX_TEMP);
 	assert_non_null(strstr(err, "unsafe"));
 	assert_non_null(only_entry(md, "new"));	/* still just the one */
 	/* new/ itself a symbolic link */
@@ -184,8 +192,8 @@ test_symlink(void **state)
 	snprintf(sub, sizeof(sub), "%s/new", md);
 	assert_int_equal(mkdir(md, 0700), 0);
 	assert_int_equal(symlink(home, sub), 0);
-	assert_int_equal(maildir_deliver(md, 0, "", "u@h", cfd, OFF, LEN, 0,
-	    err, sizeof(err)), MBOX_TEMP);
+	assert_int_equal(maildir_deliver(md, 0, "", "u@h", NULL,
+	    cfd, OFF, LEN, 0, err, sizeof(err)), MBOX_TEMP);
 	assert_non_null(strstr(err, "unsafe"));
 	assert_null(only_entry(md, "tmp"));
 }
@@ -199,16 +207,16 @@ test_size_limit(void **state)
 	(void)state;
 	whole = strlen("Return-Path: <>\nDelivered-To: u@h\n") + LEN;
 	snprintf(md, sizeof(md), "%s/limited", home);
-	assert_int_equal(maildir_deliver(md, 0, "", "u@h", cfd, OFF, LEN,
+	assert_int_equal(maildir_deliver(md, 0, "", "u@h", NULL, cfd, OFF, LEN,
 	    whole - 1, err, sizeof(err)), MBOX_PERM);
 	snprintf(want, sizeof(want), "5.2.2 mailbox full (message larger "
 	    "than mailbox_size_limit %zu bytes)", whole - 1);
 	assert_string_equal(err, want);
 	assert_int_equal(access(md, F_OK), -1);	/* nothing made */
-	assert_int_equal(maildir_deliver(md, 0, "", "u@h", cfd, OFF, LEN,
+	assert_int_equal(maildir_deliver(md, 0, "", "u@h", NULL, cfd, OFF, LEN,
 	    whole, err, sizeof(err)), MBOX_OK);
 	/* per file: the next one fits as well */
-	assert_int_equal(maildir_deliver(md, 0, "", "u@h", cfd, OFF, LEN,
+	assert_int_equal(maildir_deliver(md, 0, "", "u@h", NULL, cfd, OFF, LEN,
 	    whole, err, sizeof(err)), MBOX_OK);
 }
 

@@ -378,7 +378,7 @@ test_deliver(void **state)
 	assert_true(cfd != -1);
 	assert_int_equal(write(cfd, content, strlen(content)),
 	    (ssize_t)strlen(content));
-	assert_int_equal(mbox_deliver(path, "", "u@h", cfd, 4,
+	assert_int_equal(mbox_deliver(path, "", "u@h", NULL, cfd, 4,
 	    strlen(content) - 4, err, sizeof(err)), MBOX_OK);
 	got = slurp(path, &len);
 	assert_true(strncmp(got, "From MAILER-DAEMON ", 19) == 0);
@@ -389,18 +389,22 @@ test_deliver(void **state)
 	snprintf(lpath, sizeof(lpath), "%s.lock", path);
 	assert_int_equal(access(lpath, F_OK), -1);	/* dotlock removed */
 
-	/* A second message is appended after the first. */
-	assert_int_equal(mbox_deliver(path, "s@x", "u@h", cfd, 4,
+	/* A second message is appended after the first; its content from
+	 * memory (no file to read), quoted the same. */
+	assert_int_equal(mbox_deliver(path, "s@x", "u@h", content + 4, -1, 0,
 	    strlen(content) - 4, err, sizeof(err)), MBOX_OK);
 	got = slurp(path, &len);
 	assert_non_null(strstr(got, "body\n\nFrom s@x "));
+	assert_non_null(strstr(strstr(got, "body\n\nFrom s@x "),
+	    "\nReturn-Path: <s@x>\nDelivered-To: u@h\nFrom: a\n\n"
+	    ">From x\nbody\n\n"));
 
 	/* A stale dotlock is removed. */
 	fd = open(lpath, O_WRONLY | O_CREAT, 0600);
 	assert_true(fd != -1);
 	close(fd);
 	assert_int_equal(utimes(lpath, old), 0);
-	assert_int_equal(mbox_deliver(path, "s@x", "u@h", cfd, 4,
+	assert_int_equal(mbox_deliver(path, "s@x", "u@h", NULL, cfd, 4,
 	    strlen(content) - 4, err, sizeof(err)), MBOX_OK);
 	assert_int_equal(access(lpath, F_OK), -1);
 
@@ -419,7 +423,7 @@ test_deliver(void **state)
 		    (ssize_t)strlen(pidline));
 		close(fd);
 		t0 = time(NULL);
-		assert_int_equal(mbox_deliver(path, "s@x", "u@h", cfd, 4,
+		assert_int_equal(mbox_deliver(path, "s@x", "u@h", NULL, cfd, 4,
 		    strlen(content) - 4, err, sizeof(err)), MBOX_OK);
 		assert_true(time(NULL) - t0 < 3);
 		assert_int_equal(access(lpath, F_OK), -1);
@@ -428,7 +432,7 @@ test_deliver(void **state)
 	/* A hard link makes it unsafe. */
 	snprintf(lpath, sizeof(lpath), "%s/link", dir);
 	assert_int_equal(link(path, lpath), 0);
-	assert_int_equal(mbox_deliver(path, "s@x", "u@h", cfd, 4,
+	assert_int_equal(mbox_deliver(path, "s@x", "u@h", NULL, cfd, 4,
 	    strlen(content) - 4, err, sizeof(err)), MBOX_TEMP);
 	assert_string_equal(err, "4.2.0 mailbox is unsafe");
 	unlink(lpath);
@@ -436,7 +440,7 @@ test_deliver(void **state)
 	/* A symlink is refused, and its target is left alone. */
 	assert_int_equal(symlink(path, lpath), 0);
 	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(mbox_deliver(lpath, "s@x", "u@h", cfd, 4,
+	assert_int_equal(mbox_deliver(lpath, "s@x", "u@h", NULL, cfd, 4,
 	    strlen(content) - 4, err, sizeof(err)), MBOX_TEMP);
 	assert_non_null(strstr(err, "unsafe"));
 	got = slurp(path, &len);
@@ -466,7 +470,7 @@ test_dotlock_never_without_pid(void **state)
 	unlink(lpath);
 	if ((pid = fork()) == 0) {
 		die_at_pid = 1;
-		(void)mbox_deliver(path, "s@x", "u@h", cfd, 0, 5, err,
+		(void)mbox_deliver(path, "s@x", "u@h", NULL, cfd, 0, 5, err,
 		    sizeof(err));
 		_exit(0);
 	}
@@ -484,7 +488,7 @@ test_dotlock_never_without_pid(void **state)
 		}
 	closedir(d);
 	t0 = time(NULL);
-	assert_int_equal(mbox_deliver(path, "s@x", "u@h", cfd, 0, 5, err,
+	assert_int_equal(mbox_deliver(path, "s@x", "u@h", NULL, cfd, 0, 5, err,
 	    sizeof(err)), MBOX_OK);
 	assert_true(time(NULL) - t0 < 3);
 	close(cfd);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -483,6 +484,260 @@ test_v2_misplaced_records(void **state)
 	}
 }
 
+/* ---- the reader's window: 64 KiB of the file read at a time ---- */
+
+#define WIN		65536
+#define WIN_HEAD	(8 + 5 + 32 + 5 + 13 + 5)	/* up to C's data */
+
+/* A version-2 file byte by byte into b: header, I, S, C of clen bytes,
+ * M, D, then two R each with an N, and E; its length. */
+static size_t
+win_file(unsigned char *b, size_t clen, const char *content)
+{
+	static unsigned char client[64 * 1024 + 1];
+	unsigned char info[32], r[248 + 15], d[4 + 12];
+	size_t n = 8;
+
+	memcpy(b, "PSTQ\2\0\0\0", 8);
+	memset(info, 0, sizeof(info));
+	info[7] = 9;
+	rec(b, &n, 'I', info, sizeof(info));
+	rec(b, &n, 'S', "s@example.com", 13);
+	memset(client, 'c', sizeof(client));
+	rec(b, &n, 'C', client, clen);
+	rec(b, &n, 'M', content, strlen(content));
+	memset(d, 0, sizeof(d));
+	d[0] = DSN_RET_HDRS;
+	memcpy(d + 4, "envid-1", 7);
+	rec(b, &n, 'D', d, 4 + 7);
+	for (int i = 0; i < 2; i++) {
+		memset(r, 0, sizeof(r));
+		r[0] = QR_PENDING;
+		put32(r + 4, 450 + (uint32_t)i);
+		memcpy(r + 8, "4.0.0 later", 11);
+		memcpy(r + 248, i ? "bob@example.net" : "amy@example.net", 15);
+		rec(b, &n, 'R', r, sizeof(r));
+		memset(d, 0, sizeof(d));
+		d[0] = DSN_NOTIFY_SUCCESS;
+		memcpy(d + 4, "rfc822;x@y.z", 12);
+		rec(b, &n, 'N', d, sizeof(d));
+	}
+	rec(b, &n, 'E', "", 0);
+	return n;
+}
+
+/* What win_file wrote, read back with qfile_read or qfile_read_keep. */
+static void
+win_check(int fd, size_t clen, const char *content, int keep)
+{
+	size_t len = strlen(content);
+	char err[128], got[64];
+	struct qfile q;
+
+	assert_int_equal(keep ? qfile_read_keep(fd, &q, err, sizeof(err)) :
+	    qfile_read(fd, &q, err, sizeof(err)), 0);
+	assert_string_equal(q.sender, "s@example.com");
+	assert_int_equal(q.client.len, clen);
+	assert_int_equal(q.ret, DSN_RET_HDRS);
+	assert_string_equal(q.envid, "envid-1");
+	assert_int_equal(q.nrcpt, 2);
+	assert_string_equal(q.rcpt[0].addr, "amy@example.net");
+	assert_string_equal(q.rcpt[1].addr, "bob@example.net");
+	assert_int_equal(q.rcpt[1].code, 451);
+	assert_string_equal(q.rcpt[1].error, "4.0.0 later");
+	assert_int_equal(q.rcpt[1].notify, DSN_NOTIFY_SUCCESS);
+	assert_string_equal(q.rcpt[1].orcpt, "rfc822;x@y.z");
+	assert_int_equal(q.content_len, len);
+	assert_int_equal(qfile_content_pread(fd, &q, 0, got, sizeof(got)),
+	    (ssize_t)len);
+	assert_memory_equal(got, content, len);
+	assert_int_equal(qfile_content_pread(fd, &q, len, got, 1), 0);
+	if (!keep || q.size <= WIN)
+		assert_true(keep ? q.content_mem != NULL :
+		    q.content_mem == NULL);
+	if (q.content_mem != NULL)
+		assert_memory_equal(q.content_mem, content, len);
+	qfile_free(&q);
+}
+
+/* In memory (memfd): thousands of these, no disk. */
+static int
+win_write(const unsigned char *b, size_t n)
+{
+	int fd = memfd_create("win", MFD_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, b, n), (ssize_t)n);
+	return fd;
+}
+
+/* The first read's end anywhere in the records after the client one (a
+ * record header or data cut in two): every value reads as written, and
+ * every truncation of such a file is refused. */
+static void
+test_window_straddle(void **state)
+{
+	static unsigned char b[WIN + 2048];
+	const char *content = "Subject: w\n\nbody\n";
+	char err[128];
+	struct qfile q;
+	size_t n, tail;
+	int fd;
+
+	(void)state;
+	tail = win_file(b, 0, content) - WIN_HEAD;
+	for (size_t clen = WIN - WIN_HEAD - tail; clen <= WIN - WIN_HEAD;
+	    clen++) {
+		n = win_file(b, clen, content);
+		fd = win_write(b, n);
+		win_check(fd, clen, content, 0);
+		win_check(fd, clen, content, 1);
+		close(fd);
+		if (clen % 29 != 0)
+			continue;
+		for (size_t cut = n - tail; cut < n; cut += 13) {
+			fd = win_write(b, cut);
+			assert_int_equal(qfile_read_keep(fd, &q, err,
+			    sizeof(err)), -1);
+			qfile_free(&q);
+			close(fd);
+		}
+	}
+}
+
+/* A client record of the largest size reads (it does not fit the first
+ * read: the reader reads it whole from its start); one byte more is
+ * refused. */
+static void
+test_window_client_max(void **state)
+{
+	static unsigned char b[WIN + 2048];
+	const char *content = "x\n";
+	char err[128];
+	struct qfile q;
+	int fd;
+
+	(void)state;
+	fd = win_write(b, win_file(b, 64 * 1024, content));
+	win_check(fd, 64 * 1024, content, 0);
+	win_check(fd, 64 * 1024, content, 1);
+	close(fd);
+	fd = win_write(b, win_file(b, 64 * 1024 + 1, content));
+	assert_int_equal(qfile_read(fd, &q, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "client record too long"));
+	qfile_free(&q);
+	close(fd);
+}
+
+#define BIG_CONTENT	200000
+#define BIG_RCPT	300
+
+/* Recipient i of the big file: 400 bytes and more. */
+static void
+big_addr(char *a, size_t i)
+{
+	memset(a, 'a' + (int)(i % 26), 400);
+	snprintf(a + 400, 32, "%zu@example.net", i);
+}
+
+static void
+big_write(char id[QID_LEN + 1], const char *content)
+{
+	struct qwriter w;
+	char a[448];
+
+	assert_int_equal(qfile_create(&w, dfd, 1764072000000077ULL, 0,
+	    "big@example.com", NULL), 0);
+	assert_int_equal(qfile_content_write(&w, content, BIG_CONTENT), 0);
+	assert_int_equal(qfile_content_end(&w), 0);
+	for (size_t i = 0; i < BIG_RCPT; i++) {
+		big_addr(a, i);
+		assert_int_equal(qfile_add_rcpt_dsn(&w, a, i % 3 ?
+		    DSN_NOTIFY_FAILURE : 0, i % 5 ? NULL : "rfc822;o@x"), 0);
+	}
+	assert_int_equal(qfile_commit(&w, id), 0);
+}
+
+/* The big file read back: every recipient, the content from the file. */
+static void
+big_check(int fd, const char *content, struct qfile *q)
+{
+	char err[128], a[448], *got = malloc(BIG_CONTENT);
+
+	assert_non_null(got);
+	assert_int_equal(qfile_read_keep(fd, q, err, sizeof(err)), 0);
+	assert_null(q->content_mem);	/* larger than the first read */
+	assert_string_equal(q->sender, "big@example.com");
+	assert_int_equal(q->nrcpt, BIG_RCPT);
+	for (size_t i = 0; i < BIG_RCPT; i++) {
+		big_addr(a, i);
+		assert_string_equal(q->rcpt[i].addr, a);
+		assert_int_equal(q->rcpt[i].notify, i % 3 ?
+		    DSN_NOTIFY_FAILURE : 0);
+		assert_true((q->rcpt[i].orcpt == NULL) == (i % 5 != 0));
+	}
+	assert_int_equal(q->content_len, BIG_CONTENT);
+	for (size_t pos = 0; pos < BIG_CONTENT; ) {
+		ssize_t n = qfile_content_pread(fd, q, pos, got + pos,
+		    BIG_CONTENT);
+
+		assert_true(n > 0);
+		pos += (size_t)n;
+	}
+	assert_memory_equal(got, content, BIG_CONTENT);
+	assert_int_equal(qfile_content_pread(fd, q, BIG_CONTENT - 10, got,
+	    100), 10);
+	free(got);
+}
+
+/* A file larger than the first read (content 200 KB, recipients over
+ * several reads): read, updated in place and read again; cut anywhere
+ * (at the first read's end, in the content, in a recipient): refused. */
+static void
+test_window_big_file(void **state)
+{
+	static const off_t cuts[] = { 65535, 65536, 65537, 100000,
+	    200100, 265536, 300000 };
+	char id[QID_LEN + 1], err[128], *content = malloc(BIG_CONTENT), *all;
+	struct qfile q;
+	off_t size;
+	int fd, t;
+
+	(void)state;
+	assert_non_null(content);
+	for (size_t i = 0; i < BIG_CONTENT; i++)
+		content[i] = (char)('a' + i % 23);
+	big_write(id, content);
+	fd = openat(dfd, id, O_RDWR);
+	assert_true(fd >= 0);
+	big_check(fd, content, &q);
+	q.rcpt[BIG_RCPT - 1].status = QR_SENT;
+	assert_int_equal(qfile_rcpt_update(fd, &q.rcpt[BIG_RCPT - 1]), 0);
+	size = q.size;
+	qfile_free(&q);
+	big_check(fd, content, &q);
+	assert_int_equal(q.rcpt[BIG_RCPT - 1].status, QR_SENT);
+	assert_int_equal(q.rcpt[BIG_RCPT - 2].status, QR_PENDING);
+	qfile_free(&q);
+	all = malloc((size_t)size);
+	assert_non_null(all);
+	for (size_t c = 0; c <= sizeof(cuts) / sizeof(cuts[0]); c++) {
+		off_t cut = c < sizeof(cuts) / sizeof(cuts[0]) ? cuts[c] :
+		    size - 1;
+
+		assert_true(cut < size);
+		assert_int_equal(pread(fd, all, (size_t)cut, 0), (ssize_t)cut);
+		t = openat(dfd, "cut", O_RDWR | O_CREAT | O_TRUNC, 0600);
+		assert_int_equal(write(t, all, (size_t)cut), (ssize_t)cut);
+		assert_int_equal(qfile_read(t, &q, err, sizeof(err)), -1);
+		qfile_free(&q);
+		close(t);
+	}
+	close(fd);
+	free(all);
+	free(content);
+}
+
 int
 main(void)
 {
@@ -499,6 +754,9 @@ main(void)
 		cmocka_unit_test(test_v2_roundtrip),
 		cmocka_unit_test(test_v2_writer_bounds),
 		cmocka_unit_test(test_v2_misplaced_records),
+		cmocka_unit_test(test_window_straddle),
+		cmocka_unit_test(test_window_client_max),
+		cmocka_unit_test(test_window_big_file),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
