@@ -30,6 +30,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run  # noqa: E402
+from ab_relay import cpu_by_prog  # noqa: E402
 
 CAP = 90
 
@@ -86,18 +87,9 @@ class Hold:
 
 
 def per_comm(root):
-    """{command name: CPU seconds} of the tree's live processes."""
-    out = {}
-    for pid in run.tree(root)[0]:
-        try:
-            with open("/proc/%d/stat" % pid) as f:
-                s = f.read()
-        except OSError:
-            continue
-        comm = s[s.index("(") + 1:s.rindex(")")]
-        f = s[s.rindex(")") + 2:].split()
-        out[comm] = out.get(comm, 0) + (int(f[11]) + int(f[12])) / run.HZ
-    return out
+    """{command name: CPU seconds} of the tree (ab_relay's count: a
+    retired worker's time counts for master, which reaped it)."""
+    return cpu_by_prog(root)
 
 
 def pids_of(root, comm):
